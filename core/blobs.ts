@@ -1,0 +1,116 @@
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  CreateBucketCommand,
+  HeadBucketCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { gunzipSync, gzipSync } from "node:zlib";
+
+/**
+ * The one place that names, compresses, writes, reads and deletes S3 objects.
+ * Every object is gzip JSON. Callers write here first, then the item that
+ * points at the key, so no item ever names a missing object.
+ */
+export const blobKeys = {
+  /** A supervisor's compacted state, kept by a snapshot. */
+  snapshotState: (ownerId: string, taskId: string, snapshotId: string) =>
+    `snapshots/${ownerId}/${taskId}/${snapshotId}.json.gz`,
+  snapshotPrefix: "snapshots/",
+  /** A conversation message too large for an item (kept with the log, never expired). */
+  message: (ownerId: string, taskId: string, messageId: string) =>
+    `messages/${ownerId}/${taskId}/${encodeURIComponent(messageId)}.json.gz`,
+  messagePrefix: "messages/",
+  /** Payloads travelling between the service and a daemon (diffs, conversations to start with). */
+  transfer: (ownerId: string, transferId: string) => `transfers/${ownerId}/${transferId}.json.gz`,
+  transferPrefix: "transfers/",
+};
+
+export interface BlobInfo {
+  key: string;
+  size: number;
+  lastModified: Date;
+}
+
+export class BlobStore {
+  /** Counts requests and bytes written, for the storage bench. */
+  readonly stats = { puts: 0, gets: 0, deletes: 0, lists: 0, bytesWritten: 0, bytesRead: 0 };
+
+  constructor(
+    readonly s3: S3Client,
+    readonly bucket: string,
+  ) {}
+
+  async ensureBucket(): Promise<void> {
+    try {
+      await this.s3.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch {
+      await this.s3.send(new CreateBucketCommand({ Bucket: this.bucket }));
+    }
+  }
+
+  async putJson(key: string, value: unknown): Promise<number> {
+    const body = gzipSync(Buffer.from(JSON.stringify(value)));
+    await this.s3.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: "application/json", ContentEncoding: "gzip" }),
+    );
+    this.stats.puts++;
+    this.stats.bytesWritten += body.length;
+    return body.length;
+  }
+
+  async getJson<T = unknown>(key: string): Promise<T> {
+    const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    const bytes = Buffer.from(await out.Body!.transformToByteArray());
+    this.stats.gets++;
+    this.stats.bytesRead += bytes.length;
+    // Objects are stored gzip; a daemon's upload through a presigned URL may be plain JSON.
+    const text = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes).toString("utf8") : bytes.toString("utf8");
+    return JSON.parse(text) as T;
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return true;
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404 || (error as Error).name === "NotFound" || (error as Error).name === "NoSuchKey") return false;
+      throw error;
+    }
+  }
+
+  /** Deletes in batches of up to 1,000 keys a call; returns how many were asked to go. */
+  async deleteMany(keys: string[]): Promise<number> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const chunk = keys.slice(i, i + 1000);
+      await this.s3.send(
+        new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true } }),
+      );
+      this.stats.deletes++;
+    }
+    return keys.length;
+  }
+
+  /** One page of objects under a prefix, in key order. */
+  async list(prefix: string, startAfter?: string, maxKeys = 1000): Promise<{ objects: BlobInfo[]; next?: string }> {
+    const out = await this.s3.send(
+      new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, StartAfter: startAfter, MaxKeys: maxKeys }),
+    );
+    this.stats.lists++;
+    const objects = (out.Contents ?? []).map((o) => ({ key: o.Key!, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) }));
+    return { objects, next: out.IsTruncated ? objects.at(-1)?.key : undefined };
+  }
+
+  presignPut(key: string, expiresInSeconds = 900): Promise<string> {
+    return getSignedUrl(this.s3, new PutObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: expiresInSeconds });
+  }
+
+  presignGet(key: string, expiresInSeconds = 900): Promise<string> {
+    return getSignedUrl(this.s3, new GetObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: expiresInSeconds });
+  }
+}

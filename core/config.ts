@@ -1,0 +1,47 @@
+/**
+ * Runtime configuration, read once from the environment. Lambda entry points
+ * get names from SST's linked resources (see functions/env.ts); the local stack
+ * and tests set the same variables directly.
+ */
+export interface Config {
+  region: string;
+  tableName: string;
+  bucketName: string;
+  /** Endpoints of the local emulators; unset on AWS. */
+  dynamoEndpoint?: string;
+  s3Endpoint?: string;
+  /** Signs cursors (and nothing else); rotate to invalidate outstanding cursors. */
+  cursorSecret: string;
+  retentionDays: number;
+  /** How long the api Lambda waits on a daemon before answering 202 with an operation. */
+  relayWaitMs: number;
+  /** How long a daemon has to answer before the operation is timed out. */
+  relayTimeoutMs: number;
+  jwt?: { jwksUrl: string; issuer: string; audience: string };
+}
+
+function num(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
+  return value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const jwksUrl = env.MAKIMA_JWT_JWKS_URL;
+  return {
+    region: env.AWS_REGION ?? "us-east-1",
+    tableName: env.MAKIMA_TABLE ?? "makima-history",
+    bucketName: env.MAKIMA_BUCKET ?? "makima-history",
+    dynamoEndpoint: env.MAKIMA_DYNAMO_ENDPOINT || undefined,
+    s3Endpoint: env.MAKIMA_S3_ENDPOINT || undefined,
+    cursorSecret: env.MAKIMA_CURSOR_SECRET ?? "makima-local-cursor-secret",
+    retentionDays: num("MAKIMA_RETENTION_DAYS", 30),
+    relayWaitMs: num("MAKIMA_RELAY_WAIT_MS", 20_000),
+    relayTimeoutMs: num("MAKIMA_RELAY_TIMEOUT_MS", 120_000),
+    jwt: jwksUrl
+      ? { jwksUrl, issuer: env.MAKIMA_JWT_ISSUER ?? "", audience: env.MAKIMA_JWT_AUDIENCE ?? "" }
+      : undefined,
+  };
+}

@@ -1,0 +1,36 @@
+import { v7 as uuidv7, validate, version } from "uuid";
+
+/** A new id: a UUIDv7, so ids sort by creation time. */
+export function newId(at?: Date): string {
+  return at ? uuidv7({ msecs: at.getTime() }) : uuidv7();
+}
+
+export function isUuid(value: string): boolean {
+  return validate(value);
+}
+
+export function isUuidV7(value: string): boolean {
+  return validate(value) && version(value) === 7;
+}
+
+function msHex(at: Date): string {
+  const ms = Math.max(0, Math.min(at.getTime(), 2 ** 48 - 1));
+  const hex = ms.toString(16).padStart(12, "0");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}`;
+}
+
+/** The smallest UUIDv7 string that can be minted at `at` (for sort-key range queries). */
+export function lowestIdAt(at: Date): string {
+  return `${msHex(at)}-0000-0000-000000000000`;
+}
+
+/** The largest UUIDv7 string that can be minted at `at`. */
+export function highestIdAt(at: Date): string {
+  return `${msHex(at)}-ffff-ffff-ffffffffffff`;
+}
+
+/** The creation time a UUIDv7 carries. */
+export function timeOfId(id: string): Date {
+  const hex = id.replace(/-/g, "").slice(0, 12);
+  return new Date(parseInt(hex, 16));
+}

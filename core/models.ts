@@ -1,0 +1,416 @@
+import { z } from "zod";
+
+/**
+ * Every resource and request of the service, defined once. Types are inferred
+ * from these schemas; the HTTP layer reuses them for validation and OpenAPI,
+ * the store parses what it reads with them.
+ */
+
+const uuid = () => z.uuid();
+const isoTime = () => z.iso.datetime({ offset: true });
+
+export const Phase = z.enum(["research", "specify", "plan", "execute", "review"]);
+export type Phase = z.infer<typeof Phase>;
+
+export const ContractStatus = z.enum(["active", "paused", "completed", "archived"]);
+export const TaskStatus = z.enum(["pending", "running", "paused", "interrupted", "completed", "failed"]);
+export type TaskStatus = z.infer<typeof TaskStatus>;
+
+export const Contract = z
+  .object({
+    id: uuid(),
+    ownerId: z.string(),
+    name: z.string(),
+    phase: Phase,
+    status: ContractStatus,
+    supervisorTaskId: uuid().optional(),
+    createdAt: isoTime(),
+    updatedAt: isoTime(),
+  })
+  .meta({ id: "Contract" });
+export type Contract = z.infer<typeof Contract>;
+
+/** One run of visible messages: seq `from`..`to` (inclusive; `to` null = open, still growing) of `taskId`'s log. */
+export const ConversationSegment = z.object({
+  taskId: uuid(),
+  from: z.int().min(1),
+  to: z.int().min(0).nullable(),
+});
+export type ConversationSegment = z.infer<typeof ConversationSegment>;
+
+export const Task = z
+  .object({
+    id: uuid(),
+    ownerId: z.string(),
+    contractId: uuid().optional(),
+    name: z.string(),
+    plan: z.string(),
+    status: TaskStatus,
+    isSupervisor: z.boolean(),
+    daemonId: uuid().optional(),
+    branchName: z.string().optional(),
+    baseSha: z.string().optional(),
+    forkedFromTaskId: uuid().optional(),
+    forkedAtCheckpointId: uuid().optional(),
+    forkedAtMessageId: z.string().optional(),
+    messageCount: z.int(),
+    createdAt: isoTime(),
+    updatedAt: isoTime(),
+  })
+  .meta({ id: "Task" });
+export type Task = z.infer<typeof Task>;
+
+/** A task as stored: the resource plus its conversation bookkeeping. */
+export const TaskRecord = Task.extend({
+  /** Highest sequence number written to this task's own log. */
+  lastSeq: z.int().min(0),
+  /** The visible conversation: runs of log entries, possibly in ancestors' logs. */
+  segments: z.array(ConversationSegment),
+  checkpointCount: z.int().min(0),
+  /** Extra context a resume asked the agent to start with. */
+  resumeContext: z.string().optional(),
+});
+export type TaskRecord = z.infer<typeof TaskRecord>;
+
+export const ToolCallInfo = z
+  .object({ id: z.string().min(1), name: z.string().min(1), input: z.unknown() })
+  .meta({ id: "ToolCallInfo" });
+export type ToolCallInfo = z.infer<typeof ToolCallInfo>;
+
+export const MessageRole = z.enum(["user", "assistant", "system", "tool"]);
+
+export const ConversationMessage = z
+  .object({
+    id: z.string().min(1).max(200),
+    role: MessageRole,
+    content: z.string(),
+    timestamp: isoTime(),
+    toolCalls: z.array(ToolCallInfo).optional(),
+    toolName: z.string().optional(),
+    toolInput: z.unknown().optional(),
+    toolResult: z.string().optional(),
+    isError: z.boolean().optional(),
+    tokenCount: z.int().min(0).optional(),
+    costUsd: z.number().min(0).optional(),
+    /** Set when content, toolInput or toolResult was shortened for a page; read the whole message by id. */
+    truncated: z.boolean().optional(),
+  })
+  .meta({ id: "ConversationMessage" });
+export type ConversationMessage = z.infer<typeof ConversationMessage>;
+
+/** A message as a client sends it: id and timestamp are filled in when missing. */
+export const NewConversationMessage = ConversationMessage.omit({ truncated: true }).extend({
+  id: z.string().min(1).max(200).optional(),
+  timestamp: isoTime().optional(),
+});
+export type NewConversationMessage = z.infer<typeof NewConversationMessage>;
+
+export const TaskCheckpoint = z
+  .object({
+    id: uuid(),
+    taskId: uuid(),
+    checkpointNumber: z.int().min(1),
+    commitSha: z.string(),
+    branchName: z.string(),
+    message: z.string(),
+    filesChanged: z.unknown().optional(),
+    linesAdded: z.int().optional(),
+    linesRemoved: z.int().optional(),
+    conversationSnapshotId: uuid().optional(),
+    createdAt: isoTime(),
+  })
+  .meta({ id: "TaskCheckpoint" });
+export type TaskCheckpoint = z.infer<typeof TaskCheckpoint>;
+
+export const SnapshotType = z.enum(["auto", "manual", "checkpoint"]);
+export type SnapshotType = z.infer<typeof SnapshotType>;
+
+export const ConversationSnapshot = z
+  .object({
+    id: uuid(),
+    taskId: uuid(),
+    checkpointId: uuid().optional(),
+    snapshotType: SnapshotType,
+    messageCount: z.int().min(0),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+    pinned: z.boolean(),
+    createdAt: isoTime(),
+  })
+  .meta({ id: "ConversationSnapshot" });
+export type ConversationSnapshot = z.infer<typeof ConversationSnapshot>;
+
+/** A snapshot as stored: a small record naming a log prefix, never a copy of the conversation. */
+export const SnapshotRecord = ConversationSnapshot.extend({
+  ownerId: z.string(),
+  segments: z.array(ConversationSegment),
+  /** sha256 over the visible messages' ids and bodies, to prove a prefix unchanged. */
+  contentHash: z.string(),
+  /** Only state that cannot be derived from the log (a supervisor's compacted state) lives in S3. */
+  stateBlobKey: z.string().optional(),
+  expiresOn: z.string().optional(),
+});
+export type SnapshotRecord = z.infer<typeof SnapshotRecord>;
+
+export const HistoryEventType = z.enum(["task", "chat", "checkpoint", "phase", "file", "rewind", "fork", "resume"]);
+export type HistoryEventType = z.infer<typeof HistoryEventType>;
+
+export const HistoryEvent = z
+  .object({
+    id: uuid(),
+    ownerId: z.string(),
+    contractId: uuid().optional(),
+    taskId: uuid().optional(),
+    eventType: HistoryEventType,
+    eventSubtype: z.string().optional(),
+    phase: Phase.optional(),
+    eventData: z.record(z.string(), z.unknown()),
+    createdAt: isoTime(),
+  })
+  .meta({ id: "HistoryEvent" });
+export type HistoryEvent = z.infer<typeof HistoryEvent>;
+
+export const SupervisorState = z.object({
+  contractId: uuid(),
+  supervisorTaskId: uuid(),
+  phase: Phase,
+  pendingTaskIds: z.array(uuid()),
+  /** gzip JSON in S3: the daemon's compacted supervisor state. */
+  stateBlobKey: z.string().optional(),
+  updatedAt: isoTime(),
+});
+export type SupervisorState = z.infer<typeof SupervisorState>;
+
+export const Connection = z.object({
+  connectionId: z.string(),
+  ownerId: z.string(),
+  daemonId: uuid(),
+  hostname: z.string().optional(),
+  version: z.string().optional(),
+  connectedAt: isoTime(),
+});
+export type Connection = z.infer<typeof Connection>;
+
+export const OperationStatus = z.enum(["pending", "succeeded", "failed", "timed_out"]);
+export const Operation = z
+  .object({
+    id: uuid(),
+    ownerId: z.string(),
+    status: OperationStatus,
+    commandType: z.string(),
+    daemonId: uuid().optional(),
+    result: z.unknown().optional(),
+    error: z.object({ code: z.string(), message: z.string() }).optional(),
+    createdAt: isoTime(),
+    updatedAt: isoTime(),
+  })
+  .meta({ id: "Operation" });
+export type Operation = z.infer<typeof Operation>;
+
+export const KeyKind = z.enum(["api", "tool", "daemon"]);
+export type KeyKind = z.infer<typeof KeyKind>;
+export const ApiKey = z
+  .object({
+    id: uuid(),
+    ownerId: z.string(),
+    kind: KeyKind,
+    contractId: uuid().optional(),
+    name: z.string().optional(),
+    createdAt: isoTime(),
+  })
+  .meta({ id: "ApiKey" });
+export type ApiKey = z.infer<typeof ApiKey>;
+
+export const Owner = z.object({
+  id: z.string(),
+  name: z.string(),
+  retentionDays: z.int().min(1).max(3650).optional(),
+  createdAt: isoTime(),
+});
+export type Owner = z.infer<typeof Owner>;
+
+// ---------------------------------------------------------------- requests
+
+const limit = z.coerce.number().int().min(1).max(200).default(50);
+const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+
+export const ListQuery = z.object({ limit, cursor: z.string().optional() });
+
+export const HistoryQueryFilters = z.object({
+  phase: Phase.optional(),
+  eventTypes: z
+    .string()
+    .transform((s) => s.split(",").map((t) => t.trim()).filter(Boolean))
+    .pipe(z.array(HistoryEventType).min(1))
+    .optional(),
+  from: isoTime().optional(),
+  to: isoTime().optional(),
+  limit,
+  cursor: z.string().optional(),
+});
+export type HistoryQueryFilters = z.infer<typeof HistoryQueryFilters>;
+
+export const TimelineQueryFilters = HistoryQueryFilters.omit({ phase: true });
+
+export const TaskConversationQuery = z.object({
+  include_tool_calls: bool.default(true),
+  include_tool_results: bool.default(true),
+  limit,
+  cursor: z.string().optional(),
+});
+
+export const CreateContractRequest = z.object({ name: z.string().min(1).max(200), phase: Phase.optional() });
+export const UpdateContractRequest = z
+  .object({ name: z.string().min(1).max(200).optional(), phase: Phase.optional(), status: ContractStatus.optional() })
+  .refine((v) => Object.keys(v).length > 0, { message: "give at least one of name, phase, status" });
+
+export const CreateTaskRequest = z.object({
+  name: z.string().min(1).max(200),
+  plan: z.string().max(100_000),
+  contractId: uuid().optional(),
+  isSupervisor: z.boolean().optional(),
+  branchName: z.string().min(1).max(250).optional(),
+  baseSha: z.string().regex(/^[0-9a-f]{7,64}$/i, "a hex commit SHA").optional(),
+});
+export type CreateTaskRequest = z.infer<typeof CreateTaskRequest>;
+export const UpdateTaskRequest = z.object({ status: TaskStatus.optional(), daemonId: uuid().optional() });
+
+export const AppendMessagesRequest = z.object({ messages: z.array(NewConversationMessage).min(1).max(100) });
+
+const sha = z.string().regex(/^[0-9a-f]{7,64}$/i, "a hex commit SHA");
+
+export const CreateCheckpointRequest = z.object({
+  commitSha: sha,
+  branchName: z.string().min(1).max(250),
+  message: z.string().max(10_000),
+  filesChanged: z.unknown().optional(),
+  linesAdded: z.int().min(0).optional(),
+  linesRemoved: z.int().min(0).optional(),
+});
+export type CreateCheckpointRequest = z.infer<typeof CreateCheckpointRequest>;
+
+export const CreateSnapshotRequest = z.object({ metadata: z.record(z.string(), z.unknown()).optional() });
+
+export const ResumeSupervisorRequest = z
+  .object({
+    targetDaemonId: uuid().optional(),
+    resumeMode: z.enum(["continue", "restart_phase", "from_checkpoint"]),
+    checkpointId: uuid().optional(),
+    additionalContext: z.string().max(100_000).optional(),
+  })
+  .refine((r) => r.resumeMode !== "from_checkpoint" || r.checkpointId, {
+    message: "checkpointId is required when resumeMode is from_checkpoint",
+    path: ["checkpointId"],
+  });
+export type ResumeSupervisorRequest = z.infer<typeof ResumeSupervisorRequest>;
+
+export const ResumeFromCheckpointRequest = z.object({
+  taskName: z.string().min(1).max(200).optional(),
+  plan: z.string().max(100_000),
+  includeConversation: z.boolean().optional(),
+  targetDaemonId: uuid().optional(),
+});
+export type ResumeFromCheckpointRequest = z.infer<typeof ResumeFromCheckpointRequest>;
+
+export const ContinueTaskRequest = z
+  .object({
+    mode: z.enum(["with_context", "clean_restart", "from_checkpoint"]),
+    checkpointSha: sha.optional(),
+    additionalContext: z.string().max(100_000).optional(),
+    targetDaemonId: uuid().optional(),
+  })
+  .refine((r) => r.mode !== "from_checkpoint" || r.checkpointSha, {
+    message: "checkpointSha is required when mode is from_checkpoint",
+    path: ["checkpointSha"],
+  });
+export type ContinueTaskRequest = z.infer<typeof ContinueTaskRequest>;
+
+export const PreserveMode = z.enum(["discard", "create_branch", "stash"]);
+export type PreserveMode = z.infer<typeof PreserveMode>;
+
+export const RewindTaskRequest = z
+  .object({
+    checkpointId: uuid().optional(),
+    checkpointSha: sha.optional(),
+    preserveMode: PreserveMode,
+    branchName: z.string().min(1).max(250).optional(),
+    /** Go ahead even if the worktree holds changes the task did not make; they are kept under the safety ref. */
+    force: z.boolean().optional(),
+  })
+  .refine((r) => r.checkpointId || r.checkpointSha, {
+    message: "give checkpointId or checkpointSha",
+    path: ["checkpointId"],
+  });
+export type RewindTaskRequest = z.infer<typeof RewindTaskRequest>;
+
+export const UndoRewindRequest = z.object({ rewindId: uuid().optional() });
+
+export const RewindConversationRequest = z
+  .object({
+    toMessageId: z.string().min(1).optional(),
+    toTimestamp: isoTime().optional(),
+    byMessageCount: z.int().min(1).optional(),
+    rewindCode: z.boolean().optional(),
+  })
+  .refine((r) => [r.toMessageId, r.toTimestamp, r.byMessageCount].filter((v) => v !== undefined).length === 1, {
+    message: "give exactly one of toMessageId, toTimestamp, byMessageCount",
+    path: ["toMessageId"],
+  });
+export type RewindConversationRequest = z.infer<typeof RewindConversationRequest>;
+
+export const RestoreConversationRequest = z.object({ rewindId: uuid().optional() });
+
+export const ForkTaskRequest = z.object({
+  forkFromType: z.enum(["checkpoint", "timestamp", "message_id"]),
+  forkFromValue: z.string().min(1),
+  newTaskName: z.string().min(1).max(200),
+  newTaskPlan: z.string().max(100_000),
+  includeConversation: z.boolean().optional(),
+  createBranch: z.boolean().optional(),
+  branchName: z.string().min(1).max(250).optional(),
+  targetDaemonId: uuid().optional(),
+});
+export type ForkTaskRequest = z.infer<typeof ForkTaskRequest>;
+
+export const BranchFromCheckpointRequest = z.object({ branchName: z.string().min(1).max(250) });
+
+export const CreateKeyRequest = z
+  .object({ kind: KeyKind, contractId: uuid().optional(), name: z.string().min(1).max(100).optional() })
+  .refine((r) => r.kind !== "tool" || r.contractId, {
+    message: "a tool key needs the contractId it is scoped to",
+    path: ["contractId"],
+  });
+
+export const RetentionSettings = z.object({ retentionDays: z.int().min(1).max(3650) });
+
+// ---------------------------------------------------------------- audit records
+
+/** A conversation rewind: what was visible before, so it can be restored. */
+export const ConversationRewind = z.object({
+  id: uuid(),
+  taskId: uuid(),
+  ownerId: z.string(),
+  previousSegments: z.array(ConversationSegment),
+  segments: z.array(ConversationSegment),
+  messageCount: z.int().min(0),
+  hiddenCount: z.int().min(0),
+  actor: z.string(),
+  createdAt: isoTime(),
+  restoredAt: isoTime().optional(),
+});
+export type ConversationRewind = z.infer<typeof ConversationRewind>;
+
+/** A code rewind as the daemon carried it out, with the safety ref that undoes it. */
+export const CodeRewind = z.object({
+  id: uuid(),
+  taskId: uuid(),
+  ownerId: z.string(),
+  checkpointId: uuid(),
+  commitSha: z.string(),
+  preserveMode: PreserveMode,
+  preservedAs: z.object({ type: z.enum(["branch", "stash"]), reference: z.string() }).optional(),
+  safetyRef: z.string(),
+  actor: z.string(),
+  createdAt: isoTime(),
+  undoneAt: isoTime().optional(),
+});
+export type CodeRewind = z.infer<typeof CodeRewind>;

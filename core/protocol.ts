@@ -1,0 +1,208 @@
+import { z } from "zod";
+import { NewConversationMessage, PreserveMode, TaskStatus } from "./models.js";
+
+/**
+ * The daemon wire format: `DaemonCommand` (server → daemon) and `DaemonMessage`
+ * (daemon → server), JSON tagged by a camelCase `type`. This file is the only
+ * definition; the server's relay and the daemon both parse with it.
+ */
+
+export const Sha = z.string().regex(/^[0-9a-f]{7,64}$/, "a lowercase hex commit SHA");
+
+export const DiffHunk = z.object({ header: z.string(), lines: z.array(z.string()) }).meta({ id: "DiffHunk" });
+export const FileDiffInfo = z
+  .object({
+    path: z.string(),
+    oldPath: z.string().optional(),
+    action: z.enum(["added", "modified", "deleted", "renamed"]),
+    binary: z.boolean().optional(),
+    additions: z.int(),
+    deletions: z.int(),
+    hunks: z.array(DiffHunk).optional(),
+  })
+  .meta({ id: "FileDiffInfo" });
+export const DiffStats = z
+  .object({ filesChanged: z.int(), insertions: z.int(), deletions: z.int() })
+  .meta({ id: "DiffStats" });
+export const GitDiffInfo = z.object({ files: z.array(FileDiffInfo), stats: DiffStats }).meta({ id: "GitDiffInfo" });
+export type FileDiffInfo = z.infer<typeof FileDiffInfo>;
+export type DiffStats = z.infer<typeof DiffStats>;
+export type GitDiffInfo = z.infer<typeof GitDiffInfo>;
+
+export const PreservedState = z.object({ type: z.enum(["branch", "stash"]), reference: z.string() });
+export type PreservedState = z.infer<typeof PreservedState>;
+
+const requestId = z.uuid();
+const taskId = z.uuid();
+
+// ------------------------------------------------------------ server → daemon
+
+export const RewindToCheckpoint = z.object({
+  type: z.literal("rewindToCheckpoint"),
+  requestId,
+  taskId,
+  checkpointSha: Sha,
+  preserveMode: PreserveMode,
+  branchName: z.string().optional(),
+  /** Overwrite changes the task did not make (they still go under the safety ref). */
+  force: z.boolean().optional(),
+});
+export const UndoRewind = z.object({
+  type: z.literal("undoRewind"),
+  requestId,
+  taskId,
+  safetyRef: z.string(),
+});
+export const CreateConversationSnapshot = z.object({
+  type: z.literal("createConversationSnapshot"),
+  requestId,
+  taskId,
+  /** Presigned PUT for the compacted state when it is large. */
+  uploadUrl: z.url().optional(),
+});
+export const GetCheckpointDiff = z.object({
+  type: z.literal("getCheckpointDiff"),
+  requestId,
+  taskId,
+  checkpointSha: Sha,
+  previousSha: Sha.optional(),
+  /** Presigned PUT the daemon uses when the diff would not fit in a WebSocket message. */
+  uploadUrl: z.url().optional(),
+});
+export const CreateBranch = z.object({
+  type: z.literal("createBranch"),
+  requestId,
+  taskId,
+  branchName: z.string(),
+  commitSha: Sha,
+});
+export const SpawnTask = z.object({
+  type: z.literal("spawnTask"),
+  requestId,
+  taskId,
+  name: z.string(),
+  plan: z.string(),
+  /** The task whose repository the new worktree comes from (fork or resume). */
+  sourceTaskId: z.uuid().optional(),
+  commitSha: Sha.optional(),
+  branchName: z.string().optional(),
+  additionalContext: z.string().optional(),
+  /** Presigned GET of the conversation to start with (JSON `{messages}`), if any. */
+  conversationUrl: z.url().optional(),
+});
+
+export const DaemonCommand = z.discriminatedUnion("type", [
+  RewindToCheckpoint,
+  UndoRewind,
+  CreateConversationSnapshot,
+  GetCheckpointDiff,
+  CreateBranch,
+  SpawnTask,
+]);
+export type DaemonCommand = z.infer<typeof DaemonCommand>;
+export type DaemonCommandType = DaemonCommand["type"];
+
+// ------------------------------------------------------------ daemon → server
+
+const reply = { requestId, taskId, success: z.boolean(), error: z.string().optional() };
+
+export const RewindResult = z.object({
+  type: z.literal("rewindResult"),
+  ...reply,
+  message: z.string(),
+  preservedAs: PreservedState.optional(),
+  /** Ref holding the worktree exactly as it was before the rewind. */
+  safetyRef: z.string().optional(),
+  /** Set when the rewind was refused because of changes the task did not make. */
+  foreignChanges: z.array(z.string()).optional(),
+});
+export const UndoRewindResult = z.object({
+  type: z.literal("undoRewindResult"),
+  ...reply,
+  restoredFrom: z.string().optional(),
+});
+export const ConversationSnapshotCreated = z.object({
+  type: z.literal("conversationSnapshotCreated"),
+  ...reply,
+  messageCount: z.int().min(0).optional(),
+  /** Small compacted state inline; larger goes to the command's uploadUrl. */
+  state: z.unknown().optional(),
+  stateUploaded: z.boolean().optional(),
+});
+export const CheckpointDiffResult = z.object({
+  type: z.literal("checkpointDiffResult"),
+  ...reply,
+  diff: GitDiffInfo.optional(),
+  diffUploaded: z.boolean().optional(),
+});
+export const BranchCreated = z.object({
+  type: z.literal("branchCreated"),
+  ...reply,
+  branchName: z.string().optional(),
+  commitSha: z.string().optional(),
+});
+export const TaskSpawned = z.object({
+  type: z.literal("taskSpawned"),
+  ...reply,
+  branchName: z.string().optional(),
+  commitSha: z.string().optional(),
+});
+
+export const Hello = z.object({
+  type: z.literal("hello"),
+  hostname: z.string().max(255),
+  version: z.string().max(50),
+});
+export const Heartbeat = z.object({ type: z.literal("heartbeat") });
+export const CheckpointCreated = z.object({
+  type: z.literal("checkpointCreated"),
+  taskId,
+  commitSha: Sha,
+  branchName: z.string().min(1),
+  message: z.string(),
+  filesChanged: z.unknown().optional(),
+  linesAdded: z.int().min(0).optional(),
+  linesRemoved: z.int().min(0).optional(),
+});
+export const TaskMessages = z.object({
+  type: z.literal("taskMessages"),
+  taskId,
+  /** Each message needs an id so that a resend is appended once. */
+  messages: z.array(NewConversationMessage.required({ id: true })).min(1).max(100),
+});
+export const TaskStatusMessage = z.object({ type: z.literal("taskStatus"), taskId, status: TaskStatus });
+export const DaemonError = z.object({
+  type: z.literal("error"),
+  requestId: requestId.optional(),
+  code: z.string(),
+  message: z.string(),
+});
+
+export const DaemonReply = z.discriminatedUnion("type", [
+  RewindResult,
+  UndoRewindResult,
+  ConversationSnapshotCreated,
+  CheckpointDiffResult,
+  BranchCreated,
+  TaskSpawned,
+]);
+export type DaemonReply = z.infer<typeof DaemonReply>;
+
+export const DaemonMessage = z.discriminatedUnion("type", [
+  RewindResult,
+  UndoRewindResult,
+  ConversationSnapshotCreated,
+  CheckpointDiffResult,
+  BranchCreated,
+  TaskSpawned,
+  Hello,
+  Heartbeat,
+  CheckpointCreated,
+  TaskMessages,
+  TaskStatusMessage,
+  DaemonError,
+]);
+export type DaemonMessage = z.infer<typeof DaemonMessage>;
+
+/** API Gateway caps a WebSocket message at 128 KB; anything bigger travels through S3. */
+export const MAX_INLINE_PAYLOAD_BYTES = 100 * 1024;

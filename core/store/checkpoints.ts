@@ -1,0 +1,132 @@
+import { TaskCheckpoint, type CreateCheckpointRequest, type SnapshotRecord, type TaskRecord } from "../models.js";
+import { keys } from "../keys.js";
+import { newId } from "../ids.js";
+import { notFound } from "../errors.js";
+import { type Db, nowIso } from "./db.js";
+import { backoff, cancellationReasons } from "./table.js";
+import { buildSnapshot, snapshotItem } from "./snapshots.js";
+import { queryPage, type Page } from "./paging.js";
+
+/**
+ * A checkpoint and its `checkpoint` snapshot, written in one transaction with
+ * the id → number pointer; the number is claimed by a conditional put, so
+ * concurrent checkpoints of a task get 1, 2, 3… without gaps or repeats.
+ */
+export async function createCheckpointWithSnapshot(
+  db: Db,
+  task: TaskRecord,
+  input: CreateCheckpointRequest,
+): Promise<{ checkpoint: TaskCheckpoint; snapshot: SnapshotRecord }> {
+  const checkpointId = newId();
+  const snapshot = await buildSnapshot(db, task, { snapshotType: "checkpoint", checkpointId });
+  let number = (await lastCheckpointNumber(db, task.id)) + 1;
+  for (let attempt = 0; ; attempt++) {
+    const checkpoint = TaskCheckpoint.parse({
+      id: checkpointId,
+      taskId: task.id,
+      checkpointNumber: number,
+      ...input,
+      conversationSnapshotId: snapshot.id,
+      createdAt: nowIso(db),
+    });
+    try {
+      await db.table.transact([
+        {
+          Put: {
+            Item: { ...keys.checkpoint(task.id, number), ownerId: task.ownerId, ...checkpoint },
+            ConditionExpression: "attribute_not_exists(pk)",
+          },
+        },
+        { Put: { Item: { ...keys.checkpointById(task.id, checkpointId), ownerId: task.ownerId, checkpointNumber: number } } },
+        { Put: { Item: snapshotItem(snapshot) } },
+      ]);
+      return { checkpoint, snapshot };
+    } catch (error) {
+      const reasons = cancellationReasons(error);
+      if (!reasons || reasons[0] !== "ConditionalCheckFailed") throw error;
+      await backoff(attempt);
+      number = (await lastCheckpointNumber(db, task.id)) + 1;
+    }
+  }
+}
+
+async function lastCheckpointNumber(db: Db, taskId: string): Promise<number> {
+  const { items } = await db.table.query({
+    KeyConditionExpression: "pk = :p AND begins_with(sk, :c)",
+    ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":c": keys.checkpointPrefix },
+    ScanIndexForward: false,
+    Limit: 1,
+    ConsistentRead: true,
+    ProjectionExpression: "checkpointNumber",
+  });
+  return (items[0]?.checkpointNumber as number | undefined) ?? 0;
+}
+
+export async function getCheckpointByNumber(db: Db, task: TaskRecord, number: number): Promise<TaskCheckpoint | undefined> {
+  const item = await db.table.get(keys.checkpoint(task.id, number));
+  return item && item.ownerId === task.ownerId ? TaskCheckpoint.parse(item) : undefined;
+}
+
+/** A checkpoint of this task; one of another task (or owner) is not found. */
+export async function getCheckpoint(db: Db, task: TaskRecord, checkpointId: string): Promise<TaskCheckpoint> {
+  const pointer = await db.table.get(keys.checkpointById(task.id, checkpointId));
+  const checkpoint =
+    pointer && pointer.ownerId === task.ownerId
+      ? await getCheckpointByNumber(db, task, pointer.checkpointNumber as number)
+      : undefined;
+  if (!checkpoint) throw notFound("checkpoint");
+  return checkpoint;
+}
+
+/** The plan's get_checkpoint_info: a checkpoint with the one before it. */
+export async function getCheckpointInfo(
+  db: Db,
+  task: TaskRecord,
+  checkpointId: string,
+): Promise<{ checkpoint: TaskCheckpoint; previous?: TaskCheckpoint }> {
+  const checkpoint = await getCheckpoint(db, task, checkpointId);
+  const previous =
+    checkpoint.checkpointNumber > 1 ? await getCheckpointByNumber(db, task, checkpoint.checkpointNumber - 1) : undefined;
+  return { checkpoint, previous };
+}
+
+/** checkpointNumber ascending. */
+export function listCheckpoints(db: Db, task: TaskRecord, limit: number, cursor?: string): Promise<Page<TaskCheckpoint>> {
+  return queryPage(db, {
+    scope: `checkpoints:${task.id}`,
+    cursor,
+    limit,
+    forward: true,
+    keyCondition: "pk = :p AND begins_with(sk, :c)",
+    values: { ":p": keys.taskPartition(task.id), ":c": keys.checkpointPrefix },
+    parse: (item) => TaskCheckpoint.parse(item),
+  });
+}
+
+/** The latest checkpoint of a task at a commit. */
+export async function findCheckpointBySha(db: Db, task: TaskRecord, sha: string): Promise<TaskCheckpoint> {
+  const { items } = await db.table.query({
+    KeyConditionExpression: "pk = :p AND begins_with(sk, :c)",
+    FilterExpression: "begins_with(commitSha, :sha)",
+    ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":c": keys.checkpointPrefix, ":sha": sha.toLowerCase() },
+    ScanIndexForward: false,
+    ConsistentRead: true,
+  });
+  if (!items[0]) throw notFound(`checkpoint at commit ${sha}`);
+  return TaskCheckpoint.parse(items[0]);
+}
+
+/** The plan's ON DELETE SET NULL: forget a snapshot the checkpoint named, if it still names it. */
+export async function clearSnapshotReference(db: Db, taskId: string, checkpointNumber: number, snapshotId: string): Promise<boolean> {
+  try {
+    await db.table.update(keys.checkpoint(taskId, checkpointNumber), {
+      UpdateExpression: "REMOVE conversationSnapshotId",
+      ConditionExpression: "conversationSnapshotId = :s",
+      ExpressionAttributeValues: { ":s": snapshotId },
+    });
+    return true;
+  } catch (error) {
+    if ((error as Error).name === "ConditionalCheckFailedException") return false;
+    throw error;
+  }
+}

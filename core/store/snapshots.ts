@@ -1,0 +1,124 @@
+import { SnapshotRecord, ConversationSnapshot, type SnapshotType, type TaskRecord } from "../models.js";
+import { keys } from "../keys.js";
+import { newId } from "../ids.js";
+import { notFound } from "../errors.js";
+import { blobKeys } from "../blobs.js";
+import { type Db } from "./db.js";
+import { closeSegments, contentHashOf, countOf } from "./conversation.js";
+import { retentionDaysOf } from "./owners.js";
+import { queryPage, type Page } from "./paging.js";
+import type { Item } from "./table.js";
+
+const DAY_MS = 86_400_000;
+/** DynamoDB TTL removes an item this long after its expiry day if the cleanup job never got to it. */
+const TTL_GRACE_DAYS = 7;
+
+export const dayOf = (at: Date) => at.toISOString().slice(0, 10);
+
+/** The expiry index entry and TTL backstop of an unpinned snapshot. */
+export function expiryAttributes(snapshot: Pick<SnapshotRecord, "id" | "taskId">, expiresOn: string): Item {
+  return {
+    expiresOn,
+    gsi3pk: keys.expiresOn(expiresOn),
+    gsi3sk: `${snapshot.taskId}#${snapshot.id}`,
+    expiresAt: Math.floor((Date.parse(expiresOn) + TTL_GRACE_DAYS * DAY_MS) / 1000),
+  };
+}
+
+export function snapshotItem(snapshot: SnapshotRecord): Item {
+  return {
+    ...keys.snapshot(snapshot.taskId, snapshot.id),
+    ...snapshot,
+    ...(snapshot.pinned || !snapshot.expiresOn ? {} : expiryAttributes(snapshot, snapshot.expiresOn)),
+  };
+}
+
+export const toSnapshot = (record: SnapshotRecord): ConversationSnapshot => ConversationSnapshot.parse(record);
+
+/**
+ * A snapshot record for the task's conversation as it is now: the segments
+ * it names, not a copy. Only a daemon's `state` (which the log cannot
+ * reproduce) is written, to S3, before the item.
+ */
+export async function buildSnapshot(
+  db: Db,
+  task: TaskRecord,
+  input: { snapshotType: SnapshotType; checkpointId?: string; metadata?: Record<string, unknown>; state?: unknown },
+): Promise<SnapshotRecord> {
+  const segments = await closeSegments(db, task);
+  const id = newId();
+  const now = db.clock();
+  const retention = await retentionDaysOf(db, task.ownerId);
+  let stateBlobKey: string | undefined;
+  if (input.state !== undefined) {
+    stateBlobKey = blobKeys.snapshotState(task.ownerId, task.id, id);
+    await db.blobs.putJson(stateBlobKey, input.state);
+  }
+  return SnapshotRecord.parse({
+    id,
+    taskId: task.id,
+    ownerId: task.ownerId,
+    checkpointId: input.checkpointId,
+    snapshotType: input.snapshotType,
+    messageCount: countOf(segments),
+    metadata: input.metadata,
+    pinned: false,
+    segments,
+    contentHash: await contentHashOf(db, segments),
+    stateBlobKey,
+    expiresOn: dayOf(new Date(now.getTime() + retention * DAY_MS)),
+    createdAt: now.toISOString(),
+  });
+}
+
+export async function createSnapshot(
+  db: Db,
+  task: TaskRecord,
+  input: Parameters<typeof buildSnapshot>[2],
+): Promise<SnapshotRecord> {
+  const snapshot = await buildSnapshot(db, task, input);
+  await db.table.put(snapshotItem(snapshot));
+  return snapshot;
+}
+
+export async function getSnapshot(db: Db, task: TaskRecord, snapshotId: string): Promise<SnapshotRecord> {
+  const item = await db.table.get(keys.snapshot(task.id, snapshotId));
+  if (!item || item.ownerId !== task.ownerId) throw notFound("snapshot");
+  return SnapshotRecord.parse(item);
+}
+
+/** Newest first. */
+export function listSnapshots(db: Db, task: TaskRecord, limit: number, cursor?: string): Promise<Page<SnapshotRecord>> {
+  return queryPage(db, {
+    scope: `snapshots:${task.id}`,
+    cursor,
+    limit,
+    keyCondition: "pk = :p AND begins_with(sk, :s)",
+    values: { ":p": keys.taskPartition(task.id), ":s": keys.snapshotPrefix },
+    parse: (item) => SnapshotRecord.parse(item),
+  });
+}
+
+/** A pinned snapshot leaves the expiry index (and loses its TTL), so retention never finds it. */
+export async function setPinned(db: Db, task: TaskRecord, snapshotId: string, pinned: boolean): Promise<SnapshotRecord> {
+  const snapshot = await getSnapshot(db, task, snapshotId);
+  if (pinned) {
+    const item = await db.table.update(keys.snapshot(task.id, snapshotId), {
+      UpdateExpression: "SET pinned = :t REMOVE gsi3pk, gsi3sk, expiresAt",
+      ConditionExpression: "attribute_exists(pk)",
+      ExpressionAttributeValues: { ":t": true },
+      ReturnValues: "ALL_NEW",
+    });
+    return SnapshotRecord.parse(item);
+  }
+  const retention = await retentionDaysOf(db, task.ownerId);
+  const expiresOn = dayOf(new Date(Date.parse(snapshot.createdAt) + retention * DAY_MS));
+  const attrs = expiryAttributes(snapshot, expiresOn);
+  const item = await db.table.update(keys.snapshot(task.id, snapshotId), {
+    UpdateExpression: "SET pinned = :f, expiresOn = :e, gsi3pk = :g, gsi3sk = :s, expiresAt = :x",
+    ConditionExpression: "attribute_exists(pk)",
+    ExpressionAttributeValues: { ":f": false, ":e": expiresOn, ":g": attrs.gsi3pk, ":s": attrs.gsi3sk, ":x": attrs.expiresAt },
+    ReturnValues: "ALL_NEW",
+  });
+  return SnapshotRecord.parse(item);
+}

@@ -1,0 +1,137 @@
+import { Task, TaskRecord, type ConversationSegment, type CreateTaskRequest } from "../models.js";
+import { keys } from "../keys.js";
+import { newId } from "../ids.js";
+import { conflict } from "../errors.js";
+import { type Db, nowIso } from "./db.js";
+import { queryPage, type Page } from "./paging.js";
+import type { Item } from "./table.js";
+
+/** How many messages a task's visible conversation holds: closed runs plus its own open tail. */
+export function visibleCount(task: Pick<TaskRecord, "segments" | "lastSeq" | "id">): number {
+  return task.segments.reduce((sum, s) => {
+    const to = s.to ?? (s.taskId === task.id ? task.lastSeq : 0);
+    return sum + Math.max(0, to - s.from + 1);
+  }, 0);
+}
+
+/** The public resource from the stored record. */
+export function toTask(record: TaskRecord): Task {
+  return Task.parse({ ...record, messageCount: visibleCount(record) });
+}
+
+function indexKeys(task: TaskRecord): Item {
+  return {
+    ...(task.contractId ? { gsi1pk: keys.contractTasks(task.contractId), gsi1sk: task.id } : {}),
+    ...(task.forkedFromTaskId ? { gsi2pk: keys.taskForks(task.forkedFromTaskId), gsi2sk: task.id } : {}),
+  };
+}
+
+export interface NewTask extends CreateTaskRequest {
+  status?: Task["status"];
+  forkedFromTaskId?: string;
+  forkedAtCheckpointId?: string;
+  forkedAtMessageId?: string;
+  /** Conversation inherited by reference (a fork or a resume with conversation). */
+  inheritedSegments?: ConversationSegment[];
+  resumeContext?: string;
+}
+
+export async function createTask(db: Db, ownerId: string, input: NewTask): Promise<TaskRecord> {
+  const now = nowIso(db);
+  const id = newId();
+  const record = TaskRecord.parse({
+    id,
+    ownerId,
+    contractId: input.contractId,
+    name: input.name,
+    plan: input.plan,
+    status: input.status ?? "pending",
+    isSupervisor: input.isSupervisor ?? false,
+    branchName: input.branchName,
+    baseSha: input.baseSha,
+    forkedFromTaskId: input.forkedFromTaskId,
+    forkedAtCheckpointId: input.forkedAtCheckpointId,
+    forkedAtMessageId: input.forkedAtMessageId,
+    resumeContext: input.resumeContext,
+    messageCount: 0,
+    lastSeq: 0,
+    segments: [...(input.inheritedSegments ?? []), { taskId: id, from: 1, to: null }],
+    checkpointCount: 0,
+    createdAt: now,
+    updatedAt: now,
+  });
+  await db.table.put({ ...keys.task(id), ...indexKeys(record), ...record });
+  return record;
+}
+
+/** Another owner's task is indistinguishable from a missing one. */
+export async function getTaskRecord(db: Db, ownerId: string, taskId: string): Promise<TaskRecord | undefined> {
+  const item = await db.table.get(keys.task(taskId));
+  return item && item.ownerId === ownerId ? TaskRecord.parse(item) : undefined;
+}
+
+/**
+ * Writes the changed fields of a task, refusing if someone else changed it
+ * since it was read. Only the given fields are set, so a concurrent append's
+ * lastSeq is never overwritten.
+ */
+export async function saveTask(
+  db: Db,
+  before: TaskRecord,
+  changes: Partial<Omit<TaskRecord, "id" | "ownerId" | "createdAt" | "lastSeq" | "messageCount">>,
+): Promise<TaskRecord> {
+  const updatedAt = nowIso(db);
+  const fields = Object.entries({ ...changes, updatedAt }).filter(([, v]) => v !== undefined);
+  const item = await db.table
+    .update(keys.task(before.id), {
+      UpdateExpression: "SET " + fields.map((_, i) => `#f${i} = :v${i}`).join(", "),
+      ConditionExpression: "updatedAt = :prev",
+      ExpressionAttributeNames: Object.fromEntries(fields.map(([k], i) => [`#f${i}`, k])),
+      ExpressionAttributeValues: { ":prev": before.updatedAt, ...Object.fromEntries(fields.map(([, v], i) => [`:v${i}`, v])) },
+      ReturnValues: "ALL_NEW",
+    })
+    .catch((error: Error) => {
+      if (error.name === "ConditionalCheckFailedException") {
+        throw conflict("concurrent_update", "the task changed while this request ran; try again");
+      }
+      throw error;
+    });
+  return TaskRecord.parse(item);
+}
+
+/** Raises lastSeq to `seq` unless it is already there or higher (appenders race; the highest wins). */
+export async function advanceLastSeq(db: Db, taskId: string, seq: number): Promise<void> {
+  try {
+    await db.table.update(keys.task(taskId), {
+      UpdateExpression: "SET lastSeq = :s",
+      ConditionExpression: "attribute_exists(pk) AND lastSeq < :s",
+      ExpressionAttributeValues: { ":s": seq },
+    });
+  } catch (error) {
+    if ((error as Error).name !== "ConditionalCheckFailedException") throw error;
+  }
+}
+
+export function listContractTasks(db: Db, contractId: string, limit: number, cursor?: string): Promise<Page<TaskRecord>> {
+  return queryPage(db, {
+    scope: `contractTasks:${contractId}`,
+    cursor,
+    limit,
+    index: "gsi1",
+    keyCondition: "gsi1pk = :p",
+    values: { ":p": keys.contractTasks(contractId) },
+    parse: (item) => TaskRecord.parse(item),
+  });
+}
+
+export function listForks(db: Db, taskId: string, limit: number, cursor?: string): Promise<Page<TaskRecord>> {
+  return queryPage(db, {
+    scope: `forks:${taskId}`,
+    cursor,
+    limit,
+    index: "gsi2",
+    keyCondition: "gsi2pk = :p",
+    values: { ":p": keys.taskForks(taskId) },
+    parse: (item) => TaskRecord.parse(item),
+  });
+}

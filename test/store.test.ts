@@ -1,0 +1,405 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { createTestDb } from "./support/env.js";
+import * as store from "../core/store/index.js";
+import { keys } from "../core/keys.js";
+import { DomainError } from "../core/errors.js";
+import type { NewConversationMessage, TaskRecord } from "../core/models.js";
+
+let db: Awaited<ReturnType<typeof createTestDb>>;
+const alice = "owner-alice";
+const bob = "owner-bob";
+
+beforeAll(async () => {
+  db = await createTestDb();
+});
+
+const msg = (i: number, extra: Partial<NewConversationMessage> = {}): NewConversationMessage => ({
+  id: `m${i}`,
+  role: i % 2 ? "assistant" : "user",
+  content: `message ${i}`,
+  timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
+  ...extra,
+});
+
+async function newTask(owner = alice, extra: Partial<store.NewTask> = {}) {
+  return store.createTask(db, owner, { name: "t", plan: "p", ...extra });
+}
+
+async function reload(task: TaskRecord) {
+  return (await store.getTaskRecord(db, task.ownerId, task.id))!;
+}
+
+async function readAll(segments: TaskRecord["segments"], limit = 200) {
+  const ids: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await store.readConversation(db, segments, { scope: "t", limit, cursor });
+    ids.push(...page.items.map((m) => m.id));
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return ids;
+}
+
+async function itemsInPartition(pk: string) {
+  const { items } = await db.table.query({ KeyConditionExpression: "pk = :p", ExpressionAttributeValues: { ":p": pk } });
+  return items;
+}
+
+describe("contracts", () => {
+  it("creates, reads, lists newest first and hides other owners' contracts", async () => {
+    const owner = `owner-${Math.random()}`;
+    const a = await store.createContract(db, owner, { name: "a" });
+    const b = await store.createContract(db, owner, { name: "b", phase: "plan" });
+    expect(a.phase).toBe("research");
+    expect(b.phase).toBe("plan");
+    expect(await store.getContract(db, owner, a.id)).toEqual(a);
+    expect(await store.getContract(db, bob, a.id)).toBeUndefined();
+    const page = await store.listContracts(db, owner, 50);
+    expect(page.items.map((c) => c.name)).toEqual(["b", "a"]);
+    expect(page.nextCursor).toBeNull();
+    expect((await store.listContracts(db, bob, 50)).items).toEqual([]);
+  });
+
+  it("paginates: empty, exactly one page, and a last page", async () => {
+    const owner = `owner-${Math.random()}`;
+    expect(await store.listContracts(db, owner, 3)).toEqual({ items: [], nextCursor: null });
+    for (const n of ["1", "2", "3"]) await store.createContract(db, owner, { name: n });
+    const exact = await store.listContracts(db, owner, 3);
+    expect(exact.items.map((c) => c.name)).toEqual(["3", "2", "1"]);
+    expect(exact.nextCursor).toBeNull();
+    await store.createContract(db, owner, { name: "4" });
+    const first = await store.listContracts(db, owner, 3);
+    expect(first.items.map((c) => c.name)).toEqual(["4", "3", "2"]);
+    const last = await store.listContracts(db, owner, 3, first.nextCursor!);
+    expect(last.items.map((c) => c.name)).toEqual(["1"]);
+    expect(last.nextCursor).toBeNull();
+  });
+
+  it("refuses a cursor from another list, a tampered one, and a stale update", async () => {
+    const owner = `owner-${Math.random()}`;
+    for (const n of ["1", "2"]) await store.createContract(db, owner, { name: n });
+    const { nextCursor } = await store.listContracts(db, owner, 1);
+    await expect(store.listApiKeys(db, owner, 1, nextCursor!)).rejects.toMatchObject({ status: 400 });
+    await expect(store.listContracts(db, bob, 1, nextCursor!)).rejects.toMatchObject({ status: 400 });
+    const tampered = nextCursor!.replace(/^./, (c) => (c === "e" ? "f" : "e"));
+    await expect(store.listContracts(db, owner, 1, tampered)).rejects.toThrow(DomainError);
+    const c = await store.createContract(db, owner, { name: "x" });
+    await store.updateContract(db, c, { phase: "plan" });
+    await expect(store.updateContract(db, c, { phase: "execute" })).rejects.toMatchObject({ status: 409 });
+    expect((await store.getContract(db, owner, c.id))!.phase).toBe("plan");
+  });
+});
+
+describe("api keys", () => {
+  it("stores only a hash, authenticates, lists without secrets, revokes", async () => {
+    const key = await store.createApiKey(db, alice, { kind: "api", name: "laptop" });
+    expect(key.key).toMatch(/^mk_/);
+    const items = await itemsInPartition(keys.apiKey("x").pk.replace("x", "") + "");
+    expect(JSON.stringify(items)).not.toContain(key.key);
+    expect((await store.authenticateKey(db, key.key))?.id).toBe(key.id);
+    expect(await store.authenticateKey(db, key.key + "x")).toBeUndefined();
+    const listed = await store.listApiKeys(db, alice, 200);
+    expect(listed.items.find((k) => k.id === key.id)).toEqual({
+      id: key.id, ownerId: alice, kind: "api", name: "laptop", createdAt: key.createdAt,
+    });
+    await expect(store.revokeApiKey(db, bob, key.id)).rejects.toMatchObject({ status: 404 });
+    await store.revokeApiKey(db, alice, key.id);
+    expect(await store.authenticateKey(db, key.key)).toBeUndefined();
+    const tool = await store.createApiKey(db, alice, { kind: "tool", contractId: "0190a6b0-0000-7000-8000-000000000000" });
+    expect(tool.key).toMatch(/^mkt_/);
+    expect((await store.createApiKey(db, alice, { kind: "daemon" })).key).toMatch(/^mkd_/);
+  });
+});
+
+describe("conversation log", () => {
+  it("appends in order, assigns ids and timestamps, counts visible messages", async () => {
+    const task = await newTask();
+    const out = await store.appendMessages(db, task, [msg(1), { role: "user", content: "no id" }]);
+    expect(out).toMatchObject({ appended: 2, skipped: 0 });
+    const page = await store.readConversation(db, (await reload(task)).segments, { scope: "x", limit: 50 });
+    expect(page.items.map((m) => m.content)).toEqual(["message 1", "no id"]);
+    expect(page.items[1]!.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(store.toTask(await reload(task)).messageCount).toBe(2);
+  });
+
+  it("50 concurrent appenders produce a gapless, duplicate-free sequence", async () => {
+    const task = await newTask();
+    await Promise.all(Array.from({ length: 50 }, (_, i) => store.appendMessages(db, task, [msg(i)])));
+    const items = (await itemsInPartition(keys.taskPartition(task.id))).filter((i) => String(i.sk).startsWith("MSG#"));
+    expect(items.map((i) => i.seq).sort((a, b) => Number(a) - Number(b))).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(new Set(items.map((i) => i.id)).size).toBe(50);
+    expect((await reload(task)).lastSeq).toBe(50);
+    expect(store.toTask(await reload(task)).messageCount).toBe(50);
+  });
+
+  it("appends a resent message id once and refuses a batch that repeats an id", async () => {
+    const task = await newTask();
+    await store.appendMessages(db, task, [msg(1), msg(2)]);
+    const again = await store.appendMessages(db, task, [msg(2), msg(3)]);
+    expect(again).toMatchObject({ appended: 1, skipped: 1 });
+    expect(await readAll((await reload(task)).segments)).toEqual(["m1", "m2", "m3"]);
+    await expect(store.appendMessages(db, task, [msg(4), msg(4)])).rejects.toMatchObject({
+      status: 400,
+      details: [{ path: "messages.1.id" }],
+    });
+    expect(await readAll((await reload(task)).segments)).toEqual(["m1", "m2", "m3"]);
+  });
+
+  it("offloads a 2 MB tool result to S3 gzip, pages it truncated, returns it whole by id", async () => {
+    const task = await newTask();
+    const big = "x".repeat(2 * 1024 * 1024);
+    await store.appendMessages(db, task, [msg(1, { role: "tool", toolName: "read", toolResult: big })]);
+    const [item] = (await itemsInPartition(keys.taskPartition(task.id))).filter((i) => String(i.sk).startsWith("MSG#"));
+    expect(item!.blobKey).toBe(`messages/${alice}/${task.id}/m1.json.gz`);
+    expect(JSON.stringify(item).length).toBeLessThan(64 * 1024);
+    const objects = await db.blobs.list(`messages/${alice}/${task.id}/`);
+    expect(objects.objects).toHaveLength(1);
+    expect(objects.objects[0]!.size).toBeLessThan(100_000);
+    const page = await store.readConversation(db, (await reload(task)).segments, { scope: "x", limit: 10 });
+    expect(page.items[0]!.truncated).toBe(true);
+    expect(page.items[0]!.toolResult!.length).toBe(store.PAGE_FIELD_CHARS);
+    const whole = await store.getWholeMessage(db, await reload(task), "m1");
+    expect(whole.toolResult).toBe(big);
+    expect(whole.truncated).toBeUndefined();
+  });
+
+  it("keeps a page under 1 MB and continues with a cursor", async () => {
+    const task = await newTask();
+    const batch = Array.from({ length: 90 }, (_, i) => msg(i, { content: "c".repeat(15_000), toolResult: "r".repeat(15_000) }));
+    await store.appendMessages(db, task, batch);
+    const segments = (await reload(task)).segments;
+    const first = await store.readConversation(db, segments, { scope: "x", limit: 200 });
+    expect(Buffer.byteLength(JSON.stringify(first))).toBeLessThan(1024 * 1024);
+    expect(first.items.length).toBeLessThan(90);
+    expect(first.nextCursor).not.toBeNull();
+    expect(await readAll(segments)).toEqual(batch.map((m) => m.id));
+  });
+
+  it("strips tool calls and results on request", async () => {
+    const task = await newTask();
+    await store.appendMessages(db, task, [
+      msg(1, { toolCalls: [{ id: "c1", name: "bash", input: { cmd: "ls" } }], toolName: "bash", toolInput: { cmd: "ls" } }),
+      msg(2, { role: "tool", toolResult: "a b" }),
+    ]);
+    const segments = (await reload(task)).segments;
+    const none = await store.readConversation(db, segments, { scope: "x", limit: 10, includeToolCalls: false, includeToolResults: false });
+    expect(none.items[0]).not.toHaveProperty("toolCalls");
+    expect(none.items[0]).not.toHaveProperty("toolInput");
+    expect(none.items[1]).not.toHaveProperty("toolResult");
+    const all = await store.readConversation(db, segments, { scope: "x", limit: 10 });
+    expect(all.items[0]!.toolCalls).toEqual([{ id: "c1", name: "bash", input: { cmd: "ls" } }]);
+    expect(all.items[1]!.toolResult).toBe("a b");
+  });
+});
+
+describe("snapshots", () => {
+  it("name an exact log prefix that survives later appends and rewinds", async () => {
+    let task = await newTask();
+    await store.appendMessages(db, task, [1, 2, 3, 4].map((i) => msg(i)));
+    task = await reload(task);
+    const snap = await store.createSnapshot(db, task, { snapshotType: "manual", metadata: { why: "before risky step" } });
+    expect(snap.messageCount).toBe(4);
+    expect(snap.contentHash).toMatch(/^[0-9a-f]{64}$/);
+    await store.appendMessages(db, task, [msg(5), msg(6)]);
+    task = await reload(task);
+    await store.rewindConversation(db, task, 2, "test");
+    task = await reload(task);
+    await store.appendMessages(db, task, [msg(7)]);
+    task = await reload(task);
+    expect(await readAll(task.segments)).toEqual(["m1", "m2", "m7"]);
+    const stored = await store.getSnapshot(db, task, snap.id);
+    expect(await readAll(stored.segments)).toEqual(["m1", "m2", "m3", "m4"]);
+    expect(await store.contentHashOf(db, stored.segments)).toBe(snap.contentHash);
+    // The record is small: no message bodies.
+    const item = await db.table.get(keys.snapshot(task.id, snap.id));
+    expect(JSON.stringify(item)).not.toContain("message 1");
+  });
+
+  it("list newest first, pin out of the expiry index and back", async () => {
+    const task = await newTask();
+    const a = await store.createSnapshot(db, task, { snapshotType: "auto" });
+    const b = await store.createSnapshot(db, task, { snapshotType: "manual" });
+    expect((await store.listSnapshots(db, task, 10)).items.map((s) => s.id)).toEqual([b.id, a.id]);
+    const pinned = await store.setPinned(db, task, a.id, true);
+    expect(pinned.pinned).toBe(true);
+    const raw = await db.table.get(keys.snapshot(task.id, a.id));
+    expect(raw).not.toHaveProperty("gsi3pk");
+    expect(raw).not.toHaveProperty("expiresAt");
+    const unpinned = await store.setPinned(db, task, a.id, false);
+    expect(unpinned.pinned).toBe(false);
+    expect((await db.table.get(keys.snapshot(task.id, a.id)))!.gsi3pk).toBe(`EXPIRES#${unpinned.expiresOn}`);
+    const other = await newTask(bob);
+    await expect(store.getSnapshot(db, other, a.id)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it("stores a supervisor's state in S3 and nothing else", async () => {
+    const task = await newTask();
+    const snap = await store.createSnapshot(db, task, { snapshotType: "auto", state: { compacted: "summary" } });
+    expect(snap.stateBlobKey).toBe(`snapshots/${alice}/${task.id}/${snap.id}.json.gz`);
+    expect(await db.blobs.getJson(snap.stateBlobKey!)).toEqual({ compacted: "summary" });
+  });
+});
+
+describe("checkpoints", () => {
+  it("create with a checkpoint snapshot, number without gaps under concurrency, and find by id and sha", async () => {
+    const task = await newTask();
+    await store.appendMessages(db, task, [msg(1), msg(2)]);
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        store.createCheckpointWithSnapshot(db, task, { commitSha: `abc${i}def`, branchName: "main", message: `c${i}` }),
+      ),
+    );
+    expect(results.map((r) => r.checkpoint.checkpointNumber).sort()).toEqual([1, 2, 3, 4, 5, 6]);
+    const first = results.find((r) => r.checkpoint.checkpointNumber === 1)!;
+    expect(first.snapshot).toMatchObject({ snapshotType: "checkpoint", checkpointId: first.checkpoint.id, messageCount: 2 });
+    expect(first.checkpoint.conversationSnapshotId).toBe(first.snapshot.id);
+
+    const listed = await store.listCheckpoints(db, task, 4);
+    expect(listed.items.map((c) => c.checkpointNumber)).toEqual([1, 2, 3, 4]);
+    const rest = await store.listCheckpoints(db, task, 4, listed.nextCursor!);
+    expect(rest.items.map((c) => c.checkpointNumber)).toEqual([5, 6]);
+    expect(rest.nextCursor).toBeNull();
+
+    const third = results.find((r) => r.checkpoint.checkpointNumber === 3)!.checkpoint;
+    const info = await store.getCheckpointInfo(db, task, third.id);
+    expect(info.previous?.checkpointNumber).toBe(2);
+    expect((await store.getCheckpointInfo(db, task, first.checkpoint.id)).previous).toBeUndefined();
+    expect((await store.findCheckpointBySha(db, task, third.commitSha)).id).toBe(third.id);
+
+    const otherTask = await newTask();
+    await expect(store.getCheckpoint(db, otherTask, third.id)).rejects.toMatchObject({ status: 404 });
+
+    expect(await store.clearSnapshotReference(db, task.id, 1, first.snapshot.id)).toBe(true);
+    expect((await store.getCheckpoint(db, task, first.checkpoint.id)).conversationSnapshotId).toBeUndefined();
+    expect(await store.clearSnapshotReference(db, task.id, 1, first.snapshot.id)).toBe(false);
+  });
+});
+
+describe("history events", () => {
+  it("filter by contract, task and owner timeline with phase, types, time range and cursor", async () => {
+    const owner = `owner-${Math.random()}`;
+    const contract = await store.createContract(db, owner, { name: "c" });
+    const task = await newTask(owner, { contractId: contract.id });
+    const base = Date.UTC(2026, 5, 1);
+    const events: Array<[string, string, boolean, number]> = [
+      ["task", "research", true, 0],
+      ["chat", "research", false, 1],
+      ["phase", "plan", false, 2],
+      ["checkpoint", "plan", true, 3],
+      ["rewind", "plan", true, 4],
+    ];
+    for (const [type, phase, withTask, minute] of events) {
+      const at = new Date(base + minute * 60_000);
+      await store.recordHistoryEvent(
+        { ...db, clock: () => at },
+        { ownerId: owner, contractId: contract.id, taskId: withTask ? task.id : undefined, eventType: type as never, phase: phase as never, eventData: { minute } },
+      );
+    }
+    await store.recordHistoryEvent(db, { ownerId: owner, eventType: "task", eventData: { alone: true } });
+
+    const all = await store.contractHistory(db, contract.id, { limit: 50 });
+    expect(all.items.map((e) => e.eventType)).toEqual(["rewind", "checkpoint", "phase", "chat", "task"]);
+    const plan = await store.contractHistory(db, contract.id, { limit: 50, phase: "plan" });
+    expect(plan.items.map((e) => e.eventType)).toEqual(["rewind", "checkpoint", "phase"]);
+    const types = await store.contractHistory(db, contract.id, { limit: 50, eventTypes: ["chat", "rewind"] });
+    expect(types.items.map((e) => e.eventType)).toEqual(["rewind", "chat"]);
+    const range = await store.contractHistory(db, contract.id, {
+      limit: 50,
+      from: new Date(base + 60_000).toISOString(),
+      to: new Date(base + 3 * 60_000).toISOString(),
+    });
+    expect(range.items.map((e) => e.eventData.minute)).toEqual([3, 2, 1]);
+
+    const page1 = await store.contractHistory(db, contract.id, { limit: 2, phase: "plan" });
+    expect(page1.items).toHaveLength(2);
+    const page2 = await store.contractHistory(db, contract.id, { limit: 2, phase: "plan", cursor: page1.nextCursor! });
+    expect(page2.items.map((e) => e.eventType)).toEqual(["phase"]);
+    expect(page2.nextCursor).toBeNull();
+    await expect(store.taskHistory(db, task.id, { limit: 2, cursor: page1.nextCursor! })).rejects.toMatchObject({ status: 400 });
+
+    const taskEvents = await store.taskHistory(db, task.id, { limit: 50 });
+    expect(taskEvents.items.map((e) => e.eventType)).toEqual(["rewind", "checkpoint", "task"]);
+    const mine = await store.timeline(db, owner, { limit: 50 });
+    expect(mine.items).toHaveLength(6);
+    expect(mine.items[0]!.eventData).toEqual({ alone: true });
+    expect((await store.timeline(db, `${owner}-other`, { limit: 50 })).items).toEqual([]);
+  });
+});
+
+describe("forks and rewinds", () => {
+  it("a fork shares its parent's prefix by reference, not by copy", async () => {
+    let parent = await newTask();
+    await store.appendMessages(db, parent, [1, 2, 3, 4, 5].map((i) => msg(i)));
+    parent = await reload(parent);
+    const closed = await store.closeSegments(db, parent);
+    const child = await newTask(alice, {
+      forkedFromTaskId: parent.id,
+      forkedAtMessageId: "m3",
+      inheritedSegments: store.clipSegments(closed, 3),
+    });
+    await store.appendMessages(db, child, [msg(100)]);
+    const reloaded = await reload(child);
+    expect(await readAll(reloaded.segments, 2)).toEqual(["m1", "m2", "m3", "m100"]);
+    expect(store.toTask(reloaded).messageCount).toBe(4);
+    const childMessages = (await itemsInPartition(keys.taskPartition(child.id))).filter((i) => String(i.sk).startsWith("MSG#"));
+    expect(childMessages.map((i) => i.id)).toEqual(["m100"]);
+    expect((await store.listForks(db, parent.id, 10)).items.map((t) => t.id)).toEqual([child.id]);
+    expect((await store.getWholeMessage(db, reloaded, "m2")).content).toBe("message 2");
+    await expect(store.getWholeMessage(db, reloaded, "m5")).rejects.toMatchObject({ status: 404 });
+  });
+
+  it("a conversation rewind hides messages without deleting them and can be restored", async () => {
+    let task = await newTask();
+    await store.appendMessages(db, task, [1, 2, 3, 4, 5].map((i) => msg(i)));
+    task = await reload(task);
+    expect(await store.positionOfMessage(db, await store.closeSegments(db, task), "m3")).toBe(3);
+    const at = new Date(Date.UTC(2026, 0, 1, 0, 0, 2, 500));
+    expect(await store.countUpTo(db, await store.closeSegments(db, task), at)).toBe(2);
+
+    const { rewind } = await store.rewindConversation(db, task, 3, "alice");
+    expect(rewind).toMatchObject({ messageCount: 3, hiddenCount: 2, actor: "alice" });
+    task = await reload(task);
+    expect(await readAll(task.segments)).toEqual(["m1", "m2", "m3"]);
+    expect((await itemsInPartition(keys.taskPartition(task.id))).filter((i) => String(i.sk).startsWith("MSG#"))).toHaveLength(5);
+    await store.appendMessages(db, task, [msg(6)]);
+    task = await reload(task);
+    expect(await readAll(task.segments)).toEqual(["m1", "m2", "m3", "m6"]);
+    // A hidden message is still readable by id, for audit.
+    expect((await store.getWholeMessage(db, task, "m4")).content).toBe("message 4");
+
+    const latest = await store.getConversationRewind(db, task);
+    expect(latest.id).toBe(rewind.id);
+    task = await store.restoreConversation(db, task, latest);
+    expect(await readAll(task.segments)).toEqual(["m1", "m2", "m3", "m4", "m5", "m6"]);
+    await expect(store.getConversationRewind(db, task)).rejects.toMatchObject({ status: 404 });
+    await expect(store.rewindConversation(db, task, 99, "alice")).rejects.toMatchObject({ status: 400 });
+  });
+});
+
+describe("owner isolation", () => {
+  it("every owned read needs the owner's id", async () => {
+    const task = await newTask(alice);
+    expect(await store.getTaskRecord(db, bob, task.id)).toBeUndefined();
+    expect(await store.getTaskRecord(db, alice, task.id)).toBeDefined();
+    await store.createOperation(db, { id: "0190a6b0-0000-7000-8000-0000000000aa", ownerId: alice, commandType: "x" });
+    expect(await store.getOperation(db, bob, "0190a6b0-0000-7000-8000-0000000000aa")).toBeUndefined();
+    expect((await store.getOperation(db, alice, "0190a6b0-0000-7000-8000-0000000000aa"))?.status).toBe("pending");
+  });
+
+  it("settles an operation once", async () => {
+    const id = "0190a6b0-0000-7000-8000-0000000000bb";
+    await store.createOperation(db, { id, ownerId: alice, commandType: "x" });
+    expect(await store.settleOperation(db, id, { status: "succeeded", result: { ok: 1 } })).toBe(true);
+    expect(await store.settleOperation(db, id, { status: "failed", error: { code: "x", message: "y" } })).toBe(false);
+    expect(await store.getOperation(db, alice, id)).toMatchObject({ status: "succeeded", result: { ok: 1 } });
+  });
+
+  it("idempotency keys return the first answer and refuse another body", async () => {
+    expect(await store.claimIdempotencyKey(db, alice, "k1", "h1")).toBeUndefined();
+    await expect(store.claimIdempotencyKey(db, alice, "k1", "h1")).rejects.toMatchObject({ status: 409, code: "request_in_progress" });
+    await store.completeIdempotencyKey(db, alice, "k1", { status: 201, body: { id: 1 } });
+    expect(await store.claimIdempotencyKey(db, alice, "k1", "h1")).toEqual({ status: 201, body: { id: 1 } });
+    await expect(store.claimIdempotencyKey(db, alice, "k1", "h2")).rejects.toMatchObject({ code: "idempotency_key_reused" });
+    expect(await store.claimIdempotencyKey(db, bob, "k1", "h2")).toBeUndefined();
+  });
+});
