@@ -1,0 +1,26 @@
+/**
+ * The HTTPS API: an API Gateway HTTP API whose `$default` route sends every
+ * request to one Lambda, the Hono app in functions/api.ts (routing in code).
+ *
+ * The api posts commands to daemons (PostToConnection), so it is linked to the
+ * WebSocket API (execute-api:ManageConnections) and gets its management
+ * endpoint in MAKIMA_WS_MANAGEMENT_ENDPOINT.
+ */
+import type { Realtime } from "./realtime";
+import type { Storage } from "./storage";
+
+export function createApi(storage: Storage, realtime: Realtime) {
+  const api = new sst.aws.ApiGatewayV2("Api");
+
+  api.route("$default", {
+    handler: "functions/api.handler",
+    link: [storage.table, storage.bucket, storage.cursorSecret, realtime.ws],
+    environment: { ...storage.environment, MAKIMA_WS_MANAGEMENT_ENDPOINT: realtime.managementEndpoint },
+    // API Gateway answers 503 after 30 s; the relay waits less than this
+    // (MAKIMA_RELAY_WAIT_MS, default 20 s) before answering 202.
+    timeout: "29 seconds",
+    memory: "1024 MB",
+  });
+
+  return { api };
+}

@@ -1,0 +1,42 @@
+/**
+ * The daemon relay: an API Gateway WebSocket API. Daemons connect with a
+ * daemon key ($connect checks it and stores the connection, $disconnect
+ * removes it); every message is a `type`-tagged DaemonMessage, which API
+ * Gateway's fixed route selection (`$request.body.action`) sends to $default.
+ *
+ * `ws-message` is linked to the API itself: the link grants
+ * execute-api:ManageConnections (PostToConnection, DeleteConnection) and the
+ * management endpoint goes in MAKIMA_WS_MANAGEMENT_ENDPOINT.
+ */
+import type { Storage } from "./storage";
+
+export function createRealtime(storage: Storage) {
+  const ws = new sst.aws.ApiGatewayWebSocket("Relay");
+  const managementEndpoint = ws.managementEndpoint;
+
+  ws.route("$connect", {
+    handler: "functions/ws-connect.handler",
+    link: [storage.table, storage.bucket, storage.cursorSecret],
+    environment: { ...storage.environment },
+    timeout: "10 seconds",
+  });
+
+  ws.route("$disconnect", {
+    handler: "functions/ws-disconnect.handler",
+    link: [storage.table, storage.bucket, storage.cursorSecret],
+    environment: { ...storage.environment },
+    timeout: "10 seconds",
+  });
+
+  ws.route("$default", {
+    handler: "functions/ws-message.handler",
+    link: [storage.table, storage.bucket, storage.cursorSecret, ws],
+    environment: { ...storage.environment, MAKIMA_WS_MANAGEMENT_ENDPOINT: managementEndpoint },
+    // API Gateway ends a WebSocket integration after 29 s.
+    timeout: "29 seconds",
+  });
+
+  return { ws, managementEndpoint };
+}
+
+export type Realtime = ReturnType<typeof createRealtime>;

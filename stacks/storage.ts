@@ -1,0 +1,69 @@
+/**
+ * State every function shares: the single DynamoDB table, the S3 bucket for
+ * large snapshots / diffs / transfers, the cursor-signing secret, and the
+ * environment that tells core/config.ts where they are.
+ *
+ * The table declares exactly core/keys.ts `TABLE_KEYS` (the local stack
+ * creates the same table from it in core/tableSchema.ts); test/stack.test.ts
+ * compares the two. Keep the literals below literal: the test reads this file
+ * as text.
+ */
+
+/** Stages whose data must survive `sst remove` and accidental deletes. */
+export const isProductionStage = (stage: string) => stage === "production" || stage === "prod";
+
+export function createStorage() {
+  const production = isProductionStage($app.stage);
+
+  const table = new sst.aws.Dynamo("Table", {
+    // Index attributes only; every other attribute is schemaless.
+    fields: {
+      pk: "string",
+      sk: "string",
+      gsi1pk: "string",
+      gsi1sk: "string",
+      gsi2pk: "string",
+      gsi2sk: "string",
+      gsi3pk: "string",
+      gsi3sk: "string",
+    },
+    primaryIndex: { hashKey: "pk", rangeKey: "sk" },
+    globalIndexes: {
+      gsi1: { hashKey: "gsi1pk", rangeKey: "gsi1sk" },
+      gsi2: { hashKey: "gsi2pk", rangeKey: "gsi2sk" },
+      gsi3: { hashKey: "gsi3pk", rangeKey: "gsi3sk" },
+    },
+    // Backstop only: the cleanup job deletes expired snapshots itself.
+    ttl: "expiresAt",
+    // SST turns point-in-time recovery on for every stage; production also
+    // refuses DeleteTable.
+    deletionProtection: production,
+  });
+
+  const bucket = new sst.aws.Bucket("Blobs", {
+    lifecycle: [
+      {
+        // Backstop only: the cleanup job deletes a snapshot's object with its
+        // item after the retention period (MAKIMA_RETENTION_DAYS, default 30).
+        id: "expire-snapshots-backstop",
+        prefix: "snapshots/",
+        expiresIn: "45 days",
+      },
+    ],
+  });
+
+  /** Signs pagination cursors: `npx sst secret set CursorSecret <value> --stage <stage>`. */
+  const cursorSecret = new sst.Secret("CursorSecret");
+
+  /** Read by core/config.ts loadConfig(); every function gets these. */
+  const environment = {
+    MAKIMA_TABLE: table.name,
+    MAKIMA_BUCKET: bucket.name,
+    MAKIMA_CURSOR_SECRET: cursorSecret.value,
+    MAKIMA_RETENTION_DAYS: process.env.MAKIMA_RETENTION_DAYS ?? "30",
+  };
+
+  return { table, bucket, cursorSecret, environment };
+}
+
+export type Storage = ReturnType<typeof createStorage>;
