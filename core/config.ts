@@ -13,6 +13,8 @@ export interface Config {
   /** Signs cursors (and nothing else); rotate to invalidate outstanding cursors. */
   cursorSecret: string;
   retentionDays: number;
+  /** The WebSocket API's @connections endpoint (https://…/stage); unset means no daemon can be reached. */
+  wsManagementEndpoint?: string;
   /** How long the api Lambda waits on a daemon before answering 202 with an operation. */
   relayWaitMs: number;
   /** How long a daemon has to answer before the operation is timed out. */
@@ -37,6 +39,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dynamoEndpoint: env.MAKIMA_DYNAMO_ENDPOINT || undefined,
     s3Endpoint: env.MAKIMA_S3_ENDPOINT || undefined,
     cursorSecret: env.MAKIMA_CURSOR_SECRET ?? "makima-local-cursor-secret",
+    wsManagementEndpoint: env.MAKIMA_WS_MANAGEMENT_ENDPOINT || undefined,
     retentionDays: num("MAKIMA_RETENTION_DAYS", 30),
     relayWaitMs: num("MAKIMA_RELAY_WAIT_MS", 20_000),
     relayTimeoutMs: num("MAKIMA_RELAY_TIMEOUT_MS", 120_000),

@@ -22,6 +22,7 @@
  * | snapshots of a task, newest first        | pk = TASK#t, sk begins_with SNAPSHOT#                 | table |
  * | snapshot by id                           | pk = TASK#t, sk = SNAPSHOT#s                          | table |
  * | snapshots expiring on a day (cleanup)    | gsi3pk = EXPIRES#yyyy-mm-dd                           | gsi3  |
+ * | an owner's tasks waiting for a daemon    | gsi3pk = OWNER#o#AWAITING_DAEMON                      | gsi3  |
  * | conversation rewinds of a task, newest   | pk = TASK#t, sk begins_with CONVREWIND#               | table |
  * | code rewinds of a task, newest           | pk = TASK#t, sk begins_with CODEREWIND#               | table |
  * | owner timeline (time range by id bounds) | pk = OWNER#o#EVENTS, sk between ids                   | table |
@@ -64,6 +65,7 @@ export const keys = {
   taskPartition: (taskId: string) => `TASK#${taskId}`,
   contractTasks: (contractId: string) => `CONTRACT#${contractId}#TASKS`,
   taskForks: (taskId: string) => `TASK#${taskId}#FORKS`,
+  awaitingDaemon: (ownerId: string) => `OWNER#${ownerId}#AWAITING_DAEMON`,
 
   message: (taskId: string, seq: number) => ({ pk: `TASK#${taskId}`, sk: `MSG#${pad(seq)}` }),
   messagePrefix: "MSG#",

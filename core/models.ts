@@ -206,6 +206,13 @@ export const Operation = z
   .meta({ id: "Operation" });
 export type Operation = z.infer<typeof Operation>;
 
+/** An operation as stored: what the reply handler needs to finish the request, and a large result's S3 key. */
+export const OperationRecord = Operation.extend({
+  context: z.record(z.string(), z.unknown()).optional(),
+  resultBlobKey: z.string().optional(),
+});
+export type OperationRecord = z.infer<typeof OperationRecord>;
+
 export const KeyKind = z.enum(["api", "tool", "daemon"]);
 export type KeyKind = z.infer<typeof KeyKind>;
 export const ApiKey = z

@@ -291,15 +291,25 @@ export async function positionOfMessage(db: Db, closed: ConversationSegment[], m
   return undefined;
 }
 
+/** When the message at visible position `n` (1-based) was sent. */
+export async function timestampAt(db: Db, closed: ConversationSegment[], n: number): Promise<Date | undefined> {
+  const where = locate(closed, n);
+  if (!where) return undefined;
+  const item = await db.table.get(keys.message(where.taskId, where.seq), {
+    ProjectionExpression: "#t",
+    ExpressionAttributeNames: { "#t": "timestamp" },
+  });
+  return item ? new Date(item.timestamp as string) : undefined;
+}
+
 /** How many visible messages were sent at or before `at` (binary search; timestamps ascend with the log). */
 export async function countUpTo(db: Db, closed: ConversationSegment[], at: Date): Promise<number> {
   let lo = 0;
   let hi = countOf(closed);
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
-    const where = locate(closed, mid)!;
-    const item = await db.table.get(keys.message(where.taskId, where.seq), { ProjectionExpression: "#t", ExpressionAttributeNames: { "#t": "timestamp" } });
-    if (item && new Date(item.timestamp as string).getTime() <= at.getTime()) lo = mid;
+    const sent = await timestampAt(db, closed, mid);
+    if (sent && sent.getTime() <= at.getTime()) lo = mid;
     else hi = mid - 1;
   }
   return lo;

@@ -1,46 +1,67 @@
-import { Operation } from "../models.js";
+import { OperationRecord, Operation } from "../models.js";
 import { keys } from "../keys.js";
+import { blobKeys } from "../blobs.js";
 import { type Db, nowIso } from "./db.js";
 
 /** Operations are kept a week for clients polling late, then expire by TTL. */
 const OPERATION_TTL_SECONDS = 7 * 86_400;
+/** A result larger than this (a big diff) is kept in S3, not in the item. */
+const INLINE_RESULT_BYTES = 100 * 1024;
 
 export async function createOperation(
   db: Db,
-  input: { id: string; ownerId: string; commandType: string; daemonId?: string },
-): Promise<Operation> {
+  input: { id: string; ownerId: string; commandType: string; daemonId?: string; context?: Record<string, unknown> },
+): Promise<OperationRecord> {
   const now = nowIso(db);
-  const op = Operation.parse({ ...input, status: "pending", createdAt: now, updatedAt: now });
-  await db.table.put({ ...keys.operation(op.id), ...op, expiresAt: Math.floor(Date.now() / 1000) + OPERATION_TTL_SECONDS });
+  const op = OperationRecord.parse({ ...input, status: "pending", createdAt: now, updatedAt: now });
+  await db.table.put({ ...keys.operation(op.id), ...op, expiresAt: Math.floor(db.clock().getTime() / 1000) + OPERATION_TTL_SECONDS });
   return op;
 }
 
-export async function getOperation(db: Db, ownerId: string, id: string): Promise<Operation | undefined> {
+export async function getOperationRecord(db: Db, ownerId: string, id: string): Promise<OperationRecord | undefined> {
   const item = await db.table.get(keys.operation(id));
-  return item && item.ownerId === ownerId ? Operation.parse(item) : undefined;
+  return item && item.ownerId === ownerId ? OperationRecord.parse(item) : undefined;
 }
 
+/** The public view of an operation, with a large result read back from S3. */
+export async function getOperation(db: Db, ownerId: string, id: string): Promise<Operation | undefined> {
+  const record = await getOperationRecord(db, ownerId, id);
+  if (!record) return undefined;
+  const result = record.resultBlobKey ? await db.blobs.getJson(record.resultBlobKey) : record.result;
+  return Operation.parse({ ...record, result });
+}
+
+export type Outcome =
+  | { status: "succeeded"; result?: unknown }
+  | { status: "failed" | "timed_out"; error: { code: string; message: string } };
+
 /** Settles a pending operation once; false if it was already settled (a late or repeated reply). */
-export async function settleOperation(
-  db: Db,
-  id: string,
-  outcome: { status: "succeeded" | "failed" | "timed_out"; result?: unknown; error?: { code: string; message: string } },
-): Promise<boolean> {
-  try {
-    const sets = ["#s = :s", "updatedAt = :now"];
-    const values: Record<string, unknown> = { ":s": outcome.status, ":now": nowIso(db), ":pending": "pending" };
-    if (outcome.result !== undefined) {
+export async function settleOperation(db: Db, op: Pick<OperationRecord, "id" | "ownerId">, outcome: Outcome): Promise<boolean> {
+  const sets = ["#s = :s", "updatedAt = :now"];
+  const names: Record<string, string> = { "#s": "status" };
+  const values: Record<string, unknown> = { ":s": outcome.status, ":now": nowIso(db), ":pending": "pending" };
+  if (outcome.status === "succeeded" && outcome.result !== undefined) {
+    if (Buffer.byteLength(JSON.stringify(outcome.result)) > INLINE_RESULT_BYTES) {
+      const blobKey = blobKeys.transfer(op.ownerId, `result-${op.id}`);
+      await db.blobs.putJson(blobKey, outcome.result);
+      sets.push("resultBlobKey = :b");
+      values[":b"] = blobKey;
+    } else {
       sets.push("#r = :r");
+      names["#r"] = "result";
       values[":r"] = outcome.result;
     }
-    if (outcome.error !== undefined) {
-      sets.push("#e = :e");
-      values[":e"] = outcome.error;
-    }
-    await db.table.update(keys.operation(id), {
+  }
+  if (outcome.status !== "succeeded") {
+    sets.push("#e = :e");
+    names["#e"] = "error";
+    values[":e"] = outcome.error;
+  }
+  try {
+    await db.table.update(keys.operation(op.id), {
       UpdateExpression: `SET ${sets.join(", ")}`,
       ConditionExpression: "attribute_exists(pk) AND #s = :pending",
-      ExpressionAttributeNames: { "#s": "status", ...(outcome.result !== undefined ? { "#r": "result" } : {}), ...(outcome.error ? { "#e": "error" } : {}) },
+      ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
     });
     return true;

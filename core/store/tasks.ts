@@ -135,3 +135,26 @@ export function listForks(db: Db, taskId: string, limit: number, cursor?: string
     parse: (item) => TaskRecord.parse(item),
   });
 }
+
+/** Marks a task that must be started on a daemon as soon as one of its owner's is online. */
+export async function markAwaitingDaemon(db: Db, task: TaskRecord): Promise<void> {
+  await db.table.update(keys.task(task.id), {
+    UpdateExpression: "SET gsi3pk = :p, gsi3sk = :s",
+    ConditionExpression: "attribute_exists(pk)",
+    ExpressionAttributeValues: { ":p": keys.awaitingDaemon(task.ownerId), ":s": task.id },
+  });
+}
+
+export async function clearAwaitingDaemon(db: Db, taskId: string): Promise<void> {
+  await db.table.update(keys.task(taskId), { UpdateExpression: "REMOVE gsi3pk, gsi3sk" });
+}
+
+export async function listAwaitingDaemon(db: Db, ownerId: string, limit = 25): Promise<TaskRecord[]> {
+  const { items } = await db.table.query({
+    IndexName: "gsi3",
+    KeyConditionExpression: "gsi3pk = :p",
+    ExpressionAttributeValues: { ":p": keys.awaitingDaemon(ownerId) },
+    Limit: limit,
+  });
+  return items.map((item) => TaskRecord.parse(item));
+}

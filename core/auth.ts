@@ -1,0 +1,68 @@
+import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from "jose";
+import type { Config } from "./config.js";
+import { DomainError } from "./errors.js";
+import { authenticateKey } from "./store/owners.js";
+import type { Db } from "./store/db.js";
+
+/** Who is calling: an owner, through a user key, a contract-scoped tool key, or a JWT. */
+export interface Principal {
+  ownerId: string;
+  via: "api_key" | "tool_key" | "jwt" | "daemon";
+  /** Set for tool keys: the one contract they may touch. */
+  contractId?: string;
+  keyId?: string;
+}
+
+const unauthorized = (message: string) => new DomainError(401, "unauthorized", message);
+export const forbidden = (message: string) => new DomainError(403, "forbidden", message);
+
+export class Authenticator {
+  private jwks?: JWTVerifyGetKey;
+
+  constructor(
+    private readonly db: Db,
+    private readonly jwt?: Config["jwt"],
+  ) {
+    if (jwt) this.jwks = createRemoteJWKSet(new URL(jwt.jwksUrl));
+  }
+
+  /** Resolves `Authorization: Bearer …` for the HTTP API; daemon keys are refused there. */
+  async authenticate(header: string | undefined): Promise<Principal> {
+    const match = /^Bearer\s+(\S+)$/i.exec(header ?? "");
+    if (!match) throw unauthorized("send Authorization: Bearer <key>");
+    const token = match[1]!;
+    if (token.startsWith("mkd_")) throw forbidden("a daemon key cannot call the HTTP API; use a user API key (mk_…)");
+    if (token.startsWith("mk_") || token.startsWith("mkt_")) {
+      const key = await authenticateKey(this.db, token);
+      if (!key || key.kind === "daemon") throw unauthorized("this key is not valid (revoked or mistyped)");
+      return key.kind === "tool"
+        ? { ownerId: key.ownerId, via: "tool_key", contractId: key.contractId, keyId: key.id }
+        : { ownerId: key.ownerId, via: "api_key", keyId: key.id };
+    }
+    if (this.jwks && this.jwt && token.split(".").length === 3) {
+      try {
+        const { payload } = await jwtVerify(token, this.jwks, { issuer: this.jwt.issuer, audience: this.jwt.audience });
+        if (!payload.sub) throw unauthorized("the token has no subject");
+        return { ownerId: payload.sub, via: "jwt" };
+      } catch (error) {
+        if (error instanceof DomainError) throw error;
+        throw unauthorized("the token is not valid: " + (error as Error).message);
+      }
+    }
+    throw unauthorized("this key is not valid (revoked or mistyped)");
+  }
+
+  /** Resolves a daemon key for the WebSocket API's $connect. */
+  async authenticateDaemon(token: string | undefined): Promise<{ ownerId: string; keyId: string }> {
+    if (!token) throw unauthorized("connect with Authorization: Bearer mkd_… or ?token=mkd_…");
+    const key = await authenticateKey(this.db, token);
+    if (!key) throw unauthorized("this daemon key is not valid");
+    if (key.kind !== "daemon") throw forbidden("only a daemon key (mkd_…) may connect a daemon");
+    return { ownerId: key.ownerId, keyId: key.id };
+  }
+}
+
+/** A short, stable description of the caller for audit events. */
+export function actorOf(principal: Principal): string {
+  return `${principal.via}:${principal.keyId ?? principal.ownerId}`;
+}

@@ -1,0 +1,32 @@
+import { Authenticator } from "./auth.js";
+import type { Config } from "./config.js";
+import { ApiGatewayPoster, Relay, type ConnectionPoster } from "./relay.js";
+import { createDb, type Db } from "./store/db.js";
+
+/** The service's parts, wired from configuration: one per Lambda container, or per local server. */
+export interface Runtime {
+  config: Config;
+  db: Db;
+  relay: Relay;
+  auth: Authenticator;
+}
+
+export function createRuntime(config: Config, overrides: { db?: Db; poster?: ConnectionPoster } = {}): Runtime {
+  const db = overrides.db ?? createDb(config);
+  const poster =
+    overrides.poster ??
+    (config.wsManagementEndpoint
+      ? new ApiGatewayPoster(
+          config.wsManagementEndpoint,
+          config.region,
+          // The local gateway accepts any signature; on AWS the Lambda role signs.
+          config.dynamoEndpoint ? { accessKeyId: "local", secretAccessKey: "local" } : undefined,
+        )
+      : undefined);
+  return {
+    config,
+    db,
+    relay: new Relay(db, poster, { waitMs: config.relayWaitMs, timeoutMs: config.relayTimeoutMs }),
+    auth: new Authenticator(db, config.jwt),
+  };
+}

@@ -1,0 +1,133 @@
+import type { CreateCheckpointRequest, TaskCheckpoint } from "../models.js";
+import { blobKeys } from "../blobs.js";
+import { newId } from "../ids.js";
+import { notFound } from "../errors.js";
+import { actorOf } from "../auth.js";
+import { outcomeOf, type RelayOutcome } from "../relay.js";
+import { createCheckpointWithSnapshot, getCheckpoint, getCheckpointInfo, listCheckpoints } from "../store/checkpoints.js";
+import { createSnapshot, getSnapshot, listSnapshots, setPinned, toSnapshot } from "../store/snapshots.js";
+import { readConversation } from "../store/conversation.js";
+import { recordHistoryEvent } from "../store/history.js";
+import { ownedTask, type ServiceContext } from "./context.js";
+import { phaseOf } from "./tasks.js";
+import { assertBranchName } from "../gitRefs.js";
+
+export async function createCheckpoint(ctx: ServiceContext, taskId: string, input: CreateCheckpointRequest) {
+  const task = await ownedTask(ctx, taskId);
+  const { checkpoint, snapshot } = await createCheckpointWithSnapshot(ctx.db, task, { ...input, commitSha: input.commitSha.toLowerCase() });
+  await recordHistoryEvent(ctx.db, {
+    ownerId: task.ownerId,
+    contractId: task.contractId,
+    taskId: task.id,
+    eventType: "checkpoint",
+    eventSubtype: "created",
+    phase: await phaseOf(ctx, task),
+    eventData: {
+      checkpointId: checkpoint.id,
+      checkpointNumber: checkpoint.checkpointNumber,
+      commitSha: checkpoint.commitSha,
+      message: checkpoint.message,
+      snapshotId: snapshot.id,
+      messageCount: snapshot.messageCount,
+    },
+  });
+  return { checkpoint, snapshot: toSnapshot(snapshot) };
+}
+
+export async function checkpointsOf(ctx: ServiceContext, taskId: string, limit: number, cursor?: string) {
+  return listCheckpoints(ctx.db, await ownedTask(ctx, taskId), limit, cursor);
+}
+
+export async function createManualSnapshot(ctx: ServiceContext, taskId: string, metadata?: Record<string, unknown>) {
+  const task = await ownedTask(ctx, taskId);
+  return toSnapshot(await createSnapshot(ctx.db, task, { snapshotType: "manual", metadata }));
+}
+
+export async function snapshotsOf(ctx: ServiceContext, taskId: string, limit: number, cursor?: string) {
+  const page = await listSnapshots(ctx.db, await ownedTask(ctx, taskId), limit, cursor);
+  return { items: page.items.map(toSnapshot), nextCursor: page.nextCursor };
+}
+
+/** A snapshot with the conversation it names (a page of it: `limit`, `cursor`). */
+export async function snapshotWithConversation(ctx: ServiceContext, taskId: string, snapshotId: string, limit: number, cursor?: string) {
+  const task = await ownedTask(ctx, taskId);
+  const snapshot = await getSnapshot(ctx.db, task, snapshotId);
+  const page = await readConversation(ctx.db, snapshot.segments, { scope: `snapshot:${snapshot.id}`, cursor, limit });
+  const state = snapshot.stateBlobKey ? await ctx.db.blobs.getJson(snapshot.stateBlobKey) : undefined;
+  return {
+    ...toSnapshot(snapshot),
+    conversationState: { messages: page.items, nextCursor: page.nextCursor, ...(state !== undefined ? { state } : {}) },
+  };
+}
+
+export async function pinSnapshot(ctx: ServiceContext, taskId: string, snapshotId: string, pinned: boolean) {
+  const task = await ownedTask(ctx, taskId);
+  return toSnapshot(await setPinned(ctx.db, task, snapshotId, pinned));
+}
+
+export interface CheckpointDiff {
+  taskId: string;
+  checkpointId: string;
+  commitSha: string;
+  previousSha: string | null;
+  files: unknown[];
+  stats: unknown;
+}
+
+/** The diff comes from the task's daemon; a large one arrives through a presigned S3 upload. */
+export async function checkpointDiff(ctx: ServiceContext, taskId: string, checkpointId: string): Promise<RelayOutcome<CheckpointDiff>> {
+  const task = await ownedTask(ctx, taskId);
+  const { checkpoint, previous } = await getCheckpointInfo(ctx.db, task, checkpointId);
+  const operationId = newId();
+  const transferKey = blobKeys.transfer(task.ownerId, `diff-${operationId}`);
+  const op = await ctx.relay.dispatch(
+    task.ownerId,
+    {
+      type: "getCheckpointDiff",
+      taskId: task.id,
+      checkpointSha: checkpoint.commitSha,
+      previousSha: previous?.commitSha,
+      uploadUrl: await ctx.db.blobs.presignPut(transferKey),
+    },
+    {
+      operationId,
+      preferDaemonId: task.daemonId,
+      context: {
+        taskId: task.id,
+        checkpointId: checkpoint.id,
+        commitSha: checkpoint.commitSha,
+        previousSha: previous?.commitSha ?? null,
+        transferKey,
+      },
+    },
+  );
+  return outcomeOf<CheckpointDiff>(ctx.db, op);
+}
+
+/** Creates a branch at a checkpoint's commit in the task's repository, without starting anything. */
+export async function branchFromCheckpoint(ctx: ServiceContext, taskId: string, checkpointId: string, branchName: string) {
+  assertBranchName(branchName);
+  const task = await ownedTask(ctx, taskId);
+  const checkpoint = await getCheckpoint(ctx.db, task, checkpointId);
+  const op = await ctx.relay.dispatch(
+    task.ownerId,
+    { type: "createBranch", taskId: task.id, branchName, commitSha: checkpoint.commitSha },
+    {
+      preferDaemonId: task.daemonId,
+      context: {
+        taskId: task.id,
+        checkpointId: checkpoint.id,
+        checkpointNumber: checkpoint.checkpointNumber,
+        actor: actorOf(ctx.principal),
+      },
+    },
+  );
+  return outcomeOf<{ branchName: string; commitSha: string }>(ctx.db, op);
+}
+
+export async function checkpointOf(ctx: ServiceContext, taskId: string, checkpointId: string): Promise<TaskCheckpoint> {
+  const task = await ownedTask(ctx, taskId);
+  const checkpoint = await getCheckpoint(ctx.db, task, checkpointId);
+  if (!checkpoint) throw notFound("checkpoint");
+  return checkpoint;
+}

@@ -1,0 +1,37 @@
+import type { Principal } from "../auth.js";
+import { forbidden } from "../auth.js";
+import type { Relay } from "../relay.js";
+import type { Db } from "../store/db.js";
+import type { Contract, TaskRecord } from "../models.js";
+import { notFound } from "../errors.js";
+import { getContract } from "../store/contracts.js";
+import { getTaskRecord } from "../store/tasks.js";
+
+/** What every service call gets: storage, the daemon relay, and who is asking. */
+export interface ServiceContext {
+  db: Db;
+  relay: Relay;
+  principal: Principal;
+}
+
+const outOfScope = () => forbidden("this tool key is scoped to another contract");
+
+/** The caller's contract; another owner's is a 404, outside a tool key's scope a 403. */
+export async function ownedContract(ctx: ServiceContext, contractId: string): Promise<Contract> {
+  const contract = await getContract(ctx.db, ctx.principal.ownerId, contractId);
+  if (!contract) throw notFound("contract");
+  if (ctx.principal.contractId && ctx.principal.contractId !== contract.id) throw outOfScope();
+  return contract;
+}
+
+export async function ownedTask(ctx: ServiceContext, taskId: string): Promise<TaskRecord> {
+  const task = await getTaskRecord(ctx.db, ctx.principal.ownerId, taskId);
+  if (!task) throw notFound("task");
+  if (ctx.principal.contractId && ctx.principal.contractId !== task.contractId) throw outOfScope();
+  return task;
+}
+
+/** Endpoints beyond one contract (keys, timeline, daemons) are for the user, not a tool key. */
+export function requireUser(ctx: ServiceContext): void {
+  if (ctx.principal.via === "tool_key") throw forbidden("a tool key may only use its contract's supervisor and history endpoints");
+}

@@ -1,0 +1,55 @@
+import type { Contract, Phase } from "../models.js";
+import { createContract as storeContract, listContracts, updateContract } from "../store/contracts.js";
+import { recordHistoryEvent } from "../store/history.js";
+import { actorOf } from "../auth.js";
+import { ownedContract, requireUser, type ServiceContext } from "./context.js";
+
+export async function createContract(ctx: ServiceContext, input: { name: string; phase?: Phase }): Promise<Contract> {
+  requireUser(ctx);
+  const contract = await storeContract(ctx.db, ctx.principal.ownerId, input);
+  await recordHistoryEvent(ctx.db, {
+    ownerId: contract.ownerId,
+    contractId: contract.id,
+    eventType: "phase",
+    eventSubtype: "contract_created",
+    phase: contract.phase,
+    eventData: { name: contract.name, phase: contract.phase, actor: actorOf(ctx.principal) },
+  });
+  return contract;
+}
+
+export async function contractsOf(ctx: ServiceContext, limit: number, cursor?: string) {
+  requireUser(ctx);
+  return listContracts(ctx.db, ctx.principal.ownerId, limit, cursor);
+}
+
+/** A phase change is a history event (`phase`/`changed`, with from and to). */
+export async function changeContract(
+  ctx: ServiceContext,
+  contractId: string,
+  changes: { name?: string; phase?: Phase; status?: Contract["status"] },
+): Promise<Contract> {
+  const before = await ownedContract(ctx, contractId);
+  const after = await updateContract(ctx.db, before, changes);
+  if (changes.phase && changes.phase !== before.phase) {
+    await recordHistoryEvent(ctx.db, {
+      ownerId: after.ownerId,
+      contractId: after.id,
+      eventType: "phase",
+      eventSubtype: "changed",
+      phase: after.phase,
+      eventData: { from: before.phase, to: after.phase, actor: actorOf(ctx.principal) },
+    });
+  }
+  if (changes.status && changes.status !== before.status) {
+    await recordHistoryEvent(ctx.db, {
+      ownerId: after.ownerId,
+      contractId: after.id,
+      eventType: "phase",
+      eventSubtype: `contract_${after.status}`,
+      phase: after.phase,
+      eventData: { from: before.status, to: after.status, actor: actorOf(ctx.principal) },
+    });
+  }
+  return after;
+}

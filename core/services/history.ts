@@ -1,0 +1,65 @@
+import { contractHistory as storeContractHistory, taskHistory as storeTaskHistory, timeline as storeTimeline, type HistoryFilters } from "../store/history.js";
+import { readConversation, getWholeMessage } from "../store/conversation.js";
+import { getTaskRecord, listContractTasks } from "../store/tasks.js";
+import { notFound } from "../errors.js";
+import { ownedContract, ownedTask, requireUser, type ServiceContext } from "./context.js";
+
+export async function contractHistory(ctx: ServiceContext, contractId: string, filters: HistoryFilters) {
+  const contract = await ownedContract(ctx, contractId);
+  return { contractId: contract.id, ...(await storeContractHistory(ctx.db, contract.id, filters)) };
+}
+
+export async function taskHistory(ctx: ServiceContext, taskId: string, filters: HistoryFilters) {
+  const task = await ownedTask(ctx, taskId);
+  return { taskId: task.id, ...(await storeTaskHistory(ctx.db, task.id, filters)) };
+}
+
+/** Everything the caller owns, newest first. */
+export async function timeline(ctx: ServiceContext, filters: Omit<HistoryFilters, "phase">) {
+  requireUser(ctx);
+  return storeTimeline(ctx.db, ctx.principal.ownerId, filters);
+}
+
+export interface ConversationQuery {
+  includeToolCalls: boolean;
+  includeToolResults: boolean;
+  limit: number;
+  cursor?: string;
+}
+
+/** Oldest first; oversized fields come truncated (`truncated: true`), whole at the message endpoint. */
+export async function taskConversation(ctx: ServiceContext, taskId: string, q: ConversationQuery) {
+  const task = await ownedTask(ctx, taskId);
+  const page = await readConversation(ctx.db, task.segments, {
+    scope: `conversation:${task.id}`,
+    cursor: q.cursor,
+    limit: q.limit,
+    includeToolCalls: q.includeToolCalls,
+    includeToolResults: q.includeToolResults,
+  });
+  return { taskId: task.id, messages: page.items, nextCursor: page.nextCursor };
+}
+
+export async function wholeMessage(ctx: ServiceContext, taskId: string, messageId: string) {
+  return getWholeMessage(ctx.db, await ownedTask(ctx, taskId), messageId);
+}
+
+/** The supervisor's conversation (oldest first) with the tasks it spawned in the contract. */
+export async function supervisorConversation(ctx: ServiceContext, contractId: string, limit: number, cursor?: string) {
+  const contract = await ownedContract(ctx, contractId);
+  const supervisor = contract.supervisorTaskId
+    ? await getTaskRecord(ctx.db, contract.ownerId, contract.supervisorTaskId)
+    : undefined;
+  if (!supervisor) throw notFound("supervisor of this contract");
+  const page = await readConversation(ctx.db, supervisor.segments, { scope: `conversation:${supervisor.id}`, cursor, limit });
+  const tasks = await listContractTasks(ctx.db, contract.id, 200);
+  return {
+    contractId: contract.id,
+    supervisorTaskId: supervisor.id,
+    messages: page.items,
+    spawnedTasks: tasks.items
+      .filter((t) => t.id !== supervisor.id)
+      .map((t) => ({ id: t.id, name: t.name, status: t.status, createdAt: t.createdAt })),
+    nextCursor: page.nextCursor,
+  };
+}

@@ -1,0 +1,190 @@
+import { CodeRewind, type Connection, type OperationRecord } from "../models.js";
+import type { DaemonMessage, DaemonReply, GitDiffInfo } from "../protocol.js";
+import { keys } from "../keys.js";
+import { newId } from "../ids.js";
+import { DomainError } from "../errors.js";
+import type { Principal } from "../auth.js";
+import type { Relay } from "../relay.js";
+import type { Db } from "../store/db.js";
+import { getOperationRecord, settleOperation, type Outcome } from "../store/operations.js";
+import { updateConnection } from "../store/connections.js";
+import { getCheckpoint } from "../store/checkpoints.js";
+import { createSnapshot, toSnapshot } from "../store/snapshots.js";
+import { recordHistoryEvent } from "../store/history.js";
+import { clearAwaitingDaemon, getTaskRecord, toTask } from "../store/tasks.js";
+import type { ServiceContext } from "./context.js";
+import { appendMessages, phaseOf, setTaskStatus } from "./tasks.js";
+import { createCheckpoint } from "./checkpoints.js";
+import { startAwaitingTasks } from "./spawn.js";
+
+/**
+ * Everything a daemon says over the WebSocket, handled once: replies settle
+ * their pending operation (after recording what the command did), reports
+ * land in the store exactly as the HTTP endpoints would put them.
+ */
+export async function handleDaemonMessage(db: Db, relay: Relay, connection: Connection, message: DaemonMessage): Promise<void> {
+  const principal: Principal = { ownerId: connection.ownerId, via: "daemon", keyId: connection.daemonId };
+  const ctx: ServiceContext = { db, relay, principal };
+  switch (message.type) {
+    case "hello":
+      await updateConnection(db, connection.connectionId, { hostname: message.hostname, version: message.version });
+      await startAwaitingTasks(db, relay, connection.ownerId, connection.daemonId);
+      return;
+    case "heartbeat":
+      return;
+    case "checkpointCreated": {
+      const { type: _t, taskId, ...checkpoint } = message;
+      await createCheckpoint(ctx, taskId, checkpoint);
+      return;
+    }
+    case "taskMessages":
+      await appendMessages(ctx, message.taskId, message.messages);
+      return;
+    case "taskStatus": {
+      const task = await getTaskRecord(db, connection.ownerId, message.taskId);
+      if (!task) throw new DomainError(404, "not_found", "task not found");
+      await setTaskStatus(ctx, task, message.status, { daemonId: connection.daemonId });
+      return;
+    }
+    case "error": {
+      if (!message.requestId) return;
+      const op = await getOperationRecord(db, connection.ownerId, message.requestId);
+      if (op) await settleOperation(db, op, { status: "failed", error: { code: message.code, message: message.message } });
+      return;
+    }
+    default:
+      await handleReply(ctx, connection, message);
+  }
+}
+
+async function handleReply(ctx: ServiceContext, connection: Connection, reply: DaemonReply): Promise<void> {
+  const op = await getOperationRecord(ctx.db, connection.ownerId, reply.requestId);
+  if (!op || op.status !== "pending") return; // unknown, another owner's, or already settled: a late or repeated reply
+  let outcome: Outcome;
+  try {
+    outcome = reply.success
+      ? { status: "succeeded", result: await complete(ctx, op, reply) }
+      : { status: "failed", error: failureOf(reply) };
+  } catch (error) {
+    outcome = { status: "failed", error: { code: "reply_invalid", message: (error as Error).message } };
+  }
+  await settleOperation(ctx.db, op, outcome);
+}
+
+function failureOf(reply: DaemonReply): { code: string; message: string } {
+  if (reply.type === "rewindResult" && reply.foreignChanges?.length) {
+    return {
+      code: "foreign_changes",
+      message: `the worktree has changes the task did not make (${reply.foreignChanges.join(", ")}); repeat with force: true to rewind anyway (they are kept under the safety ref)`,
+    };
+  }
+  const text = reply.error ?? ("message" in reply ? String(reply.message) : "the daemon reported a failure");
+  return { code: /running/i.test(text) ? "task_running" : "daemon_error", message: text };
+}
+
+const str = (op: OperationRecord, key: string) => String(op.context?.[key] ?? "");
+
+/** What a successful reply means for the store, and the API's answer for the operation. */
+async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonReply): Promise<unknown> {
+  const { db } = ctx;
+  const task = await getTaskRecord(db, op.ownerId, reply.taskId);
+  if (!task) throw new Error(`the reply names task ${reply.taskId}, which is not the owner's`);
+  const phase = await phaseOf(ctx, task);
+  switch (reply.type) {
+    case "checkpointDiffResult": {
+      const diff: GitDiffInfo | undefined = reply.diffUploaded ? await db.blobs.getJson<GitDiffInfo>(str(op, "transferKey")) : reply.diff;
+      if (!diff) throw new Error("the diff reply carried no diff");
+      return {
+        taskId: task.id,
+        checkpointId: str(op, "checkpointId"),
+        commitSha: str(op, "commitSha"),
+        previousSha: op.context?.previousSha ?? null,
+        files: diff.files,
+        stats: diff.stats,
+      };
+    }
+    case "rewindResult": {
+      if (!reply.safetyRef) throw new Error("the rewind reply carried no safety ref");
+      const checkpoint = await getCheckpoint(db, task, str(op, "checkpointId"));
+      const rewind = CodeRewind.parse({
+        id: newId(),
+        taskId: task.id,
+        ownerId: task.ownerId,
+        checkpointId: checkpoint.id,
+        commitSha: checkpoint.commitSha,
+        preserveMode: op.context?.preserveMode,
+        preservedAs: reply.preservedAs,
+        safetyRef: reply.safetyRef,
+        actor: str(op, "actor"),
+        createdAt: db.clock().toISOString(),
+      });
+      await db.table.put({ ...keys.codeRewind(task.id, rewind.id), ...rewind });
+      await recordHistoryEvent(db, {
+        ownerId: task.ownerId,
+        contractId: task.contractId,
+        taskId: task.id,
+        eventType: "rewind",
+        eventSubtype: "code",
+        phase,
+        eventData: {
+          rewindId: rewind.id,
+          checkpointId: checkpoint.id,
+          checkpointNumber: checkpoint.checkpointNumber,
+          commitSha: checkpoint.commitSha,
+          preserveMode: rewind.preserveMode,
+          preservedAs: rewind.preservedAs,
+          safetyRef: rewind.safetyRef,
+          actor: rewind.actor,
+        },
+      });
+      return { taskId: task.id, rewindId: rewind.id, checkpoint, preservedAs: rewind.preservedAs, safetyRef: rewind.safetyRef };
+    }
+    case "undoRewindResult": {
+      const rewindId = str(op, "rewindId");
+      const undoneAt = db.clock().toISOString();
+      await db.table.update(keys.codeRewind(task.id, rewindId), {
+        UpdateExpression: "SET undoneAt = :u",
+        ExpressionAttributeValues: { ":u": undoneAt },
+      });
+      const restoredFrom = reply.restoredFrom ?? "";
+      await recordHistoryEvent(db, {
+        ownerId: task.ownerId,
+        contractId: task.contractId,
+        taskId: task.id,
+        eventType: "rewind",
+        eventSubtype: "code_undone",
+        phase,
+        eventData: { rewindId, restoredFrom, actor: str(op, "actor") },
+      });
+      return { taskId: task.id, restoredFrom };
+    }
+    case "branchCreated": {
+      await recordHistoryEvent(db, {
+        ownerId: task.ownerId,
+        contractId: task.contractId,
+        taskId: task.id,
+        eventType: "checkpoint",
+        eventSubtype: "branch_created",
+        phase,
+        eventData: {
+          branchName: reply.branchName,
+          commitSha: reply.commitSha,
+          checkpointId: str(op, "checkpointId"),
+          checkpointNumber: op.context?.checkpointNumber,
+          actor: str(op, "actor"),
+        },
+      });
+      return { branchName: reply.branchName, commitSha: reply.commitSha };
+    }
+    case "taskSpawned": {
+      await clearAwaitingDaemon(db, task.id);
+      const running = await setTaskStatus(ctx, task, "running", { daemonId: op.daemonId });
+      return { task: toTask(running), branchName: reply.branchName, commitSha: reply.commitSha };
+    }
+    case "conversationSnapshotCreated": {
+      const state = reply.stateUploaded ? await db.blobs.getJson(str(op, "transferKey")) : reply.state;
+      const snapshot = await createSnapshot(db, task, { snapshotType: "auto", state, metadata: { source: "daemon" } });
+      return toSnapshot(snapshot);
+    }
+  }
+}

@@ -1,0 +1,80 @@
+import type { TaskRecord } from "../models.js";
+import { blobKeys } from "../blobs.js";
+import { newId } from "../ids.js";
+import { DomainError } from "../errors.js";
+import { readWholeConversation } from "../store/conversation.js";
+import { listConnections } from "../store/connections.js";
+import { clearAwaitingDaemon, listAwaitingDaemon, markAwaitingDaemon } from "../store/tasks.js";
+import type { Db } from "../store/db.js";
+import type { Relay } from "../relay.js";
+
+/**
+ * Starts a pending task (resumed or forked) on one of its owner's daemons.
+ * With none online the task stays `pending` and is marked as waiting; the
+ * first daemon that says hello starts it. Never waits for the agent itself.
+ */
+export async function startOnDaemon(
+  db: Db,
+  relay: Relay,
+  task: TaskRecord,
+  options: { targetDaemonId?: string; sourceTaskId?: string; includeConversation?: boolean } = {},
+): Promise<{ operationId?: string; daemonId?: string }> {
+  const online = (await listConnections(db, task.ownerId)).filter(
+    (c) => !options.targetDaemonId || c.daemonId === options.targetDaemonId,
+  );
+  if (online.length === 0) {
+    if (options.targetDaemonId) throw new DomainError(503, "no_daemon", `daemon ${options.targetDaemonId} is not online`);
+    await markAwaitingDaemon(db, task);
+    return {};
+  }
+  const operationId = newId();
+  let conversationUrl: string | undefined;
+  if (options.includeConversation ?? true) {
+    const messages = await readWholeConversation(db, task.segments);
+    if (messages.length > 0) {
+      const key = blobKeys.transfer(task.ownerId, `conversation-${operationId}`);
+      await db.blobs.putJson(key, { messages });
+      conversationUrl = await db.blobs.presignGet(key, 3600);
+    }
+  }
+  try {
+    const op = await relay.dispatch(
+      task.ownerId,
+      {
+        type: "spawnTask",
+        taskId: task.id,
+        name: task.name,
+        plan: task.plan,
+        sourceTaskId: options.sourceTaskId ?? task.forkedFromTaskId,
+        commitSha: task.baseSha,
+        branchName: task.branchName,
+        additionalContext: task.resumeContext,
+        conversationUrl,
+      },
+      { targetDaemonId: options.targetDaemonId, wait: false, operationId, context: { taskId: task.id } },
+    );
+    await clearAwaitingDaemon(db, task.id);
+    return { operationId: op.id, daemonId: op.daemonId };
+  } catch (error) {
+    // Every connection was stale: the task waits for the next daemon.
+    if (error instanceof DomainError && error.status === 503 && !options.targetDaemonId) {
+      await markAwaitingDaemon(db, task);
+      return {};
+    }
+    throw error;
+  }
+}
+
+/** Starts the tasks that were waiting for a daemon, now that `daemonId` is online. */
+export async function startAwaitingTasks(db: Db, relay: Relay, ownerId: string, daemonId: string): Promise<number> {
+  let started = 0;
+  for (const task of await listAwaitingDaemon(db, ownerId)) {
+    if (task.status !== "pending") {
+      await clearAwaitingDaemon(db, task.id);
+      continue;
+    }
+    await startOnDaemon(db, relay, task, { targetDaemonId: daemonId });
+    started++;
+  }
+  return started;
+}

@@ -1,0 +1,7 @@
+import type { Runtime } from "../../core/runtime.js";
+import type { Principal } from "../../core/auth.js";
+import type { ServiceContext } from "../../core/services/context.js";
+
+export interface AppEnv {
+  Variables: { runtime: Runtime; principal: Principal; service: ServiceContext };
+}

@@ -1,0 +1,41 @@
+import { z } from "zod";
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { DomainError } from "../../core/errors.js";
+
+export const ErrorBody = z
+  .object({
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    }),
+  })
+  .meta({ id: "Error" });
+
+export function errorJson(c: Context, status: number, code: string, message: string, details?: Array<{ path: string; message: string }>) {
+  return c.json({ error: { code, message, ...(details?.length ? { details } : {}) } }, status as 400);
+}
+
+/** Every failure becomes the API's JSON error; anything unexpected is a 500 without internals. */
+export function handleError(error: Error, c: Context) {
+  if (error instanceof DomainError) return errorJson(c, error.status, error.code, error.message, error.details);
+  if (error instanceof HTTPException) {
+    if (error.status === 413) return errorJson(c, 413, "body_too_large", "the request body is over 1 MB");
+    const message = error.message || "bad request";
+    const code = /json/i.test(message) ? "malformed_json" : "bad_request";
+    return errorJson(c, error.status, code, code === "malformed_json" ? "the request body is not valid JSON" : message);
+  }
+  if (error instanceof SyntaxError) return errorJson(c, 400, "malformed_json", "the request body is not valid JSON");
+  console.error(JSON.stringify({ level: "error", message: error.message, name: error.name, stack: error.stack, path: c.req.path }));
+  return errorJson(c, 500, "internal_error", "something went wrong on our side; it has been logged");
+}
+
+/** zod's issues as `details`, each with the path of the field at fault (prefixed by where it was: body, query, path). */
+export function validationDetails(error: z.ZodError, target: string) {
+  const where = target === "json" ? "body" : target === "param" ? "path" : target;
+  return error.issues.map((issue) => ({
+    path: [where, ...issue.path.map(String)].join("."),
+    message: issue.message,
+  }));
+}

@@ -1,0 +1,126 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { z } from "zod";
+import { ApiKey, CreateKeyRequest, ListQuery, Operation, RetentionSettings } from "../../../core/models.js";
+import { createApiKey, listApiKeys, retentionDaysOf, revokeApiKey, setRetention } from "../../../core/store/owners.js";
+import { listConnections } from "../../../core/store/connections.js";
+import { getOperation, getOperationRecord } from "../../../core/store/operations.js";
+import { ownedContract, requireUser } from "../../../core/services/context.js";
+import { notFound } from "../../../core/errors.js";
+import type { AppEnv } from "../context.js";
+import { defineRoute, IdParam, pageOf } from "../route.js";
+
+export function accountRoutes(app: OpenAPIHono<AppEnv>) {
+  defineRoute(
+    app,
+    {
+      method: "post",
+      path: "/api/v1/keys",
+      tag: "keys",
+      summary: "Create a key (shown once)",
+      description: "`api` (mk_…): everything you own. `tool` (mkt_…): one contract's supervisor and history endpoints. `daemon` (mkd_…): connect a daemon; nothing over HTTP.",
+      body: CreateKeyRequest,
+      status: 201,
+      response: ApiKey.extend({ key: z.string() }).meta({ id: "CreatedKey" }),
+      errors: [404],
+    },
+    async ({ ctx, body }) => {
+      requireUser(ctx);
+      if (body.contractId) await ownedContract(ctx, body.contractId);
+      const { ownerId: _o, ...key } = await createApiKey(ctx.db, ctx.principal.ownerId, body);
+      return key;
+    },
+  );
+  defineRoute(
+    app,
+    { method: "get", path: "/api/v1/keys", tag: "keys", summary: "List your keys (no secrets)", query: ListQuery, status: 200, response: pageOf(ApiKey, "KeyPage") },
+    async ({ ctx, query }) => {
+      requireUser(ctx);
+      return listApiKeys(ctx.db, ctx.principal.ownerId, query.limit, query.cursor);
+    },
+  );
+  defineRoute(
+    app,
+    { method: "delete", path: "/api/v1/keys/{id}", tag: "keys", summary: "Revoke a key", params: IdParam, status: 204, errors: [404] },
+    async ({ ctx, params }) => {
+      requireUser(ctx);
+      await revokeApiKey(ctx.db, ctx.principal.ownerId, params.id!);
+    },
+  );
+  defineRoute(
+    app,
+    {
+      method: "get",
+      path: "/api/v1/daemons",
+      tag: "daemons",
+      summary: "Your daemons online now",
+      status: 200,
+      response: pageOf(
+        z.object({ daemonId: z.uuid(), connectedAt: z.string(), hostname: z.string().optional(), version: z.string().optional() }),
+        "DaemonPage",
+      ),
+    },
+    async ({ ctx }) => {
+      requireUser(ctx);
+      const connections = await listConnections(ctx.db, ctx.principal.ownerId);
+      return {
+        items: connections.map(({ daemonId, connectedAt, hostname, version }) => ({ daemonId, connectedAt, hostname, version })),
+        nextCursor: null,
+      };
+    },
+  );
+  defineRoute(
+    app,
+    {
+      method: "get",
+      path: "/api/v1/operations/{id}",
+      tag: "daemons",
+      summary: "A daemon operation's status and result",
+      description: "An operation the daemon has not answered within the relay timeout is reported `timed_out`.",
+      params: IdParam,
+      status: 200,
+      response: Operation,
+      errors: [404],
+    },
+    async ({ ctx, params }) => {
+      const record = await getOperationRecord(ctx.db, ctx.principal.ownerId, params.id!);
+      if (!record) throw notFound("operation");
+      await ctx.relay.expireIfOverdue(record);
+      const { ownerId: _o, ...op } = (await getOperation(ctx.db, ctx.principal.ownerId, params.id!))!;
+      return op;
+    },
+  );
+  defineRoute(
+    app,
+    {
+      method: "get",
+      path: "/api/v1/account/retention",
+      tag: "retention",
+      summary: "How long your snapshots are kept",
+      status: 200,
+      response: z.object({ retentionDays: z.int(), defaultRetentionDays: z.int() }).meta({ id: "Retention" }),
+    },
+    async ({ ctx }) => {
+      requireUser(ctx);
+      return { retentionDays: await retentionDaysOf(ctx.db, ctx.principal.ownerId), defaultRetentionDays: ctx.db.retentionDays };
+    },
+  );
+  defineRoute(
+    app,
+    {
+      method: "put",
+      path: "/api/v1/account/retention",
+      tag: "retention",
+      summary: "Set your own snapshot retention period (1–3650 days)",
+      description:
+        "New snapshots expire after this many days. Lengthening also protects existing snapshots (the cleanup job re-checks before deleting); shortening applies to snapshots taken from now on. Pinned snapshots never expire.",
+      body: RetentionSettings,
+      status: 200,
+      response: z.object({ retentionDays: z.int(), defaultRetentionDays: z.int() }),
+    },
+    async ({ ctx, body }) => {
+      requireUser(ctx);
+      const owner = await setRetention(ctx.db, ctx.principal.ownerId, body.retentionDays);
+      return { retentionDays: owner.retentionDays!, defaultRetentionDays: ctx.db.retentionDays };
+    },
+  );
+}
