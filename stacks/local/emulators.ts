@@ -74,6 +74,9 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
   dynamo.stdout?.on("data", (chunk: Buffer) => (dynamoOutput += chunk.toString()));
   dynamo.stderr?.on("data", (chunk: Buffer) => (dynamoOutput += chunk.toString()));
   const dynamoEndpoint = `http://127.0.0.1:${dynamoPort}`;
+  // Java outlives a crashed Node parent unless told otherwise.
+  const killOnExit = () => dynamo.kill("SIGKILL");
+  process.once("exit", killOnExit);
 
   const s3 = new S3rver({ port: s3Port, address: "127.0.0.1", silent: true, directory: s3Dir, allowMismatchedSignatures: true });
   await s3.run();
@@ -91,6 +94,7 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
     dynamoEndpoint,
     s3Endpoint,
     async stop() {
+      process.off("exit", killOnExit);
       await s3.close();
       await new Promise<void>((resolve) => {
         if (dynamo.exitCode !== null) return resolve();

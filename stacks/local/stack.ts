@@ -1,0 +1,63 @@
+import { serve, type ServerType } from "@hono/node-server";
+import { join } from "node:path";
+import { loadConfig, type Config } from "../../core/config.js";
+import { createRuntime, type Runtime } from "../../core/runtime.js";
+import { dynamoClient } from "../../core/aws.js";
+import { ensureTable } from "../../core/tableSchema.js";
+import { createApp } from "../../functions/http/app.js";
+import { freePort, startEmulators } from "./emulators.js";
+
+/**
+ * The whole service on one machine: DynamoDB Local and s3rver, the Hono app
+ * on @hono/node-server, the WebSocket gateway that plays API Gateway for the
+ * ws-* handlers, and the cleanup job on a timer. Used by `npm start` and by
+ * tests that drive the CLI and the daemon as real processes.
+ */
+export interface LocalStackOptions {
+  /** Where data persists; omit for everything in memory. */
+  dataDir?: string;
+  port?: number;
+  wsPort?: number;
+  /** Extra configuration (relay timings in tests, retention, …). */
+  config?: Partial<Config>;
+}
+
+export interface LocalStack {
+  apiUrl: string;
+  wsUrl: string;
+  config: Config;
+  runtime: Runtime;
+  stop(): Promise<void>;
+}
+
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const emulators = await startEmulators({ dataDir: options.dataDir ? join(options.dataDir) : undefined });
+  const port = options.port ?? (await freePort());
+  const wsPort = options.wsPort ?? (await freePort());
+  const config: Config = {
+    ...loadConfig({ ...process.env, MAKIMA_TABLE: "makima-history", MAKIMA_BUCKET: "makima-history" }),
+    dynamoEndpoint: emulators.dynamoEndpoint,
+    s3Endpoint: emulators.s3Endpoint,
+    wsManagementEndpoint: `http://127.0.0.1:${wsPort}`,
+    ...options.config,
+  };
+  await ensureTable(dynamoClient(config), config.tableName);
+  const runtime = createRuntime(config);
+  await runtime.db.blobs.ensureBucket();
+
+  const app = createApp(runtime);
+  const http: ServerType = await new Promise((resolve) => {
+    const server = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" }, () => resolve(server));
+  });
+
+  return {
+    apiUrl: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${wsPort}`,
+    config,
+    runtime,
+    async stop() {
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await emulators.stop();
+    },
+  };
+}

@@ -1,0 +1,75 @@
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { authenticateKey, createApiKey, createOwner, getOwner } from "../../core/store/owners.js";
+import { startLocalStack } from "./stack.js";
+import { LOCAL_DIR, LOCAL_FILE, readLocalFile, writeLocalFile, type LocalFile } from "./localFile.js";
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
+const { values } = parseArgs({ options: { "in-memory": { type: "boolean", default: false } } });
+const inMemory = values["in-memory"] ?? false;
+
+const stack = await startLocalStack({
+  dataDir: inMemory ? undefined : join(LOCAL_DIR, "data"),
+  port: Number(process.env.PORT ?? 4000),
+  wsPort: Number(process.env.WS_PORT ?? 4001),
+});
+const { db } = stack.runtime;
+
+// Keep the dev owner and its keys across restarts: keys are stored hashed, so
+// the secrets live only in .makima/local.json.
+const previous = readLocalFile();
+let dev: Pick<LocalFile, "ownerId" | "apiKey" | "daemonKey">;
+if (
+  previous &&
+  (await getOwner(db, previous.ownerId)) &&
+  (await authenticateKey(db, previous.apiKey)) &&
+  (await authenticateKey(db, previous.daemonKey))
+) {
+  dev = previous;
+} else {
+  const owner = await createOwner(db, "dev");
+  dev = {
+    ownerId: owner.id,
+    apiKey: (await createApiKey(db, owner.id, { kind: "api", name: "local dev" })).key,
+    daemonKey: (await createApiKey(db, owner.id, { kind: "daemon", name: "local dev" })).key,
+  };
+}
+
+const file: LocalFile = {
+  apiUrl: stack.apiUrl,
+  wsUrl: stack.wsUrl,
+  ...dev,
+  dynamoEndpoint: stack.config.dynamoEndpoint,
+  s3Endpoint: stack.config.s3Endpoint,
+  tableName: stack.config.tableName,
+  bucketName: stack.config.bucketName,
+};
+writeLocalFile(file);
+
+console.log(`makima-history is running locally${inMemory ? " (in memory: nothing is kept)" : ` (data in ${join(LOCAL_DIR, "data")})`}
+
+  HTTP API     ${stack.apiUrl}        docs: ${stack.apiUrl}/api/v1/docs
+  WebSocket    ${stack.wsUrl}
+  DynamoDB     ${stack.config.dynamoEndpoint}   table ${stack.config.tableName}
+  S3           ${stack.config.s3Endpoint}   bucket ${stack.config.bucketName}
+
+  owner        ${dev.ownerId}
+  API key      ${dev.apiKey}
+  daemon key   ${dev.daemonKey}
+
+Written to ${LOCAL_FILE} for the CLI and daemon. Try:
+  curl -H "Authorization: Bearer ${dev.apiKey}" ${stack.apiUrl}/api/v1/timeline
+  npx makima daemon --root ./worktrees
+
+Ctrl-C stops.`);
+
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, async () => {
+    if (stopping) return;
+    stopping = true;
+    await stack.stop();
+    process.exit(0);
+  });
+}
