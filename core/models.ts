@@ -117,6 +117,8 @@ export const TaskCheckpoint = z
     linesAdded: z.int().optional(),
     linesRemoved: z.int().optional(),
     conversationSnapshotId: uuid().optional(),
+    /** How many messages the task's conversation held when the checkpoint was taken. */
+    messageCount: z.int().min(0).optional(),
     createdAt: isoTime(),
   })
   .meta({ id: "TaskCheckpoint" });

@@ -389,8 +389,9 @@ describe("owner isolation", () => {
   it("settles an operation once", async () => {
     const id = "0190a6b0-0000-7000-8000-0000000000bb";
     await store.createOperation(db, { id, ownerId: alice, commandType: "x" });
-    expect(await store.settleOperation(db, id, { status: "succeeded", result: { ok: 1 } })).toBe(true);
-    expect(await store.settleOperation(db, id, { status: "failed", error: { code: "x", message: "y" } })).toBe(false);
+    const op = { id, ownerId: alice };
+    expect(await store.settleOperation(db, op, { status: "succeeded", result: { ok: 1 } })).toBe(true);
+    expect(await store.settleOperation(db, op, { status: "failed", error: { code: "x", message: "y" } })).toBe(false);
     expect(await store.getOperation(db, alice, id)).toMatchObject({ status: "succeeded", result: { ok: 1 } });
   });
 

@@ -3,8 +3,8 @@ import { badRequest, notFound } from "../errors.js";
 import { actorOf } from "../auth.js";
 import { isUuid } from "../ids.js";
 import { assertBranchName } from "../gitRefs.js";
-import { getCheckpoint, getCheckpointByNumber, listCheckpoints } from "../store/checkpoints.js";
-import { clipSegments, closeSegments, countOf, countUpTo, positionOfMessage, timestampAt } from "../store/conversation.js";
+import { checkpointAtMessageCount, getCheckpoint, getCheckpointByNumber, listCheckpoints } from "../store/checkpoints.js";
+import { clipSegments, closeSegments, countOf, countUpTo, positionOfMessage } from "../store/conversation.js";
 import { getSnapshot } from "../store/snapshots.js";
 import { recordHistoryEvent } from "../store/history.js";
 import { createTask, toTask } from "../store/tasks.js";
@@ -14,15 +14,17 @@ import { startOnDaemon } from "./spawn.js";
 
 /**
  * The conversation as it was at a checkpoint: its snapshot's segments, or,
- * when retention removed the snapshot, the messages sent up to the checkpoint.
+ * when retention removed the snapshot, an approximation from the current one.
  */
 export async function conversationAtCheckpoint(ctx: ServiceContext, task: TaskRecord, checkpoint: TaskCheckpoint): Promise<ConversationSegment[]> {
   if (checkpoint.conversationSnapshotId) {
     const snapshot = await getSnapshot(ctx.db, task, checkpoint.conversationSnapshotId).catch(() => undefined);
     if (snapshot) return snapshot.segments;
   }
+  // Retention removed the snapshot: the conversation's first messages up to the count the checkpoint recorded.
   const closed = await closeSegments(ctx.db, task);
-  return clipSegments(closed, await countUpTo(ctx.db, closed, new Date(checkpoint.createdAt)));
+  const count = checkpoint.messageCount ?? (await countUpTo(ctx.db, closed, new Date(checkpoint.createdAt)));
+  return clipSegments(closed, count);
 }
 
 /** A checkpoint named by id or by number (the CLI speaks numbers). */
@@ -65,22 +67,16 @@ async function resolveForkPoint(ctx: ServiceContext, task: TaskRecord, req: Fork
   if (req.forkFromType === "message_id") {
     const position = await positionOfMessage(ctx.db, closed, req.forkFromValue);
     if (position === undefined) throw badRequest(`message ${req.forkFromValue} is not in the task's visible conversation`, "forkFromValue");
-    const at = await lastCheckpointUpTo(ctx, task, closed, position);
-    return { type: req.forkFromType, value: req.forkFromValue, messageId: req.forkFromValue, checkpoint: at, segments: clipSegments(closed, position) };
+    const checkpoint = await checkpointAtMessageCount(ctx.db, task, position);
+    return { type: req.forkFromType, value: req.forkFromValue, messageId: req.forkFromValue, checkpoint, segments: clipSegments(closed, position) };
   }
   const at = new Date(req.forkFromValue);
   if (Number.isNaN(at.getTime())) throw badRequest("forkFromValue must be an ISO 8601 time for a timestamp fork", "forkFromValue");
   if (at.getTime() > ctx.db.clock().getTime()) {
     throw badRequest(`${req.forkFromValue} is past the end of the task's conversation`, "forkFromValue");
   }
-  if (at.getTime() < Date.parse(task.createdAt)) throw badRequest(`${req.forkFromValue} is before the task was created`, "forkFromValue");
   const count = await countUpTo(ctx.db, closed, at);
   return { type: req.forkFromType, value: req.forkFromValue, checkpoint: await checkpointAtOrBefore(ctx, task, at), segments: clipSegments(closed, count) };
-}
-
-async function lastCheckpointUpTo(ctx: ServiceContext, task: TaskRecord, closed: ConversationSegment[], position: number) {
-  const sent = await timestampAt(ctx.db, closed, position);
-  return sent ? checkpointAtOrBefore(ctx, task, sent) : undefined;
 }
 
 const short = (id: string) => id.replace(/-/g, "").slice(-8);

@@ -4,7 +4,7 @@ import { keys } from "../keys.js";
 import { badRequest, conflict, noDaemon, notFound } from "../errors.js";
 import { actorOf } from "../auth.js";
 import { outcomeOf, type RelayOutcome } from "../relay.js";
-import { findCheckpointBySha, getCheckpoint, listCheckpoints } from "../store/checkpoints.js";
+import { checkpointAtMessageCount, findCheckpointBySha, getCheckpoint } from "../store/checkpoints.js";
 import {
   closeSegments,
   countOf,
@@ -13,7 +13,6 @@ import {
   positionOfMessage,
   restoreConversation as storeRestore,
   rewindConversation as storeRewind,
-  timestampAt,
 } from "../store/conversation.js";
 import { listConnections } from "../store/connections.js";
 import { recordHistoryEvent } from "../store/history.js";
@@ -120,25 +119,13 @@ async function keepCount(ctx: ServiceContext, task: TaskRecord, req: RewindConve
   return countUpTo(ctx.db, closed, new Date(req.toTimestamp!));
 }
 
-/**
- * The latest checkpoint taken at or before the last message a rewind keeps:
- * where the code goes with the conversation. Keeping nothing means the first.
- */
-export async function checkpointAtConversation(ctx: ServiceContext, task: TaskRecord, keep: number): Promise<TaskCheckpoint> {
-  const at = keep > 0 ? await timestampAt(ctx.db, await closeSegments(ctx.db, task), keep) : undefined;
-  let chosen: TaskCheckpoint | undefined;
-  let cursor: string | undefined;
-  do {
-    const page = await listCheckpoints(ctx.db, task, 200, cursor);
-    for (const c of page.items) {
-      if (at ? Date.parse(c.createdAt) <= at.getTime() : !chosen) chosen = c;
-    }
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor);
-  if (!chosen) {
+/** The checkpoint taken when the conversation was where the rewind leaves it: where the code goes with it. */
+async function checkpointAtConversation(ctx: ServiceContext, task: TaskRecord, keep: number): Promise<TaskCheckpoint> {
+  const checkpoint = await checkpointAtMessageCount(ctx.db, task, keep);
+  if (!checkpoint) {
     throw conflict("no_checkpoint", "no checkpoint was taken at or before that point of the conversation; rewind the conversation alone");
   }
-  return chosen;
+  return checkpoint;
 }
 
 export interface ConversationRewindResult {

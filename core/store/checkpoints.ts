@@ -27,6 +27,7 @@ export async function createCheckpointWithSnapshot(
       checkpointNumber: number,
       ...input,
       conversationSnapshotId: snapshot.id,
+      messageCount: snapshot.messageCount,
       createdAt: nowIso(db),
     });
     try {
@@ -129,4 +130,16 @@ export async function clearSnapshotReference(db: Db, taskId: string, checkpointN
     if ((error as Error).name === "ConditionalCheckFailedException") return false;
     throw error;
   }
+}
+
+/** The latest checkpoint taken when the conversation held at most `count` messages: where the code was at that point. */
+export async function checkpointAtMessageCount(db: Db, task: TaskRecord, count: number): Promise<TaskCheckpoint | undefined> {
+  let chosen: TaskCheckpoint | undefined;
+  let cursor: string | undefined;
+  do {
+    const page = await listCheckpoints(db, task, 200, cursor);
+    for (const c of page.items) if ((c.messageCount ?? 0) <= count) chosen = c;
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return chosen;
 }

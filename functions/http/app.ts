@@ -37,7 +37,7 @@ export function createApp(runtime: Runtime): OpenAPIHono<AppEnv> {
   app.notFound((c) => errorJson(c, 404, "route_not_found", `no route ${c.req.method} ${c.req.path}`));
 
   app.use("*", bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => errorJson(c, 413, "body_too_large", "the request body is over 1 MB") }));
-  app.use("*", async (c, next) => {
+  app.use("/api/v1/*", async (c, next) => {
     c.set("runtime", runtime);
     if (PUBLIC_PATHS.has(c.req.path)) return next();
     const principal = await runtime.auth.authenticate(c.req.header("authorization"));
