@@ -34,3 +34,12 @@ export function timeOfId(id: string): Date {
   const hex = id.replace(/-/g, "").slice(0, 12);
   return new Date(parseInt(hex, 16));
 }
+
+/** The greatest UUID string that sorts before `id` (for "older than" key ranges). */
+export function idBefore(id: string): string {
+  const hex = id.replace(/-/g, "");
+  const value = BigInt(`0x${hex}`);
+  if (value === 0n) return id;
+  const prev = (value - 1n).toString(16).padStart(32, "0");
+  return `${prev.slice(0, 8)}-${prev.slice(8, 12)}-${prev.slice(12, 16)}-${prev.slice(16, 20)}-${prev.slice(20)}`;
+}

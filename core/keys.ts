@@ -28,6 +28,8 @@
  * | owner timeline (time range by id bounds) | pk = OWNER#o#EVENTS, sk between ids                   | table |
  * | contract history                         | gsi1pk = CONTRACT#c#EVENTS, gsi1sk between ids        | gsi1  |
  * | task history                             | gsi2pk = TASK#t#EVENTS, gsi2sk between ids            | gsi2  |
+ * | … of one event type (each type queried)  | same, partition suffixed #T#<type> (a copy per event)  | same  |
+ * | … of one phase                           | same, partition suffixed #P#<phase> (a copy per event) | same  |
  * | daemon connection by connection id      | pk = CONN#id, sk = CONN                               | table |
  * | an owner's online daemons                | gsi1pk = OWNER#o#DAEMONS                              | gsi1  |
  * | pending operation                        | pk = OP#id, sk = OP                                   | table |
@@ -84,9 +86,10 @@ export const keys = {
   codeRewind: (taskId: string, rewindId: string) => ({ pk: `TASK#${taskId}`, sk: `CODEREWIND#${rewindId}` }),
   codeRewindPrefix: "CODEREWIND#",
 
-  ownerEvents: (ownerId: string) => `OWNER#${ownerId}#EVENTS`,
-  contractEvents: (contractId: string) => `CONTRACT#${contractId}#EVENTS`,
-  taskEvents: (taskId: string) => `TASK#${taskId}#EVENTS`,
+  /** A facet (`T#<type>` or `P#<phase>`) names the copy of the timeline that holds only those events. */
+  ownerEvents: (ownerId: string, facet?: string) => `OWNER#${ownerId}#EVENTS${facet ? `#${facet}` : ""}`,
+  contractEvents: (contractId: string, facet?: string) => `CONTRACT#${contractId}#EVENTS${facet ? `#${facet}` : ""}`,
+  taskEvents: (taskId: string, facet?: string) => `TASK#${taskId}#EVENTS${facet ? `#${facet}` : ""}`,
 
   connection: (connectionId: string) => ({ pk: `CONN#${connectionId}`, sk: "CONN" }),
   ownerDaemons: (ownerId: string) => `OWNER#${ownerId}#DAEMONS`,

@@ -326,6 +326,40 @@ describe("history events", () => {
   });
 });
 
+describe("history paging", () => {
+  it("merges several event types page by page: every match once, newest first, with and without a phase", async () => {
+    const owner = `owner-${Math.random()}`;
+    const types = ["task", "chat", "checkpoint", "rewind", "fork"] as const;
+    const phases = ["research", "plan"] as const;
+    const base = Date.UTC(2026, 6, 1);
+    for (let i = 0; i < 40; i++) {
+      const at = new Date(base + i * 1000);
+      await store.recordHistoryEvent({ ...db, clock: () => at }, {
+        ownerId: owner, eventType: types[i % types.length]!, phase: phases[Math.floor(i / 20)]!, eventData: { i },
+      });
+    }
+    const collect = async (filters: Omit<store.HistoryFilters, "limit" | "cursor">) => {
+      const seen: number[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.timeline(db, owner, { ...filters, limit: 3, cursor });
+        expect(page.items.length).toBeLessThanOrEqual(3);
+        seen.push(...page.items.map((e) => e.eventData.i as number));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      return seen;
+    };
+    const expected = (keep: (i: number) => boolean) => Array.from({ length: 40 }, (_, i) => 39 - i).filter(keep);
+    expect(await collect({ eventTypes: ["chat", "rewind", "fork"] })).toEqual(expected((i) => [1, 3, 4].includes(i % 5)));
+    expect(await collect({ phase: "plan" })).toEqual(expected((i) => i >= 20));
+    expect(await collect({ eventTypes: ["task", "fork"], phase: "research" })).toEqual(expected((i) => i < 20 && [0, 4].includes(i % 5)));
+    expect(await collect({})).toEqual(expected(() => true));
+    const from = new Date(base + 10_000).toISOString();
+    const to = new Date(base + 14_000).toISOString();
+    expect(await collect({ eventTypes: ["task", "chat"], from, to })).toEqual([11, 10]);
+  });
+});
+
 describe("forks and rewinds", () => {
   it("a fork shares its parent's prefix by reference, not by copy", async () => {
     let parent = await newTask();

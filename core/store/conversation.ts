@@ -12,6 +12,7 @@ import { badRequest, notFound } from "../errors.js";
 import { blobKeys } from "../blobs.js";
 import { type Db, nowIso } from "./db.js";
 import { backoff, isConditionFailure, type Item } from "./table.js";
+import { decodeMessage, encodeMessage } from "./messageCodec.js";
 import { advanceLastSeq, saveTask } from "./tasks.js";
 import { queryPage, type Page } from "./paging.js";
 
@@ -34,6 +35,8 @@ export const PAGE_BYTES = 900 * 1024;
 const MAX_SEQ = 9_999_999_999;
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+/** 128 bits of sha256 are plenty to pin a log's content; shorter than hex in every item. */
+const chainHash = (previous: string, body: string) => createHash("sha256").update(previous).update(body).digest().subarray(0, 16).toString("base64url");
 
 interface LogEntry {
   seq: number;
@@ -100,22 +103,22 @@ export async function appendMessages(
     seen.set(m.id, i);
   });
   const already = new Set(
-    (await db.table.batchGet(messages.map((m) => keys.messageById(task.id, m.id)))).map((item) => item.messageId as string),
+    (await db.table.batchGet(messages.map((m) => keys.messageById(task.id, m.id)))).map((item) => messageIdOf(item)),
   );
   const fresh = messages.filter((m) => !already.has(m.id));
 
   let head = fresh.length ? await lastLogEntry(db, task.id) : { seq: 0, chain: "" };
   for (const message of fresh) {
     const body = JSON.stringify(message);
-    let stored: Item = { ...message };
+    let stored: Item = encodeMessage(message);
     if (Buffer.byteLength(body) > INLINE_MESSAGE_BYTES) {
       const blobKey = blobKeys.message(task.ownerId, task.id, message.id);
       await db.blobs.putJson(blobKey, message);
-      stored = { ...truncateForPage(message), truncated: true, blobKey };
+      stored = { ...encodeMessage({ ...truncateForPage(message), truncated: true }), blobKey };
     }
     for (let attempt = 0; ; attempt++) {
       const seq = head.seq + 1;
-      const chain = sha256(head.chain + body);
+      const chain = chainHash(head.chain, body);
       try {
         await db.table.put(
           { ...keys.message(task.id, seq), ...stored, seq, chain },
@@ -129,7 +132,7 @@ export async function appendMessages(
         head = await lastLogEntry(db, task.id);
       }
     }
-    await db.table.put({ ...keys.messageById(task.id, message.id), messageId: message.id, seq: head.seq });
+    await db.table.put({ ...keys.messageById(task.id, message.id), seq: head.seq });
   }
   if (fresh.length) await advanceLastSeq(db, task.id, head.seq);
   return { appended: fresh.length, skipped: messages.length - fresh.length, messageIds: messages.map((m) => m.id) };
@@ -190,7 +193,7 @@ export async function contentHashOf(db: Db, closed: ConversationSegment[]): Prom
 // ------------------------------------------------------------------ reading
 
 function toMessage(item: Item, includeToolCalls: boolean, includeToolResults: boolean): ConversationMessage {
-  const message = truncateForPage(ConversationMessage.parse(item));
+  const message = truncateForPage(decodeMessage(item));
   if (!includeToolCalls) {
     delete message.toolCalls;
     delete message.toolInput;
@@ -276,7 +279,7 @@ export async function readWholeConversation(db: Db, segments: ConversationSegmen
 
 async function wholeMessage(db: Db, item: Item): Promise<ConversationMessage> {
   if (typeof item.blobKey === "string") return ConversationMessage.parse(await db.blobs.getJson(item.blobKey));
-  return ConversationMessage.parse(item);
+  return decodeMessage(item);
 }
 
 /** Where a message id sits in a task's visible conversation (1-based), if it is visible. */
@@ -405,3 +408,6 @@ export function listConversationRewinds(db: Db, taskId: string, limit: number, c
     parse: (item) => ConversationRewind.parse(item),
   });
 }
+
+/** The message id a `MSGID#<id>` pointer names. */
+export const messageIdOf = (pointer: Item) => String(pointer.sk).slice("MSGID#".length);
