@@ -35,3 +35,11 @@ export async function ownedTask(ctx: ServiceContext, taskId: string): Promise<Ta
 export function requireUser(ctx: ServiceContext): void {
   if (ctx.principal.via === "tool_key") throw forbidden("a tool key may only use its contract's supervisor and history endpoints");
 }
+
+/** A contract of the caller's and its supervisor task; a contract without one answers 404. */
+export async function ownedSupervisor(ctx: ServiceContext, contractId: string): Promise<{ contract: Contract; supervisor: TaskRecord }> {
+  const contract = await ownedContract(ctx, contractId);
+  const supervisor = contract.supervisorTaskId ? await getTaskRecord(ctx.db, contract.ownerId, contract.supervisorTaskId) : undefined;
+  if (!supervisor) throw notFound("supervisor of this contract");
+  return { contract, supervisor };
+}

@@ -1,8 +1,7 @@
 import { contractHistory as storeContractHistory, taskHistory as storeTaskHistory, timeline as storeTimeline, type HistoryFilters } from "../store/history.js";
 import { readConversation, getWholeMessage } from "../store/conversation.js";
-import { getTaskRecord, listContractTasks } from "../store/tasks.js";
-import { notFound } from "../errors.js";
-import { ownedContract, ownedTask, requireUser, type ServiceContext } from "./context.js";
+import { listContractTasks } from "../store/tasks.js";
+import { ownedContract, ownedSupervisor, ownedTask, requireUser, type ServiceContext } from "./context.js";
 
 export async function contractHistory(ctx: ServiceContext, contractId: string, filters: HistoryFilters) {
   const contract = await ownedContract(ctx, contractId);
@@ -46,11 +45,7 @@ export async function wholeMessage(ctx: ServiceContext, taskId: string, messageI
 
 /** The supervisor's conversation (oldest first) with the tasks it spawned in the contract. */
 export async function supervisorConversation(ctx: ServiceContext, contractId: string, limit: number, cursor?: string) {
-  const contract = await ownedContract(ctx, contractId);
-  const supervisor = contract.supervisorTaskId
-    ? await getTaskRecord(ctx.db, contract.ownerId, contract.supervisorTaskId)
-    : undefined;
-  if (!supervisor) throw notFound("supervisor of this contract");
+  const { contract, supervisor } = await ownedSupervisor(ctx, contractId);
   const page = await readConversation(ctx.db, supervisor.segments, { scope: `conversation:${supervisor.id}`, cursor, limit });
   const tasks = await listContractTasks(ctx.db, contract.id, 200);
   return {

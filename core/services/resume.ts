@@ -1,11 +1,10 @@
 import type { ContinueTaskRequest, ResumeSupervisorRequest, TaskRecord } from "../models.js";
-import { notFound } from "../errors.js";
 import { actorOf } from "../auth.js";
 import { findCheckpointBySha, getCheckpoint } from "../store/checkpoints.js";
 import { closeSegments, countOf, countUpTo, rewindConversation } from "../store/conversation.js";
 import { contractHistory, recordHistoryEvent } from "../store/history.js";
 import { getTaskRecord, saveTask, toTask } from "../store/tasks.js";
-import { ownedContract, ownedTask, type ServiceContext } from "./context.js";
+import { ownedSupervisor, ownedTask, type ServiceContext } from "./context.js";
 import { assertNotRunning, phaseOf } from "./tasks.js";
 import { conversationAtCheckpoint } from "./fork.js";
 import { startOnDaemon } from "./spawn.js";
@@ -32,9 +31,9 @@ async function phaseStartedAt(ctx: ServiceContext, contractId: string): Promise<
  * Nothing is deleted; the supervisor is started on a daemon when one is online.
  */
 export async function resumeSupervisor(ctx: ServiceContext, contractId: string, req: ResumeSupervisorRequest) {
-  const contract = await ownedContract(ctx, contractId);
-  let supervisor = contract.supervisorTaskId ? await getTaskRecord(ctx.db, contract.ownerId, contract.supervisorTaskId) : undefined;
-  if (!supervisor) throw notFound("supervisor of this contract");
+  const found = await ownedSupervisor(ctx, contractId);
+  const contract = found.contract;
+  let supervisor = found.supervisor;
   assertNotRunning(supervisor, "resuming it");
 
   let cut: Awaited<ReturnType<typeof cutConversation>> | undefined;

@@ -16,9 +16,9 @@ import {
 } from "../store/conversation.js";
 import { listConnections } from "../store/connections.js";
 import { recordHistoryEvent } from "../store/history.js";
-import { getTaskRecord, toTask } from "../store/tasks.js";
+import { toTask } from "../store/tasks.js";
 import { assertBranchName } from "../gitRefs.js";
-import { ownedContract, ownedTask, type ServiceContext } from "./context.js";
+import { ownedSupervisor, ownedTask, type ServiceContext } from "./context.js";
 import { assertNotRunning, phaseOf } from "./tasks.js";
 
 export interface CodeRewindResult {
@@ -184,11 +184,14 @@ export async function rewindTaskConversation(
 }
 
 export async function rewindSupervisorConversation(ctx: ServiceContext, contractId: string, req: RewindConversationRequest) {
-  const contract = await ownedContract(ctx, contractId);
-  const supervisor = contract.supervisorTaskId ? await getTaskRecord(ctx.db, contract.ownerId, contract.supervisorTaskId) : undefined;
-  if (!supervisor) throw notFound("supervisor of this contract");
+  const { contract, supervisor } = await ownedSupervisor(ctx, contractId);
   const { taskId: supervisorTaskId, ...rest } = await rewindTaskConversation(ctx, supervisor, req);
   return { contractId: contract.id, supervisorTaskId, ...rest };
+}
+
+export async function restoreSupervisorConversation(ctx: ServiceContext, contractId: string, rewindId?: string) {
+  const { supervisor } = await ownedSupervisor(ctx, contractId);
+  return restoreTaskConversation(ctx, supervisor, rewindId);
 }
 
 /** Undoes a conversation rewind (the latest by default): hidden messages are visible again. */

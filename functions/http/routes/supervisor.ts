@@ -12,10 +12,7 @@ import {
 } from "../../../core/models.js";
 import { contractHistory, supervisorConversation, timeline } from "../../../core/services/history.js";
 import { resumeSupervisor } from "../../../core/services/resume.js";
-import { restoreTaskConversation, rewindSupervisorConversation } from "../../../core/services/rewind.js";
-import { ownedContract } from "../../../core/services/context.js";
-import { getTaskRecord } from "../../../core/store/tasks.js";
-import { notFound } from "../../../core/errors.js";
+import { restoreSupervisorConversation, rewindSupervisorConversation } from "../../../core/services/rewind.js";
 import type { AppEnv } from "../context.js";
 import { defineRoute, IdParam } from "../route.js";
 import { HistoryPage } from "./tasks.js";
@@ -132,12 +129,7 @@ export function supervisorRoutes(app: OpenAPIHono<AppEnv>) {
       response: RestoreResult,
       errors: [404, 409],
     },
-    async ({ ctx, params, body }) => {
-      const contract = await ownedContract(ctx, params.id!);
-      const supervisor = contract.supervisorTaskId ? await getTaskRecord(ctx.db, contract.ownerId, contract.supervisorTaskId) : undefined;
-      if (!supervisor) throw notFound("supervisor of this contract");
-      return restoreTaskConversation(ctx, supervisor, body?.rewindId);
-    },
+    ({ ctx, params, body }) => restoreSupervisorConversation(ctx, params.id!, body?.rewindId),
   );
 
 }
