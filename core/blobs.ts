@@ -2,7 +2,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
+  ListObjectsCommand,
   PutObjectCommand,
   CreateBucketCommand,
   HeadBucketCommand,
@@ -96,11 +96,14 @@ export class BlobStore {
     return keys.length;
   }
 
-  /** One page of objects under a prefix, in key order. */
-  async list(prefix: string, startAfter?: string, maxKeys = 1000): Promise<{ objects: BlobInfo[]; next?: string }> {
-    const out = await this.s3.send(
-      new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, StartAfter: startAfter, MaxKeys: maxKeys }),
-    );
+  /**
+   * One page of objects under a prefix after `after`, in key order. ListObjects
+   * (v1, marker = last key) rather than v2: the position is a plain key that
+   * a caller can keep between runs, and s3rver's v2 continuation tokens fail
+   * under OpenSSL 3.
+   */
+  async list(prefix: string, after?: string, maxKeys = 1000): Promise<{ objects: BlobInfo[]; next?: string }> {
+    const out = await this.s3.send(new ListObjectsCommand({ Bucket: this.bucket, Prefix: prefix, Marker: after, MaxKeys: maxKeys }));
     this.stats.lists++;
     const objects = (out.Contents ?? []).map((o) => ({ key: o.Key!, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) }));
     return { objects, next: out.IsTruncated ? objects.at(-1)?.key : undefined };

@@ -1,7 +1,7 @@
 /**
- * Runtime configuration, read once from the environment. Lambda entry points
- * get names from SST's linked resources (see functions/env.ts); the local stack
- * and tests set the same variables directly.
+ * Runtime configuration, read from the environment. On AWS the SST stacks set
+ * these variables on every function (stacks/storage.ts); the local stack and
+ * tests set the same variables, or build a Config directly.
  */
 export interface Config {
   region: string;

@@ -35,6 +35,7 @@
  * | pending operation                        | pk = OP#id, sk = OP                                   | table |
  * | idempotency record                       | pk = IDEM#o#key, sk = IDEM                            | table |
  * | cleanup runs, newest first               | pk = CLEANUP, sk begins_with RUN#                     | table |
+ * | cleanup job's cursor and sweep position  | pk = CLEANUP, sk = STATE                              | table |
  */
 
 export const TABLE_KEYS = {
@@ -99,4 +100,5 @@ export const keys = {
 
   cleanupRun: (runId: string) => ({ pk: "CLEANUP", sk: `RUN#${runId}` }),
   cleanupPartition: "CLEANUP",
+  cleanupState: { pk: "CLEANUP", sk: "STATE" },
 } as const;

@@ -43,11 +43,14 @@ export function createStorage() {
   const bucket = new sst.aws.Bucket("Blobs", {
     lifecycle: [
       {
-        // Backstop only: the cleanup job deletes a snapshot's object with its
-        // item after the retention period (MAKIMA_RETENTION_DAYS, default 30).
-        id: "expire-snapshots-backstop",
-        prefix: "snapshots/",
-        expiresIn: "45 days",
+        // Backstop only: transfers (diffs, conversations handed to daemons,
+        // large operation results) are temporary; the cleanup job removes them
+        // after a day, and an operation's result lives as long as the operation
+        // (7 days). Snapshot objects get no rule: a pinned snapshot, or an owner's
+        // longer retention, keeps its object for as long as the item says.
+        id: "expire-transfers-backstop",
+        prefix: "transfers/",
+        expiresIn: "8 days",
       },
     ],
   });

@@ -460,6 +460,17 @@ describe("isolation and scope", () => {
     expect(set.body.retentionDays).toBe(90);
     expect((await api.call("PUT", "/api/v1/account/retention", { key: owner.apiKey, body: { retentionDays: 0 } })).status).toBe(400);
   });
+
+  it("cleanup runs are readable by users, not by tool keys", async () => {
+    const { runCleanup } = await import("../core/retention.js");
+    const summary = await runCleanup(api.db, { log: () => undefined });
+    const runs = await api.call("GET", "/api/v1/cleanup-runs", { key: alice.apiKey });
+    expect(runs.status).toBe(200);
+    expect(runs.body.items[0]).toMatchObject({ runId: summary.runId, deleted: summary.deleted, stoppedBy: "done" });
+    const { contract } = await seed();
+    const tool = (await api.call("POST", "/api/v1/keys", { key: alice.apiKey, body: { kind: "tool", contractId: contract.id } })).body.key;
+    expect((await api.call("GET", "/api/v1/cleanup-runs", { key: tool })).status).toBe(403);
+  });
 });
 
 describe("idempotency", () => {

@@ -495,21 +495,20 @@ describe("storage (stacks/storage.ts)", () => {
     expect(args.ttl).toBe(TABLE_KEYS.ttlAttribute);
   });
 
-  it("declares one bucket whose lifecycle expires only snapshots, after the retention period", () => {
+  it("declares one bucket whose lifecycle expires only transfers, after operations expire", () => {
     const buckets = ofKind("sst.aws.Bucket");
     expect(buckets.map((b) => b.src.path)).toEqual(["stacks/storage.ts"]);
     const lifecycle = (buckets[0]!.args as { lifecycle?: Value }).lifecycle;
     expect(Array.isArray(lifecycle)).toBe(true);
     const rules = lifecycle as { [key: string]: Value }[];
-    expect(rules.map((r) => r.prefix)).toEqual([blobKeys.snapshotPrefix]);
-    const rule = rules[0]!;
-    expect(durationSeconds(rule.expiresIn)).toBe(45 * UNIT_SECONDS.day!);
-    // A backstop: it must never delete a snapshot the cleanup job still keeps.
-    expect(durationSeconds(rule.expiresIn)).toBeGreaterThan(loadConfig({}).retentionDays * UNIT_SECONDS.day!);
-    // Message bodies and anything outside snapshots/ are never expired by S3.
+    expect(rules.map((r) => r.prefix)).toEqual([blobKeys.transferPrefix]);
+    // An operation's large result lives in transfers/ for as long as the operation (7 days).
+    expect(durationSeconds(rules[0]!.expiresIn)).toBeGreaterThan(7 * UNIT_SECONDS.day!);
+    // Message bodies and snapshot state (pinned snapshots keep theirs forever) are never expired by S3.
     for (const r of rules) {
       expect(typeof r.prefix === "string" && r.prefix.length > 0, "rule without prefix").toBe(true);
       expect(blobKeys.messagePrefix.startsWith(r.prefix as string)).toBe(false);
+      expect(blobKeys.snapshotPrefix.startsWith(r.prefix as string)).toBe(false);
     }
   });
 

@@ -228,6 +228,10 @@ describe("snapshots", () => {
     const unpinned = await store.setPinned(db, task, a.id, false);
     expect(unpinned.pinned).toBe(false);
     expect((await db.table.get(keys.snapshot(task.id, a.id)))!.gsi3pk).toBe(`EXPIRES#${unpinned.expiresOn}`);
+    // Unpinned long after it would have expired: it expires today, not on a day the cleanup job has passed.
+    const later = new Date(Date.now() + 400 * 86_400_000);
+    const late = await store.setPinned({ ...db, clock: () => later }, task, b.id, false);
+    expect(late.expiresOn).toBe(later.toISOString().slice(0, 10));
     const other = await newTask(bob);
     await expect(store.getSnapshot(db, other, a.id)).rejects.toMatchObject({ status: 404 });
   });

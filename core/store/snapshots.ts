@@ -112,7 +112,9 @@ export async function setPinned(db: Db, task: TaskRecord, snapshotId: string, pi
     return SnapshotRecord.parse(item);
   }
   const retention = await retentionDaysOf(db, task.ownerId);
-  const expiresOn = dayOf(new Date(Date.parse(snapshot.createdAt) + retention * DAY_MS));
+  // Never a day in the past: the cleanup job's cursor may have passed it already.
+  const due = Math.max(Date.parse(snapshot.createdAt) + retention * DAY_MS, db.clock().getTime());
+  const expiresOn = dayOf(new Date(due));
   const attrs = expiryAttributes(snapshot, expiresOn);
   const item = await db.table.update(keys.snapshot(task.id, snapshotId), {
     UpdateExpression: "SET pinned = :f, expiresOn = :e, gsi3pk = :g, gsi3sk = :s, expiresAt = :x",

@@ -6,6 +6,7 @@ import { listConnections } from "../../../core/store/connections.js";
 import { getOperation, getOperationRecord } from "../../../core/store/operations.js";
 import { ownedContract, requireUser } from "../../../core/services/context.js";
 import { notFound } from "../../../core/errors.js";
+import { CleanupRun, listCleanupRuns } from "../../../core/retention.js";
 import type { AppEnv } from "../context.js";
 import { defineRoute, IdParam, pageOf } from "../route.js";
 
@@ -87,6 +88,23 @@ export function accountRoutes(app: OpenAPIHono<AppEnv>) {
       await ctx.relay.expireIfOverdue(record);
       const { ownerId: _o, ...op } = (await getOperation(ctx.db, ctx.principal.ownerId, params.id!))!;
       return op;
+    },
+  );
+  defineRoute(
+    app,
+    {
+      method: "get",
+      path: "/api/v1/cleanup-runs",
+      tag: "retention",
+      summary: "What the retention job did, run by run, newest first",
+      description: "Each run: snapshots deleted, checkpoint references cleared, snapshots kept longer for an owner's longer retention, orphaned objects removed, and whether work remains for the next run.",
+      query: ListQuery,
+      status: 200,
+      response: pageOf(CleanupRun, "CleanupRunPage"),
+    },
+    async ({ ctx, query }) => {
+      requireUser(ctx);
+      return listCleanupRuns(ctx.db, query.limit, query.cursor);
     },
   );
   defineRoute(
