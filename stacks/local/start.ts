@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { authenticateKey, createApiKey, createOwner, getOwner } from "../../core/store/owners.js";
 import { startLocalStack } from "./stack.js";
+import { startCleanupTimer } from "./cleanupTimer.js";
 import { LOCAL_DIR, LOCAL_FILE, readLocalFile, writeLocalFile, type LocalFile } from "./localFile.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -47,12 +48,17 @@ const file: LocalFile = {
 };
 writeLocalFile(file);
 
+// The hourly schedule of AWS, played by a timer (MAKIMA_CLEANUP_INTERVAL_MS to change it).
+const cleanupIntervalMs = Number(process.env.MAKIMA_CLEANUP_INTERVAL_MS ?? 3_600_000);
+const cleanup = startCleanupTimer(db, cleanupIntervalMs);
+
 console.log(`makima-history is running locally${inMemory ? " (in memory: nothing is kept)" : ` (data in ${join(LOCAL_DIR, "data")})`}
 
   HTTP API     ${stack.apiUrl}        docs: ${stack.apiUrl}/api/v1/docs
   WebSocket    ${stack.wsUrl}
   DynamoDB     ${stack.config.dynamoEndpoint}   table ${stack.config.tableName}
   S3           ${stack.config.s3Endpoint}   bucket ${stack.config.bucketName}
+  cleanup      every ${Math.round(cleanupIntervalMs / 60000)} min (npm run cleanup -- --now for one pass)
 
   owner        ${dev.ownerId}
   API key      ${dev.apiKey}
@@ -69,6 +75,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, async () => {
     if (stopping) return;
     stopping = true;
+    await cleanup.stop();
     await stack.stop();
     process.exit(0);
   });
