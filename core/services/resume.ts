@@ -1,4 +1,4 @@
-import type { ContinueTaskRequest, ResumeSupervisorRequest, TaskRecord } from "../models.js";
+import type { ContinueTaskRequest, ConversationRewind, ResumeSupervisorRequest, TaskCheckpoint, TaskRecord } from "../models.js";
 import { actorOf } from "../auth.js";
 import { findCheckpointBySha, getCheckpoint } from "../store/checkpoints.js";
 import { closeSegments, countOf, countUpTo, rewindConversation } from "../store/conversation.js";
@@ -9,14 +9,6 @@ import { assertNotRunning, phaseOf } from "./tasks.js";
 import { conversationAtCheckpoint } from "./fork.js";
 import { startOnDaemon } from "./spawn.js";
 
-/** Hides the conversation after `keep` messages (recoverable), if there is anything to hide. */
-async function cutConversation(ctx: ServiceContext, task: TaskRecord, keep: number): Promise<{ task: TaskRecord; rewindId?: string; hiddenCount: number }> {
-  const total = countOf(await closeSegments(ctx.db, task));
-  if (keep >= total) return { task, hiddenCount: 0 };
-  const { task: updated, rewind } = await rewindConversation(ctx.db, task, keep, actorOf(ctx.principal));
-  return { task: updated, rewindId: rewind.id, hiddenCount: rewind.hiddenCount };
-}
-
 /** When the contract entered its current phase (the latest phase event), if recorded. */
 async function phaseStartedAt(ctx: ServiceContext, contractId: string): Promise<Date | undefined> {
   const page = await contractHistory(ctx.db, contractId, { eventTypes: ["phase"], limit: 1 });
@@ -24,95 +16,105 @@ async function phaseStartedAt(ctx: ServiceContext, contractId: string): Promise<
   return event ? new Date(event.createdAt) : undefined;
 }
 
+/** Where a resumed task starts again: how much conversation it keeps, and at which checkpoint's commit. */
+interface RestartPoint {
+  /** Visible messages to keep; the rest is hidden (recoverable). Undefined keeps everything. */
+  keep?: number;
+  checkpoint?: TaskCheckpoint;
+}
+
+/**
+ * Resumes a task in place: hides what it said after the restart point (a
+ * conversation rewind, so nothing is deleted), sets it back to `pending`
+ * with any extra context, records who did it, and starts it on a daemon
+ * when one is online (else the first daemon to connect starts it).
+ */
+async function resumeInPlace(
+  ctx: ServiceContext,
+  task: TaskRecord,
+  point: RestartPoint,
+  how: { subtype: string; mode: string; additionalContext?: string; targetDaemonId?: string },
+) {
+  assertNotRunning(task, "resuming it");
+  let rewind: ConversationRewind | undefined;
+  if (point.keep !== undefined && point.keep < countOf(await closeSegments(ctx.db, task))) {
+    ({ task, rewind } = await rewindConversation(ctx.db, task, point.keep, actorOf(ctx.principal)));
+  }
+  task = await saveTask(ctx.db, task, {
+    status: "pending",
+    resumeContext: how.additionalContext,
+    ...(point.checkpoint ? { baseSha: point.checkpoint.commitSha } : {}),
+  });
+  await recordHistoryEvent(ctx.db, {
+    ownerId: task.ownerId,
+    contractId: task.contractId,
+    taskId: task.id,
+    eventType: "resume",
+    eventSubtype: how.subtype,
+    phase: await phaseOf(ctx, task),
+    eventData: {
+      mode: how.mode,
+      checkpointId: point.checkpoint?.id,
+      commitSha: point.checkpoint?.commitSha,
+      conversationRewindId: rewind?.id,
+      hiddenCount: rewind?.hiddenCount ?? 0,
+      additionalContext: how.additionalContext !== undefined,
+      actor: actorOf(ctx.principal),
+    },
+  });
+  const started = await startOnDaemon(ctx.db, ctx.relay, task, { targetDaemonId: how.targetDaemonId, includeConversation: point.keep !== 0 });
+  return { task, ...started };
+}
+
+async function restartAtCheckpoint(ctx: ServiceContext, task: TaskRecord, checkpoint: TaskCheckpoint): Promise<RestartPoint> {
+  return { checkpoint, keep: countOf(await conversationAtCheckpoint(ctx, task, checkpoint)) };
+}
+
 /**
  * Resumes an interrupted supervisor: `continue` keeps its conversation,
  * `restart_phase` hides what it said since the current phase began,
  * `from_checkpoint` goes back to a checkpoint's conversation and commit.
- * Nothing is deleted; the supervisor is started on a daemon when one is online.
  */
 export async function resumeSupervisor(ctx: ServiceContext, contractId: string, req: ResumeSupervisorRequest) {
-  const found = await ownedSupervisor(ctx, contractId);
-  const contract = found.contract;
-  let supervisor = found.supervisor;
-  assertNotRunning(supervisor, "resuming it");
-
-  let cut: Awaited<ReturnType<typeof cutConversation>> | undefined;
-  let checkpointId: string | undefined;
-  const changes: Partial<TaskRecord> = { status: "pending", resumeContext: req.additionalContext };
+  const { contract, supervisor } = await ownedSupervisor(ctx, contractId);
+  let point: RestartPoint = {};
   if (req.resumeMode === "restart_phase") {
     const since = await phaseStartedAt(ctx, contract.id);
-    const keep = since ? await countUpTo(ctx.db, await closeSegments(ctx.db, supervisor), since) : 0;
-    cut = await cutConversation(ctx, supervisor, keep);
+    point = { keep: since ? await countUpTo(ctx.db, await closeSegments(ctx.db, supervisor), since) : 0 };
   } else if (req.resumeMode === "from_checkpoint") {
-    const checkpoint = await getCheckpoint(ctx.db, supervisor, req.checkpointId!);
-    checkpointId = checkpoint.id;
-    cut = await cutConversation(ctx, supervisor, countOf(await conversationAtCheckpoint(ctx, supervisor, checkpoint)));
-    changes.baseSha = checkpoint.commitSha;
+    point = await restartAtCheckpoint(ctx, supervisor, await getCheckpoint(ctx.db, supervisor, req.checkpointId!));
   }
-  supervisor = await saveTask(ctx.db, cut?.task ?? supervisor, changes);
-  await recordHistoryEvent(ctx.db, {
-    ownerId: contract.ownerId,
-    contractId: contract.id,
-    taskId: supervisor.id,
-    eventType: "resume",
-    eventSubtype: `supervisor_${req.resumeMode}`,
-    phase: contract.phase,
-    eventData: {
-      resumeMode: req.resumeMode,
-      checkpointId,
-      conversationRewindId: cut?.rewindId,
-      hiddenCount: cut?.hiddenCount ?? 0,
-      additionalContext: req.additionalContext !== undefined,
-      actor: actorOf(ctx.principal),
-    },
+  const resumed = await resumeInPlace(ctx, supervisor, point, {
+    subtype: `supervisor_${req.resumeMode}`,
+    mode: req.resumeMode,
+    additionalContext: req.additionalContext,
+    targetDaemonId: req.targetDaemonId,
   });
-  const started = await startOnDaemon(ctx.db, ctx.relay, supervisor, { targetDaemonId: req.targetDaemonId });
   return {
     contractId: contract.id,
     supervisorTaskId: supervisor.id,
     resumeMode: req.resumeMode,
-    ...(started.daemonId ? { daemonId: started.daemonId } : {}),
-    ...(started.operationId ? { operationId: started.operationId } : {}),
+    ...(resumed.daemonId ? { daemonId: resumed.daemonId } : {}),
+    ...(resumed.operationId ? { operationId: resumed.operationId } : {}),
   };
 }
 
 /**
  * Continues an interrupted task in place: `with_context` keeps its
  * conversation (plus any extra context), `clean_restart` starts it with none
- * (hidden, recoverable), `from_checkpoint` goes back to a checkpoint's commit
- * and conversation.
+ * (hidden, recoverable), `from_checkpoint` goes back to the checkpoint at a
+ * commit: its conversation and its code.
  */
 export async function continueTask(ctx: ServiceContext, taskId: string, req: ContinueTaskRequest) {
-  let task = await ownedTask(ctx, taskId);
-  assertNotRunning(task, "continuing it");
-  let cut: Awaited<ReturnType<typeof cutConversation>> | undefined;
-  let checkpointId: string | undefined;
-  const changes: Partial<TaskRecord> = { status: "pending", resumeContext: req.additionalContext };
-  if (req.mode === "clean_restart") {
-    cut = await cutConversation(ctx, task, 0);
-  } else if (req.mode === "from_checkpoint") {
-    const checkpoint = await findCheckpointBySha(ctx.db, task, req.checkpointSha!);
-    checkpointId = checkpoint.id;
-    cut = await cutConversation(ctx, task, countOf(await conversationAtCheckpoint(ctx, task, checkpoint)));
-    changes.baseSha = checkpoint.commitSha;
-  }
-  task = await saveTask(ctx.db, cut?.task ?? task, changes);
-  await recordHistoryEvent(ctx.db, {
-    ownerId: task.ownerId,
-    contractId: task.contractId,
-    taskId: task.id,
-    eventType: "resume",
-    eventSubtype: `task_${req.mode}`,
-    phase: await phaseOf(ctx, task),
-    eventData: {
-      mode: req.mode,
-      checkpointId,
-      checkpointSha: req.checkpointSha,
-      conversationRewindId: cut?.rewindId,
-      hiddenCount: cut?.hiddenCount ?? 0,
-      actor: actorOf(ctx.principal),
-    },
+  const task = await ownedTask(ctx, taskId);
+  let point: RestartPoint = {};
+  if (req.mode === "clean_restart") point = { keep: 0 };
+  else if (req.mode === "from_checkpoint") point = await restartAtCheckpoint(ctx, task, await findCheckpointBySha(ctx.db, task, req.checkpointSha!));
+  const resumed = await resumeInPlace(ctx, task, point, {
+    subtype: `task_${req.mode}`,
+    mode: req.mode,
+    additionalContext: req.additionalContext,
+    targetDaemonId: req.targetDaemonId,
   });
-  await startOnDaemon(ctx.db, ctx.relay, task, { targetDaemonId: req.targetDaemonId, includeConversation: req.mode !== "clean_restart" });
-  return toTask((await getTaskRecord(ctx.db, task.ownerId, task.id)) ?? task);
+  return toTask((await getTaskRecord(ctx.db, task.ownerId, task.id)) ?? resumed.task);
 }
