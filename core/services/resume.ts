@@ -9,11 +9,17 @@ import { assertNotRunning, phaseOf } from "./tasks.js";
 import { conversationAtCheckpoint } from "./fork.js";
 import { startOnDaemon } from "./spawn.js";
 
-/** When the contract entered its current phase (the latest phase event), if recorded. */
+/** When the contract entered its current phase (its latest phase change, or its creation). */
 async function phaseStartedAt(ctx: ServiceContext, contractId: string): Promise<Date | undefined> {
-  const page = await contractHistory(ctx.db, contractId, { eventTypes: ["phase"], limit: 1 });
-  const event = page.items[0];
-  return event ? new Date(event.createdAt) : undefined;
+  let cursor: string | undefined;
+  do {
+    // Status changes share the `phase` type; the phase itself changes only on these two.
+    const page = await contractHistory(ctx.db, contractId, { eventTypes: ["phase"], limit: 20, cursor });
+    const entered = page.items.find((e) => e.eventSubtype === "changed" || e.eventSubtype === "contract_created");
+    if (entered) return new Date(entered.createdAt);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return undefined;
 }
 
 /** Where a resumed task starts again: how much conversation it keeps, and at which checkpoint's commit. */
