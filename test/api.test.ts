@@ -352,6 +352,35 @@ describe("fork and resume", () => {
   });
 });
 
+describe("supervisor restart_phase", () => {
+  it("hides what the supervisor said since the current phase began, and the restore brings it back", async () => {
+    const contract = (await api.call("POST", "/api/v1/contracts", { key: alice.apiKey, body: { name: "phased" } })).body;
+    const sup = (await api.call("POST", "/api/v1/mesh/tasks", { key: alice.apiKey, body: { name: "s", plan: "p", contractId: contract.id, isSupervisor: true } })).body;
+    const say = (content: string) =>
+      api.call("POST", `/api/v1/mesh/tasks/${sup.id}/messages`, { key: alice.apiKey, body: { messages: [{ role: "assistant", content }] } });
+    await say("researching");
+    await say("found it");
+    await new Promise((r) => setTimeout(r, 5));
+    await api.call("PATCH", `/api/v1/contracts/${contract.id}`, { key: alice.apiKey, body: { phase: "plan" } });
+    await api.call("PATCH", `/api/v1/contracts/${contract.id}`, { key: alice.apiKey, body: { status: "paused" } });
+    await new Promise((r) => setTimeout(r, 5));
+    await say("planning badly");
+    await say("still bad");
+    const resumed = await api.call("POST", `/api/v1/contracts/${contract.id}/supervisor/resume`, {
+      key: alice.apiKey,
+      body: { resumeMode: "restart_phase", additionalContext: "plan again" },
+    });
+    expect(resumed.status).toBe(200);
+    const conv = await api.call("GET", `/api/v1/contracts/${contract.id}/supervisor/conversation`, { key: alice.apiKey });
+    expect(conv.body.messages.map((m: any) => m.content)).toEqual(["researching", "found it"]);
+    const event = (await api.call("GET", `/api/v1/mesh/tasks/${sup.id}/history?eventTypes=resume`, { key: alice.apiKey })).body.items[0];
+    expect(event).toMatchObject({ eventSubtype: "supervisor_restart_phase", eventData: { hiddenCount: 2, additionalContext: true } });
+    await api.call("POST", `/api/v1/contracts/${contract.id}/supervisor/conversation/restore`, { key: alice.apiKey });
+    const back = await api.call("GET", `/api/v1/contracts/${contract.id}/supervisor/conversation`, { key: alice.apiKey });
+    expect(back.body.messages).toHaveLength(4);
+  });
+});
+
 describe("history", () => {
   it("timeline and contract history page through several pages with filters", async () => {
     const owner = await api.newOwner("pager");
