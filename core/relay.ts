@@ -4,8 +4,10 @@ import {
   DeleteConnectionCommand,
 } from "@aws-sdk/client-apigatewaymanagementapi";
 import { DaemonCommand, MAX_INLINE_PAYLOAD_BYTES, type DaemonCommand as Command } from "./protocol.js";
-import type { OperationRecord } from "./models.js";
+import type { Connection, OperationRecord } from "./models.js";
 import { DomainError, noDaemon } from "./errors.js";
+import { keys } from "./keys.js";
+import { isConditionFailure } from "./store/table.js";
 import { newId } from "./ids.js";
 import type { Db } from "./store/db.js";
 import { deleteConnection, listConnections } from "./store/connections.js";
@@ -87,7 +89,8 @@ export class Relay {
   /**
    * Stores a pending operation, posts the command to one of the owner's
    * online daemons (the target if given), and waits for its reply.
-   * 503 when no daemon is online; stale connections are removed on the way.
+   * 503 when no daemon is online; stale connections are removed on the way
+   * and the next one is tried.
    */
   async dispatch(ownerId: string, input: CommandInput, options: DispatchOptions = {}): Promise<OperationRecord> {
     const connections = (await listConnections(this.db, ownerId))
@@ -109,44 +112,73 @@ export class Relay {
 
     let op: OperationRecord | undefined;
     for (const connection of connections) {
-      op ??= await createOperation(this.db, {
-        id: requestId,
-        ownerId,
-        commandType: command.type,
-        daemonId: connection.daemonId,
-        context: options.context,
-      });
+      // Stored (and listed on the connection) before the post: a fast daemon's reply must find it.
+      const stored: Promise<OperationRecord> = op
+        ? this.reassign(op, connection.daemonId)
+        : createOperation(this.db, { id: requestId, ownerId, commandType: command.type, daemonId: connection.daemonId, context: options.context });
+      [op] = await Promise.all([stored, this.listPending(requestId, connection)]);
       try {
         await this.poster.post(connection.connectionId, data);
-        if (op.daemonId !== connection.daemonId) {
-          await this.db.table.update(
-            { pk: `OP#${op.id}`, sk: "OP" },
-            { UpdateExpression: "SET daemonId = :d", ExpressionAttributeValues: { ":d": connection.daemonId } },
-          );
-          op = { ...op, daemonId: connection.daemonId };
-        }
-        return options.wait === false ? op : this.waitFor(op);
       } catch (error) {
-        if (!(error instanceof GoneError)) throw error;
-        await deleteConnection(this.db, connection.connectionId);
+        if (error instanceof GoneError) {
+          await deleteConnection(this.db, connection.connectionId);
+          continue;
+        }
+        // Nothing reached a daemon: the operation must not stay pending.
+        const message = `could not send the command to daemon ${connection.daemonId}: ${(error as Error).message}`;
+        await settleOperation(this.db, op, { status: "failed", error: { code: "relay_failed", message } });
+        throw new DomainError(502, "relay_failed", message);
       }
+      return options.wait === false ? op : this.waitFor(op);
     }
     await settleOperation(this.db, op!, { status: "failed", error: { code: "no_daemon", message: "every daemon connection was stale" } });
     throw noDaemon("no daemon of yours is online (the connections found were stale and have been removed)");
   }
 
+  /** The next daemon tried gets the operation. */
+  private async reassign(op: OperationRecord, daemonId: string): Promise<OperationRecord> {
+    if (op.daemonId === daemonId) return op;
+    await this.db.table.update(keys.operation(op.id), {
+      UpdateExpression: "SET daemonId = :d",
+      ExpressionAttributeValues: { ":d": daemonId },
+    });
+    return { ...op, daemonId };
+  }
+
+  /**
+   * Lists the operation on the connection it is sent on, so that `$disconnect`
+   * can time it out at once instead of letting the caller wait for the full
+   * timeout. Written before the post, so that the reply's removal from the
+   * list always comes after it.
+   */
+  private async listPending(operationId: string, connection: Connection): Promise<void> {
+    try {
+      await this.db.table.update(keys.connection(connection.connectionId), {
+        UpdateExpression: "ADD pendingOps :o",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: { ":o": new Set([operationId]) },
+      });
+    } catch (error) {
+      // Already disconnected (the post will say 410), or the record cannot take it: the
+      // operation then runs out its time like any other; this list only makes a 504 come sooner.
+      if (!isConditionFailure(error)) {
+        console.warn(JSON.stringify({ level: "warn", message: "pending operation not listed on its connection", operationId, error: (error as Error).message }));
+      }
+    }
+  }
+
   /** Polls the operation until it settles, the wait ends (still pending) or the daemon's time runs out. */
   async waitFor(op: OperationRecord): Promise<OperationRecord> {
-    const started = Date.now();
-    const deadline = started + Math.min(this.timings.waitMs, this.timings.timeoutMs);
-    let delay = 25;
+    const deadline = Date.now() + Math.min(this.timings.waitMs, this.timings.timeoutMs);
+    // Short first polls: a daemon on the same network answers a diff in tens of milliseconds.
+    let delay = 10;
     for (;;) {
       const current = await getOperationRecord(this.db, op.ownerId, op.id);
       if (!current) throw new Error(`operation ${op.id} vanished`);
       if (current.status !== "pending") return current;
       if (Date.now() >= deadline) return this.expireIfOverdue(current);
       await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
-      delay = Math.min(delay * 2, 500);
+      delay = Math.min(Math.ceil(delay * 1.3), 100);
     }
   }
 
@@ -172,13 +204,27 @@ export async function outcomeOf<T = unknown>(db: Db, op: OperationRecord): Promi
     const result = op.resultBlobKey ? await db.blobs.getJson(op.resultBlobKey) : op.result;
     return { pending: false, result: result as T };
   }
-  if (op.status === "timed_out") throw new DomainError(504, "daemon_timeout", op.error?.message ?? "the daemon did not answer in time");
+  if (op.status === "timed_out") {
+    throw new DomainError(504, op.error?.code ?? "daemon_timeout", op.error?.message ?? "the daemon did not answer in time");
+  }
   throw daemonFailure(op.error);
 }
 
-/** A daemon's refusal or failure as the API's error: conflicts are 409, the rest 502. */
+/** HTTP status of each failure code a daemon reports (see daemon/worktree/errors.ts); the rest are 502. */
+const FAILURE_STATUS: Record<string, 400 | 404 | 409 | 503> = {
+  invalid_input: 400,
+  invalid_command: 400,
+  foreign_changes: 409,
+  task_running: 409,
+  agent_running: 409,
+  branch_exists: 409,
+  worktree_exists: 409,
+  not_a_commit: 409,
+  no_daemon: 503,
+};
+
+/** A daemon's refusal or failure as the API's error: bad input 400, conflicts 409, the rest 502. */
 export function daemonFailure(error: { code: string; message: string } | undefined): DomainError {
   const code = error?.code ?? "daemon_error";
-  const status = code === "foreign_changes" || code === "task_running" ? 409 : code === "no_daemon" ? 503 : 502;
-  return new DomainError(status, code, error?.message ?? "the daemon reported a failure");
+  return new DomainError(FAILURE_STATUS[code] ?? 502, code, error?.message ?? "the daemon reported a failure");
 }

@@ -1,11 +1,12 @@
 import type { APIGatewayProxyWebsocketEventV2 } from "aws-lambda";
 import { loadConfig } from "../core/config.js";
-import { createRuntime } from "../core/runtime.js";
-import { disconnectDaemon } from "../core/services/daemonSessions.js";
+import { createRuntime, type Runtime } from "../core/runtime.js";
+import { disconnectDaemon, type WsAnswer } from "../core/services/daemonSessions.js";
 
-const runtime = createRuntime(loadConfig());
-
-/** $disconnect: forgets the connection. */
-export async function handler(event: APIGatewayProxyWebsocketEventV2) {
-  return disconnectDaemon(runtime, event.requestContext.connectionId);
+/** $disconnect: forgets the connection and times out what its daemon had not answered. */
+export function createHandler(runtime: Runtime) {
+  return async (event: APIGatewayProxyWebsocketEventV2): Promise<WsAnswer> =>
+    disconnectDaemon(runtime, event.requestContext.connectionId);
 }
+
+export const handler = createHandler(createRuntime(loadConfig()));

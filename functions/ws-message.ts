@@ -1,11 +1,15 @@
 import type { APIGatewayProxyWebsocketEventV2 } from "aws-lambda";
 import { loadConfig } from "../core/config.js";
-import { createRuntime } from "../core/runtime.js";
-import { receiveDaemonMessage } from "../core/services/daemonSessions.js";
-
-const runtime = createRuntime(loadConfig());
+import { createRuntime, type Runtime } from "../core/runtime.js";
+import { receiveDaemonMessage, type WsAnswer } from "../core/services/daemonSessions.js";
 
 /** $default: every message a daemon sends (route selection is on `action`; ours are tagged by `type`). */
-export async function handler(event: APIGatewayProxyWebsocketEventV2) {
-  return receiveDaemonMessage(runtime, event.requestContext.connectionId, event.body);
+export function createHandler(runtime: Runtime) {
+  return async (event: APIGatewayProxyWebsocketEventV2): Promise<WsAnswer> => {
+    // A binary frame arrives base64-encoded; our messages are JSON either way.
+    const body = event.isBase64Encoded && event.body ? Buffer.from(event.body, "base64").toString("utf8") : event.body;
+    return receiveDaemonMessage(runtime, event.requestContext.connectionId, body);
+  };
 }
+
+export const handler = createHandler(createRuntime(loadConfig()));

@@ -2,7 +2,9 @@ import { isUuid } from "../ids.js";
 import { DomainError } from "../errors.js";
 import { DaemonMessage } from "../protocol.js";
 import type { Runtime } from "../runtime.js";
+import { keys } from "../keys.js";
 import { deleteConnection, getConnection, putConnection } from "../store/connections.js";
+import { getOperationRecord, settleOperation } from "../store/operations.js";
 import { handleDaemonMessage } from "./replies.js";
 
 /** What a WebSocket route answers API Gateway: 2xx accepts, anything else refuses (on $connect: no connection). */
@@ -45,8 +47,26 @@ export async function connectDaemon(
   }
 }
 
+/**
+ * $disconnect: forgets the connection. Operations still waiting on it are
+ * timed out now (504 to whoever waits): a daemon that went away mid-command
+ * will not answer on this connection. Should it come back and answer anyway,
+ * what it did is still recorded (see replies.ts).
+ */
 export async function disconnectDaemon(runtime: Runtime, connectionId: string): Promise<WsAnswer> {
-  await deleteConnection(runtime.db, connectionId);
+  const { db } = runtime;
+  const item = await db.table.get(keys.connection(connectionId));
+  await deleteConnection(db, connectionId);
+  const ownerId = typeof item?.ownerId === "string" ? item.ownerId : undefined;
+  const pending = item?.pendingOps instanceof Set ? [...(item.pendingOps as Set<string>)] : [];
+  for (const opId of ownerId ? pending : []) {
+    const op = await getOperationRecord(db, ownerId!, opId);
+    if (op?.status !== "pending") continue;
+    await settleOperation(db, op, {
+      status: "timed_out",
+      error: { code: "daemon_disconnected", message: `daemon ${op.daemonId ?? "?"} disconnected before answering` },
+    });
+  }
   return answer(200);
 }
 

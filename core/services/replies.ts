@@ -7,6 +7,7 @@ import type { Principal } from "../auth.js";
 import type { Relay } from "../relay.js";
 import type { Db } from "../store/db.js";
 import { getOperationRecord, settleOperation, type Outcome } from "../store/operations.js";
+import { isConditionFailure } from "../store/table.js";
 import { updateConnection } from "../store/connections.js";
 import { getCheckpoint } from "../store/checkpoints.js";
 import { createSnapshot, toSnapshot } from "../store/snapshots.js";
@@ -34,10 +35,15 @@ export async function handleDaemonMessage(db: Db, relay: Relay, connection: Conn
       return;
     case "checkpointCreated": {
       const { type: _t, taskId, ...checkpoint } = message;
+      const task = await getTaskRecord(db, connection.ownerId, taskId);
+      if (!task) throw new DomainError(404, "not_found", "task not found");
+      // A daemon that is not sure a report arrived sends it again: one checkpoint per commit.
+      if (await recentlyCheckpointed(db, task.id, checkpoint.commitSha)) return;
       await createCheckpoint(ctx, taskId, checkpoint);
       return;
     }
     case "taskMessages":
+      // Message ids make a resend a no-op (see store/conversation.ts).
       await appendMessages(ctx, message.taskId, message.messages);
       return;
     case "taskStatus": {
@@ -47,9 +53,14 @@ export async function handleDaemonMessage(db: Db, relay: Relay, connection: Conn
       return;
     }
     case "error": {
-      if (!message.requestId) return;
-      const op = await getOperationRecord(db, connection.ownerId, message.requestId);
-      if (op) await settleOperation(db, op, { status: "failed", error: { code: message.code, message: message.message } });
+      if (!message.requestId) {
+        console.warn(JSON.stringify({ level: "warn", message: "daemon error", daemonId: connection.daemonId, code: message.code, detail: message.message }));
+        return;
+      }
+      const op = await operationFor(db, connection, message.requestId);
+      if (op && (await claimReply(db, op))) {
+        await settleOperation(db, op, { status: "failed", error: { code: message.code, message: message.message } });
+      }
       return;
     }
     default:
@@ -57,9 +68,80 @@ export async function handleDaemonMessage(db: Db, relay: Relay, connection: Conn
   }
 }
 
+/** The operation a reply answers, if it is this owner's and was sent to this daemon. */
+async function operationFor(db: Db, connection: Connection, requestId: string): Promise<OperationRecord | undefined> {
+  const [op] = await Promise.all([
+    getOperationRecord(db, connection.ownerId, requestId),
+    // Answered: no longer the connection's to time out at $disconnect (an id that is not there is a no-op).
+    db.table
+      .update(keys.connection(connection.connectionId), {
+        UpdateExpression: "DELETE pendingOps :o",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: { ":o": new Set([requestId]) },
+      })
+      .catch((error) => {
+        if (!isConditionFailure(error)) throw error;
+      }),
+  ]);
+  if (!op) return undefined;
+  if (op.daemonId && op.daemonId !== connection.daemonId) {
+    console.warn(JSON.stringify({ level: "warn", message: "reply from another daemon ignored", operationId: op.id, daemonId: connection.daemonId }));
+    return undefined;
+  }
+  return op;
+}
+
+/**
+ * Takes the right to act on a reply: once per operation, whatever the daemon
+ * resends. A reply after the operation timed out is still taken, so that
+ * what the daemon did (a rewind, a started task) is recorded even though
+ * the caller was told 504.
+ */
+async function claimReply(db: Db, op: OperationRecord): Promise<boolean> {
+  if (op.status !== "pending" && op.status !== "timed_out") return false;
+  try {
+    await db.table.update(keys.operation(op.id), {
+      UpdateExpression: "SET replyAt = :now",
+      ConditionExpression: "attribute_exists(pk) AND attribute_not_exists(replyAt) AND (#s = :pending OR #s = :late)",
+      ExpressionAttributeNames: { "#s": "status" },
+      ExpressionAttributeValues: { ":now": db.clock().toISOString(), ":pending": "pending", ":late": "timed_out" },
+    });
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}
+
+/** Whether one of the task's latest checkpoints is already at this commit. */
+async function recentlyCheckpointed(db: Db, taskId: string, commitSha: string): Promise<boolean> {
+  const { items } = await db.table.query({
+    KeyConditionExpression: "pk = :p AND begins_with(sk, :c)",
+    ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":c": keys.checkpointPrefix },
+    ScanIndexForward: false,
+    Limit: 20,
+    ConsistentRead: true,
+    ProjectionExpression: "commitSha",
+  });
+  const sha = commitSha.toLowerCase();
+  return items.some((item) => item.commitSha === sha);
+}
+
 async function handleReply(ctx: ServiceContext, connection: Connection, reply: DaemonReply): Promise<void> {
-  const op = await getOperationRecord(ctx.db, connection.ownerId, reply.requestId);
-  if (!op || op.status !== "pending") return; // unknown, another owner's, or already settled: a late or repeated reply
+  // Unknown, another owner's or another daemon's, or already answered: a late or repeated reply.
+  const op = await operationFor(ctx.db, connection, reply.requestId);
+  if (!op) return;
+  // A diff changes nothing: settling it (conditionally, once) is enough. The rest claim first, then record.
+  const readOnly = reply.type === "checkpointDiffResult";
+  if (readOnly ? op.status !== "pending" : !(await claimReply(ctx.db, op))) return;
+  if (op.status !== "pending") {
+    // Timed out already: record what was done, leave the operation as it was told.
+    if (!reply.success) return;
+    await complete(ctx, op, reply).catch((error) =>
+      console.warn(JSON.stringify({ level: "warn", message: "late reply not recorded", operationId: op.id, error: (error as Error).message })),
+    );
+    return;
+  }
   let outcome: Outcome;
   try {
     outcome = reply.success
@@ -87,22 +169,26 @@ const str = (op: OperationRecord, key: string) => String(op.context?.[key] ?? ""
 /** What a successful reply means for the store, and the API's answer for the operation. */
 async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonReply): Promise<unknown> {
   const { db } = ctx;
+  if (op.context?.taskId !== undefined && op.context.taskId !== reply.taskId) {
+    throw new Error(`the reply names task ${reply.taskId}, not the command's ${String(op.context.taskId)}`);
+  }
+  if (reply.type === "checkpointDiffResult") {
+    // Read-only: nothing to record, so no task to load (the operation is the owner's and names the task).
+    const diff: GitDiffInfo | undefined = reply.diffUploaded ? await db.blobs.getJson<GitDiffInfo>(str(op, "transferKey")) : reply.diff;
+    if (!diff) throw new Error("the diff reply carried no diff");
+    return {
+      taskId: reply.taskId,
+      checkpointId: str(op, "checkpointId"),
+      commitSha: str(op, "commitSha"),
+      previousSha: op.context?.previousSha ?? null,
+      files: diff.files,
+      stats: diff.stats,
+    };
+  }
   const task = await getTaskRecord(db, op.ownerId, reply.taskId);
   if (!task) throw new Error(`the reply names task ${reply.taskId}, which is not the owner's`);
   const phase = await phaseOf(ctx, task);
   switch (reply.type) {
-    case "checkpointDiffResult": {
-      const diff: GitDiffInfo | undefined = reply.diffUploaded ? await db.blobs.getJson<GitDiffInfo>(str(op, "transferKey")) : reply.diff;
-      if (!diff) throw new Error("the diff reply carried no diff");
-      return {
-        taskId: task.id,
-        checkpointId: str(op, "checkpointId"),
-        commitSha: str(op, "commitSha"),
-        previousSha: op.context?.previousSha ?? null,
-        files: diff.files,
-        stats: diff.stats,
-      };
-    }
     case "rewindResult": {
       if (!reply.safetyRef) throw new Error("the rewind reply carried no safety ref");
       const checkpoint = await getCheckpoint(db, task, str(op, "checkpointId"));
@@ -178,8 +264,12 @@ async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonR
     }
     case "taskSpawned": {
       await clearAwaitingDaemon(db, task.id);
-      const running = await setTaskStatus(ctx, task, "running", { daemonId: op.daemonId });
-      return { task: toTask(running), branchName: reply.branchName, commitSha: reply.commitSha };
+      // Messages are handled concurrently: the agent may already have reported it finished.
+      const started =
+        task.status === "pending"
+          ? await setTaskStatus(ctx, task, "running", { daemonId: op.daemonId })
+          : await setTaskStatus(ctx, task, task.status, { daemonId: op.daemonId });
+      return { task: toTask(started), branchName: reply.branchName, commitSha: reply.commitSha };
     }
     case "conversationSnapshotCreated": {
       const state = reply.stateUploaded ? await db.blobs.getJson(str(op, "transferKey")) : reply.state;

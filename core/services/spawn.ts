@@ -4,7 +4,7 @@ import { newId } from "../ids.js";
 import { DomainError } from "../errors.js";
 import { readWholeConversation } from "../store/conversation.js";
 import { listConnections } from "../store/connections.js";
-import { clearAwaitingDaemon, listAwaitingDaemon, markAwaitingDaemon } from "../store/tasks.js";
+import { clearAwaitingDaemon, getTaskRecord, listAwaitingDaemon, markAwaitingDaemon } from "../store/tasks.js";
 import type { Db } from "../store/db.js";
 import type { Relay } from "../relay.js";
 
@@ -27,6 +27,9 @@ export async function startOnDaemon(
     await markAwaitingDaemon(db, task);
     return {};
   }
+  // The repository a fork or resume starts from lives on the daemon that ran the source task.
+  const sourceTaskId = options.sourceTaskId ?? task.forkedFromTaskId;
+  const source = sourceTaskId ? await getTaskRecord(db, task.ownerId, sourceTaskId) : undefined;
   const operationId = newId();
   let conversationUrl: string | undefined;
   if (options.includeConversation ?? true) {
@@ -45,13 +48,19 @@ export async function startOnDaemon(
         taskId: task.id,
         name: task.name,
         plan: task.plan,
-        sourceTaskId: options.sourceTaskId ?? task.forkedFromTaskId,
+        sourceTaskId,
         commitSha: task.baseSha,
         branchName: task.branchName,
         additionalContext: task.resumeContext,
         conversationUrl,
       },
-      { targetDaemonId: options.targetDaemonId, wait: false, operationId, context: { taskId: task.id } },
+      {
+        targetDaemonId: options.targetDaemonId,
+        preferDaemonId: task.daemonId ?? source?.daemonId,
+        wait: false,
+        operationId,
+        context: { taskId: task.id },
+      },
     );
     await clearAwaitingDaemon(db, task.id);
     return { operationId: op.id, daemonId: op.daemonId };
@@ -73,8 +82,13 @@ export async function startAwaitingTasks(db: Db, relay: Relay, ownerId: string, 
       await clearAwaitingDaemon(db, task.id);
       continue;
     }
-    await startOnDaemon(db, relay, task, { targetDaemonId: daemonId });
-    started++;
+    try {
+      await startOnDaemon(db, relay, task, { targetDaemonId: daemonId });
+      started++;
+    } catch (error) {
+      // One task that cannot start must not keep the others (or the daemon's hello) from going through.
+      console.warn(JSON.stringify({ level: "warn", message: "awaiting task not started", taskId: task.id, error: (error as Error).message }));
+    }
   }
   return started;
 }

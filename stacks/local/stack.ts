@@ -6,6 +6,7 @@ import { dynamoClient } from "../../core/aws.js";
 import { ensureTable } from "../../core/tableSchema.js";
 import { createApp } from "../../functions/http/app.js";
 import { freePort, startEmulators } from "./emulators.js";
+import { startWsGateway } from "./gateway.js";
 
 /**
  * The whole service on one machine: DynamoDB Local and s3rver, the Hono app
@@ -50,12 +51,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const server = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" }, () => resolve(server));
   });
 
+  // Same port as wsManagementEndpoint: WebSocket upgrades and @connections share it, as on API Gateway.
+  const gateway = await startWsGateway(runtime, { port: wsPort });
+
   return {
     apiUrl: `http://127.0.0.1:${port}`,
-    wsUrl: `ws://127.0.0.1:${wsPort}`,
+    wsUrl: gateway.url,
     config,
     runtime,
     async stop() {
+      await gateway.stop();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       await emulators.stop();
     },

@@ -1,0 +1,124 @@
+import { randomUUID } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { DaemonMessage } from "../../core/protocol.js";
+import { WorktreeManager } from "../worktree/manager.js";
+import { AgentRunner } from "./agent.js";
+import { splitCommand } from "./argv.js";
+import { DaemonConnection } from "./connection.js";
+import { CommandHandler } from "./handlers.js";
+import { Reporter } from "./reporter.js";
+
+/**
+ * The daemon's parts wired together: the connection to the WebSocket API,
+ * the command handlers, the agent runner and the worktree manager, all on one
+ * root directory (`<root>/<taskId>` per task; the daemon's own files in
+ * `<root>/.makima-daemon/` and its id in `<root>/.makima-daemon.json`).
+ */
+
+export const DAEMON_VERSION = "0.1.0";
+export const DAEMON_ID_FILE = ".makima-daemon.json";
+const STATE_DIR = ".makima-daemon";
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export interface DaemonOptions {
+  wsUrl: string;
+  daemonKey: string;
+  daemonId?: string;
+  root: string;
+  agentCommand?: string;
+  hostname?: string;
+  log?: (line: string) => void;
+  /** Timings, shortened by tests. */
+  heartbeatMs?: number;
+  reconnectInitialMs?: number;
+  reconnectMaxMs?: number;
+  reportGapMs?: number;
+  commitPollMs?: number;
+}
+
+export interface Daemon {
+  daemonId: string;
+  root: string;
+  connection: DaemonConnection;
+  manager: WorktreeManager;
+  runner: AgentRunner;
+  reporter: Reporter;
+  stop(): Promise<void>;
+}
+
+/** The daemon id kept in `<root>/.makima-daemon.json`, made on first start. */
+export async function persistentDaemonId(root: string): Promise<string> {
+  const file = path.join(root, DAEMON_ID_FILE);
+  try {
+    const saved = JSON.parse(await readFile(file, "utf8")) as { daemonId?: unknown };
+    if (typeof saved.daemonId === "string" && UUID.test(saved.daemonId)) return saved.daemonId;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw new Error(`${file} is not readable JSON: ${(error as Error).message}`);
+  }
+  const daemonId = randomUUID();
+  await writeFile(file, `${JSON.stringify({ daemonId, createdAt: new Date().toISOString() }, null, 2)}\n`, { mode: 0o600 });
+  return daemonId;
+}
+
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const root = path.resolve(options.root);
+  await mkdir(root, { recursive: true });
+  const log = options.log ?? ((line: string) => console.error(`${new Date().toISOString()} ${line}`));
+  if (options.daemonId !== undefined && !UUID.test(options.daemonId.toLowerCase())) {
+    throw new Error(`daemon id ${JSON.stringify(options.daemonId)} is not a UUID`);
+  }
+  const daemonId = options.daemonId?.toLowerCase() ?? (await persistentDaemonId(root));
+  const argv = options.agentCommand?.trim() ? splitCommand(options.agentCommand) : undefined;
+
+  // Built in dependency order; the manager asks the runner (made just after) whether an agent runs.
+  let runner: AgentRunner | undefined;
+  const manager = new WorktreeManager({ root, isAgentRunning: (taskId) => runner?.isRunning(taskId) ?? false });
+  let handler: CommandHandler | undefined;
+  const connection = new DaemonConnection({
+    url: options.wsUrl,
+    daemonKey: options.daemonKey,
+    daemonId,
+    hostname: (options.hostname ?? os.hostname()).slice(0, 255),
+    version: DAEMON_VERSION,
+    log,
+    heartbeatMs: options.heartbeatMs,
+    reconnectInitialMs: options.reconnectInitialMs,
+    reconnectMaxMs: options.reconnectMaxMs,
+    onMessage: (text) => void handler?.handle(text),
+  });
+  const send = (message: DaemonMessage) => connection.send(message);
+  const reporter = new Reporter({ send, log, gapMs: options.reportGapMs });
+  runner = new AgentRunner({
+    argv,
+    manager,
+    reporter,
+    stateDir: path.join(root, STATE_DIR),
+    log,
+    commitPollMs: options.commitPollMs,
+  });
+  handler = new CommandHandler({ root, manager, runner, reporter, send, log });
+
+  await connection.start();
+  log(`daemon ${daemonId} serving ${root}${argv ? ` with agent ${JSON.stringify(argv)}` : " (no agent command: spawned tasks get a worktree only)"}`);
+
+  let stopped: Promise<void> | undefined;
+  return {
+    daemonId,
+    root,
+    connection,
+    manager,
+    runner,
+    reporter,
+    stop() {
+      stopped ??= (async () => {
+        await runner!.stopAll();
+        // Last reports (interrupted tasks) get a moment to leave.
+        await Promise.race([reporter.drain(), new Promise((r) => setTimeout(r, 2000))]);
+        await connection.stop();
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,277 @@
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import {
+  DaemonCommand,
+  MAX_INLINE_PAYLOAD_BYTES,
+  type CreateBranch,
+  type CreateConversationSnapshot,
+  type DaemonMessage,
+  type GetCheckpointDiff,
+  type RewindToCheckpoint,
+  type SpawnTask,
+  type UndoRewind,
+} from "../../core/protocol.js";
+import type { WorktreeManager } from "../worktree/manager.js";
+import { TASK_BRANCH_PREFIX } from "../worktree/manager.js";
+import { AgentRunningError, ForeignChangesError, UnknownTaskError, ValidationError, WorktreeError, WorktreeExistsError } from "../worktree/errors.js";
+import { git, gitOut } from "../worktree/git.js";
+import { assertBranchName } from "../worktree/validate.js";
+import type { AgentRunner } from "./agent.js";
+import type { Reporter } from "./reporter.js";
+import { downloadJson, uploadJson } from "./transfer.js";
+import type { z } from "zod";
+
+/**
+ * What the daemon does with each command from the server. Everything is
+ * checked again here (the schema, then the worktree module: hex SHAs, branch
+ * names by `git check-ref-format`, task ids as UUIDs, safety refs under the
+ * task's own prefix), whatever the server already checked. Every command gets
+ * exactly one answer: its reply, or an `error` carrying its requestId and a
+ * code the server maps to an HTTP status.
+ */
+
+type Cmd<T extends z.ZodType> = z.infer<T>;
+type Reply = DaemonMessage;
+
+/** Identity of the first commit of a task that starts from nothing. */
+const DAEMON_IDENTITY = {
+  GIT_AUTHOR_NAME: "Makima daemon",
+  GIT_AUTHOR_EMAIL: "daemon@makima.invalid",
+  GIT_COMMITTER_NAME: "Makima daemon",
+  GIT_COMMITTER_EMAIL: "daemon@makima.invalid",
+};
+
+export interface CommandHandlerOptions {
+  root: string;
+  manager: WorktreeManager;
+  runner: AgentRunner;
+  reporter: Reporter;
+  /** Sends at once (replies); reports about a task go through the reporter. */
+  send: (message: DaemonMessage) => Promise<void>;
+  log: (line: string) => void;
+}
+
+export class CommandHandler {
+  constructor(private readonly options: CommandHandlerOptions) {}
+
+  /** One message from the server: parsed, checked, run, answered. Never throws. */
+  async handle(text: string): Promise<void> {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      // API Gateway's own notices (an invocation that failed) are not commands.
+      this.options.log(`server: ${text.slice(0, 300)}`);
+      return;
+    }
+    const parsed = DaemonCommand.safeParse(json);
+    if (!parsed.success) {
+      const raw = json as { requestId?: unknown; type?: unknown };
+      const requestId = typeof raw?.requestId === "string" && /^[0-9a-f-]{36}$/i.test(raw.requestId) ? raw.requestId : undefined;
+      if (raw && typeof raw === "object" && "message" in raw && !("type" in raw)) {
+        this.options.log(`server: ${text.slice(0, 300)}`);
+        return;
+      }
+      const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "type"}: ${i.message}`).join("; ");
+      this.options.log(`refused a command: ${detail}`);
+      await this.send({ type: "error", ...(requestId ? { requestId } : {}), code: "invalid_command", message: `Refused the command: ${detail}` });
+      return;
+    }
+    const command = parsed.data;
+    const started = Date.now();
+    this.options.log(`${command.type} ${command.requestId} for task ${command.taskId}: started`);
+    let reply: Reply;
+    try {
+      reply = await this.run(command);
+    } catch (error) {
+      reply = failure(command, error);
+    }
+    const outcome = "success" in reply && reply.success ? "done" : `failed: ${"message" in reply ? reply.message : (reply as { error?: string }).error ?? ""}`;
+    this.options.log(`${command.type} ${command.requestId} for task ${command.taskId}: ${outcome} (${Date.now() - started} ms)`);
+    // A spawn's reply goes in line with the task's reports, so it reaches the server before the agent's.
+    if (command.type === "spawnTask") await this.options.reporter.report(command.taskId, reply);
+    else await this.send(reply);
+  }
+
+  private send(message: DaemonMessage): Promise<void> {
+    return this.options.send(message).catch((error) => this.options.log(`reply not sent: ${(error as Error).message}`));
+  }
+
+  private run(command: DaemonCommand): Promise<Reply> {
+    switch (command.type) {
+      case "rewindToCheckpoint":
+        return this.rewind(command);
+      case "undoRewind":
+        return this.undo(command);
+      case "getCheckpointDiff":
+        return this.diff(command);
+      case "createConversationSnapshot":
+        return this.snapshot(command);
+      case "createBranch":
+        return this.branch(command);
+      case "spawnTask":
+        return this.spawn(command);
+    }
+  }
+
+  private async rewind(c: Cmd<typeof RewindToCheckpoint>): Promise<Reply> {
+    const { manager } = this.options;
+    try {
+      const out = await manager.rewind(c.taskId, {
+        checkpointSha: c.checkpointSha,
+        preserveMode: c.preserveMode,
+        branchName: c.branchName,
+        force: c.force,
+      });
+      return {
+        type: "rewindResult",
+        requestId: c.requestId,
+        taskId: c.taskId,
+        success: true,
+        message: out.message,
+        ...(out.preservedAs ? { preservedAs: out.preservedAs } : {}),
+        safetyRef: out.safetyRef,
+      };
+    } catch (error) {
+      if (!(error instanceof ForeignChangesError)) throw error;
+      return {
+        type: "rewindResult",
+        requestId: c.requestId,
+        taskId: c.taskId,
+        success: false,
+        message: error.message,
+        error: error.message,
+        foreignChanges: error.paths,
+      };
+    }
+  }
+
+  private async undo(c: Cmd<typeof UndoRewind>): Promise<Reply> {
+    const out = await this.options.manager.undoRewind(c.taskId, c.safetyRef);
+    return { type: "undoRewindResult", requestId: c.requestId, taskId: c.taskId, success: true, restoredFrom: out.restoredFrom };
+  }
+
+  private async diff(c: Cmd<typeof GetCheckpointDiff>): Promise<Reply> {
+    const diff = await this.options.manager.getDiff(c.taskId, c.previousSha, c.checkpointSha);
+    const reply: Reply = { type: "checkpointDiffResult", requestId: c.requestId, taskId: c.taskId, success: true, diff };
+    if (Buffer.byteLength(JSON.stringify(reply)) <= MAX_INLINE_PAYLOAD_BYTES) return reply;
+    if (!c.uploadUrl) throw new WorktreeError("too_large", "the diff is over 100 KB and the command carried no upload URL");
+    await uploadJson(c.uploadUrl, diff);
+    return { type: "checkpointDiffResult", requestId: c.requestId, taskId: c.taskId, success: true, diffUploaded: true };
+  }
+
+  private async snapshot(c: Cmd<typeof CreateConversationSnapshot>): Promise<Reply> {
+    await this.options.manager.worktreePath(c.taskId);
+    const messages = await this.options.runner.conversation(c.taskId);
+    const state = { messages };
+    const base = { type: "conversationSnapshotCreated" as const, requestId: c.requestId, taskId: c.taskId, success: true, messageCount: messages.length };
+    const reply: Reply = { ...base, state };
+    if (Buffer.byteLength(JSON.stringify(reply)) <= MAX_INLINE_PAYLOAD_BYTES) return reply;
+    if (!c.uploadUrl) throw new WorktreeError("too_large", "the conversation state is over 100 KB and the command carried no upload URL");
+    await uploadJson(c.uploadUrl, state);
+    return { ...base, stateUploaded: true };
+  }
+
+  private async branch(c: Cmd<typeof CreateBranch>): Promise<Reply> {
+    const out = await this.options.manager.createBranch(c.taskId, c.branchName, c.commitSha);
+    return { type: "branchCreated", requestId: c.requestId, taskId: c.taskId, success: true, branchName: out.branchName, commitSha: out.commitSha };
+  }
+
+  /**
+   * A worktree for the task (its own if it has one; else at the commit of the
+   * source task's repository; else a new repository), the conversation it
+   * starts with, then its agent.
+   */
+  private async spawn(c: Cmd<typeof SpawnTask>): Promise<Reply> {
+    const { manager, runner } = this.options;
+    if (runner.isRunning(c.taskId)) throw new AgentRunningError(c.taskId);
+    let cwd: string;
+    let branchName: string;
+    let commitSha: string;
+    const own = await manager.worktreePath(c.taskId).catch((error) => {
+      if (error instanceof UnknownTaskError) return undefined;
+      throw error;
+    });
+    if (own) {
+      // Continuing in place: the worktree stays as the task left it.
+      cwd = own;
+      commitSha = await gitOut(["rev-parse", "HEAD"], { cwd });
+      const branch = await git(["symbolic-ref", "--quiet", "--short", "HEAD"], { cwd, okExitCodes: [0, 1] });
+      branchName = branch.stdout.trim() || c.branchName || "HEAD";
+    } else if (c.sourceTaskId) {
+      const source = await manager.worktreePath(c.sourceTaskId);
+      const created = await manager.createWorktree(c.taskId, {
+        sourceTaskId: c.sourceTaskId,
+        commitSha: c.commitSha ?? (await gitOut(["rev-parse", "HEAD"], { cwd: source })),
+        branchName: c.branchName,
+      });
+      ({ path: cwd, branchName, commitSha } = created);
+    } else if (c.commitSha) {
+      throw new ValidationError("commit SHA", c.commitSha, "no repository of this daemon is known to hold it (the command names no source task)");
+    } else {
+      ({ cwd, branchName, commitSha } = await this.newRepository(c.taskId, c.branchName));
+    }
+
+    const conversationFile = await this.prepareConversation(c.taskId, c.conversationUrl);
+    if (runner.configured) {
+      await runner.start({
+        taskId: c.taskId,
+        name: c.name,
+        plan: c.plan,
+        cwd,
+        branchName,
+        additionalContext: c.additionalContext,
+        conversationFile,
+      });
+    } else {
+      // Nothing to run it: the worktree is ready for whoever works in it.
+      void this.options.reporter.report(c.taskId, { type: "taskStatus", taskId: c.taskId, status: "paused" });
+    }
+    return { type: "taskSpawned", requestId: c.requestId, taskId: c.taskId, success: true, branchName, commitSha };
+  }
+
+  /** `<root>/<taskId>` as a new repository with one empty commit, for a task that starts from nothing. */
+  private async newRepository(taskId: string, branch?: string) {
+    const { root, manager } = this.options;
+    const dir = path.join(root, taskId);
+    const branchName = branch ?? `${TASK_BRANCH_PREFIX}/${taskId.slice(0, 8)}`;
+    await mkdir(root, { recursive: true });
+    await assertBranchName(branchName, root);
+    try {
+      if ((await readdir(dir)).length > 0) throw new WorktreeExistsError(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+    await git(["init", "--quiet", `--initial-branch=${branchName}`, "--", dir], { cwd: root });
+    await git(["-c", "commit.gpgsign=false", "commit", "--quiet", "--allow-empty", "-m", `makima: start of task ${taskId}`], {
+      cwd: dir,
+      env: DAEMON_IDENTITY,
+    });
+    const cwd = await manager.registerExisting(taskId, dir);
+    await manager.markTaskState(taskId);
+    return { cwd, branchName, commitSha: await gitOut(["rev-parse", "HEAD"], { cwd }) };
+  }
+
+  /** The conversation the task starts with, in a file outside its worktree; the daemon's own log starts over. */
+  private async prepareConversation(taskId: string, url?: string): Promise<string | undefined> {
+    const dir = this.options.runner.taskDir(taskId);
+    await mkdir(dir, { recursive: true });
+    await rm(path.join(dir, "messages.jsonl"), { force: true });
+    const file = path.join(dir, "conversation.json");
+    if (!url) {
+      await rm(file, { force: true });
+      return undefined;
+    }
+    const conversation = await downloadJson(url);
+    await writeFile(file, JSON.stringify(conversation));
+    return file;
+  }
+}
+
+/** A failed command as the `error` message the server settles its operation with. */
+function failure(command: DaemonCommand, error: unknown): Reply {
+  const code =
+    error instanceof AgentRunningError ? "task_running" : error instanceof WorktreeError ? error.code : "daemon_error";
+  const message = error instanceof Error ? error.message : String(error);
+  return { type: "error", requestId: command.requestId, code, message };
+}
