@@ -1,0 +1,159 @@
+import { CliError, EXIT_FAILURE, EXIT_USAGE } from "./errors.js";
+import { startSpinner } from "./output.js";
+import type { ApiSettings } from "./config.js";
+
+/**
+ * The HTTP API over fetch: JSON in and out, the API's error body turned into
+ * one line, and relayed requests (those a daemon answers) followed through
+ * their 202 operation until the daemon is done.
+ */
+
+export interface ErrorDetail {
+  path: string;
+  message: string;
+}
+
+/** An error answer of the API: `{"error": {code, message, details?}}`. */
+export class ApiError extends CliError {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly apiMessage: string,
+    readonly details: ErrorDetail[] = [],
+  ) {
+    super(describeError(status, code, apiMessage, details), status === 400 ? EXIT_USAGE : EXIT_FAILURE);
+    this.name = "ApiError";
+  }
+}
+
+const NO_DAEMON = "no daemon of yours is online: start one with `makima daemon`, then try again";
+
+function describeError(status: number, code: string, message: string, details: ErrorDetail[]): string {
+  if (status === 503) return NO_DAEMON;
+  if (status === 401) return `the API refused the key: ${message}; check --api-key or MAKIMA_API_KEY`;
+  const fields = details.filter((d) => !message.includes(d.message)).map((d) => `${d.path}: ${d.message}`);
+  let text = `${message}${fields.length ? ` (${fields.join("; ")})` : ""}`;
+  if (code === "foreign_changes") text = text.replace(/force: true/, "--force");
+  else if (status === 502) text = `the daemon failed: ${text}`;
+  return `${text} [${status} ${code}]`;
+}
+
+/** A settled operation's error as the API would have answered it (core/relay.ts daemonFailure). */
+function operationError(op: Operation): ApiError {
+  const code = op.error?.code ?? (op.status === "timed_out" ? "daemon_timeout" : "daemon_error");
+  const message = op.error?.message ?? (op.status === "timed_out" ? "the daemon did not answer in time" : "the daemon reported a failure");
+  if (op.status === "timed_out") return new ApiError(504, code, message);
+  const status = code === "foreign_changes" || code === "task_running" ? 409 : code === "no_daemon" ? 503 : 502;
+  return new ApiError(status, code, message);
+}
+
+export interface Operation {
+  id: string;
+  status: "pending" | "succeeded" | "failed" | "timed_out";
+  result?: unknown;
+  error?: { code: string; message: string };
+}
+
+type Query = Record<string, string | number | boolean | undefined>;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How long the CLI follows a daemon operation before giving up (the server times it out at 2 min). */
+function waitLimitMs(): number {
+  const seconds = Number(process.env.MAKIMA_WAIT_SECONDS);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 150_000;
+}
+
+export class Api {
+  constructor(private readonly settings: ApiSettings) {}
+
+  /** One request; the parsed answer on 2xx, an ApiError otherwise. */
+  async call<T = any>(method: string, path: string, options: { query?: Query; body?: unknown } = {}): Promise<{ status: number; body: T }> {
+    const url = new URL(this.settings.apiUrl + path);
+    for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { authorization: `Bearer ${this.settings.apiKey}`, accept: "application/json" };
+    if (options.body !== undefined) headers["content-type"] = "application/json";
+    let res: Response;
+    try {
+      res = await fetch(url, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      throw new CliError(
+        `cannot reach the API at ${this.settings.apiUrl} (${cause?.code ?? cause?.message ?? (error as Error).message}): is it running? (\`npm start\` runs it locally)`,
+      );
+    }
+    const text = await res.text();
+    let body: any = null;
+    if (text) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        throw new CliError(`the API at ${this.settings.apiUrl} answered ${res.status} with something other than JSON: is that the makima API?`);
+      }
+    }
+    if (!res.ok) {
+      const error = body?.error;
+      throw new ApiError(res.status, error?.code ?? "http_error", error?.message ?? `HTTP ${res.status}`, error?.details ?? []);
+    }
+    return { status: res.status, body: body as T };
+  }
+
+  get<T = any>(path: string, query?: Query): Promise<T> {
+    return this.call<T>("GET", path, { query }).then((r) => r.body);
+  }
+
+  post<T = any>(path: string, body?: unknown): Promise<T> {
+    return this.call<T>("POST", path, { body: body ?? {} }).then((r) => r.body);
+  }
+
+  async delete(path: string): Promise<void> {
+    await this.call("DELETE", path);
+  }
+
+  /**
+   * A request a daemon answers. A 202 means the daemon is still at it: follow
+   * the operation (spinner on a terminal) until it settles or the wait ends.
+   */
+  async relayed<T = any>(method: "GET" | "POST", path: string, body: unknown, waiting: string): Promise<T> {
+    const spinner = startSpinner(waiting);
+    try {
+      const first = await this.call<any>(method, path, { body: method === "POST" ? (body ?? {}) : undefined });
+      if (first.status !== 202) return first.body as T;
+      return (await this.follow(first.body.operationId as string, spinner)) as T;
+    } finally {
+      spinner.stop();
+    }
+  }
+
+  /** Polls GET /api/v1/operations/{id} with a growing delay until the operation settles. */
+  async follow(operationId: string, spinner?: { text(t: string): void }): Promise<unknown> {
+    const deadline = Date.now() + waitLimitMs();
+    let delay = 200;
+    for (;;) {
+      const op = await this.get<Operation>(`/api/v1/operations/${operationId}`);
+      if (op.status === "succeeded") return op.result;
+      if (op.status === "failed" || op.status === "timed_out") throw operationError(op);
+      if (Date.now() >= deadline) {
+        throw new CliError(
+          `the daemon has not finished after ${Math.round(waitLimitMs() / 1000)} s; it may still: check GET ${this.settings.apiUrl}/api/v1/operations/${operationId}`,
+        );
+      }
+      spinner?.text(`waiting for the daemon (operation ${operationId.slice(-8)})…`);
+      await sleep(delay);
+      delay = Math.min(delay * 2, 1000);
+    }
+  }
+
+  /** Every page of a list, following `nextCursor` (bounded by `max` items). */
+  async all<T>(path: string, key: "items" | "messages", query: Query = {}, max = Infinity): Promise<{ items: T[]; nextCursor: string | null }> {
+    const items: T[] = [];
+    let cursor = query.cursor as string | undefined;
+    for (;;) {
+      // The API pages at most 200; a larger --limit takes several pages.
+      const page = await this.get<any>(path, { ...query, limit: Math.min(200, max - items.length), cursor });
+      items.push(...(page[key] as T[]));
+      cursor = page.nextCursor ?? undefined;
+      if (!cursor || items.length >= max) return { items, nextCursor: cursor ?? null };
+    }
+  }
+}

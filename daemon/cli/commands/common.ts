@@ -1,0 +1,95 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import { createInterface } from "node:readline/promises";
+import { Api } from "../api.js";
+import { resolveApi } from "../config.js";
+import { CliError, usage } from "../errors.js";
+import { createOut, startSpinner, type Out } from "../output.js";
+import type { Checkpoint } from "../render.js";
+
+/** Options every API command takes. */
+export interface ApiOpts {
+  apiUrl?: string;
+  apiKey?: string;
+  format: string;
+}
+
+/** `--format` (choices, default) then where the API is: the options every API command ends with. */
+export function commonOptions(cmd: Command, formats: string[], fallback: string): Command {
+  return cmd
+    .addOption(new Option("--format <format>", "output format").choices(formats).default(fallback))
+    .option("--api-url <url>", "the API's base URL (else MAKIMA_API_URL, else .makima/local.json)")
+    .option("--api-key <key>", "a user key mk_… or a tool key mkt_… (else MAKIMA_API_KEY, else .makima/local.json)");
+}
+
+/** What an API command's action starts with: output, and a client from the resolved settings. */
+export function session(opts: { apiUrl?: string; apiKey?: string }): { out: Out; api: Api } {
+  return { out: createOut(), api: new Api(resolveApi(opts)) };
+}
+
+/** A parser for whole numbers ≥ `min` (commander reports the bad value as a usage error). */
+export function intOption(min = 1) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value.trim()) || Number(value) < min) throw new InvalidArgumentError(`must be a whole number ≥ ${min}`);
+    return Number(value);
+  };
+}
+
+export function checkpointNumberArg(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw usage(`"${value}" is not a checkpoint number (1, 2, …: see \`makima supervisor checkpoint-list\`)`);
+  return Number(value);
+}
+
+/** An ISO 8601 date or time the user typed, sent as a full UTC timestamp. */
+export function timeArg(value: string | undefined, flag: string): string | undefined {
+  if (value === undefined) return undefined;
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw usage(`${flag} "${value}" is not a date or time (ISO 8601, e.g. 2026-01-31 or 2026-01-31T12:00:00Z)`);
+  return new Date(t).toISOString();
+}
+
+/** Every checkpoint of a task, number ascending. */
+export async function allCheckpoints(api: Api, taskId: string): Promise<Checkpoint[]> {
+  return (await api.all<Checkpoint>(`/api/v1/mesh/tasks/${taskId}/checkpoints`, "items")).items;
+}
+
+/** Users see checkpoint numbers; the API wants ids. */
+export async function checkpointByNumber(api: Api, taskId: string, n: number): Promise<Checkpoint> {
+  const checkpoints = await allCheckpoints(api, taskId);
+  const found = checkpoints.find((c) => c.checkpointNumber === n);
+  if (found) return found;
+  const first = checkpoints[0]?.checkpointNumber;
+  const last = checkpoints.at(-1)?.checkpointNumber;
+  const range = first === undefined ? "it has none yet" : first === last ? `it has checkpoint ${first}` : `it has checkpoints ${first}–${last}`;
+  throw new CliError(`task ${taskId} has no checkpoint ${n} (${range}) [404 not_found]`);
+}
+
+export async function withSpinner<T>(text: string, work: () => Promise<T>): Promise<T> {
+  const spinner = startSpinner(text);
+  try {
+    return await work();
+  } finally {
+    spinner.stop();
+  }
+}
+
+/**
+ * Asks on the terminal before something that discards work. Without a
+ * terminal there is no one to ask: the caller must have passed --yes.
+ */
+export async function confirm(question: string, yesFlag: string): Promise<void> {
+  if (!process.stdin.isTTY) throw usage(`this discards work and there is no terminal to confirm on: pass ${yesFlag} to go ahead`);
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = (await rl.question(`${question} [y/N] `)).trim().toLowerCase();
+    if (answer !== "y" && answer !== "yes") throw new CliError("cancelled: nothing changed");
+  } finally {
+    rl.close();
+  }
+}
+
+/** Where a new or resumed task runs: on a daemon now, or when one connects. */
+export function startedText(r: { daemonId?: string; operationId?: string }): string {
+  return r.daemonId
+    ? `started on daemon ${r.daemonId}${r.operationId ? ` (operation ${r.operationId})` : ""}`
+    : "no daemon is online: it starts when one connects (`makima daemon`)";
+}

@@ -1,0 +1,112 @@
+import { Command, Option } from "commander";
+import { resolveContract } from "../config.js";
+import { usage } from "../errors.js";
+import { absoluteTime, now, relativeTime, table } from "../output.js";
+import { historyEventsTable, type HistoryEvent, type Task } from "../render.js";
+import { commonOptions, intOption, session, timeArg, type ApiOpts } from "./common.js";
+
+const PHASES = ["research", "specify", "plan", "execute", "review"];
+const EVENT_TYPES = ["task", "chat", "checkpoint", "phase", "file", "rewind", "fork", "resume"];
+
+interface Contract {
+  id: string;
+  name: string;
+  phase: string;
+  status: string;
+  supervisorTaskId?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export function contractCommand(): Command {
+  const contract = new Command("contract").description("contracts: their history, their tasks");
+
+  const history = contract
+    .command("history")
+    .description("a contract's history timeline, newest first")
+    .option("--contract <id>", "the contract (else MAKIMA_CONTRACT_ID)")
+    .addOption(new Option("--phase <phase>", "only events of this phase").choices(PHASES))
+    .option("--event-types <types>", `only these event types, comma separated (${EVENT_TYPES.join(", ")})`)
+    .option("--from <time>", "events at or after this date or time (ISO 8601)")
+    .option("--to <time>", "events at or before this date or time (ISO 8601)")
+    .option("--limit <n>", "at most this many events", intOption(1), 50)
+    .option("--cursor <cursor>", "continue where a previous page stopped");
+  commonOptions(history, ["table", "json"], "table").action(async (opts: ApiOpts & HistoryOpts) => {
+    const contractId = resolveContract(opts.contract);
+    const eventTypes = opts.eventTypes?.split(",").map((t) => t.trim()).filter(Boolean);
+    const unknown = eventTypes?.filter((t) => !EVENT_TYPES.includes(t)) ?? [];
+    if (unknown.length) {
+      throw usage(`unknown event type ${unknown.join(", ")} (one of ${EVENT_TYPES.join(", ")})`);
+    }
+    const query = {
+      phase: opts.phase,
+      eventTypes: eventTypes?.join(","),
+      from: timeArg(opts.from, "--from"),
+      to: timeArg(opts.to, "--to"),
+      cursor: opts.cursor,
+    };
+    const { out, api } = session(opts);
+    const { items, nextCursor } = await api.all<HistoryEvent>(`/api/v1/contracts/${contractId}/history`, "items", query, opts.limit);
+    if (opts.format === "json") return out.json({ contractId, items, nextCursor });
+    if (!items.length) return out.line("no history events match");
+    out.lines(historyEventsTable(out.c, items, now()));
+    if (nextCursor) out.line(out.c.dim(`… more: --cursor ${nextCursor}`));
+  });
+
+  const list = contract.command("list").description("your contracts, newest first").option("--limit <n>", "at most this many", intOption(1), 50);
+  commonOptions(list, ["table", "json"], "table").action(async (opts: ApiOpts & { limit: number }) => {
+    const { out, api } = session(opts);
+    const { items, nextCursor } = await api.all<Contract>("/api/v1/contracts", "items", {}, opts.limit);
+    if (opts.format === "json") return out.json({ items, nextCursor });
+    if (!items.length) return out.line("no contracts yet");
+    const at = now();
+    out.lines(
+      table(
+        out.c,
+        ["ID", "NAME", "PHASE", "STATUS", "SUPERVISOR", "UPDATED"],
+        items.map((k) => [k.id, k.name, k.phase, k.status, k.supervisorTaskId ?? "", `${absoluteTime(k.updatedAt)} ${out.c.dim(`(${relativeTime(k.updatedAt, at)})`)}`]),
+      ),
+    );
+  });
+
+  const tasks = contract
+    .command("tasks")
+    .description("a contract's tasks, newest first")
+    .option("--contract <id>", "the contract (else MAKIMA_CONTRACT_ID)")
+    .option("--limit <n>", "at most this many", intOption(1), 50);
+  commonOptions(tasks, ["table", "json"], "table").action(async (opts: ApiOpts & { contract?: string; limit: number }) => {
+    const contractId = resolveContract(opts.contract);
+    const { out, api } = session(opts);
+    const { items, nextCursor } = await api.all<Task>(`/api/v1/contracts/${contractId}/tasks`, "items", {}, opts.limit);
+    if (opts.format === "json") return out.json({ contractId, items, nextCursor });
+    if (!items.length) return out.line("no tasks in this contract yet");
+    const at = now();
+    out.lines(
+      table(
+        out.c,
+        ["ID", "NAME", "KIND", "STATUS", "MESSAGES", "CREATED"],
+        items.map((t) => [
+          t.id,
+          t.name,
+          t.isSupervisor ? "supervisor" : t.forkedFromTaskId ? `from ${t.forkedFromTaskId}` : "task",
+          t.status,
+          String(t.messageCount),
+          `${absoluteTime(t.createdAt)} ${out.c.dim(`(${relativeTime(t.createdAt, at)})`)}`,
+        ]),
+        ["left", "left", "left", "left", "right"],
+      ),
+    );
+  });
+
+  return contract;
+}
+
+interface HistoryOpts {
+  contract?: string;
+  phase?: string;
+  eventTypes?: string;
+  from?: string;
+  to?: string;
+  limit: number;
+  cursor?: string;
+}

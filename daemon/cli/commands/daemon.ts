@@ -1,0 +1,70 @@
+import { Command } from "commander";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { resolveAgentCommand, resolveDaemon, uuidArg } from "../config.js";
+import { CliError } from "../errors.js";
+import { createOut } from "../output.js";
+
+/** What daemon/daemon.ts exports (loaded only when `makima daemon` runs). */
+interface DaemonModule {
+  runDaemon(options: {
+    wsUrl: string;
+    daemonKey: string;
+    daemonId?: string;
+    root: string;
+    agentCommand?: string;
+    hostname?: string;
+    log?: (line: string) => void;
+  }): Promise<{ daemonId: string; stop(): Promise<void> }>;
+}
+
+/** `makima daemon`: connects this machine to the service and carries out its commands until Ctrl-C. */
+export function daemonCommand(): Command {
+  return new Command("daemon")
+    .description("connect this machine as a daemon: it runs tasks, diffs and rewinds their worktrees (Ctrl-C stops)")
+    .option("--ws-url <url>", "the WebSocket API (else MAKIMA_WS_URL, else .makima/local.json)")
+    .option("--daemon-key <key>", "a daemon key mkd_… (else MAKIMA_DAEMON_KEY, else .makima/local.json)")
+    .option("--root <dir>", "where task worktrees live, one directory per task", "./worktrees")
+    .option("--agent-command <command>", "the agent to run for a task (else MAKIMA_AGENT_COMMAND)")
+    .option("--daemon-id <id>", "this daemon's id (default: the one kept in <root>/.makima-daemon.json, made on first start)")
+    .action(async (opts: { wsUrl?: string; daemonKey?: string; root: string; agentCommand?: string; daemonId?: string }) => {
+      const { wsUrl, daemonKey } = resolveDaemon(opts);
+      const daemonId = opts.daemonId ? uuidArg(opts.daemonId, "daemon") : undefined;
+      const root = resolve(opts.root);
+      const out = createOut();
+      const { runDaemon } = await loadDaemon();
+      let daemon: { daemonId: string; stop(): Promise<void> };
+      try {
+        daemon = await runDaemon({ wsUrl, daemonKey, daemonId, root, agentCommand: resolveAgentCommand(opts.agentCommand), log: (line) => out.line(line) });
+      } catch (error) {
+        throw new CliError(`the daemon could not start: ${(error as Error).message}`);
+      }
+      out.note(`makima daemon ${daemon.daemonId} connected to ${wsUrl}; worktrees in ${root}. Ctrl-C stops.`);
+      await new Promise<void>((done) => {
+        let stopping = false;
+        const stop = () => {
+          if (stopping) return;
+          stopping = true;
+          out.note("stopping the daemon…");
+          daemon.stop().then(done, (error: Error) => {
+            out.note(`makima: the daemon did not stop cleanly: ${error.message}`);
+            process.exitCode = 1;
+            done();
+          });
+        };
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
+    });
+}
+
+async function loadDaemon(): Promise<DaemonModule> {
+  const url = new URL("../../daemon.js", import.meta.url);
+  const source = fileURLToPath(url).replace(/\.js$/, ".ts");
+  if (!existsSync(source) && !existsSync(fileURLToPath(url))) {
+    throw new CliError("this installation has no daemon (daemon/daemon.ts is missing)");
+  }
+  // A computed specifier: the module is optional at type-check time.
+  return (await import(url.href)) as DaemonModule;
+}
