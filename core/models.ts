@@ -69,6 +69,8 @@ export const TaskRecord = Task.extend({
   checkpointCount: z.int().min(0),
   /** Extra context a resume asked the agent to start with. */
   resumeContext: z.string().optional(),
+  /** A resume from a checkpoint: the daemon moves the task's worktree back there before starting it. */
+  restartAtCheckpointId: uuid().optional(),
 });
 export type TaskRecord = z.infer<typeof TaskRecord>;
 

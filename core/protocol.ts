@@ -85,6 +85,12 @@ export const SpawnTask = z.object({
   /** The task whose repository the new worktree comes from (fork or resume). */
   sourceTaskId: z.uuid().optional(),
   commitSha: Sha.optional(),
+  /**
+   * The task already has a worktree and goes back to `commitSha` (a resume
+   * from a checkpoint): the daemon rewinds it like rewindToCheckpoint with
+   * create_branch, safety ref first, before starting the agent.
+   */
+  resetToCommit: z.boolean().optional(),
   branchName: z.string().optional(),
   additionalContext: z.string().optional(),
   /** Presigned GET of the conversation to start with (JSON `{messages}`), if any. */
@@ -146,6 +152,9 @@ export const TaskSpawned = z.object({
   ...reply,
   branchName: z.string().optional(),
   commitSha: z.string().optional(),
+  /** Set when the worktree was rewound first (resetToCommit): how to undo it. */
+  safetyRef: z.string().optional(),
+  preservedAs: PreservedState.optional(),
 });
 
 export const Hello = z.object({

@@ -239,6 +239,29 @@ describe("the daemon over the relay (no agent)", () => {
     });
   }
 
+  it("continuing a task from a checkpoint moves its worktree back there, and that can be undone", async () => {
+    const { task, dir } = await taskRepo(daemon.root);
+    write(dir, "a.txt", "a1\n");
+    const c1 = commitAll(dir, "one");
+    write(dir, "a.txt", "a2\n");
+    const c2 = commitAll(dir, "two");
+    await checkpoint(task.id, c1, "one");
+    await checkpoint(task.id, c2, "two");
+    const res = await post(`/api/v1/mesh/tasks/${task.id}/continue`, { mode: "from_checkpoint", checkpointSha: c1 });
+    expect(res.status).toBe(200);
+    expect(res.body.baseSha).toBe(c1);
+    await waitFor(() => g(dir, "rev-parse", "HEAD") === c1, 10_000, "the worktree back at the first checkpoint");
+    await waitFor(async () => (await get(`/api/v1/mesh/tasks/${task.id}/history?eventTypes=rewind`)).body.items.length === 1, 10_000, "the rewind recorded");
+    const event = (await get(`/api/v1/mesh/tasks/${task.id}/history?eventTypes=rewind`)).body.items[0];
+    expect(event).toMatchObject({ eventSubtype: "code", eventData: { commitSha: c1, preserveMode: "create_branch" } });
+    // The work after the checkpoint is kept on a branch (nothing was uncommitted), and the rewind undoes like any other.
+    expect(g(dir, "rev-parse", event.eventData.preservedAs.reference)).toBe(c2);
+    const undo = await post(`/api/v1/mesh/tasks/${task.id}/rewind/undo`, {});
+    expect(undo.status).toBe(200);
+    expect(g(dir, "rev-parse", "HEAD")).toBe(c2);
+    expect(readFileSync(path.join(dir, "a.txt"), "utf8")).toBe("a2\n");
+  });
+
   it("fork and resume-from-checkpoint create a worktree at the checkpoint's commit", async () => {
     const { task, dir } = await taskRepo(daemon.root);
     write(dir, "f.txt", "1\n");

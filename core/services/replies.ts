@@ -1,5 +1,5 @@
-import { CodeRewind, type Connection, type OperationRecord } from "../models.js";
-import type { DaemonMessage, DaemonReply, GitDiffInfo } from "../protocol.js";
+import { CodeRewind, type Connection, type OperationRecord, type Phase, type TaskCheckpoint, type TaskRecord } from "../models.js";
+import type { DaemonMessage, DaemonReply, GitDiffInfo, PreservedState } from "../protocol.js";
 import { keys } from "../keys.js";
 import { newId } from "../ids.js";
 import { DomainError } from "../errors.js";
@@ -12,7 +12,7 @@ import { updateConnection } from "../store/connections.js";
 import { getCheckpoint } from "../store/checkpoints.js";
 import { createSnapshot, toSnapshot } from "../store/snapshots.js";
 import { recordHistoryEvent } from "../store/history.js";
-import { clearAwaitingDaemon, getTaskRecord, toTask } from "../store/tasks.js";
+import { clearAwaitingDaemon, clearRestartPoint, getTaskRecord, toTask } from "../store/tasks.js";
 import type { ServiceContext } from "./context.js";
 import { appendMessages, phaseOf, setTaskStatus } from "./tasks.js";
 import { createCheckpoint } from "./checkpoints.js";
@@ -192,36 +192,11 @@ async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonR
     case "rewindResult": {
       if (!reply.safetyRef) throw new Error("the rewind reply carried no safety ref");
       const checkpoint = await getCheckpoint(db, task, str(op, "checkpointId"));
-      const rewind = CodeRewind.parse({
-        id: newId(),
-        taskId: task.id,
-        ownerId: task.ownerId,
-        checkpointId: checkpoint.id,
-        commitSha: checkpoint.commitSha,
+      const rewind = await recordCodeRewind(db, task, checkpoint, phase, {
         preserveMode: op.context?.preserveMode,
         preservedAs: reply.preservedAs,
         safetyRef: reply.safetyRef,
         actor: str(op, "actor"),
-        createdAt: db.clock().toISOString(),
-      });
-      await db.table.put({ ...keys.codeRewind(task.id, rewind.id), ...rewind });
-      await recordHistoryEvent(db, {
-        ownerId: task.ownerId,
-        contractId: task.contractId,
-        taskId: task.id,
-        eventType: "rewind",
-        eventSubtype: "code",
-        phase,
-        eventData: {
-          rewindId: rewind.id,
-          checkpointId: checkpoint.id,
-          checkpointNumber: checkpoint.checkpointNumber,
-          commitSha: checkpoint.commitSha,
-          preserveMode: rewind.preserveMode,
-          preservedAs: rewind.preservedAs,
-          safetyRef: rewind.safetyRef,
-          actor: rewind.actor,
-        },
       });
       return { taskId: task.id, rewindId: rewind.id, checkpoint, preservedAs: rewind.preservedAs, safetyRef: rewind.safetyRef };
     }
@@ -269,6 +244,17 @@ async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonR
         task.status === "pending"
           ? await setTaskStatus(ctx, task, "running", { daemonId: op.daemonId })
           : await setTaskStatus(ctx, task, task.status, { daemonId: op.daemonId });
+      // A resume from a checkpoint moved the worktree back first: record it, so it can be undone.
+      if (reply.safetyRef && op.context?.checkpointId) {
+        const checkpoint = await getCheckpoint(db, task, str(op, "checkpointId"));
+        await recordCodeRewind(db, task, checkpoint, phase, {
+          preserveMode: "create_branch",
+          preservedAs: reply.preservedAs,
+          safetyRef: reply.safetyRef,
+          actor: str(op, "actor") || "resume",
+        });
+        await clearRestartPoint(db, task.id);
+      }
       return { task: toTask(started), branchName: reply.branchName, commitSha: reply.commitSha };
     }
     case "conversationSnapshotCreated": {
@@ -277,4 +263,46 @@ async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonR
       return toSnapshot(snapshot);
     }
   }
+}
+
+/** A code rewind the daemon carried out: its record (the way back) and its history event. */
+async function recordCodeRewind(
+  db: Db,
+  task: TaskRecord,
+  checkpoint: TaskCheckpoint,
+  phase: Phase | undefined,
+  done: { preserveMode: unknown; preservedAs?: PreservedState; safetyRef: string; actor: string },
+): Promise<CodeRewind> {
+  const rewind = CodeRewind.parse({
+    id: newId(),
+    taskId: task.id,
+    ownerId: task.ownerId,
+    checkpointId: checkpoint.id,
+    commitSha: checkpoint.commitSha,
+    preserveMode: done.preserveMode,
+    preservedAs: done.preservedAs,
+    safetyRef: done.safetyRef,
+    actor: done.actor,
+    createdAt: db.clock().toISOString(),
+  });
+  await db.table.put({ ...keys.codeRewind(task.id, rewind.id), ...rewind });
+  await recordHistoryEvent(db, {
+    ownerId: task.ownerId,
+    contractId: task.contractId,
+    taskId: task.id,
+    eventType: "rewind",
+    eventSubtype: "code",
+    phase,
+    eventData: {
+      rewindId: rewind.id,
+      checkpointId: checkpoint.id,
+      checkpointNumber: checkpoint.checkpointNumber,
+      commitSha: checkpoint.commitSha,
+      preserveMode: rewind.preserveMode,
+      preservedAs: rewind.preservedAs,
+      safetyRef: rewind.safetyRef,
+      actor: rewind.actor,
+    },
+  });
+  return rewind;
 }

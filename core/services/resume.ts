@@ -49,7 +49,7 @@ async function resumeInPlace(
   task = await saveTask(ctx.db, task, {
     status: "pending",
     resumeContext: how.additionalContext,
-    ...(point.checkpoint ? { baseSha: point.checkpoint.commitSha } : {}),
+    ...(point.checkpoint ? { baseSha: point.checkpoint.commitSha, restartAtCheckpointId: point.checkpoint.id } : {}),
   });
   await recordHistoryEvent(ctx.db, {
     ownerId: task.ownerId,

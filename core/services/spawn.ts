@@ -50,6 +50,7 @@ export async function startOnDaemon(
         plan: task.plan,
         sourceTaskId,
         commitSha: task.baseSha,
+        resetToCommit: task.restartAtCheckpointId ? true : undefined,
         branchName: task.branchName,
         additionalContext: task.resumeContext,
         conversationUrl,
@@ -59,7 +60,7 @@ export async function startOnDaemon(
         preferDaemonId: task.daemonId ?? source?.daemonId,
         wait: false,
         operationId,
-        context: { taskId: task.id },
+        context: { taskId: task.id, ...(task.restartAtCheckpointId ? { checkpointId: task.restartAtCheckpointId } : {}) },
       },
     );
     await clearAwaitingDaemon(db, task.id);

@@ -149,6 +149,11 @@ export async function clearAwaitingDaemon(db: Db, taskId: string): Promise<void>
   await db.table.update(keys.task(taskId), { UpdateExpression: "REMOVE gsi3pk, gsi3sk" });
 }
 
+/** The daemon has moved the worktree back to the restart checkpoint: nothing left to do. */
+export async function clearRestartPoint(db: Db, taskId: string): Promise<void> {
+  await db.table.update(keys.task(taskId), { UpdateExpression: "REMOVE restartAtCheckpointId" });
+}
+
 export async function listAwaitingDaemon(db: Db, ownerId: string, limit = 25): Promise<TaskRecord[]> {
   const { items } = await db.table.query({
     IndexName: "gsi3",

@@ -7,6 +7,7 @@ import {
   type CreateConversationSnapshot,
   type DaemonMessage,
   type GetCheckpointDiff,
+  type PreservedState,
   type RewindToCheckpoint,
   type SpawnTask,
   type UndoRewind,
@@ -192,9 +193,15 @@ export class CommandHandler {
       if (error instanceof UnknownTaskError) return undefined;
       throw error;
     });
+    let rewound: { safetyRef: string; preservedAs?: PreservedState } | undefined;
     if (own) {
-      // Continuing in place: the worktree stays as the task left it.
       cwd = own;
+      if (c.resetToCommit && c.commitSha) {
+        // Resuming from a checkpoint: back to its commit, the way a rewind does it (safety ref, work kept on a branch).
+        const out = await manager.rewind(c.taskId, { checkpointSha: c.commitSha, preserveMode: "create_branch" });
+        rewound = { safetyRef: out.safetyRef, preservedAs: out.preservedAs };
+      }
+      // Otherwise continuing in place: the worktree stays as the task left it.
       commitSha = await gitOut(["rev-parse", "HEAD"], { cwd });
       const branch = await git(["symbolic-ref", "--quiet", "--short", "HEAD"], { cwd, okExitCodes: [0, 1] });
       branchName = branch.stdout.trim() || c.branchName || "HEAD";
@@ -227,7 +234,7 @@ export class CommandHandler {
       // Nothing to run it: the worktree is ready for whoever works in it.
       void this.options.reporter.report(c.taskId, { type: "taskStatus", taskId: c.taskId, status: "paused" });
     }
-    return { type: "taskSpawned", requestId: c.requestId, taskId: c.taskId, success: true, branchName, commitSha };
+    return { type: "taskSpawned", requestId: c.requestId, taskId: c.taskId, success: true, branchName, commitSha, ...rewound };
   }
 
   /** `<root>/<taskId>` as a new repository with one empty commit, for a task that starts from nothing. */
