@@ -299,7 +299,11 @@ export const CreateCheckpointRequest = z.object({
 });
 export type CreateCheckpointRequest = z.infer<typeof CreateCheckpointRequest>;
 
-export const CreateSnapshotRequest = z.object({ metadata: z.record(z.string(), z.unknown()).optional() });
+export const CreateSnapshotRequest = z.object({
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  /** Also ask the task's daemon for its compacted state (a supervisor's memory) and keep it with the snapshot. */
+  captureState: z.boolean().optional(),
+});
 
 export const ResumeSupervisorRequest = z
   .object({

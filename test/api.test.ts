@@ -222,6 +222,8 @@ describe("checkpoints and snapshots", () => {
     expect(diff.body.error.message).toContain("makima daemon");
     const branch = await api.call("POST", `/api/v1/mesh/tasks/${task.id}/checkpoints/${cp1.id}/branch`, { key: alice.apiKey, body: { branchName: "keep/this" } });
     expect(branch.status).toBe(503);
+    const state = await api.call("POST", `/api/v1/mesh/tasks/${task.id}/snapshots`, { key: alice.apiKey, body: { captureState: true } });
+    expect(state.status).toBe(503);
     const hostile = await api.call("POST", `/api/v1/mesh/tasks/${task.id}/checkpoints/${cp1.id}/branch`, { key: alice.apiKey, body: { branchName: "../x" } });
     expect(hostile.status).toBe(400);
     expect(hostile.body.error.details[0].path).toBe("branchName");

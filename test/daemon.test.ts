@@ -368,18 +368,13 @@ describe("the daemon over the relay (no agent)", () => {
     await waitFor(() => existsSync(file));
     expect(JSON.parse(readFileSync(file, "utf8")).messages).toHaveLength(30);
 
-    const operationId = randomUUID();
-    const transferKey = `transfers/${owner.ownerId}/snapshot-${operationId}.json.gz`;
-    const op = await env.runtime.relay.dispatch(
-      owner.ownerId,
-      { type: "createConversationSnapshot", taskId: task.id, uploadUrl: await env.db.blobs.presignPut(transferKey) },
-      { operationId, context: { taskId: task.id, transferKey } },
-    );
-    expect(op.status).toBe("succeeded");
-    expect(await env.db.blobs.exists(transferKey)).toBe(true);
-    const snapshotId = (op.result as { id: string }).id;
-    const snapshot = (await get(`/api/v1/mesh/tasks/${task.id}/snapshots/${snapshotId}`)).body;
+    // A snapshot with the daemon's state, asked for over HTTP: the state comes up through S3 and stays with the snapshot.
+    const taken = await post(`/api/v1/mesh/tasks/${task.id}/snapshots`, { captureState: true, metadata: { why: "before the refactor" } });
+    expect(taken.status).toBe(201);
+    expect(taken.body).toMatchObject({ snapshotType: "manual", messageCount: 30, metadata: { why: "before the refactor", source: "daemon" } });
+    const snapshot = (await get(`/api/v1/mesh/tasks/${task.id}/snapshots/${taken.body.id}?limit=1`)).body;
     expect(snapshot.conversationState.state.messages).toHaveLength(30);
+    expect(snapshot.conversationState.messages).toHaveLength(1);
     expect(env.gateway.stats.maxInboundBytes).toBeLessThan(100 * 1024);
   });
 

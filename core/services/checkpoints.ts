@@ -1,4 +1,4 @@
-import type { CreateCheckpointRequest, TaskCheckpoint } from "../models.js";
+import type { ConversationSnapshot, CreateCheckpointRequest, TaskCheckpoint } from "../models.js";
 import { blobKeys } from "../blobs.js";
 import { newId } from "../ids.js";
 import { notFound } from "../errors.js";
@@ -38,9 +38,28 @@ export async function checkpointsOf(ctx: ServiceContext, taskId: string, limit: 
   return listCheckpoints(ctx.db, await ownedTask(ctx, taskId), limit, cursor);
 }
 
-export async function createManualSnapshot(ctx: ServiceContext, taskId: string, metadata?: Record<string, unknown>) {
+/**
+ * A manual snapshot of the conversation. With `captureState`, the task's
+ * daemon first sends its compacted state (through S3 when large), which the
+ * snapshot keeps: the one thing the log cannot reproduce.
+ */
+export async function createManualSnapshot(
+  ctx: ServiceContext,
+  taskId: string,
+  input: { metadata?: Record<string, unknown>; captureState?: boolean } = {},
+): Promise<RelayOutcome<ConversationSnapshot>> {
   const task = await ownedTask(ctx, taskId);
-  return toSnapshot(await createSnapshot(ctx.db, task, { snapshotType: "manual", metadata }));
+  if (!input.captureState) {
+    return { pending: false, result: toSnapshot(await createSnapshot(ctx.db, task, { snapshotType: "manual", metadata: input.metadata })) };
+  }
+  const operationId = newId();
+  const transferKey = blobKeys.transfer(task.ownerId, `state-${operationId}`);
+  const op = await ctx.relay.dispatch(
+    task.ownerId,
+    { type: "createConversationSnapshot", taskId: task.id, uploadUrl: await ctx.db.blobs.presignPut(transferKey) },
+    { operationId, preferDaemonId: task.daemonId, context: { taskId: task.id, transferKey, metadata: input.metadata ?? null } },
+  );
+  return outcomeOf<ConversationSnapshot>(ctx.db, op);
 }
 
 export async function snapshotsOf(ctx: ServiceContext, taskId: string, limit: number, cursor?: string) {

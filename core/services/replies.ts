@@ -259,7 +259,13 @@ async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonR
     }
     case "conversationSnapshotCreated": {
       const state = reply.stateUploaded ? await db.blobs.getJson(str(op, "transferKey")) : reply.state;
-      const snapshot = await createSnapshot(db, task, { snapshotType: "auto", state, metadata: { source: "daemon" } });
+      // Asked for by a user (POST …/snapshots with captureState) it is theirs: manual; otherwise the daemon's own: auto.
+      const metadata = op.context?.metadata as Record<string, unknown> | null | undefined;
+      const snapshot = await createSnapshot(db, task, {
+        snapshotType: metadata === undefined ? "auto" : "manual",
+        state,
+        metadata: { ...(metadata ?? {}), source: "daemon" },
+      });
       return toSnapshot(snapshot);
     }
   }

@@ -17,11 +17,11 @@ const ERROR_TEXT: Record<number, string> = {
   401: "Missing or invalid key",
   403: "The key may not do this (daemon key, or a tool key outside its contract)",
   404: "Not found (another owner's resource answers the same)",
-  409: "Conflict (task running, concurrent change, idempotency key reused)",
+  409: "Conflict (task running, concurrent change, idempotency key reused; from a daemon: foreign_changes, branch_exists, not_a_commit)",
   413: "Body over 1 MB",
-  502: "The daemon reported a failure",
-  503: "No daemon of yours is online",
-  504: "The daemon did not answer in time",
+  502: "The daemon reported a failure (daemon_error, relay_failed)",
+  503: "No daemon of yours is online (no_daemon)",
+  504: "The daemon did not answer in time (daemon_timeout, daemon_disconnected)",
 };
 
 export const Accepted = z
@@ -68,7 +68,8 @@ export function relayed<T>(outcome: RelayOutcome<T>): T | { __pending: string } 
 export function defineRoute(app: OpenAPIHono<AppEnv>, spec: RouteSpec, handler: (input: RouteInput) => Promise<unknown>) {
   const errors = new Set([...(spec.public ? [] : [401, 403]), ...(spec.errors ?? [])]);
   if (spec.params || spec.query || spec.body) errors.add(400);
-  if (spec.relayed) [502, 503, 504].forEach((s) => errors.add(s));
+  // The daemon's refusals: 400 (it found the input invalid), 409 (foreign changes, branch exists, not a commit…).
+  if (spec.relayed) [400, 409, 502, 503, 504].forEach((s) => errors.add(s));
   const responses: Record<number, unknown> = {
     [spec.status]: spec.response
       ? { description: "Success", content: { "application/json": { schema: spec.response } } }

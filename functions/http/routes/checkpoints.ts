@@ -112,15 +112,17 @@ export function checkpointRoutes(app: OpenAPIHono<AppEnv>) {
       path: "/api/v1/mesh/tasks/{id}/snapshots",
       tag: "snapshots",
       summary: "Take a manual snapshot of the conversation",
-      description: "A snapshot names the conversation as it is now (a small record, not a copy); it expires after the retention period unless pinned.",
+      description:
+        "A snapshot names the conversation as it is now (a small record, not a copy); it expires after the retention period unless pinned. With `captureState: true` the task's daemon also sends its compacted state (a supervisor's memory), kept with the snapshot — that needs a daemon online.",
       params: IdParam,
       body: CreateSnapshotRequest,
       optionalBody: true,
       status: 201,
+      relayed: true,
       response: ConversationSnapshot,
       errors: [404],
     },
-    ({ ctx, params, body }) => createManualSnapshot(ctx, params.id!, body?.metadata),
+    async ({ ctx, params, body }) => relayed(await createManualSnapshot(ctx, params.id!, body ?? {})),
   );
   defineRoute(
     app,
