@@ -15,7 +15,7 @@ import { queryPage, type Page } from "./store/paging.js";
  * - `auto`, `manual` and `checkpoint` snapshots all expire `retentionDays`
  *   after they were taken (the owner's setting, else MAKIMA_RETENTION_DAYS).
  *   A checkpoint snapshot goes and its checkpoint stays, with
- *   `conversationSnapshotId` removed (the plan's ON DELETE SET NULL).
+ *   `conversationSnapshotId` removed (like a foreign key's ON DELETE SET NULL).
  * - The conversation log (MSG#/MSGID# items, `messages/` objects) is never
  *   deleted by retention: a snapshot only names a prefix of it.
  * - A pinned snapshot has no expiry index entry, so it is never found.

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { createTestApi, type TestOwner } from "./support/api.js";
 import { createApiKey } from "../core/store/owners.js";
+import { awsEvent } from "./support/fixtures.js";
 
 type Api = Awaited<ReturnType<typeof createTestApi>>;
 let api: Api;
@@ -589,9 +590,6 @@ describe("JWT", () => {
 
 describe("Lambda entry", () => {
   it("serves genuine API Gateway HTTP API v2 events", async () => {
-    const { readFileSync } = await import("node:fs");
-    const { join } = await import("node:path");
-    const fixtures = join(import.meta.dirname, "..", "..", "shared", "fixtures", "aws-events");
     const config = api.db.config;
     Object.assign(process.env, {
       MAKIMA_DYNAMO_ENDPOINT: config.dynamoEndpoint,
@@ -603,7 +601,7 @@ describe("Lambda entry", () => {
     const { handler } = await import("../functions/api.js");
     const invoke = (event: unknown) => (handler as (e: unknown, c: unknown) => Promise<any>)(event, {});
 
-    const get = JSON.parse(readFileSync(join(fixtures, "apigw-http-v2.json"), "utf8"));
+    const get = awsEvent("apigw-http-v2.json");
     const root = await invoke(get);
     expect(root.statusCode).toBe(404);
     expect(JSON.parse(root.body).error.code).toBe("route_not_found");
@@ -611,7 +609,7 @@ describe("Lambda entry", () => {
     expect(health.statusCode).toBe(200);
     expect(JSON.parse(health.body)).toEqual({ ok: true });
 
-    const post = JSON.parse(readFileSync(join(fixtures, "apigw-http-v2-post-json-body.json"), "utf8"));
+    const post = awsEvent("apigw-http-v2-post-json-body.json");
     const key = (await createApiKey(api.db, alice.ownerId, { kind: "api" })).key;
     const event = {
       ...post,
@@ -626,7 +624,7 @@ describe("Lambda entry", () => {
     const unauth = await invoke({ ...event, headers: post.headers });
     expect(unauth.statusCode).toBe(401);
 
-    const jwt = JSON.parse(readFileSync(join(fixtures, "apigw-http-v2-jwt-with-body.json"), "utf8"));
+    const jwt = awsEvent("apigw-http-v2-jwt-with-body.json");
     // The sample is a GET carrying a body, which no client sends; keep its structure, drop the body.
     const withQuery = await invoke({
       ...jwt,

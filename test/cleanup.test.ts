@@ -1,7 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { awsEvent } from "./support/fixtures.js";
 import { createTestDb } from "./support/env.js";
 import * as store from "../core/store/index.js";
 import { keys } from "../core/keys.js";
@@ -13,7 +11,6 @@ import { handler, makeHandler } from "../functions/cleanup.js";
 import { startCleanupTimer } from "../stacks/local/cleanupTimer.js";
 import type { SnapshotType, TaskRecord } from "../core/models.js";
 
-const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const DAY = 86_400_000;
 const quiet = { log: () => {} } satisfies CleanupOptions;
 
@@ -362,7 +359,7 @@ describe("bounded, resumable, idempotent", () => {
 });
 
 describe("functions/cleanup handler", () => {
-  const scheduled = JSON.parse(readFileSync(join(repoRoot, "..", "shared", "fixtures", "aws-events", "scheduled.json"), "utf8"));
+  const scheduled = awsEvent("scheduled.json");
   const context = (remainingMs: number) => ({ getRemainingTimeInMillis: () => remainingMs });
 
   it("runs on AWS's scheduled event with the configuration from the environment", async () => {

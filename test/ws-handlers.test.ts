@@ -1,15 +1,15 @@
 /**
  * The three WebSocket Lambdas invoked with genuine API Gateway event payloads
- * (/work/shared/fixtures/aws-events, AWS's own samples; see SOURCES.md),
+ * (../shared/fixtures/aws-events, AWS's own samples; see SOURCES.md),
  * against DynamoDB Local and s3rver. Only what a real event carries is
  * changed: the Authorization header and query string a daemon sends, and the
  * message body.
  */
-import { readFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { APIGatewayProxyWebsocketEventV2 } from "aws-lambda";
 import { createTestApi, type TestOwner } from "./support/api.js";
+import { awsEvent } from "./support/fixtures.js";
 import { createHandler as connectHandler, type ConnectEvent } from "../functions/ws-connect.js";
 import { createHandler as disconnectHandler } from "../functions/ws-disconnect.js";
 import { createHandler as messageHandler } from "../functions/ws-message.js";
@@ -17,8 +17,7 @@ import { getConnection, putConnection } from "../core/store/connections.js";
 import { createOperation, getOperationRecord } from "../core/store/operations.js";
 import { keys } from "../core/keys.js";
 
-const FIXTURES = process.env.MAKIMA_FIXTURES ?? "/work/shared/fixtures/aws-events";
-const fixture = <T = any>(name: string): T => JSON.parse(readFileSync(`${FIXTURES}/${name}`, "utf8")) as T;
+const fixture = awsEvent;
 
 let api: Awaited<ReturnType<typeof createTestApi>>;
 let owner: TestOwner;

@@ -79,7 +79,7 @@ export async function getCheckpoint(db: Db, task: TaskRecord, checkpointId: stri
   return checkpoint;
 }
 
-/** The plan's get_checkpoint_info: a checkpoint with the one before it. */
+/** A checkpoint with the one before it (what its diff is taken against). */
 export async function getCheckpointInfo(
   db: Db,
   task: TaskRecord,
@@ -117,7 +117,7 @@ export async function findCheckpointBySha(db: Db, task: TaskRecord, sha: string)
   return TaskCheckpoint.parse(items[0]);
 }
 
-/** The plan's ON DELETE SET NULL: forget a snapshot the checkpoint named, if it still names it. */
+/** Like ON DELETE SET NULL: forget a snapshot the checkpoint named, if it still names it. */
 export async function clearSnapshotReference(db: Db, taskId: string, checkpointNumber: number, snapshotId: string): Promise<boolean> {
   try {
     await db.table.update(keys.checkpoint(taskId, checkpointNumber), {
