@@ -3,7 +3,8 @@ import { parseArgs } from "node:util";
 import { authenticateKey, createApiKey, createOwner, getOwner } from "../../core/store/owners.js";
 import { startLocalStack } from "./stack.js";
 import { startCleanupTimer } from "./cleanupTimer.js";
-import { LOCAL_DIR, LOCAL_FILE, readLocalFile, writeLocalFile, type LocalFile } from "./localFile.js";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { LOCAL_DIR, LOCAL_FILE, writeLocalFile, type LocalFile } from "./localFile.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
@@ -18,9 +19,12 @@ const stack = await startLocalStack({
 const { db } = stack.runtime;
 
 // Keep the dev owner and its keys across restarts: keys are stored hashed, so
-// the secrets live only in .makima/local.json.
-const previous = readLocalFile();
-let dev: Pick<LocalFile, "ownerId" | "apiKey" | "daemonKey">;
+// the secrets live beside the data they open (never overwritten by an
+// --in-memory run, which gets an owner of its own).
+const devFile = inMemory ? undefined : join(LOCAL_DIR, "data", "dev-owner.json");
+const previous = devFile && existsSync(devFile) ? (JSON.parse(readFileSync(devFile, "utf8")) as DevOwner) : undefined;
+type DevOwner = Pick<LocalFile, "ownerId" | "apiKey" | "daemonKey">;
+let dev: DevOwner;
 if (
   previous &&
   (await getOwner(db, previous.ownerId)) &&
@@ -35,6 +39,7 @@ if (
     apiKey: (await createApiKey(db, owner.id, { kind: "api", name: "local dev" })).key,
     daemonKey: (await createApiKey(db, owner.id, { kind: "daemon", name: "local dev" })).key,
   };
+  if (devFile) writeFileSync(devFile, JSON.stringify(dev, null, 2) + "\n", { mode: 0o600 });
 }
 
 const file: LocalFile = {
