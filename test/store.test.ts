@@ -145,6 +145,16 @@ describe("conversation log", () => {
     expect(await readAll((await reload(task)).segments)).toEqual(["m1", "m2", "m3"]);
   });
 
+  it("stores a message once when the same batch is sent twice at the same moment", async () => {
+    const task = await newTask();
+    const batch = [10, 11, 12, 13, 14, 15].map((i) => msg(i));
+    const results = await Promise.all([1, 2, 3].map(() => store.appendMessages(db, task, batch)));
+    expect(results.reduce((n, r) => n + r.appended, 0)).toBe(6);
+    const items = (await itemsInPartition(keys.taskPartition(task.id))).filter((i) => String(i.sk).startsWith("MSG#"));
+    expect(items.map((i) => i.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(new Set(items.map((i) => i.id)).size).toBe(6);
+  });
+
   it("offloads a 2 MB tool result to S3 gzip, pages it truncated, returns it whole by id", async () => {
     const task = await newTask();
     const big = "x".repeat(2 * 1024 * 1024);

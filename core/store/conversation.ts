@@ -11,7 +11,7 @@ import { newId } from "../ids.js";
 import { badRequest, notFound } from "../errors.js";
 import { blobKeys } from "../blobs.js";
 import { type Db, nowIso } from "./db.js";
-import { backoff, isConditionFailure, type Item } from "./table.js";
+import { backoff, cancellationReasons, type Item } from "./table.js";
 import { decodeMessage, encodeMessage } from "./messageCodec.js";
 import { advanceLastSeq, saveTask } from "./tasks.js";
 import { queryPage, type Page } from "./paging.js";
@@ -86,9 +86,10 @@ export function truncateForPage(message: ConversationMessage): ConversationMessa
 }
 
 /**
- * Appends messages in order. Each message id is stored once: a resend of an
- * id the task already has is skipped, so a daemon can retry safely. Large
- * bodies go to S3 first, then the item that names them.
+ * Appends messages in order. Each message id is stored once: the log entry
+ * and its id pointer are written in one transaction, both conditional, so a
+ * resend (even one racing the first send) is skipped rather than stored
+ * twice. Large bodies go to S3 first, then the item that names them.
  */
 export async function appendMessages(
   db: Db,
@@ -102,13 +103,13 @@ export async function appendMessages(
     if (first !== undefined) throw badRequest(`messages[${i}].id repeats messages[${first}].id`, `messages.${i}.id`);
     seen.set(m.id, i);
   });
+  // Most resends are whole batches already stored: skip those without a write.
   const already = new Set(
     (await db.table.batchGet(messages.map((m) => keys.messageById(task.id, m.id)))).map((item) => messageIdOf(item)),
   );
-  const fresh = messages.filter((m) => !already.has(m.id));
-
-  let head = fresh.length ? await lastLogEntry(db, task.id) : { seq: 0, chain: "" };
-  for (const message of fresh) {
+  let appended = 0;
+  let head = messages.some((m) => !already.has(m.id)) ? await lastLogEntry(db, task.id) : { seq: 0, chain: "" };
+  for (const message of messages.filter((m) => !already.has(m.id))) {
     const body = JSON.stringify(message);
     let stored: Item = encodeMessage(message);
     if (Buffer.byteLength(body) > INLINE_MESSAGE_BYTES) {
@@ -120,22 +121,25 @@ export async function appendMessages(
       const seq = head.seq + 1;
       const chain = chainHash(head.chain, body);
       try {
-        await db.table.put(
-          { ...keys.message(task.id, seq), ...stored, seq, chain },
-          { ConditionExpression: "attribute_not_exists(pk)" },
-        );
+        await db.table.transact([
+          { Put: { Item: { ...keys.message(task.id, seq), ...stored, seq, chain }, ConditionExpression: "attribute_not_exists(pk)" } },
+          { Put: { Item: { ...keys.messageById(task.id, message.id), seq }, ConditionExpression: "attribute_not_exists(pk)" } },
+        ]);
         head = { seq, chain };
+        appended++;
         break;
       } catch (error) {
-        if (!isConditionFailure(error)) throw error;
+        const reasons = cancellationReasons(error);
+        if (!reasons) throw error;
+        if (reasons[1] === "ConditionalCheckFailed") break; // stored by a concurrent send of the same message
+        // The sequence number was taken, or the transaction met another: read the end of the log again.
         await backoff(attempt);
         head = await lastLogEntry(db, task.id);
       }
     }
-    await db.table.put({ ...keys.messageById(task.id, message.id), seq: head.seq });
   }
-  if (fresh.length) await advanceLastSeq(db, task.id, head.seq);
-  return { appended: fresh.length, skipped: messages.length - fresh.length, messageIds: messages.map((m) => m.id) };
+  if (appended) await advanceLastSeq(db, task.id, head.seq);
+  return { appended, skipped: messages.length - appended, messageIds: messages.map((m) => m.id) };
 }
 
 // ------------------------------------------------------------------ segments
