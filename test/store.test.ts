@@ -424,6 +424,18 @@ describe("forks and rewinds", () => {
   });
 });
 
+describe("tasks", () => {
+  it("saveTask sets the fields given, removes those given as undefined, and refuses a stale write", async () => {
+    const task = await newTask();
+    const withContext = await store.saveTask(db, task, { resumeContext: "fix the tests", status: "paused" });
+    expect(withContext).toMatchObject({ resumeContext: "fix the tests", status: "paused" });
+    const cleared = await store.saveTask(db, withContext, { resumeContext: undefined });
+    expect(cleared).not.toHaveProperty("resumeContext");
+    expect(cleared.status).toBe("paused");
+    await expect(store.saveTask(db, withContext, { status: "running" })).rejects.toMatchObject({ status: 409 });
+  });
+});
+
 describe("owner isolation", () => {
   it("every owned read needs the owner's id", async () => {
     const task = await newTask(alice);

@@ -46,10 +46,12 @@ async function resumeInPlace(
   if (point.keep !== undefined && point.keep < countOf(await closeSegments(ctx.db, task))) {
     ({ task, rewind } = await rewindConversation(ctx.db, task, point.keep, actorOf(ctx.principal)));
   }
+  // Both always given: a resume without context or checkpoint clears what an earlier one left.
   task = await saveTask(ctx.db, task, {
     status: "pending",
     resumeContext: how.additionalContext,
-    ...(point.checkpoint ? { baseSha: point.checkpoint.commitSha, restartAtCheckpointId: point.checkpoint.id } : {}),
+    restartAtCheckpointId: point.checkpoint?.id,
+    ...(point.checkpoint ? { baseSha: point.checkpoint.commitSha } : {}),
   });
   await recordHistoryEvent(ctx.db, {
     ownerId: task.ownerId,

@@ -2,7 +2,8 @@ import { Contract, SupervisorState, type Phase } from "../models.js";
 import { keys } from "../keys.js";
 import { newId } from "../ids.js";
 import { conflict } from "../errors.js";
-import { type Db, nowIso } from "./db.js";
+import { type Db, nextUpdatedAt, nowIso } from "./db.js";
+import { isConditionFailure } from "./table.js";
 import { queryPage, type Page } from "./paging.js";
 
 export async function createContract(db: Db, ownerId: string, input: { name: string; phase?: Phase }): Promise<Contract> {
@@ -43,12 +44,16 @@ export async function updateContract(
   contract: Contract,
   changes: Partial<Pick<Contract, "name" | "phase" | "status" | "supervisorTaskId">>,
 ): Promise<Contract> {
-  const next = Contract.parse({ ...contract, ...changes, updatedAt: nowIso(db) });
-  const written = await db.table.putNew(
-    { ...keys.contract(next.id), gsi1pk: keys.ownerContracts(next.ownerId), gsi1sk: next.id, ...next },
-    { ConditionExpression: "updatedAt = :prev", ExpressionAttributeValues: { ":prev": contract.updatedAt } },
-  );
-  if (!written) throw conflict("concurrent_update", "the contract changed while this request ran; try again");
+  const next = Contract.parse({ ...contract, ...changes, updatedAt: nextUpdatedAt(db, contract.updatedAt) });
+  try {
+    await db.table.put(
+      { ...keys.contract(next.id), gsi1pk: keys.ownerContracts(next.ownerId), gsi1sk: next.id, ...next },
+      { ConditionExpression: "updatedAt = :prev", ExpressionAttributeValues: { ":prev": contract.updatedAt } },
+    );
+  } catch (error) {
+    if (isConditionFailure(error)) throw conflict("concurrent_update", "the contract changed while this request ran; try again");
+    throw error;
+  }
   return next;
 }
 

@@ -25,3 +25,13 @@ export function createDb(config: Config, options: { clock?: () => Date; meter?: 
 }
 
 export const nowIso = (db: Db) => db.clock().toISOString();
+
+/**
+ * The `updatedAt` a write stamps: strictly after the one it replaces, so it
+ * works as an optimistic-lock version even for two writes in one millisecond.
+ */
+export function nextUpdatedAt(db: Db, previous: string): string {
+  const now = db.clock().getTime();
+  const prev = Date.parse(previous);
+  return new Date(now > prev ? now : prev + 1).toISOString();
+}

@@ -2,9 +2,9 @@ import { Task, TaskRecord, type ConversationSegment, type CreateTaskRequest } fr
 import { keys } from "../keys.js";
 import { newId } from "../ids.js";
 import { conflict } from "../errors.js";
-import { type Db, nowIso } from "./db.js";
+import { type Db, nextUpdatedAt, nowIso } from "./db.js";
 import { queryPage, type Page } from "./paging.js";
-import type { Item } from "./table.js";
+import { isConditionFailure, type Item } from "./table.js";
 
 /** How many messages a task's visible conversation holds: closed runs plus its own open tail. */
 export function visibleCount(task: Pick<TaskRecord, "segments" | "lastSeq" | "id">): number {
@@ -72,28 +72,32 @@ export async function getTaskRecord(db: Db, ownerId: string, taskId: string): Pr
 
 /**
  * Writes the changed fields of a task, refusing if someone else changed it
- * since it was read. Only the given fields are set, so a concurrent append's
- * lastSeq is never overwritten.
+ * since it was read. Only the given fields are touched (a field given as
+ * undefined is removed), so a concurrent append's lastSeq is never overwritten.
  */
 export async function saveTask(
   db: Db,
   before: TaskRecord,
   changes: Partial<Omit<TaskRecord, "id" | "ownerId" | "createdAt" | "lastSeq" | "messageCount">>,
 ): Promise<TaskRecord> {
-  const updatedAt = nowIso(db);
-  const fields = Object.entries({ ...changes, updatedAt }).filter(([, v]) => v !== undefined);
+  const updatedAt = nextUpdatedAt(db, before.updatedAt);
+  const entries = Object.entries({ ...changes, updatedAt });
+  const set = entries.filter(([, v]) => v !== undefined);
+  const remove = entries.filter(([, v]) => v === undefined);
+  const names = Object.fromEntries(entries.map(([k], i) => [`#f${i}`, k]));
+  const nameOf = (key: string) => `#f${entries.findIndex(([k]) => k === key)}`;
   const item = await db.table
     .update(keys.task(before.id), {
-      UpdateExpression: "SET " + fields.map((_, i) => `#f${i} = :v${i}`).join(", "),
+      UpdateExpression:
+        `SET ${set.map(([k]) => `${nameOf(k)} = :${nameOf(k).slice(1)}`).join(", ")}` +
+        (remove.length ? ` REMOVE ${remove.map(([k]) => nameOf(k)).join(", ")}` : ""),
       ConditionExpression: "updatedAt = :prev",
-      ExpressionAttributeNames: Object.fromEntries(fields.map(([k], i) => [`#f${i}`, k])),
-      ExpressionAttributeValues: { ":prev": before.updatedAt, ...Object.fromEntries(fields.map(([, v], i) => [`:v${i}`, v])) },
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: { ":prev": before.updatedAt, ...Object.fromEntries(set.map(([k, v]) => [`:${nameOf(k).slice(1)}`, v])) },
       ReturnValues: "ALL_NEW",
     })
     .catch((error: Error) => {
-      if (error.name === "ConditionalCheckFailedException") {
-        throw conflict("concurrent_update", "the task changed while this request ran; try again");
-      }
+      if (isConditionFailure(error)) throw conflict("concurrent_update", "the task changed while this request ran; try again");
       throw error;
     });
   return TaskRecord.parse(item);
@@ -108,7 +112,7 @@ export async function advanceLastSeq(db: Db, taskId: string, seq: number): Promi
       ExpressionAttributeValues: { ":s": seq },
     });
   } catch (error) {
-    if ((error as Error).name !== "ConditionalCheckFailedException") throw error;
+    if (!isConditionFailure(error)) throw error;
   }
 }
 
