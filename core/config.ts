@@ -22,8 +22,8 @@ export interface Config {
   jwt?: { jwksUrl: string; issuer: string; audience: string };
 }
 
-function num(name: string, fallback: number): number {
-  const raw = process.env[name];
+function num(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);
   if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
@@ -40,9 +40,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     s3Endpoint: env.MAKIMA_S3_ENDPOINT || undefined,
     cursorSecret: env.MAKIMA_CURSOR_SECRET ?? "makima-local-cursor-secret",
     wsManagementEndpoint: env.MAKIMA_WS_MANAGEMENT_ENDPOINT || undefined,
-    retentionDays: num("MAKIMA_RETENTION_DAYS", 30),
-    relayWaitMs: num("MAKIMA_RELAY_WAIT_MS", 20_000),
-    relayTimeoutMs: num("MAKIMA_RELAY_TIMEOUT_MS", 120_000),
+    retentionDays: num(env, "MAKIMA_RETENTION_DAYS", 30),
+    relayWaitMs: num(env, "MAKIMA_RELAY_WAIT_MS", 20_000),
+    relayTimeoutMs: num(env, "MAKIMA_RELAY_TIMEOUT_MS", 120_000),
     jwt: jwksUrl
       ? { jwksUrl, issuer: env.MAKIMA_JWT_ISSUER ?? "", audience: env.MAKIMA_JWT_AUDIENCE ?? "" }
       : undefined,

@@ -9,6 +9,46 @@ import { z } from "zod";
 const uuid = () => z.uuid();
 const isoTime = () => z.iso.datetime({ offset: true });
 
+/** A commit SHA in any case, kept lowercase (what git prints and the daemon protocol requires). */
+export const CommitSha = z
+  .string()
+  .regex(/^[0-9a-fA-F]{7,64}$/, "a hex commit SHA")
+  .transform((v) => v.toLowerCase());
+
+/** An id a client names a daemon by, kept lowercase like the connections that carry it. */
+const daemonId = () => z.uuid().transform((v) => v.toLowerCase());
+
+/** Bytes a piece of client JSON may take in an item, and how deep it may nest (DynamoDB allows 32). */
+const JSON_MAX_BYTES = 16 * 1024;
+const JSON_MAX_DEPTH = 16;
+
+function jsonProblem(value: unknown, depth = 0): string | undefined {
+  if (depth > JSON_MAX_DEPTH) return `nests deeper than ${JSON_MAX_DEPTH} levels`;
+  if (typeof value === "number" && (!Number.isFinite(value) || Math.abs(value) > Number.MAX_SAFE_INTEGER)) {
+    return `holds a number that cannot be stored exactly (${value})`;
+  }
+  if (Array.isArray(value)) {
+    for (const v of value) {
+      const p = jsonProblem(v, depth + 1);
+      if (p) return p;
+    }
+  } else if (value && typeof value === "object") {
+    for (const v of Object.values(value)) {
+      const p = jsonProblem(v, depth + 1);
+      if (p) return p;
+    }
+  }
+  return undefined;
+}
+
+/** Free-form client JSON stored as item attributes: bounded in size and depth, numbers exact. */
+const storableJson = <T extends z.ZodType>(schema: T) =>
+  schema.superRefine((value, ctx) => {
+    if (value === undefined) return;
+    const problem = Buffer.byteLength(JSON.stringify(value) ?? "") > JSON_MAX_BYTES ? `is over ${JSON_MAX_BYTES / 1024} KB` : jsonProblem(value);
+    if (problem) ctx.addIssue({ code: "custom", message: `this JSON ${problem}` });
+  });
+
 export const Phase = z.enum(["research", "specify", "plan", "execute", "review"]);
 export type Phase = z.infer<typeof Phase>;
 
@@ -75,7 +115,7 @@ export const TaskRecord = Task.extend({
 export type TaskRecord = z.infer<typeof TaskRecord>;
 
 export const ToolCallInfo = z
-  .object({ id: z.string().min(1), name: z.string().min(1), input: z.unknown() })
+  .object({ id: z.string().min(1).max(200), name: z.string().min(1).max(200), input: z.unknown() })
   .meta({ id: "ToolCallInfo" });
 export type ToolCallInfo = z.infer<typeof ToolCallInfo>;
 
@@ -87,8 +127,8 @@ export const ConversationMessage = z
     role: MessageRole,
     content: z.string(),
     timestamp: isoTime(),
-    toolCalls: z.array(ToolCallInfo).optional(),
-    toolName: z.string().optional(),
+    toolCalls: z.array(ToolCallInfo).max(100).optional(),
+    toolName: z.string().max(200).optional(),
     toolInput: z.unknown().optional(),
     toolResult: z.string().optional(),
     isError: z.boolean().optional(),
@@ -276,41 +316,40 @@ export const UpdateContractRequest = z
 
 export const CreateTaskRequest = z.object({
   name: z.string().min(1).max(200),
-  plan: z.string().max(100_000),
+  plan: z.string().max(50_000),
   contractId: uuid().optional(),
   isSupervisor: z.boolean().optional(),
   branchName: z.string().min(1).max(250).optional(),
-  baseSha: z.string().regex(/^[0-9a-f]{7,64}$/i, "a hex commit SHA").optional(),
+  baseSha: CommitSha.optional(),
 });
 export type CreateTaskRequest = z.infer<typeof CreateTaskRequest>;
 export const UpdateTaskRequest = z.object({ status: TaskStatus.optional(), daemonId: uuid().optional() });
 
 export const AppendMessagesRequest = z.object({ messages: z.array(NewConversationMessage).min(1).max(100) });
 
-const sha = z.string().regex(/^[0-9a-f]{7,64}$/i, "a hex commit SHA");
 
 export const CreateCheckpointRequest = z.object({
-  commitSha: sha,
+  commitSha: CommitSha,
   branchName: z.string().min(1).max(250),
   message: z.string().max(10_000),
-  filesChanged: z.unknown().optional(),
+  filesChanged: storableJson(z.unknown()).optional(),
   linesAdded: z.int().min(0).optional(),
   linesRemoved: z.int().min(0).optional(),
 });
 export type CreateCheckpointRequest = z.infer<typeof CreateCheckpointRequest>;
 
 export const CreateSnapshotRequest = z.object({
-  metadata: z.record(z.string(), z.unknown()).optional(),
+  metadata: storableJson(z.record(z.string(), z.unknown())).optional(),
   /** Also ask the task's daemon for its compacted state (a supervisor's memory) and keep it with the snapshot. */
   captureState: z.boolean().optional(),
 });
 
 export const ResumeSupervisorRequest = z
   .object({
-    targetDaemonId: uuid().optional(),
+    targetDaemonId: daemonId().optional(),
     resumeMode: z.enum(["continue", "restart_phase", "from_checkpoint"]),
     checkpointId: uuid().optional(),
-    additionalContext: z.string().max(100_000).optional(),
+    additionalContext: z.string().max(20_000).optional(),
   })
   .refine((r) => r.resumeMode !== "from_checkpoint" || r.checkpointId, {
     message: "checkpointId is required when resumeMode is from_checkpoint",
@@ -320,18 +359,18 @@ export type ResumeSupervisorRequest = z.infer<typeof ResumeSupervisorRequest>;
 
 export const ResumeFromCheckpointRequest = z.object({
   taskName: z.string().min(1).max(200).optional(),
-  plan: z.string().max(100_000),
+  plan: z.string().max(50_000),
   includeConversation: z.boolean().optional(),
-  targetDaemonId: uuid().optional(),
+  targetDaemonId: daemonId().optional(),
 });
 export type ResumeFromCheckpointRequest = z.infer<typeof ResumeFromCheckpointRequest>;
 
 export const ContinueTaskRequest = z
   .object({
     mode: z.enum(["with_context", "clean_restart", "from_checkpoint"]),
-    checkpointSha: sha.optional(),
-    additionalContext: z.string().max(100_000).optional(),
-    targetDaemonId: uuid().optional(),
+    checkpointSha: CommitSha.optional(),
+    additionalContext: z.string().max(20_000).optional(),
+    targetDaemonId: daemonId().optional(),
   })
   .refine((r) => r.mode !== "from_checkpoint" || r.checkpointSha, {
     message: "checkpointSha is required when mode is from_checkpoint",
@@ -345,7 +384,7 @@ export type PreserveMode = z.infer<typeof PreserveMode>;
 export const RewindTaskRequest = z
   .object({
     checkpointId: uuid().optional(),
-    checkpointSha: sha.optional(),
+    checkpointSha: CommitSha.optional(),
     preserveMode: PreserveMode,
     branchName: z.string().min(1).max(250).optional(),
     /** Go ahead even if the worktree holds changes the task did not make; they are kept under the safety ref. */
@@ -378,11 +417,11 @@ export const ForkTaskRequest = z.object({
   forkFromType: z.enum(["checkpoint", "timestamp", "message_id"]),
   forkFromValue: z.string().min(1),
   newTaskName: z.string().min(1).max(200),
-  newTaskPlan: z.string().max(100_000),
+  newTaskPlan: z.string().max(50_000),
   includeConversation: z.boolean().optional(),
   createBranch: z.boolean().optional(),
   branchName: z.string().min(1).max(250).optional(),
-  targetDaemonId: uuid().optional(),
+  targetDaemonId: daemonId().optional(),
 });
 export type ForkTaskRequest = z.infer<typeof ForkTaskRequest>;
 
@@ -392,6 +431,10 @@ export const CreateKeyRequest = z
   .object({ kind: KeyKind, contractId: uuid().optional(), name: z.string().min(1).max(100).optional() })
   .refine((r) => r.kind !== "tool" || r.contractId, {
     message: "a tool key needs the contractId it is scoped to",
+    path: ["contractId"],
+  })
+  .refine((r) => r.kind === "tool" || !r.contractId, {
+    message: "only a tool key is scoped to a contract; api and daemon keys reach everything you own",
     path: ["contractId"],
   });
 

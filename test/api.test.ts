@@ -94,6 +94,23 @@ describe("contracts and tasks", () => {
     });
     expect(tooMany.status).toBe(400);
     expect(tooMany.body.error.details[0].path).toBe("body.messages");
+    const bobTask = (await api.call("POST", "/api/v1/mesh/tasks", { key: bob.apiKey, body: { name: "t", plan: "p", baseSha: "ABCDEF1" } })).body;
+    expect(bobTask.baseSha).toBe("abcdef1");
+    const bigNumber = await api.call("POST", `/api/v1/mesh/tasks/${bobTask.id}/snapshots`, { key: bob.apiKey, rawBody: '{"metadata":{"n":1e400}}' });
+    expect(bigNumber.status).toBe(400);
+    expect(bigNumber.body.error.details[0].path).toBe("body.metadata");
+    const deep = await api.call("POST", `/api/v1/mesh/tasks/${bobTask.id}/checkpoints`, {
+      key: bob.apiKey,
+      body: { commitSha: "abc1234", branchName: "main", message: "m", filesChanged: JSON.parse("[".repeat(40) + "]".repeat(40)) },
+    });
+    expect(deep.status).toBe(400);
+    const longTool = await api.call("POST", `/api/v1/mesh/tasks/${bobTask.id}/messages`, {
+      key: bob.apiKey,
+      body: { messages: [{ role: "tool", content: "", toolName: "x".repeat(201) }] },
+    });
+    expect(longTool.body.error.details[0].path).toBe("body.messages.0.toolName");
+    const scopedApiKey = await api.call("POST", "/api/v1/keys", { key: bob.apiKey, body: { kind: "api", contractId: bobTask.id } });
+    expect(scopedApiKey.body.error.details[0].path).toBe("body.contractId");
     const route = await api.call("GET", "/api/v1/nothing-here", { key: bob.apiKey });
     expect(route).toMatchObject({ status: 404, body: { error: { code: "route_not_found" } } });
     expect((await api.call("GET", "/api/v1/contracts?limit=200", { key: bob.apiKey })).body.items.length).toBe(before);

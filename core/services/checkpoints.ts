@@ -14,7 +14,7 @@ import { assertBranchName } from "../gitRefs.js";
 
 export async function createCheckpoint(ctx: ServiceContext, taskId: string, input: CreateCheckpointRequest) {
   const task = await ownedTask(ctx, taskId);
-  const { checkpoint, snapshot } = await createCheckpointWithSnapshot(ctx.db, task, { ...input, commitSha: input.commitSha.toLowerCase() });
+  const { checkpoint, snapshot } = await createCheckpointWithSnapshot(ctx.db, task, input);
   await recordHistoryEvent(ctx.db, {
     ownerId: task.ownerId,
     contractId: task.contractId,
