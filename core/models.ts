@@ -404,6 +404,8 @@ export const RewindConversationRequest = z
     toTimestamp: isoTime().optional(),
     byMessageCount: z.int().min(1).optional(),
     rewindCode: z.boolean().optional(),
+    /** With rewindCode: go ahead over changes the task did not make (they are kept under the safety ref). */
+    force: z.boolean().optional(),
   })
   .refine((r) => [r.toMessageId, r.toTimestamp, r.byMessageCount].filter((v) => v !== undefined).length === 1, {
     message: "give exactly one of toMessageId, toTimestamp, byMessageCount",

@@ -194,6 +194,32 @@ describe("relay with prompt, late and silent daemons", () => {
     expect(bad.body.error).toEqual({ code: "invalid_input", message: "refused odd" });
     expect((await branch("taken")).status).toBe(409);
   });
+
+  it("a conversation rewind with the code is undone when the code cannot go back, and goes through with force", async () => {
+    const o = await env.newOwner("both-or-neither");
+    await env.scriptedDaemon(o, randomUUID(), (command, ws) => {
+      const refused = !command.force;
+      ws.send(
+        JSON.stringify(
+          refused
+            ? { type: "rewindResult", requestId: command.requestId, taskId: command.taskId, success: false, message: "refused", foreignChanges: ["notes.txt"] }
+            : { type: "rewindResult", requestId: command.requestId, taskId: command.taskId, success: true, message: "ok", safetyRef: `refs/makima/safety/${command.taskId}/1` },
+        ),
+      );
+    });
+    const { task } = await taskWithCheckpoints(env, o);
+    const messages = [1, 2, 3].map((i) => ({ role: "user", content: `m${i}` }));
+    await env.call("POST", `/api/v1/mesh/tasks/${task.id}/messages`, { key: o.apiKey, body: { messages } });
+    const rewind = (force?: boolean) =>
+      env.call("POST", `/api/v1/mesh/tasks/${task.id}/conversation/rewind`, { key: o.apiKey, body: { byMessageCount: 3, rewindCode: true, force } });
+    const refused = await rewind();
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe("foreign_changes");
+    expect((await env.call("GET", `/api/v1/mesh/tasks/${task.id}`, { key: o.apiKey })).body.messageCount).toBe(3);
+    const forced = await rewind(true);
+    expect(forced.status).toBe(200);
+    expect(forced.body).toMatchObject({ messageCount: 0, hiddenCount: 3, codeRewind: { safetyRef: `refs/makima/safety/${task.id}/1` } });
+  });
 });
 
 describe("relay across connections and daemons", () => {

@@ -16,7 +16,7 @@ import {
 } from "../store/conversation.js";
 import { listConnections } from "../store/connections.js";
 import { recordHistoryEvent } from "../store/history.js";
-import { toTask } from "../store/tasks.js";
+import { getTaskRecord, toTask } from "../store/tasks.js";
 import { assertBranchName } from "../gitRefs.js";
 import { ownedSupervisor, ownedTask, type ServiceContext } from "./context.js";
 import { assertNotRunning, phaseOf } from "./tasks.js";
@@ -177,8 +177,15 @@ export async function rewindTaskConversation(
     hiddenCount: rewind.hiddenCount,
   };
   if (checkpoint) {
-    const code = await dispatchCodeRewind(ctx, task, checkpoint, { preserveMode: "create_branch" });
-    result.codeRewind = code.pending ? { operationId: code.operationId, status: "pending" } : code.result;
+    try {
+      const code = await dispatchCodeRewind(ctx, task, checkpoint, { preserveMode: "create_branch", force: req.force });
+      result.codeRewind = code.pending ? { operationId: code.operationId, status: "pending" } : code.result;
+    } catch (error) {
+      // The code could not go back (foreign changes, daemon gone…): neither does the conversation.
+      const current = await getTaskRecord(ctx.db, task.ownerId, task.id);
+      if (current) await storeRestore(ctx.db, current, rewind);
+      throw error;
+    }
   }
   return result;
 }
