@@ -369,6 +369,8 @@ describe("fork and resume", () => {
       body: { forkFromType: "checkpoint", forkFromValue: "1", newTaskName: "t", newTaskPlan: "p", targetDaemonId: crypto.randomUUID() },
     });
     expect(target.status).toBe(503);
+    const forks = await api.call("GET", `/api/v1/mesh/tasks/${task.id}/forks`, { key: alice.apiKey });
+    expect(forks.body.items.map((t: any) => t.name)).not.toContain("t");
   });
 });
 

@@ -10,7 +10,7 @@ import { recordHistoryEvent } from "../store/history.js";
 import { createTask, toTask } from "../store/tasks.js";
 import { ownedTask, type ServiceContext } from "./context.js";
 import { phaseOf } from "./tasks.js";
-import { startOnDaemon } from "./spawn.js";
+import { assertDaemonOnline, startOnDaemon } from "./spawn.js";
 
 /**
  * The conversation as it was at a checkpoint: its snapshot's segments, or,
@@ -100,6 +100,7 @@ export function forkBranchName(parent: TaskRecord, point: Pick<ForkPoint, "type"
 export async function forkTask(ctx: ServiceContext, taskId: string, req: ForkTaskRequest) {
   const parent = await ownedTask(ctx, taskId);
   if (req.branchName) assertBranchName(req.branchName);
+  await assertDaemonOnline(ctx.db, parent.ownerId, req.targetDaemonId);
   const point = await resolveForkPoint(ctx, parent, req);
   const includeConversation = req.includeConversation ?? true;
   const branchName = req.createBranch === false ? undefined : (req.branchName ?? forkBranchName(parent, point));
@@ -152,6 +153,7 @@ export async function forkTask(ctx: ServiceContext, taskId: string, req: ForkTas
 export async function resumeFromCheckpoint(ctx: ServiceContext, taskId: string, checkpointId: string, req: ResumeFromCheckpointRequest) {
   const source = await ownedTask(ctx, taskId);
   const checkpoint = await getCheckpoint(ctx.db, source, checkpointId);
+  await assertDaemonOnline(ctx.db, source.ownerId, req.targetDaemonId);
   const includeConversation = req.includeConversation ?? false;
   const branchName = `makima/resume/${short(source.id)}-cp${checkpoint.checkpointNumber}-${Date.now().toString(36)}`;
   const task = await createTask(ctx.db, source.ownerId, {

@@ -7,7 +7,7 @@ import { getTaskRecord, saveTask, toTask } from "../store/tasks.js";
 import { ownedSupervisor, ownedTask, type ServiceContext } from "./context.js";
 import { assertNotRunning, phaseOf } from "./tasks.js";
 import { conversationAtCheckpoint } from "./fork.js";
-import { startOnDaemon } from "./spawn.js";
+import { assertDaemonOnline, startOnDaemon } from "./spawn.js";
 
 /** When the contract entered its current phase (its latest phase change, or its creation). */
 async function phaseStartedAt(ctx: ServiceContext, contractId: string): Promise<Date | undefined> {
@@ -42,6 +42,7 @@ async function resumeInPlace(
   how: { subtype: string; mode: string; additionalContext?: string; targetDaemonId?: string },
 ) {
   assertNotRunning(task, "resuming it");
+  await assertDaemonOnline(ctx.db, task.ownerId, how.targetDaemonId);
   let rewind: ConversationRewind | undefined;
   if (point.keep !== undefined && point.keep < countOf(await closeSegments(ctx.db, task))) {
     ({ task, rewind } = await rewindConversation(ctx.db, task, point.keep, actorOf(ctx.principal)));

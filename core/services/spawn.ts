@@ -8,6 +8,14 @@ import { clearAwaitingDaemon, getTaskRecord, listAwaitingDaemon, markAwaitingDae
 import type { Db } from "../store/db.js";
 import type { Relay } from "../relay.js";
 
+/** Refuses a request naming a daemon that is not online, before the request changes anything. */
+export async function assertDaemonOnline(db: Db, ownerId: string, daemonId: string | undefined): Promise<void> {
+  if (!daemonId) return;
+  if (!(await listConnections(db, ownerId)).some((c) => c.daemonId === daemonId)) {
+    throw new DomainError(503, "no_daemon", `daemon ${daemonId} is not online`);
+  }
+}
+
 /**
  * Starts a pending task (resumed or forked) on one of its owner's daemons.
  * With none online the task stays `pending` and is marked as waiting; the
