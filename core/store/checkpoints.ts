@@ -3,7 +3,7 @@ import { keys } from "../keys.js";
 import { newId } from "../ids.js";
 import { notFound } from "../errors.js";
 import { type Db, nowIso } from "./db.js";
-import { backoff, cancellationReasons } from "./table.js";
+import { backoff, cancellationReasons, isConditionFailure, type Item } from "./table.js";
 import { buildSnapshot, snapshotItem } from "./snapshots.js";
 import { queryPage, type Page } from "./paging.js";
 
@@ -44,7 +44,8 @@ export async function createCheckpointWithSnapshot(
       return { checkpoint, snapshot };
     } catch (error) {
       const reasons = cancellationReasons(error);
-      if (!reasons || reasons[0] !== "ConditionalCheckFailed") throw error;
+      // The number was taken, or another transaction met this one: try the next free number.
+      if (!reasons || !reasons.some((r) => r === "ConditionalCheckFailed" || r === "TransactionConflict")) throw error;
       await backoff(attempt);
       number = (await lastCheckpointNumber(db, task.id)) + 1;
     }
@@ -104,17 +105,22 @@ export function listCheckpoints(db: Db, task: TaskRecord, limit: number, cursor?
   });
 }
 
-/** The latest checkpoint of a task at a commit. */
+/** The latest checkpoint of a task at a commit (a prefix of its SHA is enough). */
 export async function findCheckpointBySha(db: Db, task: TaskRecord, sha: string): Promise<TaskCheckpoint> {
-  const { items } = await db.table.query({
-    KeyConditionExpression: "pk = :p AND begins_with(sk, :c)",
-    FilterExpression: "begins_with(commitSha, :sha)",
-    ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":c": keys.checkpointPrefix, ":sha": sha.toLowerCase() },
-    ScanIndexForward: false,
-    ConsistentRead: true,
-  });
-  if (!items[0]) throw notFound(`checkpoint at commit ${sha}`);
-  return TaskCheckpoint.parse(items[0]);
+  let startKey: Item | undefined;
+  do {
+    const { items, lastKey } = await db.table.query({
+      KeyConditionExpression: "pk = :p AND begins_with(sk, :c)",
+      FilterExpression: "begins_with(commitSha, :sha)",
+      ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":c": keys.checkpointPrefix, ":sha": sha.toLowerCase() },
+      ScanIndexForward: false,
+      ConsistentRead: true,
+      ExclusiveStartKey: startKey,
+    });
+    if (items[0]) return TaskCheckpoint.parse(items[0]);
+    startKey = lastKey;
+  } while (startKey);
+  throw notFound(`checkpoint at commit ${sha}`);
 }
 
 /** Like ON DELETE SET NULL: forget a snapshot the checkpoint named, if it still names it. */
@@ -127,7 +133,7 @@ export async function clearSnapshotReference(db: Db, taskId: string, checkpointN
     });
     return true;
   } catch (error) {
-    if ((error as Error).name === "ConditionalCheckFailedException") return false;
+    if (isConditionFailure(error)) return false;
     throw error;
   }
 }

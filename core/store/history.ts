@@ -91,6 +91,8 @@ async function historyPage(db: Db, timeline: Timeline, f: HistoryFilters): Promi
     : [timeline.partition(f.phase ? phaseFacet(f.phase) : undefined)];
   const phaseFilter = types && f.phase ? f.phase : undefined;
   const [hash, range] = timeline.index ? [`${timeline.index}pk`, `${timeline.index}sk`] : ["pk", "sk"];
+  // One budget for the whole page, shared by its lanes.
+  const laneBudget = Math.ceil(MAX_EVALUATED / partitions.length);
 
   const lanes: Lane[] = await Promise.all(
     partitions.map(async (partition) => {
@@ -107,12 +109,12 @@ async function historyPage(db: Db, timeline: Timeline, f: HistoryFilters): Promi
           FilterExpression: phaseFilter ? "#phase = :phase" : undefined,
           ScanIndexForward: false,
           ExclusiveStartKey: startKey,
-          Limit: phaseFilter ? 200 : f.limit + 1 - lane.items.length,
+          Limit: phaseFilter ? Math.min(200, laneBudget) : f.limit + 1 - lane.items.length,
         });
         lane.items.push(...items);
         evaluated += scanned;
         if (!lastKey) return lane;
-        if (lane.items.length > f.limit || evaluated >= MAX_EVALUATED) {
+        if (lane.items.length > f.limit || evaluated >= laneBudget) {
           lane.frontier = String(lastKey[range]);
           return lane;
         }

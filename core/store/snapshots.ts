@@ -7,7 +7,7 @@ import { type Db } from "./db.js";
 import { closeSegments, contentHashOf, countOf } from "./conversation.js";
 import { retentionDaysOf } from "./owners.js";
 import { queryPage, type Page } from "./paging.js";
-import type { Item } from "./table.js";
+import { isConditionFailure, type Item } from "./table.js";
 
 const DAY_MS = 86_400_000;
 /** DynamoDB TTL removes an item this long after its expiry day if the cleanup job never got to it. */
@@ -102,6 +102,17 @@ export function listSnapshots(db: Db, task: TaskRecord, limit: number, cursor?: 
 /** A pinned snapshot leaves the expiry index (and loses its TTL), so retention never finds it. */
 export async function setPinned(db: Db, task: TaskRecord, snapshotId: string, pinned: boolean): Promise<SnapshotRecord> {
   const snapshot = await getSnapshot(db, task, snapshotId);
+  try {
+    return await writePinned(db, task, snapshot, pinned);
+  } catch (error) {
+    // Retention removed it between the read and the write.
+    if (isConditionFailure(error)) throw notFound("snapshot");
+    throw error;
+  }
+}
+
+async function writePinned(db: Db, task: TaskRecord, snapshot: SnapshotRecord, pinned: boolean): Promise<SnapshotRecord> {
+  const snapshotId = snapshot.id;
   if (pinned) {
     const item = await db.table.update(keys.snapshot(task.id, snapshotId), {
       UpdateExpression: "SET pinned = :t REMOVE gsi3pk, gsi3sk, expiresAt",

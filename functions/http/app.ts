@@ -13,8 +13,10 @@ import { checkpointRoutes } from "./routes/checkpoints.js";
 import { supervisorRoutes } from "./routes/supervisor.js";
 import { rewindRoutes } from "./routes/rewind.js";
 import { accountRoutes } from "./routes/account.js";
+import { defineRoute } from "./route.js";
+import { z } from "zod";
 
-const PUBLIC_PATHS = new Set(["/health", "/api/v1/openapi.json", "/api/v1/docs"]);
+const PUBLIC_PATHS = new Set(["/api/v1/openapi.json", "/api/v1/docs"]);
 const MAX_BODY_BYTES = 1024 * 1024;
 
 export const API_DESCRIPTION = `The history, resume, rewind and fork service of the Makima agent platform.
@@ -47,7 +49,11 @@ export function createApp(runtime: Runtime): OpenAPIHono<AppEnv> {
   });
   app.use("/api/v1/*", idempotency);
 
-  app.get("/health", (c) => c.json({ ok: true }));
+  defineRoute(
+    app,
+    { method: "get", path: "/health", tag: "health", summary: "Is the service up (no key needed)", status: 200, response: z.object({ ok: z.literal(true) }).meta({ id: "Health" }), public: true },
+    async () => ({ ok: true }),
+  );
   contractRoutes(app);
   supervisorRoutes(app);
   taskRoutes(app);
@@ -70,7 +76,7 @@ export function createApp(runtime: Runtime): OpenAPIHono<AppEnv> {
 /** `Idempotency-Key` on a POST or PATCH: the first answer is kept for 24 h and replayed. */
 const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   const key = c.req.header("idempotency-key");
-  if (!key || (c.req.method !== "POST" && c.req.method !== "PATCH")) return next();
+  if (!key || (c.req.method !== "POST" && c.req.method !== "PATCH") || !c.get("service")) return next();
   if (key.length > 200) return errorJson(c, 400, "validation_failed", "Idempotency-Key is at most 200 characters", [{ path: "header.Idempotency-Key", message: "too long" }]);
   const { db, principal } = c.get("service");
   const hash = createHash("sha256").update(`${c.req.method} ${c.req.path}\n${await c.req.text()}`).digest("hex");

@@ -21,7 +21,7 @@ export function accountRoutes(app: OpenAPIHono<AppEnv>) {
       description: "`api` (mk_…): everything you own. `tool` (mkt_…): one contract's supervisor and history endpoints. `daemon` (mkd_…): connect a daemon; nothing over HTTP.",
       body: CreateKeyRequest,
       status: 201,
-      response: ApiKey.extend({ key: z.string() }).meta({ id: "CreatedKey" }),
+      response: ApiKey.omit({ ownerId: true }).extend({ key: z.string().describe("The secret: shown this once") }).meta({ id: "CreatedKey" }),
       errors: [404],
     },
     async ({ ctx, body }) => {
@@ -79,7 +79,7 @@ export function accountRoutes(app: OpenAPIHono<AppEnv>) {
       description: "An operation the daemon has not answered within the relay timeout is reported `timed_out`.",
       params: IdParam,
       status: 200,
-      response: Operation,
+      response: Operation.omit({ ownerId: true }).meta({ id: "OperationStatus" }),
       errors: [404],
     },
     async ({ ctx, params }) => {
