@@ -490,6 +490,11 @@ describe("isolation and scope", () => {
     expect((await api.call("GET", `/api/v1/timeline`, { key })).status).toBe(403);
     expect((await api.call("GET", `/api/v1/keys`, { key })).status).toBe(403);
     expect((await api.call("POST", `/api/v1/contracts`, { key, body: { name: "no" } })).status).toBe(403);
+    const { createOperation } = await import("../core/store/operations.js");
+    const mineOp = await createOperation(api.db, { id: crypto.randomUUID(), ownerId: alice.ownerId, commandType: "getCheckpointDiff", context: { taskId: mine.task.id } });
+    const otherOp = await createOperation(api.db, { id: crypto.randomUUID(), ownerId: alice.ownerId, commandType: "getCheckpointDiff", context: { taskId: other.task.id } });
+    expect((await api.call("GET", `/api/v1/operations/${mineOp.id}`, { key })).body).toMatchObject({ id: mineOp.id, status: "pending" });
+    expect((await api.call("GET", `/api/v1/operations/${otherOp.id}`, { key })).status).toBe(403);
     const missingContract = await api.call("POST", "/api/v1/keys", { key: alice.apiKey, body: { kind: "tool" } });
     expect(missingContract.body.error.details[0].path).toBe("body.contractId");
   });

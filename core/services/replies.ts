@@ -7,7 +7,7 @@ import type { Principal } from "../auth.js";
 import type { Relay } from "../relay.js";
 import type { Db } from "../store/db.js";
 import { getOperationRecord, settleOperation, type Outcome } from "../store/operations.js";
-import { isConditionFailure } from "../store/table.js";
+import { backoff, isConditionFailure } from "../store/table.js";
 import { updateConnection } from "../store/connections.js";
 import { getCheckpoint } from "../store/checkpoints.js";
 import { createSnapshot, toSnapshot } from "../store/snapshots.js";
@@ -46,12 +46,11 @@ export async function handleDaemonMessage(db: Db, relay: Relay, connection: Conn
       // Message ids make a resend a no-op (see store/conversation.ts).
       await appendMessages(ctx, message.taskId, message.messages);
       return;
-    case "taskStatus": {
-      const task = await getTaskRecord(db, connection.ownerId, message.taskId);
-      if (!task) throw new DomainError(404, "not_found", "task not found");
-      await setTaskStatus(ctx, task, message.status, { daemonId: connection.daemonId });
+    case "taskStatus":
+      await withFreshTask(db, connection.ownerId, message.taskId, (task) =>
+        setTaskStatus(ctx, task, message.status, { daemonId: connection.daemonId }),
+      );
       return;
-    }
     case "error": {
       if (!message.requestId) {
         console.warn(JSON.stringify({ level: "warn", message: "daemon error", daemonId: connection.daemonId, code: message.code, detail: message.message }));
@@ -240,10 +239,9 @@ async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonR
     case "taskSpawned": {
       await clearAwaitingDaemon(db, task.id);
       // Messages are handled concurrently: the agent may already have reported it finished.
-      const started =
-        task.status === "pending"
-          ? await setTaskStatus(ctx, task, "running", { daemonId: op.daemonId })
-          : await setTaskStatus(ctx, task, task.status, { daemonId: op.daemonId });
+      const started = await withFreshTask(db, task.ownerId, task.id, (current) =>
+        setTaskStatus(ctx, current, current.status === "pending" ? "running" : current.status, { daemonId: op.daemonId }),
+      );
       // A resume from a checkpoint moved the worktree back first: record it, so it can be undone.
       if (reply.safetyRef && op.context?.checkpointId) {
         const checkpoint = await getCheckpoint(db, task, str(op, "checkpointId"));
@@ -311,4 +309,22 @@ async function recordCodeRewind(
     },
   });
   return rewind;
+}
+
+/**
+ * Applies a daemon's report to the task as it is now: reports are handled
+ * concurrently, so a write that meets another (a 409 concurrent_update) is
+ * retried on a fresh read instead of being lost.
+ */
+async function withFreshTask<T>(db: Db, ownerId: string, taskId: string, apply: (task: TaskRecord) => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    const task = await getTaskRecord(db, ownerId, taskId);
+    if (!task) throw new DomainError(404, "not_found", "task not found");
+    try {
+      return await apply(task);
+    } catch (error) {
+      if (!(error instanceof DomainError && error.code === "concurrent_update") || attempt >= 5) throw error;
+      await backoff(attempt);
+    }
+  }
 }

@@ -3,9 +3,8 @@ import { z } from "zod";
 import { ApiKey, CreateKeyRequest, ListQuery, Operation, RetentionSettings } from "../../../core/models.js";
 import { createApiKey, listApiKeys, retentionDaysOf, revokeApiKey, setRetention } from "../../../core/store/owners.js";
 import { listConnections } from "../../../core/store/connections.js";
-import { getOperation, getOperationRecord } from "../../../core/store/operations.js";
+import { operationStatus } from "../../../core/services/operations.js";
 import { ownedContract, requireUser } from "../../../core/services/context.js";
-import { notFound } from "../../../core/errors.js";
 import { CleanupRun, listCleanupRuns } from "../../../core/retention.js";
 import type { AppEnv } from "../context.js";
 import { defineRoute, IdParam, pageOf } from "../route.js";
@@ -82,13 +81,7 @@ export function accountRoutes(app: OpenAPIHono<AppEnv>) {
       response: Operation.omit({ ownerId: true }).meta({ id: "OperationStatus" }),
       errors: [404],
     },
-    async ({ ctx, params }) => {
-      const record = await getOperationRecord(ctx.db, ctx.principal.ownerId, params.id!);
-      if (!record) throw notFound("operation");
-      await ctx.relay.expireIfOverdue(record);
-      const { ownerId: _o, ...op } = (await getOperation(ctx.db, ctx.principal.ownerId, params.id!))!;
-      return op;
-    },
+    ({ ctx, params }) => operationStatus(ctx, params.id!),
   );
   defineRoute(
     app,

@@ -1,0 +1,22 @@
+import type { Operation } from "../models.js";
+import { notFound } from "../errors.js";
+import { getOperation, getOperationRecord } from "../store/operations.js";
+import { ownedTask, type ServiceContext } from "./context.js";
+
+/**
+ * A daemon operation's status and result. One the daemon has not answered in
+ * time is settled as timed out here, so nothing reads as pending forever. A
+ * tool key sees only its contract's operations.
+ */
+export async function operationStatus(ctx: ServiceContext, operationId: string): Promise<Omit<Operation, "ownerId">> {
+  const record = await getOperationRecord(ctx.db, ctx.principal.ownerId, operationId);
+  if (!record) throw notFound("operation");
+  if (ctx.principal.contractId) {
+    const taskId = record.context?.taskId;
+    if (typeof taskId !== "string") throw notFound("operation");
+    await ownedTask(ctx, taskId);
+  }
+  await ctx.relay.expireIfOverdue(record);
+  const { ownerId: _owner, ...op } = (await getOperation(ctx.db, ctx.principal.ownerId, operationId))!;
+  return op;
+}
