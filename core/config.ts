@@ -20,6 +20,8 @@ export interface Config {
   /** How long a daemon has to answer before the operation is timed out. */
   relayTimeoutMs: number;
   jwt?: { jwksUrl: string; issuer: string; audience: string };
+  /** Owners who may read service-wide records (the cleanup job's runs). */
+  operators: string[];
 }
 
 function num(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -43,6 +45,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retentionDays: num(env, "MAKIMA_RETENTION_DAYS", 30),
     relayWaitMs: num(env, "MAKIMA_RELAY_WAIT_MS", 20_000),
     relayTimeoutMs: num(env, "MAKIMA_RELAY_TIMEOUT_MS", 120_000),
+    operators: (env.MAKIMA_OPERATORS ?? "").split(",").map((id) => id.trim()).filter(Boolean),
     jwt: jwksUrl
       ? { jwksUrl, issuer: env.MAKIMA_JWT_ISSUER ?? "", audience: env.MAKIMA_JWT_AUDIENCE ?? "" }
       : undefined,

@@ -517,9 +517,11 @@ describe("isolation and scope", () => {
     expect((await api.call("PUT", "/api/v1/account/retention", { key: owner.apiKey, body: { retentionDays: 0 } })).status).toBe(400);
   });
 
-  it("cleanup runs are readable by users, not by tool keys", async () => {
+  it("cleanup runs are readable by operators, not by other owners or tool keys", async () => {
     const { runCleanup } = await import("../core/retention.js");
     const summary = await runCleanup(api.db, { log: () => undefined });
+    expect((await api.call("GET", "/api/v1/cleanup-runs", { key: alice.apiKey })).status).toBe(403);
+    api.runtime.config.operators.push(alice.ownerId);
     const runs = await api.call("GET", "/api/v1/cleanup-runs", { key: alice.apiKey });
     expect(runs.status).toBe(200);
     expect(runs.body.items[0]).toMatchObject({ runId: summary.runId, deleted: summary.deleted, stoppedBy: "done" });

@@ -42,6 +42,9 @@ if (
   if (devFile) writeFileSync(devFile, JSON.stringify(dev, null, 2) + "\n", { mode: 0o600 });
 }
 
+// On one machine the dev owner is also its operator.
+stack.config.operators.push(dev.ownerId);
+
 const file: LocalFile = {
   apiUrl: stack.apiUrl,
   wsUrl: stack.wsUrl,

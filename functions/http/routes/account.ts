@@ -4,6 +4,7 @@ import { ApiKey, CreateKeyRequest, ListQuery, Operation, RetentionSettings } fro
 import { createApiKey, listApiKeys, retentionDaysOf, revokeApiKey, setRetention } from "../../../core/store/owners.js";
 import { listConnections } from "../../../core/store/connections.js";
 import { operationStatus } from "../../../core/services/operations.js";
+import { forbidden } from "../../../core/auth.js";
 import { ownedContract, requireUser } from "../../../core/services/context.js";
 import { CleanupRun, listCleanupRuns } from "../../../core/retention.js";
 import type { AppEnv } from "../context.js";
@@ -89,14 +90,18 @@ export function accountRoutes(app: OpenAPIHono<AppEnv>) {
       method: "get",
       path: "/api/v1/cleanup-runs",
       tag: "retention",
-      summary: "What the retention job did, run by run, newest first",
+      summary: "What the retention job did, run by run, newest first (operators only)",
       description: "Each run: snapshots deleted, checkpoint references cleared, snapshots kept longer for an owner's longer retention, orphaned objects removed, and whether work remains for the next run.",
       query: ListQuery,
       status: 200,
       response: pageOf(CleanupRun, "CleanupRunPage"),
     },
-    async ({ ctx, query }) => {
+    async ({ ctx, query, c }) => {
       requireUser(ctx);
+      // Runs count every owner's snapshots: an operator's view, not an owner's.
+      if (!c.get("runtime").config.operators.includes(ctx.principal.ownerId)) {
+        throw forbidden("the cleanup job's runs are for operators (MAKIMA_OPERATORS)");
+      }
       return listCleanupRuns(ctx.db, query.limit, query.cursor);
     },
   );
