@@ -64,6 +64,8 @@ export function createStorage() {
     MAKIMA_BUCKET: bucket.name,
     MAKIMA_CURSOR_SECRET: cursorSecret.value,
     MAKIMA_RETENTION_DAYS: process.env.MAKIMA_RETENTION_DAYS ?? "30",
+    // Owner ids who may read service-wide records (the cleanup job's runs).
+    MAKIMA_OPERATORS: process.env.MAKIMA_OPERATORS ?? "",
   };
 
   return { table, bucket, cursorSecret, environment };

@@ -608,7 +608,7 @@ describe("functions (stacks/functions.ts against the stacks)", () => {
   });
 
   it("every function gets the environment core/config.ts reads", () => {
-    const required = ["MAKIMA_TABLE", "MAKIMA_BUCKET", "MAKIMA_CURSOR_SECRET", "MAKIMA_RETENTION_DAYS"];
+    const required = ["MAKIMA_TABLE", "MAKIMA_BUCKET", "MAKIMA_CURSOR_SECRET", "MAKIMA_RETENTION_DAYS", "MAKIMA_OPERATORS"];
     for (const f of declaredFunctions) {
       const name = entryFor(f.handler)?.name ?? String(f.handler);
       const env = environmentOf(f.config);
