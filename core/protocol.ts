@@ -95,6 +95,11 @@ export const SpawnTask = z.object({
   additionalContext: z.string().optional(),
   /** Presigned GET of the conversation to start with (JSON `{messages}`), if any. */
   conversationUrl: z.url().optional(),
+  /**
+   * Presigned GET of `{plan, additionalContext}` when they would not fit in a
+   * WebSocket message; `plan` and `additionalContext` above are then empty.
+   */
+  briefUrl: z.url().optional(),
 });
 
 export const DaemonCommand = z.discriminatedUnion("type", [

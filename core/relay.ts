@@ -107,7 +107,7 @@ export class Relay {
     const command = DaemonCommand.parse({ ...input, requestId });
     const data = JSON.stringify(command);
     if (Buffer.byteLength(data) > MAX_INLINE_PAYLOAD_BYTES) {
-      throw new Error(`command ${command.type} is ${data.length} bytes; large payloads must travel by presigned URL`);
+      throw new DomainError(413, "command_too_large", `the ${command.type} command would be ${data.length} bytes; a WebSocket message carries at most ${MAX_INLINE_PAYLOAD_BYTES}`);
     }
 
     let op: OperationRecord | undefined;

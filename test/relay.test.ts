@@ -291,6 +291,20 @@ describe("relay across connections and daemons", () => {
     await waitFor(() => daemon.received.some((c) => c.type === "spawnTask" && c.taskId === res.body.task.id));
     await waitFor(async () => (await env.call("GET", `/api/v1/mesh/tasks/${res.body.task.id}`, { key: o.apiKey })).body.status === "running");
   });
+
+  it("a plan too long for a WebSocket message reaches the daemon through S3", async () => {
+    const o = await env.newOwner("long-plan");
+    const daemon = await env.scriptedDaemon(o, randomUUID(), answerNow);
+    const { task, cps } = await taskWithCheckpoints(env, o);
+    const plan = "étape\n".repeat(8000); // 48,000 characters, ~112 KB as JSON
+    const res = await env.call("POST", `/api/v1/mesh/tasks/${task.id}/checkpoints/${cps[0].id}/resume`, { key: o.apiKey, body: { plan } });
+    expect(res.status).toBe(201);
+    const spawn = await waitFor(() => daemon.received.find((c) => c.type === "spawnTask" && c.taskId === res.body.task.id));
+    expect(spawn.plan).toBe("");
+    const brief = (await (await fetch(spawn.briefUrl)).json()) as { plan: string };
+    expect(brief.plan).toBe(plan);
+    expect(env.gateway.stats.maxOutboundBytes).toBeLessThan(100 * 1024);
+  });
 });
 
 describe("the local gateway as API Gateway", () => {

@@ -7,6 +7,7 @@ import { listConnections } from "../store/connections.js";
 import { clearAwaitingDaemon, getTaskRecord, listAwaitingDaemon, markAwaitingDaemon } from "../store/tasks.js";
 import type { Db } from "../store/db.js";
 import type { Relay } from "../relay.js";
+import { MAX_INLINE_PAYLOAD_BYTES } from "../protocol.js";
 
 /** Refuses a request naming a daemon that is not online, before the request changes anything. */
 export async function assertDaemonOnline(db: Db, ownerId: string, daemonId: string | undefined): Promise<void> {
@@ -48,6 +49,13 @@ export async function startOnDaemon(
       conversationUrl = await db.blobs.presignGet(key, 3600);
     }
   }
+  // A long plan or context goes through S3 too: the command itself must stay under a WebSocket message's size.
+  let brief: { plan: string; additionalContext?: string; briefUrl?: string } = { plan: task.plan, additionalContext: task.resumeContext };
+  if (Buffer.byteLength(JSON.stringify(brief)) > MAX_INLINE_PAYLOAD_BYTES / 2) {
+    const key = blobKeys.transfer(task.ownerId, `brief-${operationId}`);
+    await db.blobs.putJson(key, { plan: task.plan, additionalContext: task.resumeContext });
+    brief = { plan: "", briefUrl: await db.blobs.presignGet(key, 3600) };
+  }
   try {
     const op = await relay.dispatch(
       task.ownerId,
@@ -55,12 +63,11 @@ export async function startOnDaemon(
         type: "spawnTask",
         taskId: task.id,
         name: task.name,
-        plan: task.plan,
+        ...brief,
         sourceTaskId,
         commitSha: task.baseSha,
         resetToCommit: task.restartAtCheckpointId ? true : undefined,
         branchName: task.branchName,
-        additionalContext: task.resumeContext,
         conversationUrl,
       },
       {

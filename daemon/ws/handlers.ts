@@ -220,14 +220,16 @@ export class CommandHandler {
     }
 
     const conversationFile = await this.prepareConversation(c.taskId, c.conversationUrl);
+    // A long plan and context came through S3 (the command stays under a WebSocket message's size).
+    const brief = c.briefUrl ? ((await downloadJson(c.briefUrl)) as { plan?: string; additionalContext?: string }) : c;
     if (runner.configured) {
       await runner.start({
         taskId: c.taskId,
         name: c.name,
-        plan: c.plan,
+        plan: brief.plan ?? "",
         cwd,
         branchName,
-        additionalContext: c.additionalContext,
+        additionalContext: brief.additionalContext,
         conversationFile,
       });
     } else {
