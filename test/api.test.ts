@@ -374,6 +374,24 @@ describe("fork and resume", () => {
   });
 });
 
+describe("continue from a checkpoint", () => {
+  it("shows exactly the conversation the checkpoint saw, whatever was rewound or added since", async () => {
+    const task = (await api.call("POST", "/api/v1/mesh/tasks", { key: alice.apiKey, body: { name: "w", plan: "p" } })).body;
+    const send = (ids: string[]) =>
+      api.call("POST", `/api/v1/mesh/tasks/${task.id}/messages`, { key: alice.apiKey, body: { messages: ids.map((id) => ({ id, role: "assistant", content: id })) } });
+    await send(["m1", "m2", "m3", "m4", "m5", "m6"]);
+    await api.call("POST", `/api/v1/mesh/tasks/${task.id}/checkpoints`, { key: alice.apiKey, body: { commitSha: "c".repeat(40), branchName: "main", message: "c" } });
+    await api.call("POST", `/api/v1/mesh/tasks/${task.id}/conversation/rewind`, { key: alice.apiKey, body: { byMessageCount: 4 } });
+    await send(["n1", "n2", "n3", "n4", "n5"]);
+    const res = await api.call("POST", `/api/v1/mesh/tasks/${task.id}/continue`, { key: alice.apiKey, body: { mode: "from_checkpoint", checkpointSha: "c".repeat(40) } });
+    expect(res.body.messageCount).toBe(6);
+    const conv = await api.call("GET", `/api/v1/mesh/tasks/${task.id}/conversation`, { key: alice.apiKey });
+    expect(conv.body.messages.map((m: any) => m.id)).toEqual(["m1", "m2", "m3", "m4", "m5", "m6"]);
+    const rewinds = (await api.call("GET", `/api/v1/mesh/tasks/${task.id}/conversation/rewinds`, { key: alice.apiKey })).body.items;
+    expect(rewinds[0]).toMatchObject({ messageCount: 6, hiddenCount: 5 }); // n1–n5 hidden; m3–m6 shown again
+  });
+});
+
 describe("supervisor restart_phase", () => {
   it("hides what the supervisor said since the current phase began, and the restore brings it back", async () => {
     const contract = (await api.call("POST", "/api/v1/contracts", { key: alice.apiKey, body: { name: "phased" } })).body;

@@ -1,4 +1,4 @@
-import type { ContinueTaskRequest, ConversationRewind, ResumeSupervisorRequest, TaskCheckpoint, TaskRecord } from "../models.js";
+import type { ContinueTaskRequest, ConversationRewind, ConversationSegment, ResumeSupervisorRequest, TaskCheckpoint, TaskRecord } from "../models.js";
 import { actorOf } from "../auth.js";
 import { findCheckpointBySha, getCheckpoint } from "../store/checkpoints.js";
 import { closeSegments, countOf, countUpTo, rewindConversation } from "../store/conversation.js";
@@ -22,10 +22,10 @@ async function phaseStartedAt(ctx: ServiceContext, contractId: string): Promise<
   return undefined;
 }
 
-/** Where a resumed task starts again: how much conversation it keeps, and at which checkpoint's commit. */
+/** Where a resumed task starts again: what conversation it shows, and at which checkpoint's commit. */
 interface RestartPoint {
-  /** Visible messages to keep; the rest is hidden (recoverable). Undefined keeps everything. */
-  keep?: number;
+  /** The first N visible messages, or exactly the conversation a checkpoint saw; the rest is hidden (recoverable). Undefined keeps everything. */
+  keep?: number | ConversationSegment[];
   checkpoint?: TaskCheckpoint;
 }
 
@@ -44,7 +44,7 @@ async function resumeInPlace(
   assertNotRunning(task, "resuming it");
   await assertDaemonOnline(ctx.db, task.ownerId, how.targetDaemonId);
   let rewind: ConversationRewind | undefined;
-  if (point.keep !== undefined && point.keep < countOf(await closeSegments(ctx.db, task))) {
+  if (point.keep !== undefined && !(await showsAlready(ctx, task, point.keep))) {
     ({ task, rewind } = await rewindConversation(ctx.db, task, point.keep, actorOf(ctx.principal)));
   }
   // Both always given: a resume without context or checkpoint clears what an earlier one left.
@@ -71,12 +71,19 @@ async function resumeInPlace(
       actor: actorOf(ctx.principal),
     },
   });
-  const started = await startOnDaemon(ctx.db, ctx.relay, task, { targetDaemonId: how.targetDaemonId, includeConversation: point.keep !== 0 });
+  const started = await startOnDaemon(ctx.db, ctx.relay, task, { targetDaemonId: how.targetDaemonId, includeConversation: !(point.keep === 0 || (Array.isArray(point.keep) && point.keep.length === 0)) });
   return { task, ...started };
 }
 
+/** Whether the task's conversation is already what a restart point keeps (then there is nothing to hide). */
+async function showsAlready(ctx: ServiceContext, task: TaskRecord, keep: number | ConversationSegment[]): Promise<boolean> {
+  const closed = await closeSegments(ctx.db, task);
+  return typeof keep === "number" ? keep >= countOf(closed) : JSON.stringify(closed) === JSON.stringify(keep);
+}
+
+/** A checkpoint's commit, and the conversation exactly as its snapshot saw it (whatever was rewound or added since). */
 async function restartAtCheckpoint(ctx: ServiceContext, task: TaskRecord, checkpoint: TaskCheckpoint): Promise<RestartPoint> {
-  return { checkpoint, keep: countOf(await conversationAtCheckpoint(ctx, task, checkpoint)) };
+  return { checkpoint, keep: await conversationAtCheckpoint(ctx, task, checkpoint) };
 }
 
 /**

@@ -145,10 +145,10 @@ export async function appendMessages(
 // ------------------------------------------------------------------ segments
 
 /** Segments with the open tail closed at the log's current end: what "now" means for a snapshot or fork. */
-export async function closeSegments(db: Db, task: TaskRecord): Promise<ConversationSegment[]> {
+export async function closeSegments(db: Db, task: TaskRecord, ownEnd?: number): Promise<ConversationSegment[]> {
   const closed: ConversationSegment[] = [];
   for (const s of task.segments) {
-    const to = s.to ?? (await lastLogEntry(db, s.taskId)).seq;
+    const to = s.to ?? (s.taskId === task.id && ownEnd !== undefined ? ownEnd : (await lastLogEntry(db, s.taskId)).seq);
     if (to >= s.from) closed.push({ taskId: s.taskId, from: s.from, to });
   }
   return closed;
@@ -340,30 +340,44 @@ export async function getWholeMessage(db: Db, task: TaskRecord, messageId: strin
 
 // ------------------------------------------------------------------ rewind
 
+/** How many log entries two closed segment lists have in common. */
+function overlap(a: ConversationSegment[], b: ConversationSegment[]): number {
+  let n = 0;
+  for (const x of a) {
+    for (const y of b) {
+      if (x.taskId === y.taskId) n += Math.max(0, Math.min(x.to ?? 0, y.to ?? 0) - Math.max(x.from, y.from) + 1);
+    }
+  }
+  return n;
+}
+
 /**
- * Keeps the first `keep` visible messages and hides the rest (nothing is
- * deleted); later appends come after the kept ones. The rewind record keeps
- * the previous segments so the rewind can be restored.
+ * Makes the visible conversation `target` (the first N messages, or the
+ * exact segments a snapshot named) and hides the rest; nothing is deleted,
+ * and later appends come after the kept ones. The rewind record keeps the
+ * previous segments so the rewind can be restored.
  */
 export async function rewindConversation(
   db: Db,
   task: TaskRecord,
-  keep: number,
+  target: number | ConversationSegment[],
   actor: string,
 ): Promise<{ task: TaskRecord; rewind: ConversationRewind }> {
-  const closed = await closeSegments(db, task);
-  const total = countOf(closed);
-  if (keep > total) throw badRequest(`the conversation has ${total} messages; cannot keep ${keep}`);
+  // One read of the log's end: a message appended meanwhile is after the cut, visible.
   const head = await lastLogEntry(db, task.id);
-  const segments = [...clipSegments(closed, keep), { taskId: task.id, from: head.seq + 1, to: null }];
+  const closed = await closeSegments(db, task, head.seq);
+  const total = countOf(closed);
+  if (typeof target === "number" && target > total) throw badRequest(`the conversation has ${total} messages; cannot keep ${target}`);
+  const kept = typeof target === "number" ? clipSegments(closed, target) : target;
+  const segments = [...kept, { taskId: task.id, from: head.seq + 1, to: null }];
   const rewind = ConversationRewind.parse({
     id: newId(),
     taskId: task.id,
     ownerId: task.ownerId,
     previousSegments: task.segments,
     segments,
-    messageCount: keep,
-    hiddenCount: total - keep,
+    messageCount: countOf(kept),
+    hiddenCount: total - overlap(closed, kept),
     actor,
     createdAt: nowIso(db),
   });
