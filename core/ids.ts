@@ -1,4 +1,4 @@
-import { v7 as uuidv7, validate, version } from "uuid";
+import { v7 as uuidv7, validate } from "uuid";
 
 /** A new id: a UUIDv7, so ids sort by creation time. */
 export function newId(at?: Date): string {
@@ -9,9 +9,6 @@ export function isUuid(value: string): boolean {
   return validate(value);
 }
 
-export function isUuidV7(value: string): boolean {
-  return validate(value) && version(value) === 7;
-}
 
 function msHex(at: Date): string {
   const ms = Math.max(0, Math.min(at.getTime(), 2 ** 48 - 1));
@@ -29,11 +26,6 @@ export function highestIdAt(at: Date): string {
   return `${msHex(at)}-ffff-ffff-ffffffffffff`;
 }
 
-/** The creation time a UUIDv7 carries. */
-export function timeOfId(id: string): Date {
-  const hex = id.replace(/-/g, "").slice(0, 12);
-  return new Date(parseInt(hex, 16));
-}
 
 /** The greatest UUID string that sorts before `id` (for "older than" key ranges). */
 export function idBefore(id: string): string {

@@ -10,7 +10,6 @@
  * | an owner's keys                          | gsi1pk = OWNER#o#KEYS                                 | gsi1  |
  * | contract by id                           | pk = CONTRACT#c, sk = CONTRACT                        | table |
  * | an owner's contracts, newest first       | gsi1pk = OWNER#o#CONTRACTS                            | gsi1  |
- * | supervisor state of a contract           | pk = CONTRACT#c, sk = SUPERVISOR                      | table |
  * | task by id                               | pk = TASK#t, sk = TASK                                | table |
  * | a contract's tasks (spawned tasks)       | gsi1pk = CONTRACT#c#TASKS                             | gsi1  |
  * | a task's forks                           | gsi2pk = TASK#t#FORKS                                 | gsi2  |
@@ -62,7 +61,6 @@ export const keys = {
 
   contract: (contractId: string) => ({ pk: `CONTRACT#${contractId}`, sk: "CONTRACT" }),
   ownerContracts: (ownerId: string) => `OWNER#${ownerId}#CONTRACTS`,
-  supervisorState: (contractId: string) => ({ pk: `CONTRACT#${contractId}`, sk: "SUPERVISOR" }),
 
   task: (taskId: string) => ({ pk: `TASK#${taskId}`, sk: "TASK" }),
   taskPartition: (taskId: string) => `TASK#${taskId}`,

@@ -213,16 +213,6 @@ export const HistoryEvent = z
   .meta({ id: "HistoryEvent" });
 export type HistoryEvent = z.infer<typeof HistoryEvent>;
 
-export const SupervisorState = z.object({
-  contractId: uuid(),
-  supervisorTaskId: uuid(),
-  phase: Phase,
-  pendingTaskIds: z.array(uuid()),
-  /** gzip JSON in S3: the daemon's compacted supervisor state. */
-  stateBlobKey: z.string().optional(),
-  updatedAt: isoTime(),
-});
-export type SupervisorState = z.infer<typeof SupervisorState>;
 
 export const Connection = z.object({
   connectionId: z.string(),

@@ -1,7 +1,6 @@
 import {
   ApiGatewayManagementApiClient,
   PostToConnectionCommand,
-  DeleteConnectionCommand,
 } from "@aws-sdk/client-apigatewaymanagementapi";
 import { DaemonCommand, MAX_INLINE_PAYLOAD_BYTES, type DaemonCommand as Command } from "./protocol.js";
 import type { Connection, OperationRecord } from "./models.js";
@@ -29,7 +28,6 @@ export class GoneError extends Error {
 /** Posts to a WebSocket connection; throws GoneError for a stale one. */
 export interface ConnectionPoster {
   post(connectionId: string, data: string): Promise<void>;
-  close?(connectionId: string): Promise<void>;
 }
 
 export class ApiGatewayPoster implements ConnectionPoster {
@@ -47,10 +45,6 @@ export class ApiGatewayPoster implements ConnectionPoster {
       if ((error as Error).name === "GoneException" || status === 410) throw new GoneError(connectionId);
       throw error;
     }
-  }
-
-  async close(connectionId: string): Promise<void> {
-    await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId })).catch(() => undefined);
   }
 }
 

@@ -181,23 +181,6 @@ export async function getCleanupState(db: Db): Promise<CleanupState> {
   };
 }
 
-/**
- * Moves the expiry cursor back to `day` if it is past it. Whoever writes an
- * expiry index entry on a day before today (e.g. unpinning an old snapshot,
- * whose computed expiry day may already be past) must call this, or the
- * entry is below the cursor and only the TTL backstop removes it.
- */
-export async function lowerCleanupCursor(db: Db, day: string): Promise<void> {
-  try {
-    await db.table.update(cleanupStateKey, {
-      UpdateExpression: "SET oldestDay = :d",
-      ConditionExpression: "attribute_exists(oldestDay) AND oldestDay > :d",
-      ExpressionAttributeValues: { ":d": day },
-    });
-  } catch (error) {
-    if (!isConditionFailure(error)) throw error;
-  }
-}
 
 /** The operator's view: recorded runs, newest first (kept 90 days). */
 export function listCleanupRuns(db: Db, limit: number, cursor?: string): Promise<Page<CleanupRun>> {
@@ -665,7 +648,7 @@ export async function runCleanup(db: Db, options: CleanupOptions = {}): Promise<
   const state = await getCleanupState(db);
   const { cursor, hasMore } = await runner.expire(state);
   if (!state.oldestDay || cursor > state.oldestDay) {
-    // Compare-and-set: a concurrent run or lowerCleanupCursor may have moved it since we read it.
+    // Compare-and-set: a concurrent run may have moved it since we read it.
     try {
       await db.table.update(cleanupStateKey, {
         UpdateExpression: "SET oldestDay = :d",

@@ -1,7 +1,6 @@
 import type { ConversationSnapshot, CreateCheckpointRequest, TaskCheckpoint } from "../models.js";
 import { blobKeys } from "../blobs.js";
 import { newId } from "../ids.js";
-import { notFound } from "../errors.js";
 import { actorOf } from "../auth.js";
 import { outcomeOf, type RelayOutcome } from "../relay.js";
 import { createCheckpointWithSnapshot, getCheckpoint, getCheckpointInfo, listCheckpoints } from "../store/checkpoints.js";
@@ -146,7 +145,5 @@ export async function branchFromCheckpoint(ctx: ServiceContext, taskId: string, 
 
 export async function checkpointOf(ctx: ServiceContext, taskId: string, checkpointId: string): Promise<TaskCheckpoint> {
   const task = await ownedTask(ctx, taskId);
-  const checkpoint = await getCheckpoint(ctx.db, task, checkpointId);
-  if (!checkpoint) throw notFound("checkpoint");
-  return checkpoint;
+  return getCheckpoint(ctx.db, task, checkpointId);
 }

@@ -3,7 +3,7 @@ import { badRequest, notFound } from "../errors.js";
 import { actorOf } from "../auth.js";
 import { isUuid } from "../ids.js";
 import { assertBranchName } from "../gitRefs.js";
-import { checkpointAtMessageCount, getCheckpoint, getCheckpointByNumber, listCheckpoints } from "../store/checkpoints.js";
+import { checkpointAtMessageCount, getCheckpoint, getCheckpointByNumber, latestCheckpointWhere } from "../store/checkpoints.js";
 import { clipSegments, closeSegments, countOf, countUpTo, positionOfMessage } from "../store/conversation.js";
 import { getSnapshot } from "../store/snapshots.js";
 import { recordHistoryEvent } from "../store/history.js";
@@ -39,16 +39,8 @@ async function checkpointNamed(ctx: ServiceContext, task: TaskRecord, value: str
 }
 
 /** The latest checkpoint at or before a time, if any: the code a time-based fork starts from. */
-async function checkpointAtOrBefore(ctx: ServiceContext, task: TaskRecord, at: Date): Promise<TaskCheckpoint | undefined> {
-  let chosen: TaskCheckpoint | undefined;
-  let cursor: string | undefined;
-  do {
-    const page = await listCheckpoints(ctx.db, task, 200, cursor);
-    for (const c of page.items) if (Date.parse(c.createdAt) <= at.getTime()) chosen = c;
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor);
-  return chosen;
-}
+const checkpointAtOrBefore = (ctx: ServiceContext, task: TaskRecord, at: Date) =>
+  latestCheckpointWhere(ctx.db, task, (c) => Date.parse(c.createdAt) <= at.getTime());
 
 interface ForkPoint {
   type: ForkTaskRequest["forkFromType"];

@@ -17,6 +17,7 @@ import type { ServiceContext } from "./context.js";
 import { appendMessages, phaseOf, setTaskStatus } from "./tasks.js";
 import { createCheckpoint } from "./checkpoints.js";
 import { startAwaitingTasks } from "./spawn.js";
+import { markCodeRewindUndone, saveCodeRewind } from "../store/codeRewinds.js";
 
 /**
  * Everything a daemon says over the WebSocket, handled once: replies settle
@@ -201,11 +202,7 @@ async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonR
     }
     case "undoRewindResult": {
       const rewindId = str(op, "rewindId");
-      const undoneAt = db.clock().toISOString();
-      await db.table.update(keys.codeRewind(task.id, rewindId), {
-        UpdateExpression: "SET undoneAt = :u",
-        ExpressionAttributeValues: { ":u": undoneAt },
-      });
+      await markCodeRewindUndone(db, task.id, rewindId);
       const restoredFrom = reply.restoredFrom ?? "";
       await recordHistoryEvent(db, {
         ownerId: task.ownerId,
@@ -289,7 +286,7 @@ async function recordCodeRewind(
     actor: done.actor,
     createdAt: db.clock().toISOString(),
   });
-  await db.table.put({ ...keys.codeRewind(task.id, rewind.id), ...rewind });
+  await saveCodeRewind(db, rewind);
   await recordHistoryEvent(db, {
     ownerId: task.ownerId,
     contractId: task.contractId,

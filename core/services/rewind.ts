@@ -1,7 +1,5 @@
 import type { RewindConversationRequest, RewindTaskRequest, TaskCheckpoint, TaskRecord } from "../models.js";
-import { CodeRewind } from "../models.js";
-import { keys } from "../keys.js";
-import { badRequest, conflict, noDaemon, notFound } from "../errors.js";
+import { badRequest, conflict, noDaemon } from "../errors.js";
 import { actorOf } from "../auth.js";
 import { outcomeOf, type RelayOutcome } from "../relay.js";
 import { checkpointAtMessageCount, findCheckpointBySha, getCheckpoint } from "../store/checkpoints.js";
@@ -17,6 +15,7 @@ import {
 import { listConnections } from "../store/connections.js";
 import { recordHistoryEvent } from "../store/history.js";
 import { getTaskRecord, toTask } from "../store/tasks.js";
+import { findCodeRewind } from "../store/codeRewinds.js";
 import { assertBranchName } from "../gitRefs.js";
 import { ownedSupervisor, ownedTask, type ServiceContext } from "./context.js";
 import { assertNotRunning, phaseOf } from "./tasks.js";
@@ -68,28 +67,12 @@ export async function rewindTask(ctx: ServiceContext, taskId: string, req: Rewin
   return dispatchCodeRewind(ctx, task, checkpoint, req);
 }
 
-export async function findCodeRewind(ctx: ServiceContext, task: TaskRecord, rewindId?: string): Promise<CodeRewind> {
-  if (rewindId) {
-    const item = await ctx.db.table.get(keys.codeRewind(task.id, rewindId));
-    if (!item || item.ownerId !== task.ownerId) throw notFound("rewind");
-    return CodeRewind.parse(item);
-  }
-  const { items } = await ctx.db.table.query({
-    KeyConditionExpression: "pk = :p AND begins_with(sk, :r)",
-    FilterExpression: "attribute_not_exists(undoneAt)",
-    ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":r": keys.codeRewindPrefix },
-    ScanIndexForward: false,
-    ConsistentRead: true,
-  });
-  if (!items[0]) throw notFound("a code rewind to undo");
-  return CodeRewind.parse(items[0]);
-}
 
 /** Puts the worktree back exactly as it was just before a rewind (the latest by default). */
 export async function undoRewind(ctx: ServiceContext, taskId: string, rewindId?: string) {
   const task = await ownedTask(ctx, taskId);
   assertNotRunning(task, "undoing a rewind");
-  const rewind = await findCodeRewind(ctx, task, rewindId);
+  const rewind = await findCodeRewind(ctx.db, task, rewindId);
   if (rewind.undoneAt) throw conflict("already_undone", `rewind ${rewind.id} was already undone at ${rewind.undoneAt}`);
   const op = await ctx.relay.dispatch(
     task.ownerId,

@@ -123,29 +123,23 @@ export async function findCheckpointBySha(db: Db, task: TaskRecord, sha: string)
   throw notFound(`checkpoint at commit ${sha}`);
 }
 
-/** Like ON DELETE SET NULL: forget a snapshot the checkpoint named, if it still names it. */
-export async function clearSnapshotReference(db: Db, taskId: string, checkpointNumber: number, snapshotId: string): Promise<boolean> {
-  try {
-    await db.table.update(keys.checkpoint(taskId, checkpointNumber), {
-      UpdateExpression: "REMOVE conversationSnapshotId",
-      ConditionExpression: "conversationSnapshotId = :s",
-      ExpressionAttributeValues: { ":s": snapshotId },
-    });
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
-}
 
-/** The latest checkpoint taken when the conversation held at most `count` messages: where the code was at that point. */
-export async function checkpointAtMessageCount(db: Db, task: TaskRecord, count: number): Promise<TaskCheckpoint | undefined> {
+/** The latest checkpoint (highest number) that `matches`: where the code was at some point. */
+export async function latestCheckpointWhere(
+  db: Db,
+  task: TaskRecord,
+  matches: (checkpoint: TaskCheckpoint) => boolean,
+): Promise<TaskCheckpoint | undefined> {
   let chosen: TaskCheckpoint | undefined;
   let cursor: string | undefined;
   do {
     const page = await listCheckpoints(db, task, 200, cursor);
-    for (const c of page.items) if ((c.messageCount ?? 0) <= count) chosen = c;
+    for (const c of page.items) if (matches(c)) chosen = c;
     cursor = page.nextCursor ?? undefined;
   } while (cursor);
   return chosen;
 }
+
+/** The latest checkpoint taken when the conversation held at most `count` messages. */
+export const checkpointAtMessageCount = (db: Db, task: TaskRecord, count: number) =>
+  latestCheckpointWhere(db, task, (c) => (c.messageCount ?? 0) <= count);

@@ -1,4 +1,4 @@
-import { Contract, SupervisorState, type Phase } from "../models.js";
+import { Contract, type Phase } from "../models.js";
 import { keys } from "../keys.js";
 import { newId } from "../ids.js";
 import { conflict } from "../errors.js";
@@ -55,13 +55,4 @@ export async function updateContract(
     throw error;
   }
   return next;
-}
-
-export async function getSupervisorState(db: Db, contractId: string): Promise<SupervisorState | undefined> {
-  const item = await db.table.get(keys.supervisorState(contractId));
-  return item ? SupervisorState.parse(item) : undefined;
-}
-
-export async function putSupervisorState(db: Db, state: SupervisorState): Promise<void> {
-  await db.table.put({ ...keys.supervisorState(state.contractId), ...SupervisorState.parse(state) });
 }

@@ -11,3 +11,4 @@ export * from "./history.js";
 export * from "./connections.js";
 export * from "./operations.js";
 export * from "./idempotency.js";
+export * from "./codeRewinds.js";
