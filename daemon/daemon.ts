@@ -1,4 +1,4 @@
-import { startDaemon } from "./ws/daemon.js";
+import { startDaemon, type DaemonOptions } from "./ws/daemon.js";
 
 /**
  * Starts the daemon (`makima daemon`): connects to the WebSocket API with the
@@ -8,15 +8,9 @@ import { startDaemon } from "./ws/daemon.js";
  * once connected (or, when the server cannot be reached yet, while it keeps
  * trying); rejects when the server refuses the key.
  */
-export async function runDaemon(options: {
-  wsUrl: string;
-  daemonKey: string;
-  daemonId?: string;
-  root: string;
-  agentCommand?: string;
-  hostname?: string;
-  log?: (line: string) => void;
-}): Promise<{ daemonId: string; stop(): Promise<void> }> {
+export type RunDaemonOptions = Pick<DaemonOptions, "wsUrl" | "daemonKey" | "daemonId" | "root" | "agentCommand" | "hostname" | "log">;
+
+export async function runDaemon(options: RunDaemonOptions): Promise<{ daemonId: string; stop(): Promise<void> }> {
   const daemon = await startDaemon(options);
   return { daemonId: daemon.daemonId, stop: () => daemon.stop() };
 }

@@ -4,6 +4,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { captureState, commitAll, g, initRepo, listFiles, removeTempDirs, tempDir, write } from "./support/git.js";
 import {
   AgentRunningError,
   BranchExistsError,
@@ -18,78 +19,7 @@ import { git } from "../daemon/worktree/git.js";
 import { WorktreeManager } from "../daemon/worktree/manager.js";
 import { assertBranchName, assertSha, resolveInside } from "../daemon/worktree/validate.js";
 
-// Real git in temporary repositories. The user's own git configuration must
-// not change the results (default branch, signing, hooks path…).
-process.env.GIT_CONFIG_GLOBAL = "/dev/null";
-process.env.GIT_CONFIG_NOSYSTEM = "1";
-
-const temps: string[] = [];
-afterAll(() => {
-  for (const t of temps) rmSync(t, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(path.join(os.tmpdir(), "makima-wt-test-"));
-  temps.push(d);
-  return d;
-}
-
-/** git for the test's own setup and inspection. */
-function g(cwd: string, ...args: string[]): string {
-  return execFileSync("git", args, { cwd, encoding: "latin1", maxBuffer: 64 * 1024 * 1024 }).replace(/\n$/, "");
-}
-
-function initRepo(dir: string): string {
-  mkdirSync(dir, { recursive: true });
-  g(dir, "init", "-q", "-b", "main");
-  g(dir, "config", "user.name", "Test User");
-  g(dir, "config", "user.email", "test@example.com");
-  g(dir, "config", "commit.gpgsign", "false");
-  return dir;
-}
-
-function write(dir: string, rel: string, content: string | Buffer): void {
-  const p = path.join(dir, rel);
-  mkdirSync(path.dirname(p), { recursive: true });
-  writeFileSync(p, content);
-}
-
-function commitAll(dir: string, message: string): string {
-  g(dir, "add", "-A");
-  g(dir, "commit", "-q", "-m", message);
-  return g(dir, "rev-parse", "HEAD");
-}
-
-/** Every file under dir except .git, byte-exact (latin1), symlinks as their target. */
-function listFiles(dir: string, rel = ""): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const entry of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-    const r = rel ? `${rel}/${entry.name}` : entry.name;
-    if (r === ".git") continue;
-    const abs = path.join(dir, r);
-    if (entry.isSymbolicLink()) out[r] = `symlink -> ${readlinkSync(abs)}`;
-    else if (entry.isDirectory()) Object.assign(out, listFiles(dir, r));
-    else out[r] = readFileSync(abs, "latin1");
-  }
-  return out;
-}
-
-/** What an undo must bring back: HEAD, branch, files, the staged/unstaged/untracked/ignored split, index entries. */
-function captureState(dir: string) {
-  let branch: string | null = null;
-  try {
-    branch = execFileSync("git", ["symbolic-ref", "-q", "HEAD"], { cwd: dir, encoding: "utf8" }).trim();
-  } catch {
-    branch = null;
-  }
-  return {
-    head: g(dir, "rev-parse", "HEAD"),
-    branch,
-    files: listFiles(dir),
-    status: g(dir, "status", "--porcelain=v1", "--untracked-files=all", "--ignored").split("\n").filter(Boolean).sort(),
-    index: g(dir, "ls-files", "--stage"),
-  };
-}
+afterAll(() => removeTempDirs());
 
 let root: string;
 let manager: WorktreeManager;

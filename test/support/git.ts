@@ -72,7 +72,7 @@ export function listFiles(dir: string, rel = ""): Record<string, string> {
   return out;
 }
 
-/** What an undo must bring back: HEAD, branch, files, the staged/unstaged/untracked split, index entries. */
+/** What an undo must bring back: HEAD, branch, files, the staged/unstaged/untracked/ignored split, index entries. */
 export function captureState(dir: string) {
   let branch: string | null;
   try {
@@ -84,7 +84,7 @@ export function captureState(dir: string) {
     head: g(dir, "rev-parse", "HEAD"),
     branch,
     files: listFiles(dir),
-    status: g(dir, "status", "--porcelain=v1", "--untracked-files=all").split("\n").filter(Boolean).sort(),
+    status: g(dir, "status", "--porcelain=v1", "--untracked-files=all", "--ignored").split("\n").filter(Boolean).sort(),
     index: g(dir, "ls-files", "--stage"),
   };
 }

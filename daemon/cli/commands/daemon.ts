@@ -1,23 +1,10 @@
 import { Command } from "commander";
-import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { resolveAgentCommand, resolveDaemon, uuidArg } from "../config.js";
 import { CliError } from "../errors.js";
 import { createOut } from "../output.js";
 
 /** What daemon/daemon.ts exports (loaded only when `makima daemon` runs). */
-interface DaemonModule {
-  runDaemon(options: {
-    wsUrl: string;
-    daemonKey: string;
-    daemonId?: string;
-    root: string;
-    agentCommand?: string;
-    hostname?: string;
-    log?: (line: string) => void;
-  }): Promise<{ daemonId: string; stop(): Promise<void> }>;
-}
 
 /** `makima daemon`: connects this machine to the service and carries out its commands until Ctrl-C. */
 export function daemonCommand(): Command {
@@ -59,12 +46,5 @@ export function daemonCommand(): Command {
     });
 }
 
-async function loadDaemon(): Promise<DaemonModule> {
-  const url = new URL("../../daemon.js", import.meta.url);
-  const source = fileURLToPath(url).replace(/\.js$/, ".ts");
-  if (!existsSync(source) && !existsSync(fileURLToPath(url))) {
-    throw new CliError("this installation has no daemon (daemon/daemon.ts is missing)");
-  }
-  // A computed specifier: the module is optional at type-check time.
-  return (await import(url.href)) as DaemonModule;
-}
+/** Loaded only for `makima daemon`, so the other commands start without it. */
+const loadDaemon = () => import("../../daemon.js");
