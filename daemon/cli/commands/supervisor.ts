@@ -294,10 +294,11 @@ export function supervisorCommand(): Command {
       .option("--by-messages <n>", "hide the last n messages", intOption(1))
       .option("--to-message <id>", "keep messages up to and including this one")
       .option("--to-time <time>", "keep messages sent at or before this time (ISO 8601)")
-      .option("--rewind-code", "also put the supervisor's code back to the checkpoint taken at or before that point"),
+      .option("--rewind-code", "also put the supervisor's code back to the checkpoint taken at or before that point")
+      .option("--force", "with --rewind-code: go ahead over changes the supervisor did not make (they are kept under the safety ref)"),
     ["text", "json"],
     "text",
-  ).action(async (opts: ApiOpts & { contract?: string; byMessages?: number; toMessage?: string; toTime?: string; rewindCode?: boolean }) => {
+  ).action(async (opts: ApiOpts & { contract?: string; byMessages?: number; toMessage?: string; toTime?: string; rewindCode?: boolean; force?: boolean }) => {
     const contractId = resolveContract(opts.contract);
     const given = [opts.byMessages, opts.toMessage, opts.toTime].filter((v) => v !== undefined).length;
     if (given !== 1) throw usage("give exactly one of --by-messages <n>, --to-message <id>, --to-time <time>");
@@ -306,6 +307,7 @@ export function supervisorCommand(): Command {
       toMessageId: opts.toMessage,
       toTimestamp: timeArg(opts.toTime, "--to-time"),
       rewindCode: opts.rewindCode,
+      force: opts.force,
     };
     const { out, api } = session(opts);
     const result = await withSpinner(opts.rewindCode ? "rewinding the conversation and the code…" : "rewinding the conversation…", () =>
