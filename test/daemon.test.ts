@@ -479,6 +479,17 @@ describe("the daemon running an agent", () => {
     expect(readFileSync(path.join(dir, "left-over.txt"), "utf8")).toBe("uncommitted work of the agent\n");
   });
 
+  it("a plan too long for a WebSocket message reaches the agent whole, through S3", async () => {
+    const { task, cp1 } = await sourceWithConversation();
+    const plan = "étape\n".repeat(8000);
+    const res = await post(`/api/v1/mesh/tasks/${task.id}/checkpoints/${cp1.id}/resume`, { plan }, o);
+    expect(res.status).toBe(201);
+    const id = res.body.task.id;
+    await waitFor(async () => (await get(`/api/v1/mesh/tasks/${id}`, o)).body.status === "completed", 20_000);
+    const first = (await get(`/api/v1/mesh/tasks/${id}/messages/${(await get(`/api/v1/mesh/tasks/${id}/conversation?limit=1`, o)).body.messages[0].id}`, o)).body;
+    expect(first.content).toBe(`task=${id} plan=${plan} conversation=0 context=`);
+  });
+
   it("a failing agent is reported failed", async () => {
     const { task, cp1 } = await sourceWithConversation();
     const res = await post(`/api/v1/mesh/tasks/${task.id}/checkpoints/${cp1.id}/resume`, { plan: "fail" }, o);
