@@ -50,6 +50,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const http: ServerType = await new Promise((resolve) => {
     const server = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" }, () => resolve(server));
   });
+  // Node closes idle keep-alive sockets after 5 s, racing clients that reuse them (fetch's pool);
+  // keep them longer than the clients do, as load balancers in front of APIs do.
+  if ("keepAliveTimeout" in http) {
+    http.keepAliveTimeout = 65_000;
+    http.headersTimeout = 66_000;
+  }
 
   // Same port as wsManagementEndpoint: WebSocket upgrades and @connections share it, as on API Gateway.
   const gateway = await startWsGateway(runtime, { port: wsPort });
