@@ -10,7 +10,17 @@ import type { Realtime } from "./realtime";
 import type { Storage } from "./storage";
 
 export function createApi(storage: Storage, realtime: Realtime) {
-  const api = new sst.aws.ApiGatewayV2("Api");
+  const api = new sst.aws.ApiGatewayV2("Api", {
+    transform: {
+      // Requests past these rates get API Gateway's own 429 before reaching the Lambda.
+      stage: {
+        defaultRouteSettings: {
+          throttlingRateLimit: Number(process.env.MAKIMA_THROTTLE_RATE ?? 100),
+          throttlingBurstLimit: Number(process.env.MAKIMA_THROTTLE_BURST ?? 200),
+        },
+      },
+    },
+  });
 
   api.route("$default", {
     handler: "functions/api.handler",

@@ -564,6 +564,9 @@ describe("functions (stacks/functions.ts against the stacks)", () => {
     expect(timeout).toBe(29);
     // The relay must answer (200 or 202) before the Lambda times out.
     expect(loadConfig({}).relayWaitMs).toBeLessThan(timeout * 1000);
+    // The stage throttles (API Gateway answers 429) with both a rate and a burst.
+    const settings = ((apis[0]!.args as any)?.transform?.stage?.defaultRouteSettings ?? {}) as Record<string, unknown>;
+    expect(Object.keys(settings).sort()).toEqual(["throttlingBurstLimit", "throttlingRateLimit"]);
   });
 
   it("the WebSocket API has exactly the $connect, $disconnect and $default routes", () => {
