@@ -6,21 +6,16 @@ import { outcomeOf, type RelayOutcome } from "../relay.js";
 import { createCheckpointWithSnapshot, getCheckpoint, getCheckpointInfo, listCheckpoints } from "../store/checkpoints.js";
 import { createSnapshot, getSnapshot, listSnapshots, setPinned, toSnapshot } from "../store/snapshots.js";
 import { readConversation } from "../store/conversation.js";
-import { recordHistoryEvent } from "../store/history.js";
 import { ownedTask, type ServiceContext } from "./context.js";
-import { phaseOf } from "./tasks.js";
+import { recordTaskEvent } from "./tasks.js";
 import { assertBranchName } from "../gitRefs.js";
 
 export async function createCheckpoint(ctx: ServiceContext, taskId: string, input: CreateCheckpointRequest) {
   const task = await ownedTask(ctx, taskId);
   const { checkpoint, snapshot } = await createCheckpointWithSnapshot(ctx.db, task, input);
-  await recordHistoryEvent(ctx.db, {
-    ownerId: task.ownerId,
-    contractId: task.contractId,
-    taskId: task.id,
+  await recordTaskEvent(ctx.db, task, {
     eventType: "checkpoint",
     eventSubtype: "created",
-    phase: await phaseOf(ctx, task),
     eventData: {
       checkpointId: checkpoint.id,
       checkpointNumber: checkpoint.checkpointNumber,

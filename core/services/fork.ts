@@ -6,10 +6,9 @@ import { assertBranchName } from "../gitRefs.js";
 import { checkpointAtMessageCount, getCheckpoint, getCheckpointByNumber, latestCheckpointWhere } from "../store/checkpoints.js";
 import { clipSegments, closeSegments, countOf, countUpTo, positionOfMessage } from "../store/conversation.js";
 import { getSnapshot } from "../store/snapshots.js";
-import { recordHistoryEvent } from "../store/history.js";
 import { createTask, toTask } from "../store/tasks.js";
 import { ownedTask, type ServiceContext } from "./context.js";
-import { phaseOf } from "./tasks.js";
+import { phaseOf, recordTaskEvent } from "./tasks.js";
 import { assertDaemonOnline, startOnDaemon } from "./spawn.js";
 
 /**
@@ -115,19 +114,13 @@ export async function forkTask(ctx: ServiceContext, taskId: string, req: ForkTas
   };
   const phase = await phaseOf(ctx, parent);
   const actor = actorOf(ctx.principal);
-  await recordHistoryEvent(ctx.db, {
-    ownerId: parent.ownerId,
-    contractId: parent.contractId,
-    taskId: child.id,
+  await recordTaskEvent(ctx.db, child, {
     eventType: "fork",
     eventSubtype: "created",
     phase,
     eventData: { sourceTaskId: parent.id, forkPoint, branchName, includeConversation, actor },
   });
-  await recordHistoryEvent(ctx.db, {
-    ownerId: parent.ownerId,
-    contractId: parent.contractId,
-    taskId: parent.id,
+  await recordTaskEvent(ctx.db, parent, {
     eventType: "fork",
     eventSubtype: "forked",
     phase,
@@ -168,17 +161,8 @@ export async function resumeFromCheckpoint(ctx: ServiceContext, taskId: string, 
     includeConversation,
     actor: actorOf(ctx.principal),
   };
-  for (const onTask of [task.id, source.id]) {
-    await recordHistoryEvent(ctx.db, {
-      ownerId: source.ownerId,
-      contractId: source.contractId,
-      taskId: onTask,
-      eventType: "resume",
-      eventSubtype: onTask === task.id ? "from_checkpoint" : "resumed_elsewhere",
-      phase,
-      eventData,
-    });
-  }
+  await recordTaskEvent(ctx.db, task, { eventType: "resume", eventSubtype: "from_checkpoint", phase, eventData });
+  await recordTaskEvent(ctx.db, source, { eventType: "resume", eventSubtype: "resumed_elsewhere", phase, eventData });
   const started = await startOnDaemon(ctx.db, ctx.relay, task, {
     targetDaemonId: req.targetDaemonId,
     sourceTaskId: source.id,

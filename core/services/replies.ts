@@ -11,10 +11,9 @@ import { backoff, isConditionFailure } from "../store/table.js";
 import { updateConnection } from "../store/connections.js";
 import { getCheckpoint } from "../store/checkpoints.js";
 import { createSnapshot, toSnapshot } from "../store/snapshots.js";
-import { recordHistoryEvent } from "../store/history.js";
 import { clearAwaitingDaemon, clearRestartPoint, getTaskRecord, toTask } from "../store/tasks.js";
 import type { ServiceContext } from "./context.js";
-import { appendMessages, phaseOf, setTaskStatus } from "./tasks.js";
+import { appendMessages, phaseOf, recordTaskEvent, setTaskStatus } from "./tasks.js";
 import { createCheckpoint } from "./checkpoints.js";
 import { startAwaitingTasks } from "./spawn.js";
 import { markCodeRewindUndone, saveCodeRewind } from "../store/codeRewinds.js";
@@ -204,10 +203,7 @@ async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonR
       const rewindId = str(op, "rewindId");
       await markCodeRewindUndone(db, task.id, rewindId);
       const restoredFrom = reply.restoredFrom ?? "";
-      await recordHistoryEvent(db, {
-        ownerId: task.ownerId,
-        contractId: task.contractId,
-        taskId: task.id,
+      await recordTaskEvent(db, task, {
         eventType: "rewind",
         eventSubtype: "code_undone",
         phase,
@@ -216,10 +212,7 @@ async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonR
       return { taskId: task.id, restoredFrom };
     }
     case "branchCreated": {
-      await recordHistoryEvent(db, {
-        ownerId: task.ownerId,
-        contractId: task.contractId,
-        taskId: task.id,
+      await recordTaskEvent(db, task, {
         eventType: "checkpoint",
         eventSubtype: "branch_created",
         phase,
@@ -287,10 +280,7 @@ async function recordCodeRewind(
     createdAt: db.clock().toISOString(),
   });
   await saveCodeRewind(db, rewind);
-  await recordHistoryEvent(db, {
-    ownerId: task.ownerId,
-    contractId: task.contractId,
-    taskId: task.id,
+  await recordTaskEvent(db, task, {
     eventType: "rewind",
     eventSubtype: "code",
     phase,

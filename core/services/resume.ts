@@ -2,10 +2,10 @@ import type { ContinueTaskRequest, ConversationRewind, ConversationSegment, Resu
 import { actorOf } from "../auth.js";
 import { findCheckpointBySha, getCheckpoint } from "../store/checkpoints.js";
 import { closeSegments, countOf, countUpTo, rewindConversation } from "../store/conversation.js";
-import { contractHistory, recordHistoryEvent } from "../store/history.js";
+import { contractHistory } from "../store/history.js";
 import { getTaskRecord, saveTask, toTask } from "../store/tasks.js";
 import { ownedSupervisor, ownedTask, type ServiceContext } from "./context.js";
-import { assertNotRunning, phaseOf } from "./tasks.js";
+import { assertNotRunning, recordTaskEvent } from "./tasks.js";
 import { conversationAtCheckpoint } from "./fork.js";
 import { assertDaemonOnline, startOnDaemon } from "./spawn.js";
 
@@ -54,13 +54,9 @@ async function resumeInPlace(
     restartAtCheckpointId: point.checkpoint?.id,
     ...(point.checkpoint ? { baseSha: point.checkpoint.commitSha } : {}),
   });
-  await recordHistoryEvent(ctx.db, {
-    ownerId: task.ownerId,
-    contractId: task.contractId,
-    taskId: task.id,
+  await recordTaskEvent(ctx.db, task, {
     eventType: "resume",
     eventSubtype: how.subtype,
-    phase: await phaseOf(ctx, task),
     eventData: {
       mode: how.mode,
       checkpointId: point.checkpoint?.id,

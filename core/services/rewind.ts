@@ -13,12 +13,11 @@ import {
   rewindConversation as storeRewind,
 } from "../store/conversation.js";
 import { listConnections } from "../store/connections.js";
-import { recordHistoryEvent } from "../store/history.js";
 import { getTaskRecord, toTask } from "../store/tasks.js";
 import { findCodeRewind } from "../store/codeRewinds.js";
 import { assertBranchName } from "../gitRefs.js";
 import { ownedSupervisor, ownedTask, type ServiceContext } from "./context.js";
-import { assertNotRunning, phaseOf } from "./tasks.js";
+import { assertNotRunning, recordTaskEvent } from "./tasks.js";
 
 export interface CodeRewindResult {
   taskId: string;
@@ -138,13 +137,9 @@ export async function rewindTaskConversation(
     if ((await listConnections(ctx.db, task.ownerId)).length === 0) throw noDaemon();
   }
   const { rewind } = await storeRewind(ctx.db, task, keep, actorOf(ctx.principal));
-  await recordHistoryEvent(ctx.db, {
-    ownerId: task.ownerId,
-    contractId: task.contractId,
-    taskId: task.id,
+  await recordTaskEvent(ctx.db, task, {
     eventType: "rewind",
     eventSubtype: "conversation",
-    phase: await phaseOf(ctx, task),
     eventData: {
       rewindId: rewind.id,
       messageCount: rewind.messageCount,
@@ -189,13 +184,9 @@ export async function restoreTaskConversation(ctx: ServiceContext, task: TaskRec
   const rewind = await getConversationRewind(ctx.db, task, rewindId);
   if (rewind.restoredAt) throw conflict("already_restored", `rewind ${rewind.id} was already restored at ${rewind.restoredAt}`);
   const restored = await storeRestore(ctx.db, task, rewind);
-  await recordHistoryEvent(ctx.db, {
-    ownerId: task.ownerId,
-    contractId: task.contractId,
-    taskId: task.id,
+  await recordTaskEvent(ctx.db, task, {
     eventType: "rewind",
     eventSubtype: "conversation_restored",
-    phase: await phaseOf(ctx, task),
     eventData: { rewindId: rewind.id, restoredCount: rewind.hiddenCount, actor: actorOf(ctx.principal) },
   });
   return { taskId: task.id, rewindId: rewind.id, messageCount: toTask(restored).messageCount };

@@ -4,7 +4,8 @@ import { actorOf } from "../auth.js";
 import { createTask as storeTask, saveTask, toTask, getTaskRecord } from "../store/tasks.js";
 import { getContract, updateContract } from "../store/contracts.js";
 import { appendMessages as storeMessages } from "../store/conversation.js";
-import { recordHistoryEvent } from "../store/history.js";
+import { recordHistoryEvent, type NewHistoryEvent } from "../store/history.js";
+import type { Db } from "../store/db.js";
 import { ownedContract, ownedTask, type ServiceContext } from "./context.js";
 
 export async function createTask(ctx: ServiceContext, input: CreateTaskRequest): Promise<Task> {
@@ -13,10 +14,7 @@ export async function createTask(ctx: ServiceContext, input: CreateTaskRequest):
   if (input.isSupervisor && !contract) throw badRequest("a supervisor task needs the contract it supervises", "contractId");
   const task = await storeTask(ctx.db, ctx.principal.ownerId, input);
   if (input.isSupervisor && contract) await updateContract(ctx.db, contract, { supervisorTaskId: task.id });
-  await recordHistoryEvent(ctx.db, {
-    ownerId: task.ownerId,
-    contractId: task.contractId,
-    taskId: task.id,
+  await recordTaskEvent(ctx.db, task, {
     eventType: "task",
     eventSubtype: "created",
     phase: contract?.phase,
@@ -29,8 +27,23 @@ export async function getTask(ctx: ServiceContext, taskId: string): Promise<Task
   return toTask(await ownedTask(ctx, taskId));
 }
 
-async function phaseOf(ctx: ServiceContext, task: TaskRecord) {
+async function phaseOf(ctx: Pick<ServiceContext, "db">, task: Pick<TaskRecord, "ownerId" | "contractId">) {
   return task.contractId ? (await getContract(ctx.db, task.ownerId, task.contractId))?.phase : undefined;
+}
+
+/** A history event about a task: its owner and contract filled in, and the contract's phase unless given. */
+export async function recordTaskEvent(
+  db: Db,
+  task: Pick<TaskRecord, "id" | "ownerId" | "contractId">,
+  event: Omit<NewHistoryEvent, "ownerId" | "contractId" | "taskId">,
+): Promise<void> {
+  await recordHistoryEvent(db, {
+    ...event,
+    ownerId: task.ownerId,
+    contractId: task.contractId,
+    taskId: task.id,
+    phase: event.phase ?? (await phaseOf({ db }, task)),
+  });
 }
 
 /** A status change is a history event (`task`/<new status>, with from and to). */
@@ -43,13 +56,9 @@ export async function setTaskStatus(
   if (task.status === status && !extra.daemonId) return task;
   const updated = await saveTask(ctx.db, task, { status, ...extra });
   if (task.status !== status) {
-    await recordHistoryEvent(ctx.db, {
-      ownerId: task.ownerId,
-      contractId: task.contractId,
-      taskId: task.id,
+    await recordTaskEvent(ctx.db, task, {
       eventType: "task",
       eventSubtype: status,
-      phase: await phaseOf(ctx, task),
       eventData: { from: task.status, to: status, actor: actorOf(ctx.principal) },
     });
   }
@@ -71,13 +80,9 @@ export async function appendMessages(
   const task = await ownedTask(ctx, taskId);
   const out = await storeMessages(ctx.db, task, messages);
   if (out.appended > 0) {
-    await recordHistoryEvent(ctx.db, {
-      ownerId: task.ownerId,
-      contractId: task.contractId,
-      taskId: task.id,
+    await recordTaskEvent(ctx.db, task, {
       eventType: "chat",
       eventSubtype: "messages",
-      phase: await phaseOf(ctx, task),
       eventData: {
         count: out.appended,
         firstMessageId: out.messageIds[0],
