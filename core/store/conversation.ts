@@ -216,6 +216,35 @@ export interface ReadOptions {
 }
 
 /**
+ * The log entries that segments name, in order, starting after a position
+ * (segment index, last sequence read), following segments into ancestors'
+ * logs; read a query of at most `chunk` entries at a time, as the caller pulls.
+ */
+async function* logEntries(
+  db: Db,
+  segments: ConversationSegment[],
+  start: { i: number; after: number },
+  chunk?: number,
+): AsyncGenerator<{ item: Item; i: number; seq: number }> {
+  for (let i = start.i; i < segments.length; i++) {
+    const s = segments[i]!;
+    let lo = i === start.i ? Math.max(s.from, start.after + 1) : s.from;
+    const hi = s.to ?? MAX_SEQ;
+    while (lo <= hi) {
+      const { items, lastKey } = await db.table.query({
+        KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
+        ExpressionAttributeValues: { ":p": keys.taskPartition(s.taskId), ":lo": `MSG#${pad(lo)}`, ":hi": `MSG#${pad(hi)}` },
+        ConsistentRead: true,
+        Limit: chunk,
+      });
+      for (const item of items) yield { item, i, seq: item.seq as number };
+      if (!lastKey || items.length === 0) break;
+      lo = (items.at(-1)!.seq as number) + 1;
+    }
+  }
+}
+
+/**
  * One page of a conversation, oldest first, following segments into
  * ancestors' logs. The page stops early rather than pass PAGE_BYTES.
  */
@@ -228,31 +257,16 @@ export async function readConversation(
   const out: Array<{ message: ConversationMessage; i: number; seq: number }> = [];
   let bytes = 0;
   let full = false;
-  for (let i = position.i; i < segments.length && !full; i++) {
-    const s = segments[i]!;
-    let lo = i === position.i ? Math.max(s.from, position.after + 1) : s.from;
-    const hi = s.to ?? MAX_SEQ;
-    while (lo <= hi && !full) {
-      const { items, lastKey } = await db.table.query({
-        KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
-        ExpressionAttributeValues: { ":p": keys.taskPartition(s.taskId), ":lo": `MSG#${pad(lo)}`, ":hi": `MSG#${pad(hi)}` },
-        ConsistentRead: true,
-        Limit: options.limit + 1 - out.length,
-      });
-      if (items.length === 0) break;
-      for (const item of items) {
-        const message = toMessage(item, options.includeToolCalls ?? true, options.includeToolResults ?? true);
-        const size = Buffer.byteLength(JSON.stringify(message));
-        if (out.length === options.limit || (out.length > 0 && bytes + size > PAGE_BYTES)) {
-          full = true;
-          break;
-        }
-        bytes += size;
-        out.push({ message, i, seq: item.seq as number });
-      }
-      if (!lastKey) break;
-      lo = (items.at(-1)!.seq as number) + 1;
+  // One entry past the page tells whether another page exists.
+  for await (const { item, i, seq } of logEntries(db, segments, position, options.limit + 1)) {
+    const message = toMessage(item, options.includeToolCalls ?? true, options.includeToolResults ?? true);
+    const size = Buffer.byteLength(JSON.stringify(message));
+    if (out.length === options.limit || (out.length > 0 && bytes + size > PAGE_BYTES)) {
+      full = true;
+      break;
     }
+    bytes += size;
+    out.push({ message, i, seq });
   }
   const last = out.at(-1);
   return {
@@ -261,23 +275,10 @@ export async function readConversation(
   };
 }
 
-/** Every visible message (for a daemon starting a fork with its conversation). */
+/** Every visible message, whole (for a daemon starting a fork with its conversation). */
 export async function readWholeConversation(db: Db, segments: ConversationSegment[]): Promise<ConversationMessage[]> {
   const all: ConversationMessage[] = [];
-  for (const s of segments) {
-    let lo = s.from;
-    const hi = s.to ?? MAX_SEQ;
-    for (;;) {
-      const { items, lastKey } = await db.table.query({
-        KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
-        ExpressionAttributeValues: { ":p": keys.taskPartition(s.taskId), ":lo": `MSG#${pad(lo)}`, ":hi": `MSG#${pad(hi)}` },
-        ConsistentRead: true,
-      });
-      for (const item of items) all.push(await wholeMessage(db, item));
-      if (!lastKey || items.length === 0) break;
-      lo = (items.at(-1)!.seq as number) + 1;
-    }
-  }
+  for await (const { item } of logEntries(db, segments, { i: 0, after: 0 })) all.push(await wholeMessage(db, item));
   return all;
 }
 
