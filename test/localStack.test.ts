@@ -15,8 +15,9 @@ const TSX = join(ROOT, "node_modules", ".bin", "tsx");
 const cwd = mkdtempSync(join(tmpdir(), "makima-start-"));
 const running: ChildProcess[] = [];
 
-afterAll(() => {
-  for (const child of running) child.kill("SIGKILL");
+afterAll(async () => {
+  // SIGTERM, which tsx passes on: the start script stops its emulators on it (a SIGKILL would orphan them).
+  await Promise.all(running.filter((c) => c.exitCode === null).map((c) => stop(c, "SIGTERM")));
   rmSync(cwd, { recursive: true, force: true });
 });
 
@@ -38,9 +39,10 @@ async function start(port: number, wsPort: number, extra: string[] = []): Promis
   return { child, output: () => output };
 }
 
-async function stop(child: ChildProcess): Promise<number | null> {
+async function stop(child: ChildProcess, signal: NodeJS.Signals = "SIGINT"): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  child.kill("SIGINT");
+  child.kill(signal);
   return exited;
 }
 
