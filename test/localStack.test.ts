@@ -89,5 +89,6 @@ describe("npm start", () => {
     expect(local().apiKey).toBe(file.apiKey);
     expect((await fetch(`${file.apiUrl}/api/v1/contracts/${contract.id}`, { headers })).status).toBe(200);
     await stop(third.child);
-  });
+    // Four real stack starts (a JVM each): on two loaded cores this takes minutes, not seconds.
+  }, 300_000);
 });
