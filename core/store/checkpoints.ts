@@ -3,7 +3,7 @@ import { keys } from "../keys.js";
 import { newId } from "../ids.js";
 import { notFound } from "../errors.js";
 import { type Db, nowIso } from "./db.js";
-import { backoff, cancellationReasons, isConditionFailure, type Item } from "./table.js";
+import { backoff, cancellationReasons } from "./table.js";
 import { buildSnapshot, snapshotItem } from "./snapshots.js";
 import { queryPage, type Page } from "./paging.js";
 
@@ -107,20 +107,15 @@ export function listCheckpoints(db: Db, task: TaskRecord, limit: number, cursor?
 
 /** The latest checkpoint of a task at a commit (a prefix of its SHA is enough). */
 export async function findCheckpointBySha(db: Db, task: TaskRecord, sha: string): Promise<TaskCheckpoint> {
-  let startKey: Item | undefined;
-  do {
-    const { items, lastKey } = await db.table.query({
-      KeyConditionExpression: "pk = :p AND begins_with(sk, :c)",
-      FilterExpression: "begins_with(commitSha, :sha)",
-      ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":c": keys.checkpointPrefix, ":sha": sha.toLowerCase() },
-      ScanIndexForward: false,
-      ConsistentRead: true,
-      ExclusiveStartKey: startKey,
-    });
-    if (items[0]) return TaskCheckpoint.parse(items[0]);
-    startKey = lastKey;
-  } while (startKey);
-  throw notFound(`checkpoint at commit ${sha}`);
+  const item = await db.table.queryFirst({
+    KeyConditionExpression: "pk = :p AND begins_with(sk, :c)",
+    FilterExpression: "begins_with(commitSha, :sha)",
+    ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":c": keys.checkpointPrefix, ":sha": sha.toLowerCase() },
+    ScanIndexForward: false,
+    ConsistentRead: true,
+  });
+  if (!item) throw notFound(`checkpoint at commit ${sha}`);
+  return TaskCheckpoint.parse(item);
 }
 
 

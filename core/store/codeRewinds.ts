@@ -2,7 +2,6 @@ import { CodeRewind, type TaskRecord } from "../models.js";
 import { keys } from "../keys.js";
 import { notFound } from "../errors.js";
 import type { Db } from "./db.js";
-import type { Item } from "./table.js";
 
 /** Code rewinds the daemons carried out, newest first per task: each names the safety ref that undoes it. */
 export async function saveCodeRewind(db: Db, rewind: CodeRewind): Promise<void> {
@@ -16,19 +15,14 @@ export async function findCodeRewind(db: Db, task: TaskRecord, rewindId?: string
     if (!item || item.ownerId !== task.ownerId) throw notFound("rewind");
     return CodeRewind.parse(item);
   }
-  let startKey: Item | undefined;
-  do {
-    const { items, lastKey } = await db.table.query({
-      KeyConditionExpression: "pk = :p AND begins_with(sk, :r)",
-      FilterExpression: "attribute_not_exists(undoneAt)",
-      ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":r": keys.codeRewindPrefix },
-      ScanIndexForward: false,
-      ConsistentRead: true,
-      ExclusiveStartKey: startKey,
-    });
-    if (items[0]) return CodeRewind.parse(items[0]);
-    startKey = lastKey;
-  } while (startKey);
+  const item = await db.table.queryFirst({
+    KeyConditionExpression: "pk = :p AND begins_with(sk, :r)",
+    FilterExpression: "attribute_not_exists(undoneAt)",
+    ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":r": keys.codeRewindPrefix },
+    ScanIndexForward: false,
+    ConsistentRead: true,
+  });
+  if (item) return CodeRewind.parse(item);
   throw notFound("a code rewind to undo");
 }
 

@@ -394,15 +394,15 @@ export async function getConversationRewind(db: Db, task: TaskRecord, rewindId?:
     if (!item || item.ownerId !== task.ownerId) throw notFound("conversation rewind");
     return ConversationRewind.parse(item);
   }
-  const { items } = await db.table.query({
+  const item = await db.table.queryFirst({
     KeyConditionExpression: "pk = :p AND begins_with(sk, :r)",
     FilterExpression: "attribute_not_exists(restoredAt)",
     ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":r": keys.conversationRewindPrefix },
     ScanIndexForward: false,
     ConsistentRead: true,
   });
-  if (!items[0]) throw notFound("conversation rewind to restore");
-  return ConversationRewind.parse(items[0]);
+  if (!item) throw notFound("conversation rewind to restore");
+  return ConversationRewind.parse(item);
 }
 
 /** Brings back what a rewind hid: the segments before it, plus anything appended since. */

@@ -119,6 +119,17 @@ export class Table {
     return { items: out.Items ?? [], lastKey: out.LastEvaluatedKey, scanned: out.ScannedCount ?? 0 };
   }
 
+  /** The first item a filtered Query returns, reading page after page (a filter can leave a page empty). */
+  async queryFirst(input: Omit<QueryCommandInput, "TableName" | "ExclusiveStartKey">): Promise<Item | undefined> {
+    let startKey: Item | undefined;
+    do {
+      const { items, lastKey } = await this.query({ ...input, ExclusiveStartKey: startKey });
+      if (items[0]) return items[0];
+      startKey = lastKey;
+    } while (startKey);
+    return undefined;
+  }
+
   async transact(items: TransactItem[]): Promise<void> {
     const withTable = items.map((entry) => {
       const [kind, body] = Object.entries(entry)[0] as [string, Record<string, unknown>];
