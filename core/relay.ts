@@ -5,12 +5,10 @@ import {
 import { DaemonCommand, MAX_INLINE_PAYLOAD_BYTES, type DaemonCommand as Command } from "./protocol.js";
 import type { Connection, OperationRecord } from "./models.js";
 import { DomainError, noDaemon } from "./errors.js";
-import { keys } from "./keys.js";
-import { isConditionFailure } from "./store/table.js";
 import { newId } from "./ids.js";
 import type { Db } from "./store/db.js";
-import { deleteConnection, listConnections } from "./store/connections.js";
-import { createOperation, getOperationRecord, settleOperation } from "./store/operations.js";
+import { addPendingOperation, deleteConnection, listConnections } from "./store/connections.js";
+import { assignOperation, createOperation, getOperationRecord, settleOperation } from "./store/operations.js";
 
 /**
  * Sends commands to an owner's daemons through API Gateway's @connections
@@ -132,10 +130,7 @@ export class Relay {
   /** The next daemon tried gets the operation. */
   private async reassign(op: OperationRecord, daemonId: string): Promise<OperationRecord> {
     if (op.daemonId === daemonId) return op;
-    await this.db.table.update(keys.operation(op.id), {
-      UpdateExpression: "SET daemonId = :d",
-      ExpressionAttributeValues: { ":d": daemonId },
-    });
+    await assignOperation(this.db, op.id, daemonId);
     return { ...op, daemonId };
   }
 
@@ -147,17 +142,10 @@ export class Relay {
    */
   private async listPending(operationId: string, connection: Connection): Promise<void> {
     try {
-      await this.db.table.update(keys.connection(connection.connectionId), {
-        UpdateExpression: "ADD pendingOps :o",
-        ConditionExpression: "attribute_exists(pk)",
-        ExpressionAttributeValues: { ":o": new Set([operationId]) },
-      });
+      await addPendingOperation(this.db, connection.connectionId, operationId);
     } catch (error) {
-      // Already disconnected (the post will say 410), or the record cannot take it: the
-      // operation then runs out its time like any other; this list only makes a 504 come sooner.
-      if (!isConditionFailure(error)) {
-        console.warn(JSON.stringify({ level: "warn", message: "pending operation not listed on its connection", operationId, error: (error as Error).message }));
-      }
+      // The operation then runs out its time like any other; this list only makes a 504 come sooner.
+      console.warn(JSON.stringify({ level: "warn", message: "pending operation not listed on its connection", operationId, error: (error as Error).message }));
     }
   }
 

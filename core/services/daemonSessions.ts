@@ -2,8 +2,7 @@ import { isUuid } from "../ids.js";
 import { DomainError } from "../errors.js";
 import { DaemonMessage } from "../protocol.js";
 import type { Runtime } from "../runtime.js";
-import { keys } from "../keys.js";
-import { deleteConnection, getConnection, putConnection } from "../store/connections.js";
+import { getConnection, putConnection, takeConnection } from "../store/connections.js";
 import { getOperationRecord, settleOperation } from "../store/operations.js";
 import { handleDaemonMessage } from "./replies.js";
 
@@ -55,11 +54,8 @@ export async function connectDaemon(
  */
 export async function disconnectDaemon(runtime: Runtime, connectionId: string): Promise<WsAnswer> {
   const { db } = runtime;
-  const item = await db.table.get(keys.connection(connectionId));
-  await deleteConnection(db, connectionId);
-  const ownerId = typeof item?.ownerId === "string" ? item.ownerId : undefined;
-  const pending = item?.pendingOps instanceof Set ? [...(item.pendingOps as Set<string>)] : [];
-  for (const opId of ownerId ? pending : []) {
+  const { ownerId, pendingOperations } = await takeConnection(db, connectionId);
+  for (const opId of ownerId ? pendingOperations : []) {
     const op = await getOperationRecord(db, ownerId!, opId);
     if (op?.status !== "pending") continue;
     await settleOperation(db, op, {

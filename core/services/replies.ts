@@ -1,15 +1,14 @@
 import { CodeRewind, type Connection, type OperationRecord, type Phase, type TaskCheckpoint, type TaskRecord } from "../models.js";
 import type { DaemonMessage, DaemonReply, GitDiffInfo, PreservedState } from "../protocol.js";
-import { keys } from "../keys.js";
 import { newId } from "../ids.js";
 import { DomainError } from "../errors.js";
 import type { Principal } from "../auth.js";
 import type { Relay } from "../relay.js";
 import type { Db } from "../store/db.js";
-import { getOperationRecord, settleOperation, type Outcome } from "../store/operations.js";
-import { backoff, isConditionFailure } from "../store/table.js";
-import { updateConnection } from "../store/connections.js";
-import { getCheckpoint } from "../store/checkpoints.js";
+import { claimReply, getOperationRecord, settleOperation, type Outcome } from "../store/operations.js";
+import { backoff } from "../store/table.js";
+import { removePendingOperation, updateConnection } from "../store/connections.js";
+import { getCheckpoint, hasRecentCheckpointAt } from "../store/checkpoints.js";
 import { createSnapshot, toSnapshot } from "../store/snapshots.js";
 import { clearAwaitingDaemon, clearRestartPoint, getTaskRecord, toTask } from "../store/tasks.js";
 import type { ServiceContext } from "./context.js";
@@ -38,7 +37,7 @@ export async function handleDaemonMessage(db: Db, relay: Relay, connection: Conn
       const task = await getTaskRecord(db, connection.ownerId, taskId);
       if (!task) throw new DomainError(404, "not_found", "task not found");
       // A daemon that is not sure a report arrived sends it again: one checkpoint per commit.
-      if (await recentlyCheckpointed(db, task.id, checkpoint.commitSha)) return;
+      if (await hasRecentCheckpointAt(db, task.id, checkpoint.commitSha)) return;
       await createCheckpoint(ctx, taskId, checkpoint);
       return;
     }
@@ -71,16 +70,8 @@ export async function handleDaemonMessage(db: Db, relay: Relay, connection: Conn
 async function operationFor(db: Db, connection: Connection, requestId: string): Promise<OperationRecord | undefined> {
   const [op] = await Promise.all([
     getOperationRecord(db, connection.ownerId, requestId),
-    // Answered: no longer the connection's to time out at $disconnect (an id that is not there is a no-op).
-    db.table
-      .update(keys.connection(connection.connectionId), {
-        UpdateExpression: "DELETE pendingOps :o",
-        ConditionExpression: "attribute_exists(pk)",
-        ExpressionAttributeValues: { ":o": new Set([requestId]) },
-      })
-      .catch((error) => {
-        if (!isConditionFailure(error)) throw error;
-      }),
+    // Answered: no longer the connection's to time out at $disconnect.
+    removePendingOperation(db, connection.connectionId, requestId),
   ]);
   if (!op) return undefined;
   if (op.daemonId && op.daemonId !== connection.daemonId) {
@@ -90,41 +81,7 @@ async function operationFor(db: Db, connection: Connection, requestId: string): 
   return op;
 }
 
-/**
- * Takes the right to act on a reply: once per operation, whatever the daemon
- * resends. A reply after the operation timed out is still taken, so that
- * what the daemon did (a rewind, a started task) is recorded even though
- * the caller was told 504.
- */
-async function claimReply(db: Db, op: OperationRecord): Promise<boolean> {
-  if (op.status !== "pending" && op.status !== "timed_out") return false;
-  try {
-    await db.table.update(keys.operation(op.id), {
-      UpdateExpression: "SET replyAt = :now",
-      ConditionExpression: "attribute_exists(pk) AND attribute_not_exists(replyAt) AND (#s = :pending OR #s = :late)",
-      ExpressionAttributeNames: { "#s": "status" },
-      ExpressionAttributeValues: { ":now": db.clock().toISOString(), ":pending": "pending", ":late": "timed_out" },
-    });
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
-}
 
-/** Whether one of the task's latest checkpoints is already at this commit. */
-async function recentlyCheckpointed(db: Db, taskId: string, commitSha: string): Promise<boolean> {
-  const { items } = await db.table.query({
-    KeyConditionExpression: "pk = :p AND begins_with(sk, :c)",
-    ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":c": keys.checkpointPrefix },
-    ScanIndexForward: false,
-    Limit: 20,
-    ConsistentRead: true,
-    ProjectionExpression: "commitSha",
-  });
-  const sha = commitSha.toLowerCase();
-  return items.some((item) => item.commitSha === sha);
-}
 
 async function handleReply(ctx: ServiceContext, connection: Connection, reply: DaemonReply): Promise<void> {
   // Unknown, another owner's or another daemon's, or already answered: a late or repeated reply.

@@ -138,3 +138,17 @@ export async function latestCheckpointWhere(
 /** The latest checkpoint taken when the conversation held at most `count` messages. */
 export const checkpointAtMessageCount = (db: Db, task: TaskRecord, count: number) =>
   latestCheckpointWhere(db, task, (c) => (c.messageCount ?? 0) <= count);
+
+/** Whether one of the task's latest 20 checkpoints is already at this commit (a daemon resending its report). */
+export async function hasRecentCheckpointAt(db: Db, taskId: string, commitSha: string): Promise<boolean> {
+  const { items } = await db.table.query({
+    KeyConditionExpression: "pk = :p AND begins_with(sk, :c)",
+    ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":c": keys.checkpointPrefix },
+    ScanIndexForward: false,
+    Limit: 20,
+    ConsistentRead: true,
+    ProjectionExpression: "commitSha",
+  });
+  const sha = commitSha.toLowerCase();
+  return items.some((item) => item.commitSha === sha);
+}

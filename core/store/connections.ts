@@ -1,6 +1,7 @@
 import { Connection } from "../models.js";
 import { keys } from "../keys.js";
 import { type Db } from "./db.js";
+import { isConditionFailure } from "./table.js";
 
 /** A daemon's WebSocket connection, stored on $connect and removed on $disconnect or 410 Gone. */
 export async function putConnection(db: Db, connection: Connection): Promise<void> {
@@ -42,4 +43,36 @@ export async function listConnections(db: Db, ownerId: string): Promise<Connecti
     Limit: 100,
   });
   return items.map((item) => Connection.parse(item));
+}
+
+/**
+ * The operations sent on a connection and not answered yet, so that
+ * `$disconnect` can time them out at once. Unknown connections are ignored:
+ * a gone connection has nothing left to wait on.
+ */
+async function changePendingOps(db: Db, connectionId: string, verb: "ADD" | "DELETE", operationId: string): Promise<void> {
+  try {
+    await db.table.update(keys.connection(connectionId), {
+      UpdateExpression: `${verb} pendingOps :o`,
+      ConditionExpression: "attribute_exists(pk)",
+      ExpressionAttributeValues: { ":o": new Set([operationId]) },
+    });
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+  }
+}
+
+export const addPendingOperation = (db: Db, connectionId: string, operationId: string) =>
+  changePendingOps(db, connectionId, "ADD", operationId);
+
+export const removePendingOperation = (db: Db, connectionId: string, operationId: string) =>
+  changePendingOps(db, connectionId, "DELETE", operationId);
+
+/** Deletes a connection and returns it with the operations still waiting on it. */
+export async function takeConnection(db: Db, connectionId: string): Promise<{ ownerId?: string; pendingOperations: string[] }> {
+  const item = await db.table.delete(keys.connection(connectionId), { ReturnValues: "ALL_OLD" });
+  return {
+    ownerId: typeof item?.ownerId === "string" ? item.ownerId : undefined,
+    pendingOperations: item?.pendingOps instanceof Set ? [...(item.pendingOps as Set<string>)] : [],
+  };
 }

@@ -2,6 +2,7 @@ import { OperationRecord, Operation } from "../models.js";
 import { keys } from "../keys.js";
 import { blobKeys } from "../blobs.js";
 import { type Db, nowIso } from "./db.js";
+import { isConditionFailure } from "./table.js";
 
 /** Operations are kept a week for clients polling late, then expire by TTL. */
 const OPERATION_TTL_SECONDS = 7 * 86_400;
@@ -69,4 +70,34 @@ export async function settleOperation(db: Db, op: Pick<OperationRecord, "id" | "
     if ((error as Error).name === "ConditionalCheckFailedException") return false;
     throw error;
   }
+}
+
+/**
+ * Takes the right to act on a reply: once per operation, whatever the daemon
+ * resends. A reply after the operation timed out is still taken, so that
+ * what the daemon did (a rewind, a started task) is recorded even though
+ * the caller was told 504.
+ */
+export async function claimReply(db: Db, op: OperationRecord): Promise<boolean> {
+  if (op.status !== "pending" && op.status !== "timed_out") return false;
+  try {
+    await db.table.update(keys.operation(op.id), {
+      UpdateExpression: "SET replyAt = :now",
+      ConditionExpression: "attribute_exists(pk) AND attribute_not_exists(replyAt) AND (#s = :pending OR #s = :late)",
+      ExpressionAttributeNames: { "#s": "status" },
+      ExpressionAttributeValues: { ":now": db.clock().toISOString(), ":pending": "pending", ":late": "timed_out" },
+    });
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}
+
+/** The daemon an operation was finally sent to (after a stale connection). */
+export async function assignOperation(db: Db, operationId: string, daemonId: string): Promise<void> {
+  await db.table.update(keys.operation(operationId), {
+    UpdateExpression: "SET daemonId = :d",
+    ExpressionAttributeValues: { ":d": daemonId },
+  });
 }
