@@ -13,6 +13,14 @@ export interface Principal {
   keyId?: string;
 }
 
+/**
+ * An owner id is part of table keys (`OWNER#<id>#KEYS`, …): a JWT subject
+ * must keep to an alphabet without the key separator `#`, so that no
+ * subject can name another owner's partition. Identity providers' subjects
+ * (UUIDs, `auth0|…`, `google-oauth2|…`, e-mail addresses) fit.
+ */
+export const OWNER_ID = /^[A-Za-z0-9._\-|:@+]{1,128}$/;
+
 const unauthorized = (message: string) => new DomainError(401, "unauthorized", message);
 export const forbidden = (message: string) => new DomainError(403, "forbidden", message);
 
@@ -41,8 +49,16 @@ export class Authenticator {
     }
     if (this.jwks && this.jwt && token.split(".").length === 3) {
       try {
-        const { payload } = await jwtVerify(token, this.jwks, { issuer: this.jwt.issuer, audience: this.jwt.audience });
+        // A token without an expiry would be valid forever: refused.
+        const { payload } = await jwtVerify(token, this.jwks, {
+          issuer: this.jwt.issuer,
+          audience: this.jwt.audience,
+          requiredClaims: ["exp"],
+        });
         if (!payload.sub) throw unauthorized("the token has no subject");
+        if (!OWNER_ID.test(payload.sub)) {
+          throw unauthorized("the token's subject is not a valid owner id (1 to 128 of A–Z a–z 0–9 . _ - | : @ +)");
+        }
         return { ownerId: payload.sub, via: "jwt" };
       } catch (error) {
         if (error instanceof DomainError) throw error;
@@ -50,6 +66,12 @@ export class Authenticator {
       }
     }
     throw unauthorized("this key is not valid (revoked or mistyped)");
+  }
+
+  /** Whether a daemon key is (still) valid. */
+  async daemonKeyExists(token: string | undefined): Promise<boolean> {
+    if (!token) return false;
+    return (await authenticateKey(this.db, token))?.kind === "daemon";
   }
 
   /** Resolves a daemon key for the WebSocket API's $connect. */

@@ -32,7 +32,7 @@
  * | daemon connection by connection id      | pk = CONN#id, sk = CONN                               | table |
  * | an owner's online daemons                | gsi1pk = OWNER#o#DAEMONS                              | gsi1  |
  * | pending operation                        | pk = OP#id, sk = OP                                   | table |
- * | idempotency record                       | pk = IDEM#o#key, sk = IDEM                            | table |
+ * | idempotency record                       | pk = IDEM#sha256(owner, credential, method, path, key) | table |
  * | cleanup runs, newest first               | pk = CLEANUP, sk begins_with RUN#                     | table |
  * | cleanup job's cursor and sweep position  | pk = CLEANUP, sk = STATE                              | table |
  */
@@ -94,7 +94,8 @@ export const keys = {
   ownerDaemons: (ownerId: string) => `OWNER#${ownerId}#DAEMONS`,
 
   operation: (operationId: string) => ({ pk: `OP#${operationId}`, sk: "OP" }),
-  idempotency: (ownerId: string, key: string) => ({ pk: `IDEM#${ownerId}#${key}`, sk: "IDEM" }),
+  /** `digest` covers owner, credential, method, path and the client's key (see store/idempotency.ts). */
+  idempotency: (digest: string) => ({ pk: `IDEM#${digest}`, sk: "IDEM" }),
 
   cleanupRun: (runId: string) => ({ pk: "CLEANUP", sk: `RUN#${runId}` }),
   cleanupPartition: "CLEANUP",

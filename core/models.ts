@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { boundedJson, MESSAGE_JSON } from "./jsonBounds.js";
+import { branchNameProblem } from "./gitRefs.js";
 
 /**
  * Every resource and request of the service, defined once. Types are inferred
@@ -15,39 +17,17 @@ export const CommitSha = z
   .regex(/^[0-9a-fA-F]{7,64}$/, "a hex commit SHA")
   .transform((v) => v.toLowerCase());
 
+/** A branch name as `git check-ref-format --branch` accepts it (and not `refs/…`, `@` or a lone surrogate). */
+export const BranchName = z.string().superRefine((name, ctx) => {
+  const problem = branchNameProblem(name);
+  if (problem) ctx.addIssue({ code: "custom", message: `not a valid branch name: it ${problem}` });
+});
+
+/** A message id a client chose: at most 200 characters, part of a sort key (`MSGID#<id>`, under DynamoDB's 1,024 bytes). */
+export const MessageId = z.string().min(1).max(200);
+
 /** An id a client names a daemon by, kept lowercase like the connections that carry it. */
 const daemonId = () => z.uuid().transform((v) => v.toLowerCase());
-
-/** Bytes a piece of client JSON may take in an item, and how deep it may nest (DynamoDB allows 32). */
-const JSON_MAX_BYTES = 16 * 1024;
-const JSON_MAX_DEPTH = 16;
-
-function jsonProblem(value: unknown, depth = 0): string | undefined {
-  if (depth > JSON_MAX_DEPTH) return `nests deeper than ${JSON_MAX_DEPTH} levels`;
-  if (typeof value === "number" && (!Number.isFinite(value) || Math.abs(value) > Number.MAX_SAFE_INTEGER)) {
-    return `holds a number that cannot be stored exactly (${value})`;
-  }
-  if (Array.isArray(value)) {
-    for (const v of value) {
-      const p = jsonProblem(v, depth + 1);
-      if (p) return p;
-    }
-  } else if (value && typeof value === "object") {
-    for (const v of Object.values(value)) {
-      const p = jsonProblem(v, depth + 1);
-      if (p) return p;
-    }
-  }
-  return undefined;
-}
-
-/** Free-form client JSON stored as item attributes: bounded in size and depth, numbers exact. */
-const storableJson = <T extends z.ZodType>(schema: T) =>
-  schema.superRefine((value, ctx) => {
-    if (value === undefined) return;
-    const problem = Buffer.byteLength(JSON.stringify(value) ?? "") > JSON_MAX_BYTES ? `is over ${JSON_MAX_BYTES / 1024} KB` : jsonProblem(value);
-    if (problem) ctx.addIssue({ code: "custom", message: `this JSON ${problem}` });
-  });
 
 export const Phase = z.enum(["research", "specify", "plan", "execute", "review"]);
 export type Phase = z.infer<typeof Phase>;
@@ -115,7 +95,7 @@ export const TaskRecord = Task.extend({
 export type TaskRecord = z.infer<typeof TaskRecord>;
 
 export const ToolCallInfo = z
-  .object({ id: z.string().min(1).max(200), name: z.string().min(1).max(200), input: z.unknown() })
+  .object({ id: z.string().min(1).max(200), name: z.string().min(1).max(200), input: boundedJson(z.unknown(), MESSAGE_JSON) })
   .meta({ id: "ToolCallInfo" });
 export type ToolCallInfo = z.infer<typeof ToolCallInfo>;
 
@@ -129,7 +109,7 @@ export const ConversationMessage = z
     timestamp: isoTime(),
     toolCalls: z.array(ToolCallInfo).max(100).optional(),
     toolName: z.string().max(200).optional(),
-    toolInput: z.unknown().optional(),
+    toolInput: boundedJson(z.unknown(), MESSAGE_JSON).optional(),
     toolResult: z.string().optional(),
     isError: z.boolean().optional(),
     tokenCount: z.int().min(0).optional(),
@@ -218,6 +198,8 @@ export const Connection = z.object({
   connectionId: z.string(),
   ownerId: z.string(),
   daemonId: uuid(),
+  /** The daemon key it connected with: revoking the key closes the connection. */
+  keyId: uuid().optional(),
   hostname: z.string().optional(),
   version: z.string().optional(),
   connectedAt: isoTime(),
@@ -309,7 +291,7 @@ export const CreateTaskRequest = z.object({
   plan: z.string().max(50_000),
   contractId: uuid().optional(),
   isSupervisor: z.boolean().optional(),
-  branchName: z.string().min(1).max(250).optional(),
+  branchName: BranchName.optional(),
   baseSha: CommitSha.optional(),
 });
 export type CreateTaskRequest = z.infer<typeof CreateTaskRequest>;
@@ -320,16 +302,16 @@ export const AppendMessagesRequest = z.object({ messages: z.array(NewConversatio
 
 export const CreateCheckpointRequest = z.object({
   commitSha: CommitSha,
-  branchName: z.string().min(1).max(250),
+  branchName: BranchName,
   message: z.string().max(10_000),
-  filesChanged: storableJson(z.unknown()).optional(),
+  filesChanged: boundedJson(z.unknown()).optional(),
   linesAdded: z.int().min(0).optional(),
   linesRemoved: z.int().min(0).optional(),
 });
 export type CreateCheckpointRequest = z.infer<typeof CreateCheckpointRequest>;
 
 export const CreateSnapshotRequest = z.object({
-  metadata: storableJson(z.record(z.string(), z.unknown())).optional(),
+  metadata: boundedJson(z.record(z.string(), z.unknown())).optional(),
   /** Also ask the task's daemon for its compacted state (a supervisor's memory) and keep it with the snapshot. */
   captureState: z.boolean().optional(),
 });
@@ -376,7 +358,7 @@ export const RewindTaskRequest = z
     checkpointId: uuid().optional(),
     checkpointSha: CommitSha.optional(),
     preserveMode: PreserveMode,
-    branchName: z.string().min(1).max(250).optional(),
+    branchName: BranchName.optional(),
     /** Go ahead even if the worktree holds changes the task did not make; they are kept under the safety ref. */
     force: z.boolean().optional(),
   })
@@ -390,7 +372,7 @@ export const UndoRewindRequest = z.object({ rewindId: uuid().optional() });
 
 export const RewindConversationRequest = z
   .object({
-    toMessageId: z.string().min(1).optional(),
+    toMessageId: MessageId.optional(),
     toTimestamp: isoTime().optional(),
     byMessageCount: z.int().min(1).optional(),
     rewindCode: z.boolean().optional(),
@@ -407,17 +389,18 @@ export const RestoreConversationRequest = z.object({ rewindId: uuid().optional()
 
 export const ForkTaskRequest = z.object({
   forkFromType: z.enum(["checkpoint", "timestamp", "message_id"]),
-  forkFromValue: z.string().min(1),
+  /** A checkpoint id, an ISO time or a message id. */
+  forkFromValue: z.string().min(1).max(200),
   newTaskName: z.string().min(1).max(200),
   newTaskPlan: z.string().max(50_000),
   includeConversation: z.boolean().optional(),
   createBranch: z.boolean().optional(),
-  branchName: z.string().min(1).max(250).optional(),
+  branchName: BranchName.optional(),
   targetDaemonId: daemonId().optional(),
 });
 export type ForkTaskRequest = z.infer<typeof ForkTaskRequest>;
 
-export const BranchFromCheckpointRequest = z.object({ branchName: z.string().min(1).max(250) });
+export const BranchFromCheckpointRequest = z.object({ branchName: BranchName });
 
 export const CreateKeyRequest = z
   .object({ kind: KeyKind, contractId: uuid().optional(), name: z.string().min(1).max(100).optional() })

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { NewConversationMessage, PreserveMode, TaskStatus } from "./models.js";
+import { BranchName, NewConversationMessage, PreserveMode, TaskStatus } from "./models.js";
+import { ATTRIBUTE_JSON, boundedJson, STATE_JSON } from "./jsonBounds.js";
 
 /**
  * The daemon wire format: `DaemonCommand` (server → daemon) and `DaemonMessage`
@@ -137,7 +138,7 @@ export const ConversationSnapshotCreated = z.object({
   ...reply,
   messageCount: z.int().min(0).optional(),
   /** Small compacted state inline; larger goes to the command's uploadUrl. */
-  state: z.unknown().optional(),
+  state: boundedJson(z.unknown(), STATE_JSON).optional(),
   stateUploaded: z.boolean().optional(),
 });
 export const CheckpointDiffResult = z.object({
@@ -172,9 +173,10 @@ export const CheckpointCreated = z.object({
   type: z.literal("checkpointCreated"),
   taskId,
   commitSha: Sha,
-  branchName: z.string().min(1),
-  message: z.string(),
-  filesChanged: z.unknown().optional(),
+  branchName: BranchName,
+  message: z.string().max(10_000),
+  /** Held to the same bounds as the HTTP API's checkpoint `filesChanged`. */
+  filesChanged: boundedJson(z.unknown(), ATTRIBUTE_JSON).optional(),
   linesAdded: z.int().min(0).optional(),
   linesRemoved: z.int().min(0).optional(),
 });
@@ -188,8 +190,8 @@ export const TaskStatusMessage = z.object({ type: z.literal("taskStatus"), taskI
 export const DaemonError = z.object({
   type: z.literal("error"),
   requestId: requestId.optional(),
-  code: z.string(),
-  message: z.string(),
+  code: z.string().max(100),
+  message: z.string().max(10_000),
 });
 
 export const DaemonReply = z.discriminatedUnion("type", [

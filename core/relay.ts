@@ -1,5 +1,6 @@
 import {
   ApiGatewayManagementApiClient,
+  DeleteConnectionCommand,
   PostToConnectionCommand,
 } from "@aws-sdk/client-apigatewaymanagementapi";
 import { DaemonCommand, MAX_INLINE_PAYLOAD_BYTES, type DaemonCommand as Command } from "./protocol.js";
@@ -23,9 +24,11 @@ export class GoneError extends Error {
   }
 }
 
-/** Posts to a WebSocket connection; throws GoneError for a stale one. */
+/** Posts to a WebSocket connection (GoneError for a stale one) and closes connections. */
 export interface ConnectionPoster {
   post(connectionId: string, data: string): Promise<void>;
+  /** Closes a connection (the @connections DELETE); one already gone is not an error. */
+  close?(connectionId: string): Promise<void>;
 }
 
 export class ApiGatewayPoster implements ConnectionPoster {
@@ -41,6 +44,16 @@ export class ApiGatewayPoster implements ConnectionPoster {
     } catch (error) {
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       if ((error as Error).name === "GoneException" || status === 410) throw new GoneError(connectionId);
+      throw error;
+    }
+  }
+
+  async close(connectionId: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if ((error as Error).name === "GoneException" || status === 410) return;
       throw error;
     }
   }
@@ -125,6 +138,21 @@ export class Relay {
     }
     await settleOperation(this.db, op!, { status: "failed", error: { code: "no_daemon", message: "every daemon connection was stale" } });
     throw noDaemon("no daemon of yours is online (the connections found were stale and have been removed)");
+  }
+
+  /** Sends a message that answers nothing (no operation); a gone connection is ignored. */
+  async notify(connectionId: string, message: unknown): Promise<void> {
+    if (!this.poster) return;
+    try {
+      await this.poster.post(connectionId, JSON.stringify(message));
+    } catch (error) {
+      if (!(error instanceof GoneError)) throw error;
+    }
+  }
+
+  /** Closes a daemon's connection at the gateway (its $disconnect follows). */
+  async close(connectionId: string): Promise<void> {
+    await this.poster?.close?.(connectionId);
   }
 
   /** The next daemon tried gets the operation. */

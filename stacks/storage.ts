@@ -66,6 +66,10 @@ export function createStorage() {
     MAKIMA_RETENTION_DAYS: process.env.MAKIMA_RETENTION_DAYS ?? "30",
     // Owner ids who may read service-wide records (the cleanup job's runs).
     MAKIMA_OPERATORS: process.env.MAKIMA_OPERATORS ?? "",
+    // JWT sign-in (off while MAKIMA_JWT_JWKS_URL is empty): the issuer's keys, issuer and audience.
+    MAKIMA_JWT_JWKS_URL: process.env.MAKIMA_JWT_JWKS_URL ?? "",
+    MAKIMA_JWT_ISSUER: process.env.MAKIMA_JWT_ISSUER ?? "",
+    MAKIMA_JWT_AUDIENCE: process.env.MAKIMA_JWT_AUDIENCE ?? "",
   };
 
   return { table, bucket, cursorSecret, environment };

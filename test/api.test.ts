@@ -98,7 +98,7 @@ describe("contracts and tasks", () => {
     expect(bobTask.baseSha).toBe("abcdef1");
     const bigNumber = await api.call("POST", `/api/v1/mesh/tasks/${bobTask.id}/snapshots`, { key: bob.apiKey, rawBody: '{"metadata":{"n":1e400}}' });
     expect(bigNumber.status).toBe(400);
-    expect(bigNumber.body.error.details[0].path).toBe("body.metadata");
+    expect(bigNumber.body.error.details[0].path).toBe("body.metadata.n");
     const deep = await api.call("POST", `/api/v1/mesh/tasks/${bobTask.id}/checkpoints`, {
       key: bob.apiKey,
       body: { commitSha: "abc1234", branchName: "main", message: "m", filesChanged: JSON.parse("[".repeat(40) + "]".repeat(40)) },
@@ -244,7 +244,7 @@ describe("checkpoints and snapshots", () => {
     expect(state.status).toBe(503);
     const hostile = await api.call("POST", `/api/v1/mesh/tasks/${task.id}/checkpoints/${cp1.id}/branch`, { key: alice.apiKey, body: { branchName: "../x" } });
     expect(hostile.status).toBe(400);
-    expect(hostile.body.error.details[0].path).toBe("branchName");
+    expect(hostile.body.error.details[0].path).toBe("body.branchName");
     const rewind = await api.call("POST", `/api/v1/mesh/tasks/${task.id}/rewind`, { key: alice.apiKey, body: { checkpointId: cp1.id, preserveMode: "discard" } });
     expect(rewind.status).toBe(503);
     const foreign = await api.call("POST", `/api/v1/mesh/tasks/${task.id}/rewind`, { key: alice.apiKey, body: { checkpointId: other.cp1.id, preserveMode: "discard" } });

@@ -611,7 +611,7 @@ describe("functions (stacks/functions.ts against the stacks)", () => {
   });
 
   it("every function gets the environment core/config.ts reads", () => {
-    const required = ["MAKIMA_TABLE", "MAKIMA_BUCKET", "MAKIMA_CURSOR_SECRET", "MAKIMA_RETENTION_DAYS", "MAKIMA_OPERATORS"];
+    const required = ["MAKIMA_TABLE", "MAKIMA_BUCKET", "MAKIMA_CURSOR_SECRET", "MAKIMA_RETENTION_DAYS", "MAKIMA_OPERATORS", "MAKIMA_JWT_JWKS_URL", "MAKIMA_JWT_ISSUER", "MAKIMA_JWT_AUDIENCE"];
     for (const f of declaredFunctions) {
       const name = entryFor(f.handler)?.name ?? String(f.handler);
       const env = environmentOf(f.config);

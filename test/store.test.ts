@@ -453,11 +453,14 @@ describe("owner isolation", () => {
   });
 
   it("idempotency keys return the first answer and refuse another body", async () => {
-    expect(await store.claimIdempotencyKey(db, alice, "k1", "h1")).toBeUndefined();
-    await expect(store.claimIdempotencyKey(db, alice, "k1", "h1")).rejects.toMatchObject({ status: 409, code: "request_in_progress" });
-    await store.completeIdempotencyKey(db, alice, "k1", { status: 201, body: { id: 1 } });
-    expect(await store.claimIdempotencyKey(db, alice, "k1", "h1")).toEqual({ status: 201, body: { id: 1 } });
-    await expect(store.claimIdempotencyKey(db, alice, "k1", "h2")).rejects.toMatchObject({ code: "idempotency_key_reused" });
-    expect(await store.claimIdempotencyKey(db, bob, "k1", "h2")).toBeUndefined();
+    const scope = (ownerId: string, credentialId = "key-1") => ({ ownerId, credentialId, method: "POST", route: "/api/v1/contracts" });
+    const first = await store.claimIdempotencyKey(db, scope(alice), "k1", "h1");
+    expect(first).toHaveProperty("claimId");
+    await expect(store.claimIdempotencyKey(db, scope(alice), "k1", "h1")).rejects.toMatchObject({ status: 409, code: "request_in_progress" });
+    await store.completeIdempotencyKey(db, scope(alice), "k1", (first as { claimId: string }).claimId, { status: 201, body: { id: 1 } });
+    expect(await store.claimIdempotencyKey(db, scope(alice), "k1", "h1")).toEqual({ replay: { status: 201, body: { id: 1 } } });
+    await expect(store.claimIdempotencyKey(db, scope(alice), "k1", "h2")).rejects.toMatchObject({ code: "idempotency_key_reused" });
+    expect(await store.claimIdempotencyKey(db, scope(bob), "k1", "h2")).toHaveProperty("claimId");
+    expect(await store.claimIdempotencyKey(db, scope(alice, "key-2"), "k1", "h1")).toHaveProperty("claimId");
   });
 });

@@ -2,7 +2,7 @@ import { isUuid } from "../ids.js";
 import { DomainError } from "../errors.js";
 import { DaemonMessage } from "../protocol.js";
 import type { Runtime } from "../runtime.js";
-import { getConnection, putConnection, takeConnection } from "../store/connections.js";
+import { getConnection, listConnections, putConnection, takeConnection } from "../store/connections.js";
 import { getOperationRecord, settleOperation } from "../store/operations.js";
 import { handleDaemonMessage } from "./replies.js";
 
@@ -37,8 +37,14 @@ export async function connectDaemon(
       connectionId: input.connectionId,
       ownerId: key.ownerId,
       daemonId: daemonId.toLowerCase(),
+      keyId: key.keyId,
       connectedAt: runtime.db.clock().toISOString(),
     });
+    // A key revoked while this connection was being stored: the revocation may not have seen it.
+    if (!(await runtime.auth.daemonKeyExists(bearer ?? input.query?.token))) {
+      await takeConnection(runtime.db, input.connectionId);
+      return answer(401, "unauthorized", "this daemon key is not valid");
+    }
     return answer(200);
   } catch (error) {
     if (error instanceof DomainError) return answer(error.status, error.code, error.message);
@@ -52,7 +58,7 @@ export async function connectDaemon(
  * will not answer on this connection. Should it come back and answer anyway,
  * what it did is still recorded (see replies.ts).
  */
-export async function disconnectDaemon(runtime: Runtime, connectionId: string): Promise<WsAnswer> {
+export async function disconnectDaemon(runtime: Pick<Runtime, "db">, connectionId: string): Promise<WsAnswer> {
   const { db } = runtime;
   const { ownerId, pendingOperations } = await takeConnection(db, connectionId);
   for (const opId of ownerId ? pendingOperations : []) {
@@ -64,6 +70,22 @@ export async function disconnectDaemon(runtime: Runtime, connectionId: string): 
     });
   }
   return answer(200);
+}
+
+/**
+ * A daemon key was revoked: each of its connections is forgotten first (so
+ * nothing it sends is accepted and no command is routed to it), its pending
+ * operations are timed out, then the gateway closes it.
+ */
+export async function closeKeyConnections(runtime: Pick<Runtime, "db" | "relay">, ownerId: string, keyId: string): Promise<number> {
+  const connections = (await listConnections(runtime.db, ownerId)).filter((c) => c.keyId === keyId);
+  for (const connection of connections) {
+    await disconnectDaemon(runtime, connection.connectionId);
+    await runtime.relay.close(connection.connectionId).catch((error) =>
+      console.warn(JSON.stringify({ level: "warn", message: "revoked key's connection not closed", connectionId: connection.connectionId, error: (error as Error).message })),
+    );
+  }
+  return connections.length;
 }
 
 /** $default: one DaemonMessage, validated by the protocol schema, from a known connection. */
@@ -87,6 +109,8 @@ export async function receiveDaemonMessage(runtime: Runtime, connectionId: strin
     return answer(200);
   } catch (error) {
     if (error instanceof DomainError) return answer(error.status, error.code, error.message);
-    throw error;
+    // Answered, not thrown: a message the service could not handle is refused like any other.
+    console.error(JSON.stringify({ level: "error", message: "daemon message failed", connectionId, type: parsed.data.type, error: (error as Error).message, stack: (error as Error).stack }));
+    return answer(500, "internal_error", "the message could not be handled; it has been logged");
   }
 }

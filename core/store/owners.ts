@@ -72,7 +72,8 @@ export function listApiKeys(db: Db, ownerId: string, limit: number, cursor?: str
   });
 }
 
-export async function revokeApiKey(db: Db, ownerId: string, keyId: string): Promise<void> {
+/** Deletes a key (its next use is refused) and returns what it was. */
+export async function revokeApiKey(db: Db, ownerId: string, keyId: string): Promise<ApiKey> {
   const { items } = await db.table.query({
     IndexName: "gsi1",
     KeyConditionExpression: "gsi1pk = :p AND gsi1sk = :id",
@@ -81,4 +82,5 @@ export async function revokeApiKey(db: Db, ownerId: string, keyId: string): Prom
   const item = items[0];
   if (!item) throw notFound("key");
   await db.table.delete({ pk: item.pk as string, sk: item.sk as string });
+  return ApiKey.parse(item);
 }

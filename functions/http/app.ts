@@ -1,9 +1,12 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { createHash } from "node:crypto";
 import type { Runtime } from "../../core/runtime.js";
-import { claimIdempotencyKey, completeIdempotencyKey, releaseIdempotencyKey } from "../../core/store/idempotency.js";
+import { claimIdempotencyKey, completeIdempotencyKey, releaseIdempotencyKey, type IdempotencyScope } from "../../core/store/idempotency.js";
+import { accessMatrixMarkdown, accessProblem } from "../../core/access.js";
+import { forbidden } from "../../core/auth.js";
+import { routePath } from "hono/route";
 import type { AppEnv } from "./context.js";
 import { errorJson, handleError, validationDetails } from "./errors.js";
 import { renderDocsPage } from "./docsPage.js";
@@ -23,7 +26,11 @@ export const API_DESCRIPTION = `The history, resume, rewind and fork service of 
 
 Every /api/v1 request needs \`Authorization: Bearer <key>\` (a user key mk_…, a contract's tool key mkt_…, or a JWT from the configured issuer). Errors are \`{"error": {"code", "message", "details"?}}\`. Lists are \`{"items", "nextCursor"}\`, newest first unless stated; a cursor belongs to the list that gave it.
 
-Nothing is lost by going back: a conversation rewind hides messages (restore it with \`…/conversation/restore\`), a code rewind saves the worktree under a safety ref first (undo with \`…/rewind/undo\`). Creating or changing POST/PATCH requests accept an \`Idempotency-Key\` header: the same key and body within 24 h return the first answer and do nothing again; the same key with another body is a 409.`;
+Nothing is lost by going back: a conversation rewind hides messages (restore it with \`…/conversation/restore\`), a code rewind saves the worktree under a safety ref first (undo with \`…/rewind/undo\`). Creating or changing POST/PATCH requests accept an \`Idempotency-Key\` header: the same key and body within 24 h return the first answer and do nothing again; the same key with another body is a 409. A key's answer belongs to the credential, method and path that made it: another key (even the same owner's) using the same Idempotency-Key makes a fresh request. A replayed key creation returns the key's id and metadata, never its secret.
+
+Which routes a key may call (another contract's resources answer 403 to a tool key; another owner's, 404):
+
+${accessMatrixMarkdown()}`;
 
 /** The whole HTTP API as one Hono app: the `api` Lambda and the local server both serve it. */
 export function createApp(runtime: Runtime): OpenAPIHono<AppEnv> {
@@ -38,7 +45,17 @@ export function createApp(runtime: Runtime): OpenAPIHono<AppEnv> {
   app.onError(handleError);
   app.notFound((c) => errorJson(c, 404, "route_not_found", `no route ${c.req.method} ${c.req.path}`));
 
-  app.use("*", bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => errorJson(c, 413, "body_too_large", "the request body is over 1 MB") }));
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      // The rest of the body is not read: the connection cannot carry another request.
+      onError: (c) => {
+        c.header("Connection", "close");
+        return errorJson(c, 413, "body_too_large", "the request body is over 1 MB");
+      },
+    }),
+  );
   app.use("/api/v1/*", async (c, next) => {
     c.set("runtime", runtime);
     if (PUBLIC_PATHS.has(c.req.path)) return next();
@@ -47,6 +64,7 @@ export function createApp(runtime: Runtime): OpenAPIHono<AppEnv> {
     c.set("service", { db: runtime.db, relay: runtime.relay, principal });
     return next();
   });
+  app.use("/api/v1/*", keyScope);
   app.use("/api/v1/*", idempotency);
 
   defineRoute(
@@ -73,28 +91,62 @@ export function createApp(runtime: Runtime): OpenAPIHono<AppEnv> {
   return app;
 }
 
-/** `Idempotency-Key` on a POST or PATCH: the first answer is kept for 24 h and replayed. */
+/** The route a request matched, as the OpenAPI document names it (`/api/v1/contracts/{id}`); undefined when none did. */
+function matchedRoute(c: Context<AppEnv>): string | undefined {
+  const path = routePath(c, -1);
+  if (!path || path.endsWith("*")) return undefined;
+  return path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
+}
+
+/** Which kind of key may call which route: the table in core/access.ts, checked before anything runs or is replayed. */
+const keyScope: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const service = c.get("service");
+  const route = matchedRoute(c);
+  if (!service || !route) return next();
+  let body: unknown;
+  if (service.principal.via === "tool_key" && c.req.method !== "GET" && c.req.method !== "DELETE") {
+    body = await c.req.json().catch(() => undefined);
+  }
+  const problem = accessProblem(service.principal, c.req.method, route, body);
+  if (problem) throw forbidden(problem);
+  return next();
+};
+
+/**
+ * `Idempotency-Key` on a POST or PATCH: the first answer is kept for 24 h and
+ * replayed to the same credential, method and path. What is kept never holds
+ * a secret: a route may name a safer answer to keep (`replayAnswer`).
+ */
 const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   const key = c.req.header("idempotency-key");
-  if (!key || (c.req.method !== "POST" && c.req.method !== "PATCH") || !c.get("service")) return next();
-  if (key.length > 200) return errorJson(c, 400, "validation_failed", "Idempotency-Key is at most 200 characters", [{ path: "header.Idempotency-Key", message: "too long" }]);
+  if (key === undefined || (c.req.method !== "POST" && c.req.method !== "PATCH") || !c.get("service")) return next();
+  if (key.length === 0 || key.length > 200 || !/^[\x21-\x7e]+$/.test(key)) {
+    return errorJson(c, 400, "validation_failed", "Idempotency-Key is 1 to 200 printable ASCII characters", [{ path: "header.Idempotency-Key", message: "1 to 200 printable ASCII characters" }]);
+  }
   const { db, principal } = c.get("service");
+  const scope: IdempotencyScope = {
+    ownerId: principal.ownerId,
+    credentialId: principal.keyId ?? `${principal.via}:${principal.ownerId}`,
+    method: c.req.method,
+    route: c.req.path,
+  };
   const hash = createHash("sha256").update(`${c.req.method} ${c.req.path}\n${await c.req.text()}`).digest("hex");
-  const earlier = await claimIdempotencyKey(db, principal.ownerId, key, hash);
-  if (earlier) {
+  const claim = await claimIdempotencyKey(db, scope, key, hash);
+  if ("replay" in claim) {
     c.header("Idempotent-Replayed", "true");
-    return c.json(earlier.body as object, earlier.status as 200);
+    return c.json(claim.replay.body as object, claim.replay.status as 200);
   }
   try {
     await next();
   } catch (error) {
-    await releaseIdempotencyKey(db, principal.ownerId, key);
+    await releaseIdempotencyKey(db, scope, key, claim.claimId);
     throw error;
   }
   if (c.res.status >= 200 && c.res.status < 300) {
-    const body = c.res.status === 204 ? null : await c.res.clone().json();
-    await completeIdempotencyKey(db, principal.ownerId, key, { status: c.res.status, body });
+    const answer = c.get("replayAnswer");
+    const body = c.res.status === 204 ? null : answer !== undefined ? answer : await c.res.clone().json();
+    await completeIdempotencyKey(db, scope, key, claim.claimId, { status: c.res.status, body });
   } else {
-    await releaseIdempotencyKey(db, principal.ownerId, key);
+    await releaseIdempotencyKey(db, scope, key, claim.claimId);
   }
 };

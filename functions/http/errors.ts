@@ -21,7 +21,10 @@ export function errorJson(c: Context, status: number, code: string, message: str
 export function handleError(error: Error, c: Context) {
   if (error instanceof DomainError) return errorJson(c, error.status, error.code, error.message, error.details);
   if (error instanceof HTTPException) {
-    if (error.status === 413) return errorJson(c, 413, "body_too_large", "the request body is over 1 MB");
+    if (error.status === 413) {
+      c.header("Connection", "close");
+      return errorJson(c, 413, "body_too_large", "the request body is over 1 MB");
+    }
     const message = error.message || "bad request";
     const code = /json/i.test(message) ? "malformed_json" : "bad_request";
     return errorJson(c, error.status, code, code === "malformed_json" ? "the request body is not valid JSON" : message);

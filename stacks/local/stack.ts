@@ -1,4 +1,4 @@
-import { serve, type ServerType } from "@hono/node-server";
+import type { ServerType } from "@hono/node-server";
 import { join } from "node:path";
 import { loadConfig, type Config } from "../../core/config.js";
 import { createRuntime, type Runtime } from "../../core/runtime.js";
@@ -7,6 +7,7 @@ import { ensureTable } from "../../core/tableSchema.js";
 import { createApp } from "../../functions/http/app.js";
 import { freePort, startEmulators } from "./emulators.js";
 import { startWsGateway } from "./gateway.js";
+import { serveApi } from "./http.js";
 
 /**
  * The whole service on one machine: DynamoDB Local and s3rver, the Hono app
@@ -47,15 +48,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   await runtime.db.blobs.ensureBucket();
 
   const app = createApp(runtime);
-  const http: ServerType = await new Promise((resolve) => {
-    const server = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" }, () => resolve(server));
-  });
-  // Node closes idle keep-alive sockets after 5 s, racing clients that reuse them (fetch's pool);
-  // keep them longer than the clients do, as load balancers in front of APIs do.
-  if ("keepAliveTimeout" in http) {
-    http.keepAliveTimeout = 65_000;
-    http.headersTimeout = 66_000;
-  }
+  const http: ServerType = await serveApi(app.fetch, { port });
 
   // Same port as wsManagementEndpoint: WebSocket upgrades and @connections share it, as on API Gateway.
   const gateway = await startWsGateway(runtime, { port: wsPort });

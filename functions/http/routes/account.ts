@@ -4,6 +4,7 @@ import { ApiKey, CreateKeyRequest, ListQuery, Operation, RetentionSettings } fro
 import { createApiKey, listApiKeys, retentionDaysOf, revokeApiKey, setRetention } from "../../../core/store/owners.js";
 import { listConnections } from "../../../core/store/connections.js";
 import { operationStatus } from "../../../core/services/operations.js";
+import { closeKeyConnections } from "../../../core/services/daemonSessions.js";
 import { forbidden } from "../../../core/auth.js";
 import { ownedContract, requireUser } from "../../../core/services/context.js";
 import { CleanupRun, listCleanupRuns } from "../../../core/retention.js";
@@ -21,13 +22,18 @@ export function accountRoutes(app: OpenAPIHono<AppEnv>) {
       description: "`api` (mk_…): everything you own. `tool` (mkt_…): one contract's supervisor and history endpoints. `daemon` (mkd_…): connect a daemon; nothing over HTTP.",
       body: CreateKeyRequest,
       status: 201,
-      response: ApiKey.omit({ ownerId: true }).extend({ key: z.string().describe("The secret: shown this once") }).meta({ id: "CreatedKey" }),
+      response: ApiKey.omit({ ownerId: true })
+        .extend({ key: z.string().optional().describe("The secret: shown this once (absent when an Idempotency-Key replays the answer)") })
+        .meta({ id: "CreatedKey" }),
       errors: [404],
     },
-    async ({ ctx, body }) => {
+    async ({ ctx, body, c }) => {
       requireUser(ctx);
       if (body.contractId) await ownedContract(ctx, body.contractId);
       const { ownerId: _o, ...key } = await createApiKey(ctx.db, ctx.principal.ownerId, body);
+      // The secret is never kept: a replay gets the key's id and metadata.
+      const { key: _secret, ...metadata } = key;
+      c.set("replayAnswer", metadata);
       return key;
     },
   );
@@ -41,10 +47,20 @@ export function accountRoutes(app: OpenAPIHono<AppEnv>) {
   );
   defineRoute(
     app,
-    { method: "delete", path: "/api/v1/keys/{id}", tag: "keys", summary: "Revoke a key", params: IdParam, status: 204, errors: [404] },
+    {
+      method: "delete",
+      path: "/api/v1/keys/{id}",
+      tag: "keys",
+      summary: "Revoke a key",
+      description: "Takes effect at once: the key's next request is a 401; a daemon key's open connections are closed, and nothing more is accepted from or sent to them.",
+      params: IdParam,
+      status: 204,
+      errors: [404],
+    },
     async ({ ctx, params }) => {
       requireUser(ctx);
-      await revokeApiKey(ctx.db, ctx.principal.ownerId, params.id!);
+      const key = await revokeApiKey(ctx.db, ctx.principal.ownerId, params.id!);
+      if (key.kind === "daemon") await closeKeyConnections(ctx, ctx.principal.ownerId, key.id);
     },
   );
   defineRoute(

@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { request as httpRequest } from "node:http";
+import { createTestApi, type TestOwner } from "../support/api.js";
+import { freePort } from "../../stacks/local/emulators.js";
+import { serveApi } from "../../stacks/local/http.js";
+import type { ServerType } from "@hono/node-server";
+
+let api: Awaited<ReturnType<typeof createTestApi>>;
+let alice: TestOwner;
+let server: ServerType;
+let base: string;
+
+beforeAll(async () => {
+  api = await createTestApi();
+  alice = await api.newOwner("alice");
+  const port = await freePort();
+  server = await serveApi(api.app.fetch, { port });
+  base = `http://127.0.0.1:${port}`;
+});
+afterAll(async () => {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+/** One raw HTTP/1.1 exchange on a keep-alive agent-less socket; returns status, headers and parsed JSON. */
+function raw(method: string, path: string, options: { headers?: Record<string, string>; body?: string | Buffer } = {}) {
+  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: any }>((resolve, reject) => {
+    const req = httpRequest(`${base}${path}`, { method, headers: options.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          /* keep text */
+        }
+        resolve({ status: res.statusCode!, headers: res.headers, body });
+      });
+    });
+    req.on("error", reject);
+    if (options.body !== undefined) req.write(options.body);
+    req.end();
+  });
+}
+
+describe("the local server answers what Node refuses as JSON", () => {
+  it("a GET with a body gets the JSON error shape or its answer, never text/plain", async () => {
+    const res = await raw("GET", "/api/v1/contracts", {
+      headers: { authorization: `Bearer ${alice.apiKey}`, "content-type": "application/json", "content-length": "7" },
+      body: '{"x":1}',
+    });
+    expect(res.headers["content-type"]).toMatch(/application\/json/);
+    expect(res.status).toBe(200);
+    const chunked = await raw("GET", "/api/v1/contracts", {
+      headers: { authorization: `Bearer ${alice.apiKey}`, "content-type": "application/json", "transfer-encoding": "chunked" },
+      body: '{"x":1}',
+    });
+    expect(chunked.headers["content-type"]).toMatch(/application\/json/);
+    expect(chunked.status).toBe(200);
+  });
+
+  it("a URL over 16 KB is a JSON 431 with Connection: close", async () => {
+    const res = await raw("GET", `/api/v1/contracts?cursor=${"a".repeat(20_000)}`, { headers: { authorization: `Bearer ${alice.apiKey}` } });
+    expect(res.status).toBe(431);
+    expect(res.headers["content-type"]).toMatch(/application\/json/);
+    expect(res.headers.connection).toBe("close");
+    expect(res.body).toMatchObject({ error: { code: "headers_too_large" } });
+  });
+
+  it("a body over 1 MB is a JSON 413 with Connection: close, and the next requests all succeed", async () => {
+    const big = Buffer.alloc(1.5 * 1024 * 1024, "a");
+    let failures = 0;
+    for (let i = 0; i < 30; i++) {
+      if (i % 10 === 0) {
+        const res = await fetch(`${base}/api/v1/contracts`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${alice.apiKey}`, "content-type": "application/json" },
+          body: big,
+        });
+        expect(res.status).toBe(413);
+        expect(res.headers.get("connection")).toBe("close");
+        expect(await res.json()).toMatchObject({ error: { code: "body_too_large" } });
+        continue;
+      }
+      try {
+        const res = await fetch(`${base}/api/v1/contracts?limit=1`, { headers: { authorization: `Bearer ${alice.apiKey}` } });
+        if (res.status !== 200) failures++;
+        await res.arrayBuffer();
+      } catch {
+        failures++;
+      }
+    }
+    expect(failures).toBe(0);
+  });
+});
