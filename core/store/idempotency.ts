@@ -34,7 +34,7 @@ export type IdempotencyClaim = { replay: StoredResponse } | { claimId: string };
  * so no two distinct (owner, credential, method, route, key) share a record
  * whatever characters they hold.
  */
-function recordKey(scope: IdempotencyScope, key: string) {
+export function recordKey(scope: IdempotencyScope, key: string) {
   const digest = createHash("sha256")
     .update(JSON.stringify([scope.ownerId, scope.credentialId, scope.method, scope.route, key]))
     .digest("hex");
