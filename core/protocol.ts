@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { BranchName, NewConversationMessage, PreserveMode, TaskStatus } from "./models.js";
+import { BranchName, ConversationMessage, NewConversationMessage, PreserveMode, TaskStatus } from "./models.js";
 import { ATTRIBUTE_JSON, boundedJson, STATE_JSON } from "./jsonBounds.js";
 
 /**
@@ -112,6 +112,21 @@ export const DaemonCommand = z.discriminatedUnion("type", [
   SpawnTask,
 ]);
 export type DaemonCommand = z.infer<typeof DaemonCommand>;
+
+/**
+ * Sent to a daemon after its `hello`: the origins its presigned transfer URLs
+ * use (the bucket's host). A daemon not configured with its own list
+ * downloads and uploads only there.
+ */
+export const Welcome = z.object({
+  type: z.literal("welcome"),
+  transferOrigins: z.array(z.url().max(2_000)).min(1).max(10),
+});
+export type Welcome = z.infer<typeof Welcome>;
+
+/** What a transfer through S3 carries: the conversation a spawned task starts with, and a long brief. */
+export const ConversationTransfer = z.object({ messages: z.array(z.lazy(() => ConversationMessage)) });
+export const BriefTransfer = z.object({ plan: z.string(), additionalContext: z.string().optional() });
 export type DaemonCommandType = DaemonCommand["type"];
 
 // ------------------------------------------------------------ daemon → server

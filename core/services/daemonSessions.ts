@@ -1,6 +1,6 @@
 import { isUuid } from "../ids.js";
 import { DomainError } from "../errors.js";
-import { DaemonMessage } from "../protocol.js";
+import { DaemonMessage, type Welcome } from "../protocol.js";
 import type { Runtime } from "../runtime.js";
 import { getConnection, listConnections, putConnection, takeConnection } from "../store/connections.js";
 import { getOperationRecord, settleOperation } from "../store/operations.js";
@@ -88,6 +88,13 @@ export async function closeKeyConnections(runtime: Pick<Runtime, "db" | "relay">
   return connections.length;
 }
 
+/** Tells a daemon that said hello where its transfers come from: the host of the bucket's presigned URLs. */
+async function welcome(runtime: Runtime, connectionId: string): Promise<void> {
+  const origin = new URL(await runtime.db.blobs.presignGet("transfers/origin")).origin;
+  const message: Welcome = { type: "welcome", transferOrigins: [origin] };
+  await runtime.relay.notify(connectionId, message);
+}
+
 /** $default: one DaemonMessage, validated by the protocol schema, from a known connection. */
 export async function receiveDaemonMessage(runtime: Runtime, connectionId: string, body: string | undefined): Promise<WsAnswer> {
   const connection = await getConnection(runtime.db, connectionId);
@@ -105,6 +112,8 @@ export async function receiveDaemonMessage(runtime: Runtime, connectionId: strin
     return answer(400, "validation_failed", details);
   }
   try {
+    // Before anything the hello starts: a waiting task's spawn may carry presigned URLs.
+    if (parsed.data.type === "hello") await welcome(runtime, connectionId);
     await handleDaemonMessage(runtime.db, runtime.relay, connection, parsed.data);
     return answer(200);
   } catch (error) {

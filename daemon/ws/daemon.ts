@@ -9,6 +9,7 @@ import { splitCommand } from "./argv.js";
 import { DaemonConnection } from "./connection.js";
 import { CommandHandler } from "./handlers.js";
 import { Reporter } from "./reporter.js";
+import { TransferPolicy } from "./transfer.js";
 
 /**
  * The daemon's parts wired together: the connection to the WebSocket API,
@@ -36,6 +37,10 @@ export interface DaemonOptions {
   reconnectMaxMs?: number;
   reportGapMs?: number;
   commitPollMs?: number;
+  /** Origins presigned transfers may use (default: the ones the server names after hello). */
+  transferOrigins?: string[];
+  /** The largest download the daemon reads (default 64 MB). */
+  maxDownloadBytes?: number;
 }
 
 export interface Daemon {
@@ -98,7 +103,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log,
     commitPollMs: options.commitPollMs,
   });
-  handler = new CommandHandler({ root, manager, runner, reporter, send, log });
+  const transfers = new TransferPolicy(options.transferOrigins, options.maxDownloadBytes);
+  handler = new CommandHandler({ root, manager, runner, reporter, send, log, transfers });
 
   await connection.start();
   log(`daemon ${daemonId} serving ${root}${argv ? ` with agent ${JSON.stringify(argv)}` : " (no agent command: spawned tasks get a worktree only)"}`);

@@ -1,8 +1,12 @@
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { realpathSync } from "node:fs";
 import {
+  BriefTransfer,
+  ConversationTransfer,
   DaemonCommand,
   MAX_INLINE_PAYLOAD_BYTES,
+  Welcome,
   type CreateBranch,
   type CreateConversationSnapshot,
   type DaemonMessage,
@@ -19,7 +23,7 @@ import { git, gitOut } from "../worktree/git.js";
 import { assertBranchName } from "../worktree/validate.js";
 import type { AgentRunner } from "./agent.js";
 import type { Reporter } from "./reporter.js";
-import { downloadJson, uploadJson } from "./transfer.js";
+import { downloadJson, uploadJson, type TransferPolicy } from "./transfer.js";
 import type { z } from "zod";
 
 /**
@@ -50,6 +54,8 @@ export interface CommandHandlerOptions {
   /** Sends at once (replies); reports about a task go through the reporter. */
   send: (message: DaemonMessage) => Promise<void>;
   log: (line: string) => void;
+  /** Where presigned transfers may come from, and how large they may be. */
+  transfers: TransferPolicy;
 }
 
 export class CommandHandler {
@@ -63,6 +69,13 @@ export class CommandHandler {
     } catch {
       // API Gateway's own notices (an invocation that failed) are not commands.
       this.options.log(`server: ${text.slice(0, 300)}`);
+      return;
+    }
+    if ((json as { type?: unknown } | null)?.type === "welcome") {
+      const welcome = Welcome.safeParse(json);
+      if (welcome.success && this.options.transfers.learn(welcome.data.transferOrigins)) {
+        this.options.log(`transfers from ${welcome.data.transferOrigins.join(", ")}`);
+      }
       return;
     }
     const parsed = DaemonCommand.safeParse(json);
@@ -85,7 +98,7 @@ export class CommandHandler {
     try {
       reply = await this.run(command);
     } catch (error) {
-      reply = failure(command, error);
+      reply = failure(command, error, this.options.root);
     }
     const outcome = "success" in reply && reply.success ? "done" : `failed: ${"message" in reply ? reply.message : (reply as { error?: string }).error ?? ""}`;
     this.options.log(`${command.type} ${command.requestId} for task ${command.taskId}: ${outcome} (${Date.now() - started} ms)`);
@@ -157,7 +170,7 @@ export class CommandHandler {
     const reply: Reply = { type: "checkpointDiffResult", requestId: c.requestId, taskId: c.taskId, success: true, diff };
     if (Buffer.byteLength(JSON.stringify(reply)) <= MAX_INLINE_PAYLOAD_BYTES) return reply;
     if (!c.uploadUrl) throw new WorktreeError("too_large", "the diff is over 100 KB and the command carried no upload URL");
-    await uploadJson(c.uploadUrl, diff);
+    await uploadJson(this.options.transfers, c.uploadUrl, diff);
     return { type: "checkpointDiffResult", requestId: c.requestId, taskId: c.taskId, success: true, diffUploaded: true };
   }
 
@@ -169,7 +182,7 @@ export class CommandHandler {
     const reply: Reply = { ...base, state };
     if (Buffer.byteLength(JSON.stringify(reply)) <= MAX_INLINE_PAYLOAD_BYTES) return reply;
     if (!c.uploadUrl) throw new WorktreeError("too_large", "the conversation state is over 100 KB and the command carried no upload URL");
-    await uploadJson(c.uploadUrl, state);
+    await uploadJson(this.options.transfers, c.uploadUrl, state);
     return { ...base, stateUploaded: true };
   }
 
@@ -221,7 +234,7 @@ export class CommandHandler {
 
     const conversationFile = await this.prepareConversation(c.taskId, c.conversationUrl);
     // A long plan and context came through S3 (the command stays under a WebSocket message's size).
-    const brief = c.briefUrl ? ((await downloadJson(c.briefUrl)) as { plan?: string; additionalContext?: string }) : c;
+    const brief = c.briefUrl ? await downloadJson(this.options.transfers, c.briefUrl, BriefTransfer) : c;
     if (runner.configured) {
       await runner.start({
         taskId: c.taskId,
@@ -271,16 +284,34 @@ export class CommandHandler {
       await rm(file, { force: true });
       return undefined;
     }
-    const conversation = await downloadJson(url);
+    const conversation = await downloadJson(this.options.transfers, url, ConversationTransfer);
     await writeFile(file, JSON.stringify(conversation));
     return file;
   }
 }
 
-/** A failed command as the `error` message the server settles its operation with. */
-function failure(command: DaemonCommand, error: unknown): Reply {
+/**
+ * A failed command as the `error` message the server settles its operation
+ * with. Paths in it are relative to the daemon's root: the server learns
+ * nothing of the machine's layout.
+ */
+function failure(command: DaemonCommand, error: unknown, root: string): Reply {
   const code =
     error instanceof AgentRunningError ? "task_running" : error instanceof WorktreeError ? error.code : "daemon_error";
-  const message = error instanceof Error ? error.message : String(error);
-  return { type: "error", requestId: command.requestId, code, message };
+  const message = relativeToRoot(error instanceof Error ? error.message : String(error), root);
+  return { type: "error", requestId: command.requestId, code, message: message.slice(0, 10_000) };
+}
+
+export function relativeToRoot(message: string, root: string): string {
+  const roots = [path.resolve(root)];
+  try {
+    roots.push(realpathSync(root));
+  } catch {
+    /* the root may be gone */
+  }
+  let out = message;
+  for (const r of [...new Set(roots)].sort((a, b) => b.length - a.length)) {
+    out = out.split(`${r}${path.sep}`).join("").split(r).join(".");
+  }
+  return out;
 }

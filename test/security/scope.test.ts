@@ -10,7 +10,7 @@ type Api = Awaited<ReturnType<typeof createTestApi>>;
 let api: Api;
 let alice: TestOwner;
 let jwks: Server;
-let privateKey: CryptoKey;
+let privateKey: Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
 const issuer = "https://issuer.test/";
 const audience = "makima";
 let ids: Record<string, string>;
@@ -18,7 +18,7 @@ let toolKey: string;
 
 beforeAll(async () => {
   const pair = await generateKeyPair("RS256");
-  privateKey = pair.privateKey as CryptoKey;
+  privateKey = pair.privateKey;
   const jwk = { ...(await exportJWK(pair.publicKey)), kid: "k1", alg: "RS256", use: "sig" };
   const port = await freePort();
   jwks = createServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: [jwk] })));

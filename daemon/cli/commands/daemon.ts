@@ -15,15 +15,23 @@ export function daemonCommand(): Command {
     .option("--root <dir>", "where task worktrees live, one directory per task", "./worktrees")
     .option("--agent-command <command>", "the agent to run for a task (else MAKIMA_AGENT_COMMAND)")
     .option("--daemon-id <id>", "this daemon's id (default: the one kept in <root>/.makima-daemon.json, made on first start)")
-    .action(async (opts: { wsUrl?: string; daemonKey?: string; root: string; agentCommand?: string; daemonId?: string }) => {
+    .option(
+      "--transfer-origin <url...>",
+      "the only origins presigned transfers may come from (else MAKIMA_TRANSFER_ORIGINS, comma-separated; else the bucket host the server names after hello)",
+    )
+    .action(async (opts: { wsUrl?: string; daemonKey?: string; root: string; agentCommand?: string; daemonId?: string; transferOrigin?: string[] }) => {
       const { wsUrl, daemonKey } = resolveDaemon(opts);
       const daemonId = opts.daemonId ? uuidArg(opts.daemonId, "daemon") : undefined;
       const root = resolve(opts.root);
+      const transferOrigins = (opts.transferOrigin ?? (process.env.MAKIMA_TRANSFER_ORIGINS ?? "").split(",")).map((o) => o.trim()).filter(Boolean);
+      for (const origin of transferOrigins) {
+        if (!URL.canParse(origin)) throw new CliError(`--transfer-origin ${JSON.stringify(origin)} is not a URL`, 2);
+      }
       const out = createOut();
       const { runDaemon } = await loadDaemon();
       let daemon: { daemonId: string; stop(): Promise<void> };
       try {
-        daemon = await runDaemon({ wsUrl, daemonKey, daemonId, root, agentCommand: resolveAgentCommand(opts.agentCommand), log: (line) => out.line(line) });
+        daemon = await runDaemon({ wsUrl, daemonKey, daemonId, root, agentCommand: resolveAgentCommand(opts.agentCommand), transferOrigins, log: (line) => out.line(line) });
       } catch (error) {
         throw new CliError(`the daemon could not start: ${(error as Error).message}`);
       }
