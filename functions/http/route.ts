@@ -68,6 +68,8 @@ export function relayed<T>(outcome: RelayOutcome<T>): T | { __pending: string } 
 export function defineRoute(app: OpenAPIHono<AppEnv>, spec: RouteSpec, handler: (input: RouteInput) => Promise<unknown>) {
   const errors = new Set([...(spec.public ? [] : [401, 403]), ...(spec.errors ?? [])]);
   if (spec.params || spec.query || spec.body) errors.add(400);
+  // An Idempotency-Key reused with another body, or still held by a running request.
+  if (spec.method === "post" || spec.method === "patch") [400, 409].forEach((s) => errors.add(s));
   // The daemon's refusals: 400 (it found the input invalid), 409 (foreign changes, branch exists, not a commit…).
   if (spec.relayed) [400, 409, 502, 503, 504].forEach((s) => errors.add(s));
   const responses: Record<number, unknown> = {

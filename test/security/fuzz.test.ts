@@ -142,6 +142,10 @@ function paramValue(name: string, schema: Schema): fc.Arbitrary<string> {
   );
 }
 
+/** Percent-encodes a path segment byte by byte (a lone surrogate travels as U+FFFD, as any HTTP client sends it). */
+const encodeSegment = (value: string) =>
+  [...Buffer.from(value, "utf8")].map((b) => (/[A-Za-z0-9\-._~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, "0")}`)).join("");
+
 interface Generated {
   op: Operation;
   path: string;
@@ -157,7 +161,7 @@ function requestArbitrary(): fc.Arbitrary<Generated> {
     const queryParams = op.parameters.filter((p) => p.in === "query");
     const pathArb = fc.tuple(...pathParams.map((p) => paramValue(p.name, p.schema))).map((values) => {
       let path = op.path;
-      pathParams.forEach((p, i) => (path = path.replace(`{${p.name}}`, encodeURIComponent(values[i]!))));
+      pathParams.forEach((p, i) => (path = path.replace(`{${p.name}}`, encodeSegment(values[i]!))));
       return path;
     });
     const queryArb = fc
