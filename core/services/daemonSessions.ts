@@ -78,7 +78,8 @@ export async function disconnectDaemon(runtime: Pick<Runtime, "db">, connectionI
  * operations are timed out, then the gateway closes it.
  */
 export async function closeKeyConnections(runtime: Pick<Runtime, "db" | "relay">, ownerId: string, keyId: string): Promise<number> {
-  const connections = (await listConnections(runtime.db, ownerId)).filter((c) => c.keyId === keyId);
+  // A connection stored without its key id cannot be told apart: it is closed too (its daemon reconnects if its key is valid).
+  const connections = (await listConnections(runtime.db, ownerId)).filter((c) => c.keyId === keyId || c.keyId === undefined);
   for (const connection of connections) {
     await disconnectDaemon(runtime, connection.connectionId);
     await runtime.relay.close(connection.connectionId).catch((error) =>

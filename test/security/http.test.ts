@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { request as httpRequest } from "node:http";
+import { connect } from "node:net";
 import { createTestApi, type TestOwner } from "../support/api.js";
 import { freePort } from "../../stacks/local/emulators.js";
 import { serveApi } from "../../stacks/local/http.js";
@@ -58,6 +59,26 @@ describe("the local server answers what Node refuses as JSON", () => {
     });
     expect(chunked.headers["content-type"]).toMatch(/application\/json/);
     expect(chunked.status).toBe(200);
+  });
+
+  it("a GET with a body, then another request on the same connection: both answered as JSON", async () => {
+    const socket = connect({ host: "127.0.0.1", port: Number(new URL(base).port) });
+    const auth = `Authorization: Bearer ${alice.apiKey}\r\n`;
+    const body = '{"filter":"x"}';
+    socket.write(`GET /api/v1/contracts?limit=1 HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    socket.write(`GET /api/v1/contracts?limit=1 HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`);
+    const text = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      socket.on("data", (d) => (out += d.toString("utf8")));
+      socket.on("end", () => resolve(out));
+      socket.on("error", reject);
+    });
+    const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
+    expect(statuses).toEqual([200, 200]);
+    expect([...text.matchAll(/^content-type: (.*)$/gim)].map((m) => m[1]!.trim())).toEqual([
+      expect.stringMatching(/application\/json/),
+      expect.stringMatching(/application\/json/),
+    ]);
   });
 
   it("a URL over 16 KB is a JSON 431 with Connection: close", async () => {
