@@ -105,7 +105,12 @@ const keyScope: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (!service || !route) return next();
   let body: unknown;
   if (service.principal.via === "tool_key" && c.req.method !== "GET" && c.req.method !== "DELETE") {
-    body = await c.req.json().catch(() => undefined);
+    // Read as text (kept for the validator and the idempotency hash); a body that is not JSON is the validator's to refuse.
+    try {
+      body = JSON.parse(await c.req.text());
+    } catch {
+      body = undefined;
+    }
   }
   const problem = accessProblem(service.principal, c.req.method, route, body);
   if (problem) throw forbidden(problem);
@@ -121,7 +126,7 @@ const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   const key = c.req.header("idempotency-key");
   if (key === undefined || (c.req.method !== "POST" && c.req.method !== "PATCH") || !c.get("service")) return next();
   if (key.length === 0 || key.length > 200 || !/^[\x21-\x7e]+$/.test(key)) {
-    return errorJson(c, 400, "validation_failed", "Idempotency-Key is 1 to 200 printable ASCII characters", [{ path: "header.Idempotency-Key", message: "1 to 200 printable ASCII characters" }]);
+    return errorJson(c, 400, "validation_failed", "Idempotency-Key is 1 to 200 visible ASCII characters (no spaces)", [{ path: "header.Idempotency-Key", message: "1 to 200 visible ASCII characters" }]);
   }
   const { db, principal } = c.get("service");
   const scope: IdempotencyScope = {

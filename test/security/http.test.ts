@@ -5,6 +5,7 @@ import { createTestApi, type TestOwner } from "../support/api.js";
 import { freePort } from "../../stacks/local/emulators.js";
 import { serveApi } from "../../stacks/local/http.js";
 import type { ServerType } from "@hono/node-server";
+import { awsEvent } from "../support/fixtures.js";
 
 let api: Awaited<ReturnType<typeof createTestApi>>;
 let alice: TestOwner;
@@ -44,6 +45,35 @@ function raw(method: string, path: string, options: { headers?: Record<string, s
     req.end();
   });
 }
+
+describe("the api Lambda", () => {
+  it("answers a GET carrying a body like any GET, as JSON (the reproduction: a text/plain 400)", async () => {
+    const config = api.db.config;
+    Object.assign(process.env, {
+      MAKIMA_DYNAMO_ENDPOINT: config.dynamoEndpoint,
+      MAKIMA_S3_ENDPOINT: config.s3Endpoint,
+      MAKIMA_TABLE: config.tableName,
+      MAKIMA_BUCKET: config.bucketName,
+      MAKIMA_CURSOR_SECRET: config.cursorSecret,
+    });
+    const { handler } = await import("../../functions/api.js");
+    const invoke = (event: unknown) => (handler as (e: unknown, c: unknown) => Promise<any>)(event, {});
+    const get = awsEvent("apigw-http-v2.json");
+    const event = {
+      ...get,
+      rawPath: "/api/v1/contracts",
+      rawQueryString: "",
+      headers: { ...get.headers, authorization: `Bearer ${alice.apiKey}`, "content-type": "application/json" },
+      requestContext: { ...get.requestContext, http: { ...get.requestContext.http, method: "GET", path: "/api/v1/contracts" } },
+      body: '{"x":1}',
+      isBase64Encoded: false,
+    };
+    const res = await invoke(event);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers["content-type"]).toMatch(/application\/json/);
+    expect(JSON.parse(res.body)).toHaveProperty("items");
+  });
+});
 
 describe("the local server answers what Node refuses as JSON", () => {
   it("a GET with a body gets the JSON error shape or its answer, never text/plain", async () => {
