@@ -96,31 +96,36 @@ async function welcome(runtime: Runtime, connectionId: string): Promise<void> {
   await runtime.relay.notify(connectionId, message);
 }
 
-/** $default: one DaemonMessage, validated by the protocol schema, from a known connection. */
+/**
+ * $default: one DaemonMessage, validated by the protocol schema, from a known
+ * connection. Always answers, never throws: a message that is refused, or
+ * that the service could not handle, gets its status and error body.
+ */
 export async function receiveDaemonMessage(runtime: Runtime, connectionId: string, body: string | undefined): Promise<WsAnswer> {
-  const connection = await getConnection(runtime.db, connectionId);
-  if (!connection) return answer(403, "unknown_connection", "this connection did not authenticate; reconnect");
-  let json: unknown;
+  let type: string | undefined;
   try {
-    json = JSON.parse(body ?? "");
-  } catch {
-    return answer(400, "malformed_json", "the message is not valid JSON");
-  }
-  const parsed = DaemonMessage.safeParse(json);
-  if (!parsed.success) {
-    const details = parsed.error.issues.map((i) => `${i.path.join(".") || "type"}: ${i.message}`).join("; ");
-    console.warn(JSON.stringify({ level: "warn", message: "invalid daemon message", connectionId, details }));
-    return answer(400, "validation_failed", details);
-  }
-  try {
+    const connection = await getConnection(runtime.db, connectionId);
+    if (!connection) return answer(403, "unknown_connection", "this connection did not authenticate; reconnect");
+    let json: unknown;
+    try {
+      json = JSON.parse(body ?? "");
+    } catch {
+      return answer(400, "malformed_json", "the message is not valid JSON");
+    }
+    const parsed = DaemonMessage.safeParse(json);
+    if (!parsed.success) {
+      const details = parsed.error.issues.map((i) => `${i.path.join(".") || "type"}: ${i.message}`).join("; ").slice(0, 2_000);
+      console.warn(JSON.stringify({ level: "warn", message: "invalid daemon message", connectionId, details }));
+      return answer(400, "validation_failed", details);
+    }
+    type = parsed.data.type;
     // Before anything the hello starts: a waiting task's spawn may carry presigned URLs.
     if (parsed.data.type === "hello") await welcome(runtime, connectionId);
     await handleDaemonMessage(runtime.db, runtime.relay, connection, parsed.data);
     return answer(200);
   } catch (error) {
     if (error instanceof DomainError) return answer(error.status, error.code, error.message);
-    // Answered, not thrown: a message the service could not handle is refused like any other.
-    console.error(JSON.stringify({ level: "error", message: "daemon message failed", connectionId, type: parsed.data.type, error: (error as Error).message, stack: (error as Error).stack }));
+    console.error(JSON.stringify({ level: "error", message: "daemon message failed", connectionId, type, error: (error as Error).message, stack: (error as Error).stack }));
     return answer(500, "internal_error", "the message could not be handled; it has been logged");
   }
 }
