@@ -100,6 +100,7 @@ export class CommandHandler {
     } catch (error) {
       reply = failure(command, error, this.options.root);
     }
+    reply = withRelativePaths(reply, this.options.root);
     const outcome = "success" in reply && reply.success ? "done" : `failed: ${"message" in reply ? reply.message : (reply as { error?: string }).error ?? ""}`;
     this.options.log(`${command.type} ${command.requestId} for task ${command.taskId}: ${outcome} (${Date.now() - started} ms)`);
     // A spawn's reply goes in line with the task's reports, so it reaches the server before the agent's.
@@ -300,6 +301,14 @@ function failure(command: DaemonCommand, error: unknown, root: string): Reply {
     error instanceof AgentRunningError ? "task_running" : error instanceof WorktreeError ? error.code : "daemon_error";
   const message = relativeToRoot(error instanceof Error ? error.message : String(error), root);
   return { type: "error", requestId: command.requestId, code, message: message.slice(0, 10_000) };
+}
+
+/** A reply whose `message` and `error` texts name paths relative to the root. */
+function withRelativePaths(reply: Reply, root: string): Reply {
+  const out = { ...reply } as Reply & { message?: unknown; error?: unknown };
+  if (typeof out.message === "string") out.message = relativeToRoot(out.message, root);
+  if (typeof out.error === "string") out.error = relativeToRoot(out.error, root);
+  return out;
 }
 
 export function relativeToRoot(message: string, root: string): string {
