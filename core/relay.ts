@@ -78,6 +78,11 @@ export class Relay {
     private readonly timings: RelayTimings,
   ) {}
 
+  /** How long a daemon has to answer a command. */
+  get timeoutMs(): number {
+    return this.timings.timeoutMs;
+  }
+
   /**
    * Stores a pending operation, posts the command to one of the owner's
    * online daemons (the target if given), and waits for its reply.

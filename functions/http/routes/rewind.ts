@@ -8,6 +8,7 @@ import {
   ResumeFromCheckpointRequest,
   RewindConversationRequest,
   RewindTaskRequest,
+  StartState,
   Task,
   TaskCheckpoint,
   UndoRewindRequest,
@@ -28,7 +29,10 @@ export const CodeRewindResult = z
     rewindId: z.uuid(),
     checkpoint: TaskCheckpoint,
     preservedAs: PreservedState.optional(),
-    safetyRef: z.string().describe("Holds the worktree exactly as it was before the rewind; POST …/rewind/undo puts it back"),
+    safetyRef: z
+      .string()
+      .optional()
+      .describe("Holds the worktree exactly as it was before the rewind; POST …/rewind/undo puts it back. Absent when the daemon saved none: that rewind cannot be undone (409 `not_undoable`)"),
   })
   .meta({ id: "RewindTaskResponse" });
 
@@ -48,7 +52,7 @@ export const RestoreResult = z
   .object({ taskId: z.uuid(), rewindId: z.uuid(), messageCount: z.int() })
   .meta({ id: "ConversationRestoreResponse" });
 
-const StartedOn = { daemonId: z.uuid().optional(), operationId: z.uuid().optional() };
+const StartedOn = { daemonId: z.uuid().optional(), operationId: z.uuid().optional(), ...StartState };
 
 export function rewindRoutes(app: OpenAPIHono<AppEnv>) {
   defineRoute(
