@@ -160,17 +160,10 @@ async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonR
       }
       // The code is back: now the conversation follows it, in the same transaction as both records.
       const code = codeRewindWrites(db, task, checkpoint, phase, done);
-      const { rewind } = await withFreshTask(db, task.ownerId, task.id, (current) =>
+      await withFreshTask(db, task.ownerId, task.id, (current) =>
         applyConversationRewind(db, current, cut.kept, done.actor, cut.request, { id: cut.rewindId, alsoWrite: code.writes }),
       );
-      return {
-        taskId: task.id,
-        rewindId: code.rewind.id,
-        checkpoint,
-        preservedAs: code.rewind.preservedAs,
-        safetyRef: code.rewind.safetyRef,
-        conversationRewind: { rewindId: rewind.id, messageCount: rewind.messageCount, hiddenCount: rewind.hiddenCount },
-      };
+      return { taskId: task.id, rewindId: code.rewind.id, checkpoint, preservedAs: code.rewind.preservedAs, safetyRef: code.rewind.safetyRef };
     }
     case "undoRewindResult": {
       const rewindId = str(op, "rewindId");

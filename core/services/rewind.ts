@@ -43,7 +43,7 @@ async function dispatchCodeRewind(
   checkpoint: TaskCheckpoint,
   req: Pick<RewindTaskRequest, "preserveMode" | "branchName" | "force">,
   conversationCut?: PendingConversationCut,
-): Promise<RelayOutcome<CodeRewindResult & { conversationRewind?: { rewindId: string; messageCount: number; hiddenCount: number } }>> {
+): Promise<RelayOutcome<CodeRewindResult>> {
   if (req.branchName) assertBranchName(req.branchName);
   const op = await ctx.relay.dispatch(
     task.ownerId,
@@ -198,8 +198,7 @@ export async function rewindTaskConversation(
     hiddenCount: countOf(closed) - keep,
   };
   if (code.pending) return { ...result, codeRewind: { operationId: code.operationId, status: "pending" } };
-  const { conversationRewind, ...codeRewind } = code.result;
-  return conversationRewind ? { ...result, ...conversationRewind, codeRewind } : { ...result, codeRewind };
+  return { ...result, codeRewind: code.result };
 }
 
 export async function rewindSupervisorConversation(ctx: ServiceContext, contractId: string, req: RewindConversationRequest) {
