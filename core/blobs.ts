@@ -30,6 +30,12 @@ export const blobKeys = {
   transferPrefix: "transfers/",
 };
 
+/** S3's "no such object" (404, NoSuchKey, NotFound). */
+export function isMissing(error: unknown): boolean {
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return status === 404 || (error as Error).name === "NotFound" || (error as Error).name === "NoSuchKey";
+}
+
 export interface BlobInfo {
   key: string;
   size: number;
@@ -73,13 +79,22 @@ export class BlobStore {
     return JSON.parse(text) as T;
   }
 
+  /** The object, or undefined when there is none (removed by the cleanup job or the lifecycle rule). */
+  async getJsonIfExists<T = unknown>(key: string): Promise<T | undefined> {
+    try {
+      return await this.getJson<T>(key);
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
   async exists(key: string): Promise<boolean> {
     try {
       await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       return true;
     } catch (error) {
-      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (status === 404 || (error as Error).name === "NotFound" || (error as Error).name === "NoSuchKey") return false;
+      if (isMissing(error)) return false;
       throw error;
     }
   }

@@ -74,11 +74,27 @@ export const Task = z
     forkedAtCheckpointId: uuid().optional(),
     forkedAtMessageId: z.string().optional(),
     messageCount: z.int(),
+    /** How many times a daemon was asked to start this task since it last became pending. */
+    startAttempts: z.int().min(0).optional(),
+    /** The start under way: a daemon was sent `spawnTask` in this operation (GET /api/v1/operations/{id} tells how it went). */
+    startingOperationId: uuid().optional(),
+    /** Why the latest start did not happen (the task then waits for a daemon again, or failed after the last attempt). */
+    lastStartError: z
+      .object({ code: z.string(), message: z.string(), attempt: z.int().min(1), at: isoTime() })
+      .optional(),
     createdAt: isoTime(),
     updatedAt: isoTime(),
   })
   .meta({ id: "Task" });
 export type Task = z.infer<typeof Task>;
+
+/** Where the start of a forked or resumed task stands when the request is answered. */
+export const StartState = {
+  start: z
+    .enum(["starting", "waiting", "failed"])
+    .describe("`starting`: a daemon was sent the task (follow `operationId`); `waiting`: no daemon that may start it is online, the next one to connect does; `failed`: it could not be started"),
+  startError: z.object({ code: z.string(), message: z.string() }).optional().describe("Why the start did not happen (the task waits for a daemon again, or failed after its last attempt)"),
+};
 
 /** A task as stored: the resource plus its conversation bookkeeping. */
 export const TaskRecord = Task.extend({
@@ -91,6 +107,7 @@ export const TaskRecord = Task.extend({
   resumeContext: z.string().optional(),
   /** A resume from a checkpoint: the daemon moves the task's worktree back there before starting it. */
   restartAtCheckpointId: uuid().optional(),
+  startingSince: isoTime().optional(),
 });
 export type TaskRecord = z.infer<typeof TaskRecord>;
 
@@ -441,7 +458,8 @@ export const CodeRewind = z.object({
   commitSha: z.string(),
   preserveMode: PreserveMode,
   preservedAs: z.object({ type: z.enum(["branch", "stash"]), reference: z.string() }).optional(),
-  safetyRef: z.string(),
+  /** Absent when the daemon saved none (the plan's wire format): the rewind happened but cannot be undone. */
+  safetyRef: z.string().optional(),
   actor: z.string(),
   createdAt: isoTime(),
   undoneAt: isoTime().optional(),

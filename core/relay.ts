@@ -9,7 +9,7 @@ import { DomainError, noDaemon } from "./errors.js";
 import { newId } from "./ids.js";
 import type { Db } from "./store/db.js";
 import { addPendingOperation, deleteConnection, listConnections } from "./store/connections.js";
-import { assignOperation, createOperation, getOperationRecord, settleOperation } from "./store/operations.js";
+import { assignOperation, createOperation, getOperationRecord, operationResult, settleOperation } from "./store/operations.js";
 
 /**
  * Sends commands to an owner's daemons through API Gateway's @connections
@@ -90,6 +90,11 @@ export class Relay {
     private readonly poster: ConnectionPoster | undefined,
     private readonly timings: RelayTimings,
   ) {}
+
+  /** How long a daemon has to answer a command. */
+  get timeoutMs(): number {
+    return this.timings.timeoutMs;
+  }
 
   /**
    * Stores a pending operation, posts the command to one of the owner's
@@ -211,8 +216,7 @@ export type RelayOutcome<T = unknown> = { pending: true; operationId: string } |
 export async function outcomeOf<T = unknown>(db: Db, op: OperationRecord): Promise<RelayOutcome<T>> {
   if (op.status === "pending") return { pending: true, operationId: op.id };
   if (op.status === "succeeded") {
-    const result = op.resultBlobKey ? await db.blobs.getJson(op.resultBlobKey) : op.result;
-    return { pending: false, result: result as T };
+    return { pending: false, result: (await operationResult(db, op)) as T };
   }
   if (op.status === "timed_out") {
     throw new DomainError(504, op.error?.code ?? "daemon_timeout", op.error?.message ?? "the daemon did not answer in time");

@@ -272,7 +272,7 @@ describe("fork and resume", () => {
       forkPoint: { type: "checkpoint", value: cp1.id, checkpointId: cp1.id, messageCount: 2 },
       task: { status: "pending", forkedFromTaskId: task.id, forkedAtCheckpointId: cp1.id, baseSha: "1".repeat(40), messageCount: 2 },
     });
-    expect(fork.body.branchName).toMatch(/^makima\/fork\/[0-9a-f]{8}-cp1$/);
+    expect(fork.body.branchName).toMatch(/^makima\/fork\/[0-9a-f]{8}-cp1-[0-9a-f]{8}$/);
     expect(fork.body.task.branchName).toBe(fork.body.branchName);
     const conv = await api.call("GET", `/api/v1/mesh/tasks/${fork.body.task.id}/conversation`, { key: alice.apiKey });
     expect(conv.body.messages.map((m: any) => m.id)).toEqual(["m1", "m2"]);
@@ -348,7 +348,7 @@ describe("fork and resume", () => {
     for (const mode of ["continue", "restart_phase"]) {
       const r = await api.call("POST", `/api/v1/contracts/${contract.id}/supervisor/resume`, { key: alice.apiKey, body: { resumeMode: mode } });
       expect(r.status).toBe(200);
-      expect(r.body).toEqual({ contractId: contract.id, supervisorTaskId: supervisor.id, resumeMode: mode });
+      expect(r.body).toEqual({ contractId: contract.id, supervisorTaskId: supervisor.id, resumeMode: mode, start: "waiting" });
     }
     const needsCp = await api.call("POST", `/api/v1/contracts/${contract.id}/supervisor/resume`, { key: alice.apiKey, body: { resumeMode: "from_checkpoint" } });
     expect(needsCp.status).toBe(400);

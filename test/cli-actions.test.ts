@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startCliStack, runProcess, BIN, type CliStack } from "./support/cli.js";
+import { injectFaults, throttled } from "./support/faults.js";
 import { startFakeDaemon, type FakeDaemon, type Reply } from "./support/fakeDaemon.js";
 import type { DaemonCommand } from "../core/protocol.js";
 
@@ -375,18 +376,25 @@ describe("makima supervisor rewind-conversation and restore-conversation", () =>
 });
 
 describe("makima supervisor resume, task-resume, task-resume-from, task-fork", () => {
-  it("resumes the supervisor on the online daemon", async () => {
+  // The fake daemon leaves spawned tasks unanswered here: the CLI does not wait for a confirmation it will not get.
+  const run = (args: string[]) => s.run(args, { env: { MAKIMA_START_WAIT_SECONDS: "0" } });
+
+  it("resumes the supervisor on the online daemon, and says once the daemon started it", async () => {
+    answers.spawnTask = (c) => ({ reply: { type: "taskSpawned", taskId: c.taskId, success: true, commitSha: "c".repeat(40) }, delayMs: 500 });
     const r = await s.run(["supervisor", "resume", "--contract", contractId, "--context", "the user wants OAuth too"]);
+    answers.spawnTask = defaultAnswers().spawnTask;
     expect(r.code).toBe(0);
     const spawn = received("spawnTask").at(-1);
     expect(spawn).toMatchObject({ taskId: supervisorId, additionalContext: "the user wants OAuth too" });
     expect(r.stdout).toBe(
       `Supervisor ${supervisorId} of contract ${contractId} resumed (continue): started on daemon ${daemon.daemonId} (operation ${spawn.requestId}).\n`,
     );
+    // Its agent was stopped again, for what follows.
+    await s.api("PATCH", `/api/v1/mesh/tasks/${supervisorId}`, { status: "interrupted" });
   });
 
   it("resumes the supervisor from a checkpoint given by number", async () => {
-    const r = await s.run(["supervisor", "resume", "--contract", contractId, "--mode", "from_checkpoint", "--checkpoint", "1", "--format", "json"]);
+    const r = await run(["supervisor", "resume", "--contract", contractId, "--mode", "from_checkpoint", "--checkpoint", "1", "--format", "json"]);
     expect(r.stderr).toBe("");
     const spawn = received("spawnTask").at(-1);
     expect(JSON.parse(r.stdout)).toEqual({
@@ -395,46 +403,50 @@ describe("makima supervisor resume, task-resume, task-resume-from, task-fork", (
       resumeMode: "from_checkpoint",
       daemonId: daemon.daemonId,
       operationId: spawn.requestId,
+      start: "starting",
     });
     expect(spawn.commitSha).toBe("c".repeat(40));
-    await s.run(["supervisor", "restore-conversation", "--contract", contractId]);
+    await run(["supervisor", "restore-conversation", "--contract", contractId]);
   });
 
   it("checks mode and checkpoint go together (exit 2)", async () => {
-    expect((await s.run(["supervisor", "resume", "--contract", contractId, "--mode", "from_checkpoint"])).stderr).toBe(
+    expect((await run(["supervisor", "resume", "--contract", contractId, "--mode", "from_checkpoint"])).stderr).toBe(
       "makima: --mode from_checkpoint needs --checkpoint <id or number>\n",
     );
-    expect((await s.run(["supervisor", "resume", "--contract", contractId, "--checkpoint", "1"])).code).toBe(2);
-    expect((await s.run(["supervisor", "resume", "--contract", contractId, "--mode", "later"])).code).toBe(2);
+    expect((await run(["supervisor", "resume", "--contract", contractId, "--checkpoint", "1"])).code).toBe(2);
+    expect((await run(["supervisor", "resume", "--contract", contractId, "--mode", "later"])).code).toBe(2);
   });
 
   it("refuses to resume a running supervisor (exit 1, 409)", async () => {
     const other = (await s.api("POST", "/api/v1/contracts", { name: "other" })).body.id;
     const sup = (await s.api("POST", "/api/v1/mesh/tasks", { name: "sup", plan: "p", contractId: other, isSupervisor: true })).body.id;
     await s.api("PATCH", `/api/v1/mesh/tasks/${sup}`, { status: "running" });
-    expect(await s.run(["supervisor", "resume", "--contract", other])).toEqual({
+    expect(await run(["supervisor", "resume", "--contract", other])).toEqual({
       code: 1,
       stdout: "",
       stderr: `makima: task ${sup} is running; pause or interrupt it before resuming it [409 task_running]\n`,
     });
   });
 
-  it("continues a task from a checkpoint given by number or SHA", async () => {
+  it("continues a task from a checkpoint given by number or SHA, and says when the daemon did not start it", async () => {
+    answers.spawnTask = (c) => ({ reply: { type: "taskSpawned", taskId: c.taskId, success: false, error: "no agent command is configured" } });
     const r = await s.run(["supervisor", "task-resume", taskId, "--mode", "from_checkpoint", "--checkpoint", "1"]);
+    answers.spawnTask = defaultAnswers().spawnTask;
     expect(r).toEqual({
-      code: 0,
-      stdout: `Task ${taskId} "build login" continues (from_checkpoint): pending until a daemon starts it (\`makima daemon\`).\n`,
-      stderr: "",
+      code: 1,
+      stdout: "",
+      stderr: `makima: task ${taskId} was not started on daemon ${daemon.daemonId}: no agent command is configured [daemon_error]; the task waits for a daemon and is tried again when one connects\n`,
     });
     expect(received("spawnTask").at(-1)).toMatchObject({ taskId, commitSha: "a".repeat(40) });
-    const bySha = await s.run(["supervisor", "task-resume", taskId, "--mode", "from_checkpoint", "--checkpoint", "bbbbbbb", "--format", "json"]);
+    expect((await s.api("GET", `/api/v1/mesh/tasks/${taskId}`)).body).toMatchObject({ status: "pending", lastStartError: { code: "daemon_error", attempt: 1 } });
+    const bySha = await run(["supervisor", "task-resume", taskId, "--mode", "from_checkpoint", "--checkpoint", "bbbbbbb", "--format", "json"]);
     expect(JSON.parse(bySha.stdout)).toEqual((await s.api("GET", `/api/v1/mesh/tasks/${taskId}`)).body);
     expect(JSON.parse(bySha.stdout).baseSha).toBe("b".repeat(40));
-    expect((await s.run(["supervisor", "task-resume", taskId, "--mode", "from_checkpoint", "--checkpoint", "zz"])).code).toBe(2);
+    expect((await run(["supervisor", "task-resume", taskId, "--mode", "from_checkpoint", "--checkpoint", "zz"])).code).toBe(2);
   });
 
   it("starts a new task from a checkpoint", async () => {
-    const r = await s.run(["supervisor", "task-resume-from", taskId, "--checkpoint", "2", "--plan", "add OAuth", "--name", "login v2", "--format", "json"]);
+    const r = await run(["supervisor", "task-resume-from", taskId, "--checkpoint", "2", "--plan", "add OAuth", "--name", "login v2", "--format", "json"]);
     expect(r.code).toBe(0);
     const json = JSON.parse(r.stdout);
     const spawn = received("spawnTask").at(-1);
@@ -444,17 +456,18 @@ describe("makima supervisor resume, task-resume, task-resume-from, task-fork", (
       checkpointId: checkpoints[1].id,
       daemonId: daemon.daemonId,
       operationId: spawn.requestId,
+      start: "starting",
     });
     expect(json.task).toMatchObject({ name: "login v2", plan: "add OAuth", baseSha: "b".repeat(40), forkedFromTaskId: taskId, messageCount: 0 });
 
-    const text = await s.run(["supervisor", "task-resume-from", taskId, "--checkpoint", "1", "--plan", "again"]);
+    const text = await run(["supervisor", "task-resume-from", taskId, "--checkpoint", "1", "--plan", "again"]);
     const made = received("spawnTask").at(-1);
     expect(text.stdout).toMatch(
       new RegExp(
-        `^New task ${made.taskId} "build login \\(from checkpoint 1\\)" from checkpoint 1 \\(aaaaaaa\\) of ${taskId}, on branch ${esc(made.branchName)}: started on daemon ${daemon.daemonId} \\(operation ${made.requestId}\\)\\.\\n$`,
+        `^New task ${made.taskId} "build login \\(from checkpoint 1\\)" from checkpoint 1 \\(aaaaaaa\\) of ${taskId}, on branch ${esc(made.branchName)}: sent to daemon ${daemon.daemonId} \\(operation ${made.requestId}\\), not confirmed started yet \\(GET /api/v1/operations/${made.requestId} tells how it went\\)\\.\\n$`,
       ),
     );
-    expect(await s.run(["supervisor", "task-resume-from", taskId, "--checkpoint", "1"])).toEqual({
+    expect(await run(["supervisor", "task-resume-from", taskId, "--checkpoint", "1"])).toEqual({
       code: 2,
       stdout: "",
       stderr: "makima: required option '--plan <text>' not specified (see `makima supervisor task-resume-from --help`)\n",
@@ -462,16 +475,16 @@ describe("makima supervisor resume, task-resume, task-resume-from, task-fork", (
   });
 
   it("forks a task from a checkpoint, with or without its conversation", async () => {
-    const r = await s.run(["supervisor", "task-fork", taskId, "--checkpoint", "1", "--name", "alt", "--plan", "another way"]);
+    const r = await run(["supervisor", "task-fork", taskId, "--checkpoint", "1", "--name", "alt", "--plan", "another way"]);
     const spawn = received("spawnTask").at(-1);
     const short = taskId.replace(/-/g, "").slice(-8);
     expect(lines(r.stdout)).toEqual([
       `Forked task ${taskId} at checkpoint 1 into task ${spawn.taskId} "alt", with the conversation up to it (4 messages).`,
-      `Branch makima/fork/${short}-cp1 at aaaaaaa: started on daemon ${daemon.daemonId} (operation ${spawn.requestId}).`,
+      `Branch makima/fork/${short}-cp1-${spawn.taskId.replace(/-/g, "").slice(-8)} at aaaaaaa: sent to daemon ${daemon.daemonId} (operation ${spawn.requestId}), not confirmed started yet (GET /api/v1/operations/${spawn.requestId} tells how it went).`,
     ]);
     expect((await s.api("GET", `/api/v1/mesh/tasks/${spawn.taskId}`)).body.messageCount).toBe(4);
 
-    const bare = await s.run(["supervisor", "task-fork", taskId, "--checkpoint", "2", "--name", "bare", "--plan", "p", "--no-include-conversation", "--branch-name", "try/bare", "--format", "json"]);
+    const bare = await run(["supervisor", "task-fork", taskId, "--checkpoint", "2", "--name", "bare", "--plan", "p", "--no-include-conversation", "--branch-name", "try/bare", "--format", "json"]);
     const json = JSON.parse(bare.stdout);
     expect(json).toMatchObject({
       sourceTaskId: taskId,
@@ -480,12 +493,51 @@ describe("makima supervisor resume, task-resume, task-resume-from, task-fork", (
       daemonId: daemon.daemonId,
     });
     expect(json.task).toMatchObject({ name: "bare", messageCount: 0, baseSha: "b".repeat(40), forkedAtCheckpointId: checkpoints[1].id });
-    expect(await s.run(["supervisor", "task-fork", taskId, "--checkpoint", "9", "--name", "x", "--plan", "p"])).toEqual({
+    expect(await run(["supervisor", "task-fork", taskId, "--checkpoint", "9", "--name", "x", "--plan", "p"])).toEqual({
       code: 1,
       stdout: "",
       stderr: "makima: checkpoint 9 not found [404 not_found]\n",
     });
   });
+});
+
+describe("makima and a task's start, an outage", () => {
+  it("forking the same checkpoint twice from the CLI starts both forks", async () => {
+    answers.spawnTask = (c) => ({ reply: { type: "taskSpawned", taskId: c.taskId, success: true, commitSha: "a".repeat(40) } });
+    try {
+      const runs = [];
+      for (const name of ["first try", "second try"]) runs.push(await s.run(["supervisor", "task-fork", taskId, "--checkpoint", "1", "--name", name, "--plan", "another way"]));
+      const spawns = received("spawnTask").slice(-2);
+      expect(new Set(spawns.map((c) => c.branchName)).size).toBe(2);
+      runs.forEach((r, i) => {
+        expect(r.code).toBe(0);
+        expect(lines(r.stdout)[1]).toBe(`Branch ${spawns[i].branchName} at aaaaaaa: started on daemon ${daemon.daemonId} (operation ${spawns[i].requestId}).`);
+      });
+      for (const c of spawns) expect((await s.api("GET", `/api/v1/mesh/tasks/${c.taskId}`)).body.status).toBe("running");
+    } finally {
+      answers.spawnTask = defaultAnswers().spawnTask;
+    }
+  });
+
+  it("retries a call the service's storage could not take (503 unavailable) and says so", async () => {
+    const faults = injectFaults(s.stack.runtime.db.table.doc);
+    faults.fail({ command: "*", nth: 1, error: throttled });
+    const r = await s.run(["supervisor", "checkpoint-list", taskId, "--format", "json"]);
+    faults.restore();
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("makima: the service is unavailable (503 unavailable); retrying in 2 s (attempt 2 of 4)\n");
+    expect(JSON.parse(r.stdout).items ?? JSON.parse(r.stdout)).toBeTruthy();
+  });
+
+  it("gives up after a few attempts with a clear error (exit 1)", async () => {
+    const faults = injectFaults(s.stack.runtime.db.table.doc);
+    faults.fail({ command: "*", error: throttled });
+    const r = await s.run(["supervisor", "checkpoint-list", taskId], { timeoutMs: 60_000 });
+    faults.restore();
+    expect(r.code).toBe(1);
+    expect(r.stderr.split("\n").filter((l) => l.includes("retrying"))).toHaveLength(3);
+    expect(r.stderr).toContain("the service is unavailable right now");
+  }, 90_000);
 });
 
 describe("makima keys", () => {

@@ -582,6 +582,65 @@ describe("a daemon killed mid-command", () => {
   });
 });
 
+describe("A daemon killed mid-rewind", () => {
+  let child: ChildProcess | undefined;
+  afterAll(() => {
+    child?.kill("SIGKILL");
+  });
+
+  it("the next start of the daemon completes the rewind and reports it: recorded, and undo puts everything back", async () => {
+    const o = await env.newOwner("killed-rewind");
+    const root = tempDir("makima-killed-rewind-");
+    // A git that hangs on `reset`: the daemon has saved the safety ref and preserved the work, and dies before moving HEAD.
+    const bin = tempDir("makima-slow-reset-");
+    const realGit = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim();
+    const mark = path.join(bin, "reset-started");
+    writeFileSync(path.join(bin, "git"), `#!/bin/sh\nif [ "$1" = "reset" ]; then touch "${mark}"; sleep 30; fi\nexec "${realGit}" "$@"\n`);
+    chmodSync(path.join(bin, "git"), 0o755);
+    const { task, dir } = await taskRepo(root, o);
+    write(dir, "a.txt", "a1\n");
+    const c1 = commitAll(dir, "one");
+    write(dir, "a.txt", "a2\n");
+    const c2 = commitAll(dir, "two");
+    const cp1 = await checkpoint(task.id, c1, "one", o);
+    await checkpoint(task.id, c2, "two", o);
+    write(dir, "wip.txt", "not committed\n");
+    const before = captureState(dir);
+
+    let output = "";
+    child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "test/support/daemonProcess.ts")], {
+      cwd: ROOT,
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, MAKIMA_TEST_WS_URL: env.gateway.url, MAKIMA_TEST_DAEMON_KEY: o.daemonKey, MAKIMA_TEST_ROOT: root },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout!.on("data", (d) => (output += d.toString()));
+    child.stderr!.on("data", (d) => (output += d.toString()));
+    await waitFor(() => output.includes("ready "), 30_000, "the child daemon");
+    await waitFor(async () => (await get("/api/v1/daemons", o)).body.items.some((d: any) => d.hostname === "child-daemon"));
+
+    const pending = post(`/api/v1/mesh/tasks/${task.id}/rewind`, { checkpointId: cp1.id, preserveMode: "create_branch", force: true }, o);
+    await waitFor(() => existsSync(mark), 20_000, "git reset to start");
+    child.kill("SIGKILL");
+    const res = await pending;
+    expect(res.status).toBe(504);
+    // Killed before HEAD moved, with the safety ref saved: not recorded yet.
+    expect(g(dir, "rev-parse", "HEAD")).toBe(c2);
+    expect((await get(`/api/v1/mesh/tasks/${task.id}/history?eventTypes=rewind`, o)).body.items).toHaveLength(0);
+
+    // The same daemon (same root, same id) starts again, with a git that works.
+    const again = await env.startTestDaemon(o, { root });
+    const recorded = await waitFor(async () => (await get(`/api/v1/mesh/tasks/${task.id}/history?eventTypes=rewind`, o)).body.items[0], 20_000, "the rewind reported");
+    expect(recorded.eventData.safetyRef).toMatch(new RegExp(`^refs/makima/safety/${task.id}/`));
+    expect(g(dir, "rev-parse", "HEAD")).toBe(c1);
+    expect(g(dir, "status", "--porcelain", "--untracked-files=all")).toBe("");
+    expect(again.log.some((line) => line.includes("interrupted"))).toBe(true);
+
+    const undo = await post(`/api/v1/mesh/tasks/${task.id}/rewind/undo`, {}, o);
+    expect(undo.status).toBe(200);
+    expect(captureState(dir)).toEqual(before);
+  }, 120_000);
+});
+
 describe("agent command parsing", () => {
   it("splits without a shell: quotes and escapes are honoured, nothing is expanded", () => {
     expect(splitCommand("node agent.js")).toEqual(["node", "agent.js"]);

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -91,4 +92,87 @@ describe("npm start", () => {
     await stop(third.child);
     // Four real stack starts (a JVM each): on two loaded cores this takes minutes, not seconds.
   }, 300_000);
+});
+
+/** The processes below `pid` (children, grandchildren…), read from /proc. */
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => (children.get(p) ?? []).forEach((c) => (out.push(c), walk(c)));
+  walk(pid);
+  return out;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const listening = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect({ port, host: "127.0.0.1" });
+    socket.once("connect", () => (socket.destroy(), resolve(true)));
+    socket.once("error", () => resolve(false));
+  });
+
+describe("npm start stopped by SIGTERM", () => {
+  it("stops the servers, the cleanup timer and both emulators, and exits: no process or port left", async () => {
+    // A directory of its own (npm runs the script there), with the package's start script as it is.
+    const dir = mkdtempSync(join(tmpdir(), "makima-npm-start-"));
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "makima-start-test", private: true, type: pkg.type, scripts: { start: pkg.scripts.start } }));
+    for (const entry of ["node_modules", "stacks", "core", "functions", "daemon", "tsconfig.json"]) symlinkSync(join(ROOT, entry), join(dir, entry));
+    const [port, wsPort] = [await freePort(), await freePort()];
+    const npm = spawn("npm", ["start", "--", "--in-memory"], {
+      cwd: dir,
+      env: { ...process.env, PORT: String(port), WS_PORT: String(wsPort) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    npm.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+    npm.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+    const pids: number[] = [];
+    try {
+      const deadline = Date.now() + 120_000;
+      while (!output.includes("Ctrl-C stops")) {
+        if (npm.exitCode !== null || Date.now() > deadline) throw new Error(`npm start did not start:\n${output}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const file = JSON.parse(readFileSync(join(dir, ".makima", "local.json"), "utf8"));
+      const ports = [port, wsPort, Number(new URL(file.dynamoEndpoint).port), Number(new URL(file.s3Endpoint).port)];
+      for (const p of ports) expect(await listening(p)).toBe(true);
+      pids.push(...descendants(npm.pid!));
+      expect(pids.length).toBeGreaterThan(1);
+
+      // Only npm is signalled, as a process manager or `timeout` does (not its process group).
+      const exited = new Promise<number | null>((resolve) => npm.once("exit", (code) => resolve(code)));
+      npm.kill("SIGTERM");
+      await exited;
+      const settled = Date.now() + 60_000;
+      for (;;) {
+        const left = pids.filter(alive);
+        const open = (await Promise.all(ports.map(listening))).some(Boolean);
+        if (left.length === 0 && !open) break;
+        if (Date.now() > settled) throw new Error(`left running: processes ${left.join(", ")}; ports open: ${open}\n${output}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      for (const pid of [npm.pid!, ...pids]) if (alive(pid)) process.kill(pid, "SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 240_000);
 });

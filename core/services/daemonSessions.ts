@@ -5,6 +5,7 @@ import type { Runtime } from "../runtime.js";
 import { getConnection, listConnections, putConnection, takeConnection } from "../store/connections.js";
 import { getOperationRecord, settleOperation } from "../store/operations.js";
 import { handleDaemonMessage } from "./replies.js";
+import { spawnOperationFailed } from "./spawn.js";
 
 /** What a WebSocket route answers API Gateway: 2xx accepts, anything else refuses (on $connect: no connection). */
 export interface WsAnswer {
@@ -64,10 +65,8 @@ export async function disconnectDaemon(runtime: Pick<Runtime, "db">, connectionI
   for (const opId of ownerId ? pendingOperations : []) {
     const op = await getOperationRecord(db, ownerId!, opId);
     if (op?.status !== "pending") continue;
-    await settleOperation(db, op, {
-      status: "timed_out",
-      error: { code: "daemon_disconnected", message: `daemon ${op.daemonId ?? "?"} disconnected before answering` },
-    });
+    const error = { code: "daemon_disconnected", message: `daemon ${op.daemonId ?? "?"} disconnected before answering` };
+    if (await settleOperation(db, op, { status: "timed_out", error })) await spawnOperationFailed(db, op, error);
   }
   return answer(200);
 }

@@ -1,15 +1,16 @@
 import type { ConversationSegment, ForkTaskRequest, ResumeFromCheckpointRequest, TaskCheckpoint, TaskRecord } from "../models.js";
-import { badRequest, notFound } from "../errors.js";
+import { badRequest, conflict, notFound } from "../errors.js";
 import { actorOf } from "../auth.js";
-import { isUuid } from "../ids.js";
+import { isUuid, newId } from "../ids.js";
+import { keys } from "../keys.js";
 import { assertBranchName } from "../gitRefs.js";
 import { checkpointAtMessageCount, getCheckpoint, getCheckpointByNumber, latestCheckpointWhere } from "../store/checkpoints.js";
 import { clipSegments, closeSegments, countOf, countUpTo, positionOfMessage } from "../store/conversation.js";
 import { getSnapshot } from "../store/snapshots.js";
-import { createTask, toTask } from "../store/tasks.js";
+import { createTask, getTaskRecord, toTask } from "../store/tasks.js";
 import { ownedTask, type ServiceContext } from "./context.js";
-import { phaseOf, recordTaskEvent } from "./tasks.js";
-import { assertDaemonOnline, startOnDaemon } from "./spawn.js";
+import { eventWrites, phaseOf } from "./tasks.js";
+import { assertDaemonOnline, startFields, startOnDaemon } from "./spawn.js";
 
 /**
  * The conversation as it was at a checkpoint: its snapshot's segments, or,
@@ -72,21 +73,44 @@ async function resolveForkPoint(ctx: ServiceContext, task: TaskRecord, req: Fork
 
 const short = (id: string) => id.replace(/-/g, "").slice(-8);
 
-/** The branch a fork works on unless one is given: named after the parent and the point. */
-export function forkBranchName(parent: TaskRecord, point: Pick<ForkPoint, "type" | "checkpoint" | "messageId" | "value">): string {
+/**
+ * The branch a fork works on unless one is given: named after the parent,
+ * the point and the fork itself, so forking the same point twice gives two
+ * branches.
+ */
+export function forkBranchName(
+  parent: TaskRecord,
+  point: Pick<ForkPoint, "type" | "checkpoint" | "messageId" | "value">,
+  forkId: string,
+): string {
   const where =
     point.type === "checkpoint"
       ? `cp${point.checkpoint!.checkpointNumber}`
       : point.type === "message_id"
         ? `msg-${point.messageId!.replace(/[^A-Za-z0-9_-]/g, "").slice(0, 24) || "x"}`
         : `t${Date.parse(point.value)}`;
-  return `makima/fork/${short(parent.id)}-${where}`;
+  return `makima/fork/${short(parent.id)}-${where}-${short(forkId)}`;
+}
+
+/** Refuses a branch name the parent or one of its forks already works on (the daemon would refuse it later). */
+async function assertBranchFree(ctx: ServiceContext, parent: TaskRecord, branchName: string): Promise<void> {
+  const taken =
+    parent.branchName === branchName ||
+    (await ctx.db.table.queryFirst({
+      IndexName: "gsi2",
+      KeyConditionExpression: "gsi2pk = :p",
+      FilterExpression: "branchName = :b",
+      ExpressionAttributeValues: { ":p": keys.taskForks(parent.id), ":b": branchName },
+    })) !== undefined;
+  if (taken) throw conflict("branch_exists", `branch ${branchName} is already used by task ${parent.id} or one of its forks; choose another --branch-name`);
 }
 
 /**
  * Forks a task at a checkpoint, time or message: a new pending task that
  * shares the parent's conversation up to that point by reference, on a
- * branch at the point's commit; started on a daemon when one is online.
+ * branch at the point's commit, created with its history events (on both
+ * tasks) in one transaction; then started on a daemon when one is online.
+ * A start that fails leaves the fork waiting for a daemon, not an orphan.
  */
 export async function forkTask(ctx: ServiceContext, taskId: string, req: ForkTaskRequest) {
   const parent = await ownedTask(ctx, taskId);
@@ -94,18 +118,9 @@ export async function forkTask(ctx: ServiceContext, taskId: string, req: ForkTas
   await assertDaemonOnline(ctx.db, parent.ownerId, req.targetDaemonId);
   const point = await resolveForkPoint(ctx, parent, req);
   const includeConversation = req.includeConversation ?? true;
-  const branchName = req.createBranch === false ? undefined : (req.branchName ?? forkBranchName(parent, point));
-  const child = await createTask(ctx.db, parent.ownerId, {
-    name: req.newTaskName,
-    plan: req.newTaskPlan,
-    contractId: parent.contractId,
-    branchName,
-    baseSha: point.checkpoint?.commitSha ?? parent.baseSha,
-    forkedFromTaskId: parent.id,
-    forkedAtCheckpointId: point.checkpoint?.id,
-    forkedAtMessageId: point.messageId,
-    inheritedSegments: includeConversation ? point.segments : [],
-  });
+  const childId = newId();
+  const branchName = req.createBranch === false ? undefined : (req.branchName ?? forkBranchName(parent, point, childId));
+  if (req.branchName) await assertBranchFree(ctx, parent, req.branchName);
   const forkPoint = {
     type: point.type,
     value: point.value,
@@ -114,24 +129,46 @@ export async function forkTask(ctx: ServiceContext, taskId: string, req: ForkTas
   };
   const phase = await phaseOf(ctx, parent);
   const actor = actorOf(ctx.principal);
-  await recordTaskEvent(ctx.db, child, {
-    eventType: "fork",
-    eventSubtype: "created",
-    phase,
-    eventData: { sourceTaskId: parent.id, forkPoint, branchName, includeConversation, actor },
-  });
-  await recordTaskEvent(ctx.db, parent, {
-    eventType: "fork",
-    eventSubtype: "forked",
-    phase,
-    eventData: { forkTaskId: child.id, forkPoint, branchName, actor },
-  });
-  const started = await startOnDaemon(ctx.db, ctx.relay, child, {
-    targetDaemonId: req.targetDaemonId,
-    sourceTaskId: parent.id,
-    includeConversation,
-  });
-  return { task: toTask(child), sourceTaskId: parent.id, forkPoint, branchName, ...started };
+  const child = await createTask(
+    ctx.db,
+    parent.ownerId,
+    {
+      id: childId,
+      name: req.newTaskName,
+      plan: req.newTaskPlan,
+      contractId: parent.contractId,
+      branchName,
+      baseSha: point.checkpoint?.commitSha ?? parent.baseSha,
+      forkedFromTaskId: parent.id,
+      forkedAtCheckpointId: point.checkpoint?.id,
+      forkedAtMessageId: point.messageId,
+      inheritedSegments: includeConversation ? point.segments : [],
+      daemonId: req.targetDaemonId,
+    },
+    (created) => [
+      ...eventWrites(ctx.db, {
+        ownerId: created.ownerId,
+        contractId: created.contractId,
+        taskId: created.id,
+        phase,
+        eventType: "fork",
+        eventSubtype: "created",
+        eventData: { sourceTaskId: parent.id, forkPoint, branchName, includeConversation, actor },
+      }),
+      ...eventWrites(ctx.db, {
+        ownerId: parent.ownerId,
+        contractId: parent.contractId,
+        taskId: parent.id,
+        phase,
+        eventType: "fork",
+        eventSubtype: "forked",
+        eventData: { forkTaskId: created.id, forkPoint, branchName, actor },
+      }),
+    ],
+  );
+  const started = await startOnDaemon(ctx.db, ctx.relay, child, { sourceTaskId: parent.id, includeConversation });
+  const current = (await getTaskRecord(ctx.db, parent.ownerId, child.id)) ?? child;
+  return { task: toTask(current), sourceTaskId: parent.id, forkPoint, branchName, ...startFields(started) };
 }
 
 /** A new task that starts from a checkpoint's commit (and, if asked, its conversation). */
@@ -140,33 +177,39 @@ export async function resumeFromCheckpoint(ctx: ServiceContext, taskId: string, 
   const checkpoint = await getCheckpoint(ctx.db, source, checkpointId);
   await assertDaemonOnline(ctx.db, source.ownerId, req.targetDaemonId);
   const includeConversation = req.includeConversation ?? false;
-  const branchName = `makima/resume/${short(source.id)}-cp${checkpoint.checkpointNumber}-${Date.now().toString(36)}`;
-  const task = await createTask(ctx.db, source.ownerId, {
-    name: req.taskName ?? `${source.name} (from checkpoint ${checkpoint.checkpointNumber})`,
-    plan: req.plan,
-    contractId: source.contractId,
-    branchName,
-    baseSha: checkpoint.commitSha,
-    forkedFromTaskId: source.id,
-    forkedAtCheckpointId: checkpoint.id,
-    inheritedSegments: includeConversation ? await conversationAtCheckpoint(ctx, source, checkpoint) : [],
-  });
+  const branchName = `makima/resume/${short(source.id)}-cp${checkpoint.checkpointNumber}-${Date.now().toString(36)}${short(newId()).slice(-4)}`;
   const phase = await phaseOf(ctx, source);
+  const newTaskId = newId();
   const eventData = {
     sourceTaskId: source.id,
-    newTaskId: task.id,
+    newTaskId: newTaskId,
     checkpointId: checkpoint.id,
     checkpointNumber: checkpoint.checkpointNumber,
     commitSha: checkpoint.commitSha,
     includeConversation,
     actor: actorOf(ctx.principal),
   };
-  await recordTaskEvent(ctx.db, task, { eventType: "resume", eventSubtype: "from_checkpoint", phase, eventData });
-  await recordTaskEvent(ctx.db, source, { eventType: "resume", eventSubtype: "resumed_elsewhere", phase, eventData });
-  const started = await startOnDaemon(ctx.db, ctx.relay, task, {
-    targetDaemonId: req.targetDaemonId,
-    sourceTaskId: source.id,
-    includeConversation,
-  });
-  return { task: toTask(task), sourceTaskId: source.id, checkpointId: checkpoint.id, ...started };
+  const created = await createTask(
+    ctx.db,
+    source.ownerId,
+    {
+      id: newTaskId,
+      name: req.taskName ?? `${source.name} (from checkpoint ${checkpoint.checkpointNumber})`,
+      plan: req.plan,
+      contractId: source.contractId,
+      branchName,
+      baseSha: checkpoint.commitSha,
+      forkedFromTaskId: source.id,
+      forkedAtCheckpointId: checkpoint.id,
+      inheritedSegments: includeConversation ? await conversationAtCheckpoint(ctx, source, checkpoint) : [],
+      daemonId: req.targetDaemonId,
+    },
+    (t) => [
+      ...eventWrites(ctx.db, { ownerId: t.ownerId, contractId: t.contractId, taskId: t.id, phase, eventType: "resume", eventSubtype: "from_checkpoint", eventData }),
+      ...eventWrites(ctx.db, { ownerId: source.ownerId, contractId: source.contractId, taskId: source.id, phase, eventType: "resume", eventSubtype: "resumed_elsewhere", eventData }),
+    ],
+  );
+  const started = await startOnDaemon(ctx.db, ctx.relay, created, { sourceTaskId: source.id, includeConversation });
+  const task = (await getTaskRecord(ctx.db, source.ownerId, created.id)) ?? created;
+  return { task: toTask(task), sourceTaskId: source.id, checkpointId: checkpoint.id, ...startFields(started) };
 }

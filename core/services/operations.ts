@@ -2,6 +2,7 @@ import type { Operation } from "../models.js";
 import { notFound } from "../errors.js";
 import { getOperation, getOperationRecord } from "../store/operations.js";
 import { ownedTask, type ServiceContext } from "./context.js";
+import { spawnOperationFailed } from "./spawn.js";
 
 /**
  * A daemon operation's status and result. One the daemon has not answered in
@@ -16,7 +17,8 @@ export async function operationStatus(ctx: ServiceContext, operationId: string):
     if (typeof taskId !== "string") throw notFound("operation");
     await ownedTask(ctx, taskId);
   }
-  await ctx.relay.expireIfOverdue(record);
+  const settled = await ctx.relay.expireIfOverdue(record);
+  if (record.status === "pending" && settled.status === "timed_out" && settled.error) await spawnOperationFailed(ctx.db, record, settled.error);
   const { ownerId: _owner, ...op } = (await getOperation(ctx.db, ctx.principal.ownerId, operationId))!;
   return op;
 }

@@ -10,12 +10,14 @@ import { backoff } from "../store/table.js";
 import { removePendingOperation, updateConnection } from "../store/connections.js";
 import { getCheckpoint, hasRecentCheckpointAt } from "../store/checkpoints.js";
 import { createSnapshot, toSnapshot } from "../store/snapshots.js";
-import { clearAwaitingDaemon, clearRestartPoint, getTaskRecord, toTask } from "../store/tasks.js";
+import { clearRestartPoint, getTaskRecord, startSucceeded, toTask } from "../store/tasks.js";
 import type { ServiceContext } from "./context.js";
-import { appendMessages, phaseOf, recordTaskEvent, setTaskStatus } from "./tasks.js";
+import { appendMessages, eventWrites, phaseOf, recordTaskEvent, setTaskStatus } from "./tasks.js";
 import { createCheckpoint } from "./checkpoints.js";
-import { startAwaitingTasks } from "./spawn.js";
-import { markCodeRewindUndone, saveCodeRewind } from "../store/codeRewinds.js";
+import { spawnOperationFailed, startAwaitingTasks } from "./spawn.js";
+import { codeRewindWrite, markCodeRewindUndone } from "../store/codeRewinds.js";
+import type { TransactItem } from "../store/table.js";
+import { applyConversationRewind, type PendingConversationCut } from "./rewind.js";
 
 /**
  * Everything a daemon says over the WebSocket, handled once: replies settle
@@ -57,7 +59,9 @@ export async function handleDaemonMessage(db: Db, relay: Relay, connection: Conn
       }
       const op = await operationFor(db, connection, message.requestId);
       if (op && (await claimReply(db, op))) {
-        await settleOperation(db, op, { status: "failed", error: { code: message.code, message: message.message } });
+        const error = { code: message.code, message: message.message };
+        await settleOperation(db, op, { status: "failed", error });
+        await spawnOperationFailed(db, op, error);
       }
       return;
     }
@@ -107,6 +111,7 @@ async function handleReply(ctx: ServiceContext, connection: Connection, reply: D
     outcome = { status: "failed", error: { code: "reply_invalid", message: (error as Error).message } };
   }
   await settleOperation(ctx.db, op, outcome);
+  if (outcome.status !== "succeeded") await spawnOperationFailed(ctx.db, op, outcome.error);
 }
 
 function failureOf(reply: DaemonReply): { code: string; message: string } {
@@ -146,26 +151,35 @@ async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonR
   const phase = await phaseOf(ctx, task);
   switch (reply.type) {
     case "rewindResult": {
-      if (!reply.safetyRef) throw new Error("the rewind reply carried no safety ref");
       const checkpoint = await getCheckpoint(db, task, str(op, "checkpointId"));
-      const rewind = await recordCodeRewind(db, task, checkpoint, phase, {
-        preserveMode: op.context?.preserveMode,
-        preservedAs: reply.preservedAs,
-        safetyRef: reply.safetyRef,
-        actor: str(op, "actor"),
-      });
-      return { taskId: task.id, rewindId: rewind.id, checkpoint, preservedAs: rewind.preservedAs, safetyRef: rewind.safetyRef };
+      const cut = op.context?.conversationCut as PendingConversationCut | undefined;
+      const done = { preserveMode: op.context?.preserveMode, preservedAs: reply.preservedAs, safetyRef: reply.safetyRef, actor: str(op, "actor") };
+      if (!cut) {
+        const rewind = await recordCodeRewind(db, task, checkpoint, phase, done);
+        return { taskId: task.id, rewindId: rewind.id, checkpoint, preservedAs: rewind.preservedAs, safetyRef: rewind.safetyRef };
+      }
+      // The code is back: now the conversation follows it, in the same transaction as both records.
+      const code = codeRewindWrites(db, task, checkpoint, phase, done);
+      await withFreshTask(db, task.ownerId, task.id, (current) =>
+        applyConversationRewind(db, current, cut.kept, done.actor, cut.request, { id: cut.rewindId, alsoWrite: code.writes }),
+      );
+      return { taskId: task.id, rewindId: code.rewind.id, checkpoint, preservedAs: code.rewind.preservedAs, safetyRef: code.rewind.safetyRef };
     }
     case "undoRewindResult": {
       const rewindId = str(op, "rewindId");
-      await markCodeRewindUndone(db, task.id, rewindId);
       const restoredFrom = reply.restoredFrom ?? "";
-      await recordTaskEvent(db, task, {
-        eventType: "rewind",
-        eventSubtype: "code_undone",
-        phase,
-        eventData: { rewindId, restoredFrom, actor: str(op, "actor") },
-      });
+      await db.table.transact([
+        markCodeRewindUndone(db, task.id, rewindId),
+        ...eventWrites(db, {
+          ownerId: task.ownerId,
+          contractId: task.contractId,
+          taskId: task.id,
+          phase,
+          eventType: "rewind",
+          eventSubtype: "code_undone",
+          eventData: { rewindId, restoredFrom, actor: str(op, "actor") },
+        }),
+      ]);
       return { taskId: task.id, restoredFrom };
     }
     case "branchCreated": {
@@ -184,10 +198,10 @@ async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonR
       return { branchName: reply.branchName, commitSha: reply.commitSha };
     }
     case "taskSpawned": {
-      await clearAwaitingDaemon(db, task.id);
+      await startSucceeded(db, task.id);
       // Messages are handled concurrently: the agent may already have reported it finished.
       const started = await withFreshTask(db, task.ownerId, task.id, (current) =>
-        setTaskStatus(ctx, current, current.status === "pending" ? "running" : current.status, { daemonId: op.daemonId }),
+        setTaskStatus(ctx, current, current.status === "pending" || current.status === "failed" ? "running" : current.status, { daemonId: op.daemonId }),
       );
       // A resume from a checkpoint moved the worktree back first: record it, so it can be undone.
       if (reply.safetyRef && op.context?.checkpointId) {
@@ -216,14 +230,14 @@ async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonR
   }
 }
 
-/** A code rewind the daemon carried out: its record (the way back) and its history event. */
-async function recordCodeRewind(
+/** A code rewind the daemon carried out: its record (the way back, when it saved one) and its history event. */
+function codeRewindWrites(
   db: Db,
   task: TaskRecord,
   checkpoint: TaskCheckpoint,
   phase: Phase | undefined,
-  done: { preserveMode: unknown; preservedAs?: PreservedState; safetyRef: string; actor: string },
-): Promise<CodeRewind> {
+  done: { preserveMode: unknown; preservedAs?: PreservedState; safetyRef?: string; actor: string },
+): { rewind: CodeRewind; writes: TransactItem[] } {
   const rewind = CodeRewind.parse({
     id: newId(),
     taskId: task.id,
@@ -236,11 +250,13 @@ async function recordCodeRewind(
     actor: done.actor,
     createdAt: db.clock().toISOString(),
   });
-  await saveCodeRewind(db, rewind);
-  await recordTaskEvent(db, task, {
+  const event = eventWrites(db, {
+    ownerId: task.ownerId,
+    contractId: task.contractId,
+    taskId: task.id,
+    phase,
     eventType: "rewind",
     eventSubtype: "code",
-    phase,
     eventData: {
       rewindId: rewind.id,
       checkpointId: checkpoint.id,
@@ -249,9 +265,23 @@ async function recordCodeRewind(
       preserveMode: rewind.preserveMode,
       preservedAs: rewind.preservedAs,
       safetyRef: rewind.safetyRef,
+      undoable: rewind.safetyRef !== undefined,
       actor: rewind.actor,
     },
   });
+  return { rewind, writes: [codeRewindWrite(rewind), ...event] };
+}
+
+/** Records a code rewind and its event in one transaction. */
+async function recordCodeRewind(
+  db: Db,
+  task: TaskRecord,
+  checkpoint: TaskCheckpoint,
+  phase: Phase | undefined,
+  done: { preserveMode: unknown; preservedAs?: PreservedState; safetyRef?: string; actor: string },
+): Promise<CodeRewind> {
+  const { rewind, writes } = codeRewindWrites(db, task, checkpoint, phase, done);
+  await db.table.transact(writes);
   return rewind;
 }
 

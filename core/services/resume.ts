@@ -3,11 +3,12 @@ import { actorOf } from "../auth.js";
 import { findCheckpointBySha, getCheckpoint } from "../store/checkpoints.js";
 import { closeSegments, countOf, countUpTo, rewindConversation } from "../store/conversation.js";
 import { contractHistory } from "../store/history.js";
-import { getTaskRecord, saveTask, toTask } from "../store/tasks.js";
+import { getTaskRecord, saveTaskWith, toTask } from "../store/tasks.js";
+import { conflict } from "../errors.js";
 import { ownedSupervisor, ownedTask, type ServiceContext } from "./context.js";
-import { assertNotRunning, recordTaskEvent } from "./tasks.js";
+import { assertNotRunning, eventWrites, phaseOf, taskEventWrites } from "./tasks.js";
 import { conversationAtCheckpoint } from "./fork.js";
-import { assertDaemonOnline, startOnDaemon } from "./spawn.js";
+import { assertDaemonOnline, startFields, startOnDaemon } from "./spawn.js";
 
 /** When the contract entered its current phase (its latest phase change, or its creation). */
 async function phaseStartedAt(ctx: ServiceContext, contractId: string): Promise<Date | undefined> {
@@ -42,32 +43,68 @@ async function resumeInPlace(
   how: { subtype: string; mode: string; additionalContext?: string; targetDaemonId?: string },
 ) {
   assertNotRunning(task, "resuming it");
-  await assertDaemonOnline(ctx.db, task.ownerId, how.targetDaemonId);
-  let rewind: ConversationRewind | undefined;
-  if (point.keep !== undefined && !(await showsAlready(ctx, task, point.keep))) {
-    ({ task, rewind } = await rewindConversation(ctx.db, task, point.keep, actorOf(ctx.principal)));
+  if (how.targetDaemonId && task.daemonId && how.targetDaemonId !== task.daemonId) {
+    throw conflict("worktree_elsewhere", `task ${task.id} works in a worktree on daemon ${task.daemonId}; it resumes there, not on ${how.targetDaemonId}`);
   }
-  // Both always given: a resume without context or checkpoint clears what an earlier one left.
-  task = await saveTask(ctx.db, task, {
-    status: "pending",
+  if (task.status === "pending" && task.startingOperationId && task.startingSince && Date.parse(task.startingSince) > ctx.db.clock().getTime() - ctx.relay.timeoutMs) {
+    throw conflict("task_starting", `task ${task.id} is being started on a daemon (operation ${task.startingOperationId}); wait for it to start or fail`);
+  }
+  await assertDaemonOnline(ctx.db, task.ownerId, how.targetDaemonId);
+  const actor = actorOf(ctx.principal);
+  // Both always given: a resume without context or checkpoint clears what an earlier one left. A fresh budget of start attempts.
+  const changes = {
+    status: "pending" as const,
     resumeContext: how.additionalContext,
     restartAtCheckpointId: point.checkpoint?.id,
+    startAttempts: undefined,
+    lastStartError: undefined,
     ...(point.checkpoint ? { baseSha: point.checkpoint.commitSha } : {}),
+    ...(how.targetDaemonId ? { daemonId: how.targetDaemonId } : {}),
+  };
+  const event = (rewind?: ConversationRewind) =>
+    taskEventWrites(ctx.db, task, {
+      eventType: "resume",
+      eventSubtype: how.subtype,
+      eventData: {
+        mode: how.mode,
+        checkpointId: point.checkpoint?.id,
+        commitSha: point.checkpoint?.commitSha,
+        conversationRewindId: rewind?.id,
+        hiddenCount: rewind?.hiddenCount ?? 0,
+        additionalContext: how.additionalContext !== undefined,
+        actor,
+      },
+    });
+  // The cut (if any), the task's new state and the resume's history event: one transaction.
+  if (point.keep !== undefined && !(await showsAlready(ctx, task, point.keep))) {
+    const phase = await phaseOf(ctx, task);
+    ({ task } = await rewindConversation(ctx.db, task, point.keep, actor, {
+      alsoChange: changes,
+      alsoWrite: (rewind) =>
+        eventWrites(ctx.db, {
+          ownerId: task.ownerId,
+          contractId: task.contractId,
+          taskId: task.id,
+          phase,
+          eventType: "resume",
+          eventSubtype: how.subtype,
+          eventData: {
+            mode: how.mode,
+            checkpointId: point.checkpoint?.id,
+            commitSha: point.checkpoint?.commitSha,
+            conversationRewindId: rewind.id,
+            hiddenCount: rewind.hiddenCount,
+            additionalContext: how.additionalContext !== undefined,
+            actor,
+          },
+        }),
+    }));
+  } else {
+    task = await saveTaskWith(ctx.db, task, changes, await event());
+  }
+  const started = await startOnDaemon(ctx.db, ctx.relay, task, {
+    includeConversation: !(point.keep === 0 || (Array.isArray(point.keep) && point.keep.length === 0)),
   });
-  await recordTaskEvent(ctx.db, task, {
-    eventType: "resume",
-    eventSubtype: how.subtype,
-    eventData: {
-      mode: how.mode,
-      checkpointId: point.checkpoint?.id,
-      commitSha: point.checkpoint?.commitSha,
-      conversationRewindId: rewind?.id,
-      hiddenCount: rewind?.hiddenCount ?? 0,
-      additionalContext: how.additionalContext !== undefined,
-      actor: actorOf(ctx.principal),
-    },
-  });
-  const started = await startOnDaemon(ctx.db, ctx.relay, task, { targetDaemonId: how.targetDaemonId, includeConversation: !(point.keep === 0 || (Array.isArray(point.keep) && point.keep.length === 0)) });
   return { task, ...started };
 }
 
@@ -106,8 +143,7 @@ export async function resumeSupervisor(ctx: ServiceContext, contractId: string, 
     contractId: contract.id,
     supervisorTaskId: supervisor.id,
     resumeMode: req.resumeMode,
-    ...(resumed.daemonId ? { daemonId: resumed.daemonId } : {}),
-    ...(resumed.operationId ? { operationId: resumed.operationId } : {}),
+    ...startFields(resumed),
   };
 }
 

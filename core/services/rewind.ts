@@ -1,9 +1,13 @@
-import type { RewindConversationRequest, RewindTaskRequest, TaskCheckpoint, TaskRecord } from "../models.js";
-import { badRequest, conflict, noDaemon } from "../errors.js";
+import type { ConversationSegment, RewindConversationRequest, RewindTaskRequest, TaskCheckpoint, TaskRecord } from "../models.js";
+import { badRequest, conflict } from "../errors.js";
+import { newId } from "../ids.js";
+import type { Db } from "../store/db.js";
+import type { TransactItem } from "../store/table.js";
 import { actorOf } from "../auth.js";
 import { outcomeOf, type RelayOutcome } from "../relay.js";
-import { checkpointAtMessageCount, findCheckpointBySha, getCheckpoint } from "../store/checkpoints.js";
+import { checkpointOnConversation, findCheckpointBySha, getCheckpoint } from "../store/checkpoints.js";
 import {
+  clipSegments,
   closeSegments,
   countOf,
   countUpTo,
@@ -12,19 +16,19 @@ import {
   restoreConversation as storeRestore,
   rewindConversation as storeRewind,
 } from "../store/conversation.js";
-import { listConnections } from "../store/connections.js";
-import { getTaskRecord, toTask } from "../store/tasks.js";
+import { toTask } from "../store/tasks.js";
 import { findCodeRewind } from "../store/codeRewinds.js";
 import { assertBranchName } from "../gitRefs.js";
 import { ownedSupervisor, ownedTask, type ServiceContext } from "./context.js";
-import { assertNotRunning, recordTaskEvent } from "./tasks.js";
+import { assertNotRunning, eventWrites, phaseOf, taskEventWrites } from "./tasks.js";
 
 export interface CodeRewindResult {
   taskId: string;
   rewindId: string;
   checkpoint: TaskCheckpoint;
   preservedAs?: { type: "branch" | "stash"; reference: string };
-  safetyRef: string;
+  /** Absent when the daemon did not save one: such a rewind cannot be undone. */
+  safetyRef?: string;
 }
 
 async function checkpointFor(ctx: ServiceContext, task: TaskRecord, req: { checkpointId?: string; checkpointSha?: string }) {
@@ -38,6 +42,7 @@ async function dispatchCodeRewind(
   task: TaskRecord,
   checkpoint: TaskCheckpoint,
   req: Pick<RewindTaskRequest, "preserveMode" | "branchName" | "force">,
+  conversationCut?: PendingConversationCut,
 ): Promise<RelayOutcome<CodeRewindResult>> {
   if (req.branchName) assertBranchName(req.branchName);
   const op = await ctx.relay.dispatch(
@@ -52,10 +57,16 @@ async function dispatchCodeRewind(
     },
     {
       preferDaemonId: task.daemonId,
-      context: { taskId: task.id, checkpointId: checkpoint.id, preserveMode: req.preserveMode, actor: actorOf(ctx.principal) },
+      context: {
+        taskId: task.id,
+        checkpointId: checkpoint.id,
+        preserveMode: req.preserveMode,
+        actor: actorOf(ctx.principal),
+        ...(conversationCut ? { conversationCut } : {}),
+      },
     },
   );
-  return outcomeOf<CodeRewindResult>(ctx.db, op);
+  return outcomeOf(ctx.db, op);
 }
 
 /** Rewinds a task's worktree to a checkpoint; the daemon first saves everything under a safety ref. */
@@ -73,6 +84,9 @@ export async function undoRewind(ctx: ServiceContext, taskId: string, rewindId?:
   assertNotRunning(task, "undoing a rewind");
   const rewind = await findCodeRewind(ctx.db, task, rewindId);
   if (rewind.undoneAt) throw conflict("already_undone", `rewind ${rewind.id} was already undone at ${rewind.undoneAt}`);
+  if (!rewind.safetyRef) {
+    throw conflict("not_undoable", `rewind ${rewind.id} was carried out by a daemon that saved no safety ref; it cannot be undone`);
+  }
   const op = await ctx.relay.dispatch(
     task.ownerId,
     { type: "undoRewind", taskId: task.id, safetyRef: rewind.safetyRef },
@@ -101,11 +115,11 @@ async function keepCount(ctx: ServiceContext, task: TaskRecord, req: RewindConve
   return countUpTo(ctx.db, closed, new Date(req.toTimestamp!));
 }
 
-/** The checkpoint taken when the conversation was where the rewind leaves it: where the code goes with it. */
-async function checkpointAtConversation(ctx: ServiceContext, task: TaskRecord, keep: number): Promise<TaskCheckpoint> {
-  const checkpoint = await checkpointAtMessageCount(ctx.db, task, keep);
+/** The checkpoint on the kept conversation (its snapshot saw a prefix of it): where the code goes with it. */
+async function checkpointAtConversation(ctx: ServiceContext, task: TaskRecord, kept: ConversationSegment[]): Promise<TaskCheckpoint> {
+  const checkpoint = await checkpointOnConversation(ctx.db, task, kept);
   if (!checkpoint) {
-    throw conflict("no_checkpoint", "no checkpoint was taken at or before that point of the conversation; rewind the conversation alone");
+    throw conflict("no_checkpoint", "no checkpoint was taken on the conversation this rewind keeps; rewind the conversation alone");
   }
   return checkpoint;
 }
@@ -118,10 +132,47 @@ export interface ConversationRewindResult {
   codeRewind?: CodeRewindResult | { operationId: string; status: "pending" };
 }
 
+/** What a conversation rewind with code waits for: the cut to apply once the daemon has moved the code back. */
+export interface PendingConversationCut {
+  rewindId: string;
+  kept: ConversationSegment[];
+  request: RewindConversationRequest;
+}
+
+/** The cut, its record and its history event, in one transaction. */
+export async function applyConversationRewind(
+  db: Db,
+  task: TaskRecord,
+  keep: number | ConversationSegment[],
+  actor: string,
+  request: RewindConversationRequest,
+  options: { id?: string; alsoWrite?: TransactItem[] } = {},
+) {
+  const phase = await phaseOf({ db }, task);
+  return storeRewind(db, task, keep, actor, {
+    id: options.id,
+    alsoWrite: (rewind) => [
+      ...eventWrites(db, {
+        ownerId: task.ownerId,
+        contractId: task.contractId,
+        taskId: task.id,
+        phase,
+        eventType: "rewind",
+        eventSubtype: "conversation",
+        eventData: { rewindId: rewind.id, messageCount: rewind.messageCount, hiddenCount: rewind.hiddenCount, request, actor },
+      }),
+      ...(options.alsoWrite ?? []),
+    ],
+  });
+}
+
 /**
  * Hides the messages after the rewind point (they stay stored, and come back
- * with a restore); with `rewindCode`, the task's worktree goes back to the
- * checkpoint taken at or before that point.
+ * with a restore). With `rewindCode` the code goes first: the task's
+ * worktree goes back to the checkpoint taken on the kept conversation, and
+ * the conversation is cut only once the daemon reports the code back (see
+ * replies.ts) — a refused or failed code rewind, early or late, leaves the
+ * conversation as it was.
  */
 export async function rewindTaskConversation(
   ctx: ServiceContext,
@@ -130,42 +181,24 @@ export async function rewindTaskConversation(
 ): Promise<ConversationRewindResult> {
   assertNotRunning(task, "rewinding its conversation");
   const keep = await keepCount(ctx, task, req);
-  let checkpoint: TaskCheckpoint | undefined;
-  if (req.rewindCode) {
-    checkpoint = await checkpointAtConversation(ctx, task, keep);
-    // Refuse before changing anything if the code half cannot happen.
-    if ((await listConnections(ctx.db, task.ownerId)).length === 0) throw noDaemon();
+  const actor = actorOf(ctx.principal);
+  if (!req.rewindCode) {
+    const { rewind } = await applyConversationRewind(ctx.db, task, keep, actor, req);
+    return { taskId: task.id, rewindId: rewind.id, messageCount: rewind.messageCount, hiddenCount: rewind.hiddenCount };
   }
-  const { rewind } = await storeRewind(ctx.db, task, keep, actorOf(ctx.principal));
-  await recordTaskEvent(ctx.db, task, {
-    eventType: "rewind",
-    eventSubtype: "conversation",
-    eventData: {
-      rewindId: rewind.id,
-      messageCount: rewind.messageCount,
-      hiddenCount: rewind.hiddenCount,
-      request: req,
-      actor: rewind.actor,
-    },
-  });
+  const closed = await closeSegments(ctx.db, task);
+  const kept = clipSegments(closed, keep);
+  const checkpoint = await checkpointAtConversation(ctx, task, kept);
+  const cut: PendingConversationCut = { rewindId: newId(), kept, request: req };
+  const code = await dispatchCodeRewind(ctx, task, checkpoint, { preserveMode: "create_branch", force: req.force }, cut);
   const result: ConversationRewindResult = {
     taskId: task.id,
-    rewindId: rewind.id,
-    messageCount: rewind.messageCount,
-    hiddenCount: rewind.hiddenCount,
+    rewindId: cut.rewindId,
+    messageCount: keep,
+    hiddenCount: countOf(closed) - keep,
   };
-  if (checkpoint) {
-    try {
-      const code = await dispatchCodeRewind(ctx, task, checkpoint, { preserveMode: "create_branch", force: req.force });
-      result.codeRewind = code.pending ? { operationId: code.operationId, status: "pending" } : code.result;
-    } catch (error) {
-      // The code could not go back (foreign changes, daemon gone…): neither does the conversation.
-      const current = await getTaskRecord(ctx.db, task.ownerId, task.id);
-      if (current) await storeRestore(ctx.db, current, rewind);
-      throw error;
-    }
-  }
-  return result;
+  if (code.pending) return { ...result, codeRewind: { operationId: code.operationId, status: "pending" } };
+  return { ...result, codeRewind: code.result };
 }
 
 export async function rewindSupervisorConversation(ctx: ServiceContext, contractId: string, req: RewindConversationRequest) {
@@ -183,11 +216,11 @@ export async function restoreSupervisorConversation(ctx: ServiceContext, contrac
 export async function restoreTaskConversation(ctx: ServiceContext, task: TaskRecord, rewindId?: string) {
   const rewind = await getConversationRewind(ctx.db, task, rewindId);
   if (rewind.restoredAt) throw conflict("already_restored", `rewind ${rewind.id} was already restored at ${rewind.restoredAt}`);
-  const restored = await storeRestore(ctx.db, task, rewind);
-  await recordTaskEvent(ctx.db, task, {
+  const event = await taskEventWrites(ctx.db, task, {
     eventType: "rewind",
     eventSubtype: "conversation_restored",
     eventData: { rewindId: rewind.id, restoredCount: rewind.hiddenCount, actor: actorOf(ctx.principal) },
   });
+  const restored = await storeRestore(ctx.db, task, rewind, event);
   return { taskId: task.id, rewindId: rewind.id, messageCount: toTask(restored).messageCount };
 }

@@ -1,13 +1,51 @@
-import type { TaskRecord } from "../models.js";
+import type { OperationRecord, TaskRecord } from "../models.js";
 import { blobKeys } from "../blobs.js";
 import { newId } from "../ids.js";
 import { DomainError } from "../errors.js";
 import { readWholeConversation } from "../store/conversation.js";
 import { listConnections } from "../store/connections.js";
-import { clearAwaitingDaemon, getTaskRecord, listAwaitingDaemon, markAwaitingDaemon } from "../store/tasks.js";
+import { settleOperation } from "../store/operations.js";
+import { cancellationReasons } from "../store/table.js";
+import {
+  claimStart,
+  clearAwaitingDaemon,
+  getTaskRecord,
+  listAwaitingDaemon,
+  markAwaitingDaemon,
+  startFailedUpdate,
+} from "../store/tasks.js";
 import type { Db } from "../store/db.js";
 import type { Relay } from "../relay.js";
 import { MAX_INLINE_PAYLOAD_BYTES } from "../protocol.js";
+import { eventWrites, phaseOf } from "./tasks.js";
+
+/** How many times a daemon is asked to start a task before it is marked failed. */
+export const MAX_START_ATTEMPTS = 3;
+
+/** How many waiting tasks a daemon's hello hands out (the rest go to the next hello). */
+export const AWAITING_PAGE = 25;
+
+/**
+ * Where a start stands once the request is answered: `starting` (a daemon
+ * was sent `spawnTask`: follow `operationId`), `waiting` (no daemon that may
+ * start it is online: the first to say hello does), or `failed`.
+ */
+export interface StartOutcome {
+  start: "starting" | "waiting" | "failed";
+  operationId?: string;
+  daemonId?: string;
+  error?: { code: string; message: string };
+}
+
+/** A start's outcome as the API answers it. */
+export function startFields(outcome: StartOutcome) {
+  return {
+    start: outcome.start,
+    ...(outcome.operationId ? { operationId: outcome.operationId } : {}),
+    ...(outcome.daemonId ? { daemonId: outcome.daemonId } : {}),
+    ...(outcome.error ? { startError: outcome.error } : {}),
+  };
+}
 
 /** Refuses a request naming a daemon that is not online, before the request changes anything. */
 export async function assertDaemonOnline(db: Db, ownerId: string, daemonId: string | undefined): Promise<void> {
@@ -18,30 +56,64 @@ export async function assertDaemonOnline(db: Db, ownerId: string, daemonId: stri
 }
 
 /**
- * Starts a pending task (resumed or forked) on one of its owner's daemons.
- * With none online the task stays `pending` and is marked as waiting; the
- * first daemon that says hello starts it. Never waits for the agent itself.
+ * Starts a pending task (resumed or forked) on one of its owner's daemons:
+ * the one holding its worktree when it has one (`task.daemonId`), else any,
+ * the source task's first. The start is claimed by a conditional write, so
+ * it is sent once however many requests or hellos race. A start that cannot
+ * be sent puts the task back to wait (with the reason); nothing here throws
+ * once the task exists. Never waits for the agent itself.
  */
 export async function startOnDaemon(
   db: Db,
   relay: Relay,
   task: TaskRecord,
-  options: { targetDaemonId?: string; sourceTaskId?: string; includeConversation?: boolean } = {},
-): Promise<{ operationId?: string; daemonId?: string }> {
+  options: { onDaemonId?: string; sourceTaskId?: string; includeConversation?: boolean } = {},
+): Promise<StartOutcome> {
+  // Waiting until a daemon reports it started: a start that fails or goes unanswered finds it again.
+  await markAwaitingDaemon(db, task);
+  const bound = task.daemonId;
+  if (bound && options.onDaemonId && bound !== options.onDaemonId) return { start: "waiting" };
   const online = (await listConnections(db, task.ownerId)).filter(
-    (c) => !options.targetDaemonId || c.daemonId === options.targetDaemonId,
+    (c) => (!bound || c.daemonId === bound) && (!options.onDaemonId || c.daemonId === options.onDaemonId),
   );
-  if (online.length === 0) {
-    if (options.targetDaemonId) throw new DomainError(503, "no_daemon", `daemon ${options.targetDaemonId} is not online`);
-    await markAwaitingDaemon(db, task);
-    return {};
-  }
-  // The repository a fork or resume starts from lives on the daemon that ran the source task.
-  const sourceTaskId = options.sourceTaskId ?? task.forkedFromTaskId;
-  const source = sourceTaskId ? await getTaskRecord(db, task.ownerId, sourceTaskId) : undefined;
+  if (online.length === 0) return { start: "waiting" };
+  task = await expireStaleStart(db, relay, task);
   const operationId = newId();
+  const claimed = await claimStart(db, task, operationId, staleBefore(db, relay));
+  if (!claimed) {
+    const current = await getTaskRecord(db, task.ownerId, task.id);
+    if (current?.status === "failed") return { start: "failed", ...(current.lastStartError ? { error: current.lastStartError } : {}) };
+    return { start: "starting", ...(current?.startingOperationId ? { operationId: current.startingOperationId } : {}) };
+  }
+  try {
+    const op = await dispatchSpawn(db, relay, claimed, operationId, {
+      targetDaemonId: bound ?? options.onDaemonId,
+      sourceTaskId: options.sourceTaskId ?? task.forkedFromTaskId,
+      includeConversation: options.includeConversation ?? true,
+    });
+    return { start: "starting", operationId: op.id, daemonId: op.daemonId };
+  } catch (error) {
+    const reason =
+      error instanceof DomainError
+        ? { code: error.code, message: error.message }
+        : { code: "start_failed", message: `the start could not be sent: ${(error as Error).message}` };
+    return startFailed(db, claimed, operationId, reason);
+  }
+}
+
+const staleBefore = (db: Db, relay: Relay) => new Date(db.clock().getTime() - relay.timeoutMs);
+
+async function dispatchSpawn(
+  db: Db,
+  relay: Relay,
+  task: TaskRecord,
+  operationId: string,
+  options: { targetDaemonId?: string; sourceTaskId?: string; includeConversation: boolean },
+): Promise<OperationRecord> {
+  // The repository a fork or resume starts from lives on the daemon that ran the source task.
+  const source = options.sourceTaskId ? await getTaskRecord(db, task.ownerId, options.sourceTaskId) : undefined;
   let conversationUrl: string | undefined;
-  if (options.includeConversation ?? true) {
+  if (options.includeConversation) {
     const messages = await readWholeConversation(db, task.segments);
     if (messages.length > 0) {
       const key = blobKeys.transfer(task.ownerId, `conversation-${operationId}`);
@@ -56,51 +128,97 @@ export async function startOnDaemon(
     await db.blobs.putJson(key, { plan: task.plan, additionalContext: task.resumeContext });
     brief = { plan: "", briefUrl: await db.blobs.presignGet(key, 3600) };
   }
-  try {
-    const op = await relay.dispatch(
-      task.ownerId,
-      {
-        type: "spawnTask",
-        taskId: task.id,
-        name: task.name,
-        ...brief,
-        sourceTaskId,
-        commitSha: task.baseSha,
-        resetToCommit: task.restartAtCheckpointId ? true : undefined,
-        branchName: task.branchName,
-        conversationUrl,
-      },
-      {
-        targetDaemonId: options.targetDaemonId,
-        preferDaemonId: task.daemonId ?? source?.daemonId,
-        wait: false,
-        operationId,
-        context: { taskId: task.id, ...(task.restartAtCheckpointId ? { checkpointId: task.restartAtCheckpointId } : {}) },
-      },
-    );
-    await clearAwaitingDaemon(db, task.id);
-    return { operationId: op.id, daemonId: op.daemonId };
-  } catch (error) {
-    // Every connection was stale: the task waits for the next daemon.
-    if (error instanceof DomainError && error.status === 503 && !options.targetDaemonId) {
-      await markAwaitingDaemon(db, task);
-      return {};
-    }
-    throw error;
-  }
+  return relay.dispatch(
+    task.ownerId,
+    {
+      type: "spawnTask",
+      taskId: task.id,
+      name: task.name,
+      ...brief,
+      sourceTaskId: options.sourceTaskId,
+      commitSha: task.baseSha,
+      resetToCommit: task.restartAtCheckpointId ? true : undefined,
+      branchName: task.branchName,
+      conversationUrl,
+    },
+    {
+      targetDaemonId: options.targetDaemonId,
+      preferDaemonId: source?.daemonId,
+      wait: false,
+      operationId,
+      context: { taskId: task.id, ...(task.restartAtCheckpointId ? { checkpointId: task.restartAtCheckpointId } : {}) },
+    },
+  );
 }
 
-/** Starts the tasks that were waiting for a daemon, now that `daemonId` is online. */
+/**
+ * A start that did not happen (refused, failed, unanswered, unsendable): the
+ * task waits for a daemon again, with the reason in its `lastStartError` and
+ * a `task`/`start_failed` history event written with it; after the last
+ * attempt it is `failed` instead. Only the operation holding the start can
+ * end it, so a late or repeated report changes nothing.
+ */
+export async function startFailed(
+  db: Db,
+  task: TaskRecord,
+  operationId: string,
+  reason: { code: string; message: string },
+): Promise<StartOutcome> {
+  const attempt = Math.max(1, task.startAttempts ?? 1);
+  const final = attempt >= MAX_START_ATTEMPTS;
+  const phase = await phaseOf({ db }, task);
+  const about = { ownerId: task.ownerId, contractId: task.contractId, taskId: task.id, phase };
+  try {
+    await db.table.transact([
+      startFailedUpdate(db, task, operationId, { ...reason, attempt }, final),
+      ...eventWrites(db, {
+        ...about,
+        eventType: "task",
+        eventSubtype: "start_failed",
+        eventData: { operationId, attempt, maxAttempts: MAX_START_ATTEMPTS, ...reason, then: final ? "failed" : "waiting" },
+      }),
+      ...(final
+        ? eventWrites(db, { ...about, eventType: "task", eventSubtype: "failed", eventData: { from: "pending", to: "failed", actor: "daemon-start" } })
+        : []),
+    ]);
+  } catch (error) {
+    // Another report already ended this start (or a newer one holds it).
+    if (!cancellationReasons(error)?.includes("ConditionalCheckFailed")) throw error;
+  }
+  return { start: final ? "failed" : "waiting", error: reason };
+}
+
+/** The start an operation carried, ended: called whenever a `spawnTask` operation fails or times out. */
+export async function spawnOperationFailed(db: Db, op: OperationRecord, reason: { code: string; message: string }): Promise<void> {
+  if (op.commandType !== "spawnTask" || typeof op.context?.taskId !== "string") return;
+  const task = await getTaskRecord(db, op.ownerId, op.context.taskId);
+  if (task?.startingOperationId === op.id) await startFailed(db, task, op.id, reason);
+}
+
+/** A start its daemon never answered, past the daemon's time: its operation times out and the task waits again. */
+export async function expireStaleStart(db: Db, relay: Relay, task: TaskRecord): Promise<TaskRecord> {
+  if (!task.startingOperationId || !task.startingSince || Date.parse(task.startingSince) >= staleBefore(db, relay).getTime()) return task;
+  const reason = { code: "daemon_timeout", message: `the daemon did not report the task started within ${relay.timeoutMs} ms` };
+  await settleOperation(db, { id: task.startingOperationId, ownerId: task.ownerId }, { status: "timed_out", error: reason });
+  await startFailed(db, task, task.startingOperationId, reason);
+  return (await getTaskRecord(db, task.ownerId, task.id)) ?? task;
+}
+
+/**
+ * Starts the tasks that were waiting for a daemon, now that `daemonId` is
+ * online: one bounded page of them (those it may start), each claimed once.
+ */
 export async function startAwaitingTasks(db: Db, relay: Relay, ownerId: string, daemonId: string): Promise<number> {
   let started = 0;
-  for (const task of await listAwaitingDaemon(db, ownerId)) {
+  const { items } = await listAwaitingDaemon(db, ownerId, daemonId, { limit: AWAITING_PAGE });
+  for (const task of items) {
     if (task.status !== "pending") {
       await clearAwaitingDaemon(db, task.id);
       continue;
     }
     try {
-      await startOnDaemon(db, relay, task, { targetDaemonId: daemonId });
-      started++;
+      const outcome = await startOnDaemon(db, relay, task, { onDaemonId: daemonId });
+      if (outcome.start === "starting" && outcome.daemonId === daemonId) started++;
     } catch (error) {
       // One task that cannot start must not keep the others (or the daemon's hello) from going through.
       console.warn(JSON.stringify({ level: "warn", message: "awaiting task not started", taskId: task.id, error: (error as Error).message }));

@@ -1,12 +1,14 @@
 import type { CreateTaskRequest, NewConversationMessage, Task, TaskRecord, TaskStatus } from "../models.js";
 import { badRequest, conflict } from "../errors.js";
 import { actorOf } from "../auth.js";
-import { createTask as storeTask, saveTask, toTask, getTaskRecord } from "../store/tasks.js";
+import { createTask as storeTask, saveTask, saveTaskWith, toTask, getTaskRecord } from "../store/tasks.js";
 import { getContract, updateContract } from "../store/contracts.js";
 import { appendMessages as storeMessages } from "../store/conversation.js";
-import { recordHistoryEvent, type NewHistoryEvent } from "../store/history.js";
+import { historyEventItems, newHistoryEvent, recordHistoryEvent, type NewHistoryEvent } from "../store/history.js";
+import type { TransactItem } from "../store/table.js";
 import type { Db } from "../store/db.js";
 import { ownedContract, ownedTask, type ServiceContext } from "./context.js";
+import { expireStaleStart } from "./spawn.js";
 
 export async function createTask(ctx: ServiceContext, input: CreateTaskRequest): Promise<Task> {
   const contract = input.contractId ? await ownedContract(ctx, input.contractId) : undefined;
@@ -23,8 +25,9 @@ export async function createTask(ctx: ServiceContext, input: CreateTaskRequest):
   return toTask(task);
 }
 
+/** A task; a start its daemon never answered in time is ended on the way (the task waits again, with the reason). */
 export async function getTask(ctx: ServiceContext, taskId: string): Promise<Task> {
-  return toTask(await ownedTask(ctx, taskId));
+  return toTask(await expireStaleStart(ctx.db, ctx.relay, await ownedTask(ctx, taskId)));
 }
 
 async function phaseOf(ctx: Pick<ServiceContext, "db">, task: Pick<TaskRecord, "ownerId" | "contractId">) {
@@ -46,7 +49,25 @@ export async function recordTaskEvent(
   });
 }
 
-/** A status change is a history event (`task`/<new status>, with from and to). */
+/**
+ * The items of a history event about a task, as writes of a transaction: an
+ * event goes in with the change it describes, or not at all.
+ */
+export async function taskEventWrites(
+  db: Db,
+  task: Pick<TaskRecord, "id" | "ownerId" | "contractId">,
+  event: Omit<NewHistoryEvent, "ownerId" | "contractId" | "taskId">,
+): Promise<TransactItem[]> {
+  const phase = event.phase ?? (await phaseOf({ db }, task));
+  return eventWrites(db, { ...event, ownerId: task.ownerId, contractId: task.contractId, taskId: task.id, phase });
+}
+
+/** A history event's items as Puts (a new id each time, so never a condition to fail). */
+export function eventWrites(db: Db, input: NewHistoryEvent): TransactItem[] {
+  return historyEventItems(newHistoryEvent(input, db.clock())).map((Item) => ({ Put: { Item } }));
+}
+
+/** A status change and its history event (`task`/<new status>, with from and to), in one transaction. */
 export async function setTaskStatus(
   ctx: ServiceContext,
   task: TaskRecord,
@@ -54,15 +75,13 @@ export async function setTaskStatus(
   extra: Partial<Pick<TaskRecord, "daemonId">> = {},
 ): Promise<TaskRecord> {
   if (task.status === status && !extra.daemonId) return task;
-  const updated = await saveTask(ctx.db, task, { status, ...extra });
-  if (task.status !== status) {
-    await recordTaskEvent(ctx.db, task, {
-      eventType: "task",
-      eventSubtype: status,
-      eventData: { from: task.status, to: status, actor: actorOf(ctx.principal) },
-    });
-  }
-  return updated;
+  if (task.status === status) return saveTask(ctx.db, task, extra);
+  const event = await taskEventWrites(ctx.db, task, {
+    eventType: "task",
+    eventSubtype: status,
+    eventData: { from: task.status, to: status, actor: actorOf(ctx.principal) },
+  });
+  return saveTaskWith(ctx.db, task, { status, ...extra }, event);
 }
 
 export async function updateTask(ctx: ServiceContext, taskId: string, changes: { status?: TaskStatus; daemonId?: string }): Promise<Task> {

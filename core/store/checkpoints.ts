@@ -1,9 +1,10 @@
-import { TaskCheckpoint, type CreateCheckpointRequest, type SnapshotRecord, type TaskRecord } from "../models.js";
+import { SnapshotRecord, TaskCheckpoint, type ConversationSegment, type CreateCheckpointRequest, type TaskRecord } from "../models.js";
 import { keys } from "../keys.js";
 import { newId } from "../ids.js";
 import { notFound } from "../errors.js";
 import { type Db, nowIso } from "./db.js";
-import { backoff, cancellationReasons } from "./table.js";
+import { backoff, cancellationReasons, isExpired, type Item } from "./table.js";
+import { clipSegments, countOf } from "./conversation.js";
 import { buildSnapshot, snapshotItem } from "./snapshots.js";
 import { queryPage, type Page } from "./paging.js";
 
@@ -138,6 +139,61 @@ export async function latestCheckpointWhere(
 /** The latest checkpoint taken when the conversation held at most `count` messages. */
 export const checkpointAtMessageCount = (db: Db, task: TaskRecord, count: number) =>
   latestCheckpointWhere(db, task, (c) => (c.messageCount ?? 0) <= count);
+
+/** How many checkpoints at or below the kept point a search for one on the kept conversation looks at. */
+const KEPT_BRANCH_SEARCH = 100;
+
+/** Runs of sequence numbers as one canonical list (adjacent runs of one log merged), to compare conversations. */
+function canonical(segments: ConversationSegment[]): ConversationSegment[] {
+  const out: ConversationSegment[] = [];
+  for (const s of segments) {
+    if (s.to !== null && s.to < s.from) continue;
+    const last = out.at(-1);
+    if (last && last.taskId === s.taskId && last.to !== null && last.to + 1 === s.from) out[out.length - 1] = { ...last, to: s.to };
+    else out.push({ ...s });
+  }
+  return out;
+}
+
+/** Whether the conversation `prefix` is the start of `whole` (both closed). */
+export function isPrefixOf(prefix: ConversationSegment[], whole: ConversationSegment[]): boolean {
+  const count = countOf(prefix);
+  if (count > countOf(whole)) return false;
+  return JSON.stringify(canonical(prefix)) === JSON.stringify(canonical(clipSegments(whole, count)));
+}
+
+/**
+ * The latest checkpoint taken on the conversation `kept` (closed segments):
+ * its snapshot saw a prefix of it, so the code it names belongs to that line
+ * of history and not to one a rewind abandoned. Read newest first among the
+ * checkpoints with at most as many messages, a bounded number of them; a
+ * checkpoint whose snapshot retention removed cannot be placed and is passed over.
+ */
+export async function checkpointOnConversation(db: Db, task: TaskRecord, kept: ConversationSegment[]): Promise<TaskCheckpoint | undefined> {
+  let startKey: Item | undefined;
+  let looked = 0;
+  do {
+    const page = await db.table.query({
+      KeyConditionExpression: "pk = :p AND begins_with(sk, :c)",
+      FilterExpression: "messageCount <= :n",
+      ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":c": keys.checkpointPrefix, ":n": countOf(kept) },
+      ScanIndexForward: false,
+      ConsistentRead: true,
+      Limit: 25,
+      ExclusiveStartKey: startKey,
+    });
+    looked += page.scanned;
+    for (const item of page.items) {
+      const checkpoint = TaskCheckpoint.parse(item);
+      if (!checkpoint.conversationSnapshotId) continue;
+      const snapshot = await db.table.get(keys.snapshot(task.id, checkpoint.conversationSnapshotId));
+      if (!snapshot || isExpired(db, snapshot)) continue;
+      if (isPrefixOf(SnapshotRecord.parse(snapshot).segments, kept)) return checkpoint;
+    }
+    startKey = page.lastKey;
+  } while (startKey && looked < KEPT_BRANCH_SEARCH);
+  return undefined;
+}
 
 /** Whether one of the task's latest 20 checkpoints is already at this commit (a daemon resending its report). */
 export async function hasRecentCheckpointAt(db: Db, taskId: string, commitSha: string): Promise<boolean> {

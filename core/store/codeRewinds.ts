@@ -2,10 +2,12 @@ import { CodeRewind, type TaskRecord } from "../models.js";
 import { keys } from "../keys.js";
 import { notFound } from "../errors.js";
 import type { Db } from "./db.js";
+import type { TransactItem } from "./table.js";
 
-/** Code rewinds the daemons carried out, newest first per task: each names the safety ref that undoes it. */
-export async function saveCodeRewind(db: Db, rewind: CodeRewind): Promise<void> {
-  await db.table.put({ ...keys.codeRewind(rewind.taskId, rewind.id), ...CodeRewind.parse(rewind) });
+/** Code rewinds the daemons carried out, newest first per task: each names the safety ref that undoes it (if the daemon saved one). */
+/** The record of a code rewind as a write of a transaction (with its history event). */
+export function codeRewindWrite(rewind: CodeRewind): TransactItem {
+  return { Put: { Item: { ...keys.codeRewind(rewind.taskId, rewind.id), ...CodeRewind.parse(rewind) }, ConditionExpression: "attribute_not_exists(pk)" } };
 }
 
 /** A rewind by id, or the latest one not undone yet. */
@@ -26,9 +28,14 @@ export async function findCodeRewind(db: Db, task: TaskRecord, rewindId?: string
   throw notFound("a code rewind to undo");
 }
 
-export async function markCodeRewindUndone(db: Db, taskId: string, rewindId: string): Promise<void> {
-  await db.table.update(keys.codeRewind(taskId, rewindId), {
-    UpdateExpression: "SET undoneAt = :u",
-    ExpressionAttributeValues: { ":u": db.clock().toISOString() },
-  });
+/** Marks a rewind undone, as a write of a transaction (with its history event). */
+export function markCodeRewindUndone(db: Db, taskId: string, rewindId: string): TransactItem {
+  return {
+    Update: {
+      Key: keys.codeRewind(taskId, rewindId),
+      UpdateExpression: "SET undoneAt = :u",
+      ConditionExpression: "attribute_exists(pk)",
+      ExpressionAttributeValues: { ":u": db.clock().toISOString() },
+    },
+  };
 }

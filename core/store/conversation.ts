@@ -11,9 +11,9 @@ import { newId } from "../ids.js";
 import { badRequest, notFound } from "../errors.js";
 import { blobKeys } from "../blobs.js";
 import { type Db, nowIso } from "./db.js";
-import { backoff, cancellationReasons, type Item } from "./table.js";
+import { backoff, cancellationReasons, type Item, type TransactItem } from "./table.js";
 import { decodeMessage, encodeMessage } from "./messageCodec.js";
-import { advanceLastSeq, saveTask } from "./tasks.js";
+import { advanceLastSeq, saveTaskWith } from "./tasks.js";
 import { queryPage, type Page } from "./paging.js";
 
 /**
@@ -363,6 +363,12 @@ export async function rewindConversation(
   task: TaskRecord,
   target: number | ConversationSegment[],
   actor: string,
+  options: {
+    id?: string;
+    /** Other changes of the task made with the cut (a resume's status). */
+    alsoChange?: Omit<Parameters<typeof saveTaskWith>[2], "segments">;
+    alsoWrite?: (rewind: ConversationRewind) => TransactItem[];
+  } = {},
 ): Promise<{ task: TaskRecord; rewind: ConversationRewind }> {
   // One read of the log's end: a message appended meanwhile is after the cut, visible.
   const head = await lastLogEntry(db, task.id);
@@ -372,7 +378,7 @@ export async function rewindConversation(
   const kept = typeof target === "number" ? clipSegments(closed, target) : target;
   const segments = [...kept, { taskId: task.id, from: head.seq + 1, to: null }];
   const rewind = ConversationRewind.parse({
-    id: newId(),
+    id: options.id ?? newId(),
     taskId: task.id,
     ownerId: task.ownerId,
     previousSegments: task.segments,
@@ -382,9 +388,11 @@ export async function rewindConversation(
     actor,
     createdAt: nowIso(db),
   });
-  // The record first: a crash after it leaves an unapplied record, never a rewind without its way back.
-  await db.table.put({ ...keys.conversationRewind(task.id, rewind.id), ...rewind });
-  const updated = await saveTask(db, task, { segments });
+  // The cut, its record and whatever goes with it (its history event): all of them or none.
+  const updated = await saveTaskWith(db, task, { ...options.alsoChange, segments }, [
+    { Put: { Item: { ...keys.conversationRewind(task.id, rewind.id), ...rewind }, ConditionExpression: "attribute_not_exists(pk)" } },
+    ...(options.alsoWrite?.(rewind) ?? []),
+  ]);
   return { task: updated, rewind };
 }
 
@@ -406,15 +414,25 @@ export async function getConversationRewind(db: Db, task: TaskRecord, rewindId?:
 }
 
 /** Brings back what a rewind hid: the segments before it, plus anything appended since. */
-export async function restoreConversation(db: Db, task: TaskRecord, rewind: ConversationRewind): Promise<TaskRecord> {
+export async function restoreConversation(
+  db: Db,
+  task: TaskRecord,
+  rewind: ConversationRewind,
+  alsoWrite: TransactItem[] = [],
+): Promise<TaskRecord> {
   // The previous segments end in the task's own open tail, which starts before
   // anything appended since the rewind, so those messages stay visible too.
-  const updated = await saveTask(db, task, { segments: rewind.previousSegments });
-  await db.table.update(keys.conversationRewind(task.id, rewind.id), {
-    UpdateExpression: "SET restoredAt = :now",
-    ExpressionAttributeValues: { ":now": nowIso(db) },
-  });
-  return updated;
+  return saveTaskWith(db, task, { segments: rewind.previousSegments }, [
+    {
+      Update: {
+        Key: keys.conversationRewind(task.id, rewind.id),
+        UpdateExpression: "SET restoredAt = :now",
+        ConditionExpression: "attribute_exists(pk) AND attribute_not_exists(restoredAt)",
+        ExpressionAttributeValues: { ":now": nowIso(db) },
+      },
+    },
+    ...alsoWrite,
+  ]);
 }
 
 export function listConversationRewinds(db: Db, taskId: string, limit: number, cursor?: string): Promise<Page<ConversationRewind>> {

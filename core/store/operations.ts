@@ -2,7 +2,8 @@ import { OperationRecord, Operation } from "../models.js";
 import { keys } from "../keys.js";
 import { blobKeys } from "../blobs.js";
 import { type Db, nowIso } from "./db.js";
-import { isConditionFailure } from "./table.js";
+import { isConditionFailure, isExpired } from "./table.js";
+import { DomainError } from "../errors.js";
 
 /** Operations are kept a week for clients polling late, then expire by TTL. */
 const OPERATION_TTL_SECONDS = 7 * 86_400;
@@ -19,17 +20,27 @@ export async function createOperation(
   return op;
 }
 
+/** An operation; one past its expiry (which DynamoDB TTL may not have removed yet) is gone. */
 export async function getOperationRecord(db: Db, ownerId: string, id: string): Promise<OperationRecord | undefined> {
   const item = await db.table.get(keys.operation(id));
-  return item && item.ownerId === ownerId ? OperationRecord.parse(item) : undefined;
+  return item && item.ownerId === ownerId && !isExpired(db, item) ? OperationRecord.parse(item) : undefined;
+}
+
+/** A result kept in S3, read back; 410 when the cleanup job or the lifecycle rule has removed it. */
+export async function operationResult(db: Db, record: OperationRecord): Promise<unknown> {
+  if (!record.resultBlobKey) return record.result;
+  const result = await db.blobs.getJsonIfExists(record.resultBlobKey);
+  if (result === undefined) {
+    throw new DomainError(410, "result_expired", `the result of operation ${record.id} is no longer kept; run the request again`);
+  }
+  return result;
 }
 
 /** The public view of an operation, with a large result read back from S3. */
 export async function getOperation(db: Db, ownerId: string, id: string): Promise<Operation | undefined> {
   const record = await getOperationRecord(db, ownerId, id);
   if (!record) return undefined;
-  const result = record.resultBlobKey ? await db.blobs.getJson(record.resultBlobKey) : record.result;
-  return Operation.parse({ ...record, result });
+  return Operation.parse({ ...record, result: await operationResult(db, record) });
 }
 
 export type Outcome =

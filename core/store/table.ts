@@ -50,6 +50,14 @@ export const isConditionFailure = (error: unknown) =>
   error instanceof ConditionalCheckFailedException ||
   (error instanceof Error && error.name === "ConditionalCheckFailedException");
 
+/**
+ * Whether DynamoDB TTL may delete this item any moment now: past its
+ * `expiresAt` (epoch seconds), it is treated as gone by readers.
+ */
+export function isExpired(db: { clock: () => Date }, item: Item): boolean {
+  return typeof item.expiresAt === "number" && item.expiresAt * 1000 <= db.clock().getTime();
+}
+
 /** For a cancelled transaction: which items' conditions failed (by position). */
 export function cancellationReasons(error: unknown): string[] | undefined {
   if (error instanceof TransactionCanceledException || (error instanceof Error && error.name === "TransactionCanceledException")) {

@@ -4,7 +4,7 @@ import { newId } from "../ids.js";
 import { conflict } from "../errors.js";
 import { type Db, nextUpdatedAt, nowIso } from "./db.js";
 import { queryPage, type Page } from "./paging.js";
-import { isConditionFailure, type Item } from "./table.js";
+import { cancellationReasons, isConditionFailure, type Item, type TransactItem } from "./table.js";
 
 /** How many messages a task's visible conversation holds: closed runs plus its own open tail. */
 export function visibleCount(task: Pick<TaskRecord, "segments" | "lastSeq" | "id">): number {
@@ -34,11 +34,24 @@ export interface NewTask extends CreateTaskRequest {
   /** Conversation inherited by reference (a fork or a resume with conversation). */
   inheritedSegments?: ConversationSegment[];
   resumeContext?: string;
+  /** The only daemon that may start it (a fork or resume asked for on one daemon). */
+  daemonId?: string;
+  /** Chosen beforehand when something else is named after the task (its branch). */
+  id?: string;
 }
 
-export async function createTask(db: Db, ownerId: string, input: NewTask): Promise<TaskRecord> {
+/**
+ * Creates a task, with whatever must exist with it (its history events) in
+ * the same transaction.
+ */
+export async function createTask(
+  db: Db,
+  ownerId: string,
+  input: NewTask,
+  alsoWrite: (task: TaskRecord) => TransactItem[] = () => [],
+): Promise<TaskRecord> {
   const now = nowIso(db);
-  const id = newId();
+  const id = input.id ?? newId();
   const record = TaskRecord.parse({
     id,
     ownerId,
@@ -47,6 +60,7 @@ export async function createTask(db: Db, ownerId: string, input: NewTask): Promi
     plan: input.plan,
     status: input.status ?? "pending",
     isSupervisor: input.isSupervisor ?? false,
+    daemonId: input.daemonId,
     branchName: input.branchName,
     baseSha: input.baseSha,
     forkedFromTaskId: input.forkedFromTaskId,
@@ -60,7 +74,10 @@ export async function createTask(db: Db, ownerId: string, input: NewTask): Promi
     createdAt: now,
     updatedAt: now,
   });
-  await db.table.put({ ...keys.task(id), ...indexKeys(record), ...record });
+  const item = { ...keys.task(id), ...indexKeys(record), ...record };
+  const others = alsoWrite(record);
+  if (others.length === 0) await db.table.put(item, { ConditionExpression: "attribute_not_exists(pk)" });
+  else await db.table.transact([{ Put: { Item: item, ConditionExpression: "attribute_not_exists(pk)" } }, ...others]);
   return record;
 }
 
@@ -70,34 +87,74 @@ export async function getTaskRecord(db: Db, ownerId: string, taskId: string): Pr
   return item && item.ownerId === ownerId ? TaskRecord.parse(item) : undefined;
 }
 
+type TaskChanges = Partial<Omit<TaskRecord, "id" | "ownerId" | "createdAt" | "lastSeq" | "messageCount">>;
+
 /**
- * Writes the changed fields of a task, refusing if someone else changed it
- * since it was read. Only the given fields are touched (a field given as
- * undefined is removed), so a concurrent append's lastSeq is never overwritten.
+ * The conditional update of a task as one write of a transaction: only the
+ * given fields are touched (a field given as undefined is removed), and only
+ * if nobody changed the task since `before` was read. `after` is the task
+ * as the write leaves it (lastSeq as read).
  */
-export async function saveTask(
-  db: Db,
-  before: TaskRecord,
-  changes: Partial<Omit<TaskRecord, "id" | "ownerId" | "createdAt" | "lastSeq" | "messageCount">>,
-): Promise<TaskRecord> {
+export function taskUpdate(db: Db, before: TaskRecord, changes: TaskChanges): { write: TransactItem; after: TaskRecord } {
   const updatedAt = nextUpdatedAt(db, before.updatedAt);
   const entries = Object.entries({ ...changes, updatedAt });
   const set = entries.filter(([, v]) => v !== undefined);
   const remove = entries.filter(([, v]) => v === undefined);
   const names = Object.fromEntries(entries.map(([k], i) => [`#f${i}`, k]));
   const nameOf = (key: string) => `#f${entries.findIndex(([k]) => k === key)}`;
+  const after = TaskRecord.parse({
+    ...Object.fromEntries(Object.entries(before).filter(([k]) => !remove.some(([r]) => r === k))),
+    ...Object.fromEntries(set),
+  });
+  return {
+    after,
+    write: {
+      Update: {
+        Key: keys.task(before.id),
+        UpdateExpression:
+          `SET ${set.map(([k]) => `${nameOf(k)} = :${nameOf(k).slice(1)}`).join(", ")}` +
+          (remove.length ? ` REMOVE ${remove.map(([k]) => nameOf(k)).join(", ")}` : ""),
+        ConditionExpression: "updatedAt = :prev",
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: { ":prev": before.updatedAt, ...Object.fromEntries(set.map(([k, v]) => [`:${nameOf(k).slice(1)}`, v])) },
+      },
+    },
+  };
+}
+
+const concurrentUpdate = () => conflict("concurrent_update", "the task changed while this request ran; try again");
+
+/**
+ * Writes a task's change together with other items (its history event, a
+ * rewind record): all of them or none. The task's write comes first; a
+ * failed condition on it is a 409 concurrent_update.
+ */
+export async function saveTaskWith(db: Db, before: TaskRecord, changes: TaskChanges, others: TransactItem[]): Promise<TaskRecord> {
+  const { write, after } = taskUpdate(db, before, changes);
+  try {
+    await db.table.transact([write, ...others]);
+  } catch (error) {
+    const reasons = cancellationReasons(error);
+    if (reasons?.some((r) => r === "ConditionalCheckFailed" || r === "TransactionConflict")) throw concurrentUpdate();
+    throw error;
+  }
+  // lastSeq moves on its own: read it back rather than trust the copy read before.
+  return (await getTaskRecord(db, before.ownerId, before.id)) ?? after;
+}
+
+/**
+ * Writes the changed fields of a task, refusing if someone else changed it
+ * since it was read. Only the given fields are touched (a field given as
+ * undefined is removed), so a concurrent append's lastSeq is never overwritten.
+ */
+export async function saveTask(db: Db, before: TaskRecord, changes: TaskChanges): Promise<TaskRecord> {
+  const { write } = taskUpdate(db, before, changes);
+  if (!("Update" in write)) throw new Error("a task update is an Update");
+  const { Key, ...update } = write.Update;
   const item = await db.table
-    .update(keys.task(before.id), {
-      UpdateExpression:
-        `SET ${set.map(([k]) => `${nameOf(k)} = :${nameOf(k).slice(1)}`).join(", ")}` +
-        (remove.length ? ` REMOVE ${remove.map(([k]) => nameOf(k)).join(", ")}` : ""),
-      ConditionExpression: "updatedAt = :prev",
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: { ":prev": before.updatedAt, ...Object.fromEntries(set.map(([k, v]) => [`:${nameOf(k).slice(1)}`, v])) },
-      ReturnValues: "ALL_NEW",
-    })
+    .update(Key, { ...update, ReturnValues: "ALL_NEW" })
     .catch((error: Error) => {
-      if (isConditionFailure(error)) throw conflict("concurrent_update", "the task changed while this request ran; try again");
+      if (isConditionFailure(error)) throw concurrentUpdate();
       throw error;
     });
   return TaskRecord.parse(item);
@@ -158,12 +215,93 @@ export async function clearRestartPoint(db: Db, taskId: string): Promise<void> {
   await db.table.update(keys.task(taskId), { UpdateExpression: "REMOVE restartAtCheckpointId" });
 }
 
-export async function listAwaitingDaemon(db: Db, ownerId: string, limit = 25): Promise<TaskRecord[]> {
-  const { items } = await db.table.query({
+/**
+ * Takes the right to start a pending task, for one operation: a conditional
+ * write, so of two daemons saying hello at once (or ten resumes at once)
+ * exactly one sends `spawnTask`. A start that has been under way since
+ * before `staleBefore` (its daemon never answered) may be taken over.
+ * Counts the attempt. False when someone else holds it.
+ */
+export async function claimStart(db: Db, task: TaskRecord, operationId: string, staleBefore: Date): Promise<TaskRecord | undefined> {
+  try {
+    const item = await db.table.update(keys.task(task.id), {
+      UpdateExpression: "SET startingOperationId = :op, startingSince = :now, startAttempts = if_not_exists(startAttempts, :zero) + :one",
+      ConditionExpression: "#st = :pending AND (attribute_not_exists(startingOperationId) OR startingSince < :stale)",
+      ExpressionAttributeNames: { "#st": "status" },
+      ExpressionAttributeValues: {
+        ":op": operationId,
+        ":now": nowIso(db),
+        ":zero": 0,
+        ":one": 1,
+        ":pending": "pending",
+        ":stale": staleBefore.toISOString(),
+      },
+      ReturnValues: "ALL_NEW",
+    });
+    return TaskRecord.parse(item);
+  } catch (error) {
+    if (isConditionFailure(error)) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * The end of a start that did not happen, as a write of a transaction (with
+ * its history events): only if this operation still holds the start. The
+ * task waits for a daemon again, or, after its last attempt, has failed.
+ */
+export function startFailedUpdate(
+  db: Db,
+  task: TaskRecord,
+  operationId: string,
+  error: { code: string; message: string; attempt: number },
+  final: boolean,
+): TransactItem {
+  const lastStartError = { ...error, at: nowIso(db) };
+  return {
+    Update: {
+      Key: keys.task(task.id),
+      UpdateExpression: final
+        ? "SET lastStartError = :e, #st = :failed, updatedAt = :now REMOVE startingOperationId, startingSince, gsi3pk, gsi3sk"
+        : "SET lastStartError = :e, gsi3pk = :p, gsi3sk = :s REMOVE startingOperationId, startingSince",
+      ConditionExpression: "startingOperationId = :op AND #st = :pending",
+      ExpressionAttributeNames: { "#st": "status" },
+      ExpressionAttributeValues: {
+        ":e": lastStartError,
+        ":op": operationId,
+        ":pending": "pending",
+        ...(final ? { ":failed": "failed", ":now": nextUpdatedAt(db, task.updatedAt) } : { ":p": keys.awaitingDaemon(task.ownerId), ":s": task.id }),
+      },
+    },
+  };
+}
+
+/** A daemon reported the task started: it no longer waits, and the start is over. */
+export async function startSucceeded(db: Db, taskId: string): Promise<void> {
+  await db.table.update(keys.task(taskId), {
+    UpdateExpression: "REMOVE gsi3pk, gsi3sk, startingOperationId, startingSince, lastStartError",
+    ConditionExpression: "attribute_exists(pk)",
+  });
+}
+
+/**
+ * One bounded page of the tasks waiting for a daemon that `daemonId` may
+ * start: those not bound to another daemon (an in-place resume goes only to
+ * the daemon holding the worktree). At most `limit` waiting tasks are read.
+ */
+export async function listAwaitingDaemon(
+  db: Db,
+  ownerId: string,
+  daemonId: string,
+  options: { limit?: number; after?: Item } = {},
+): Promise<{ items: TaskRecord[]; next?: Item }> {
+  const { items, lastKey } = await db.table.query({
     IndexName: "gsi3",
     KeyConditionExpression: "gsi3pk = :p",
-    ExpressionAttributeValues: { ":p": keys.awaitingDaemon(ownerId) },
-    Limit: limit,
+    FilterExpression: "attribute_not_exists(daemonId) OR daemonId = :d",
+    ExpressionAttributeValues: { ":p": keys.awaitingDaemon(ownerId), ":d": daemonId },
+    Limit: options.limit ?? 25,
+    ExclusiveStartKey: options.after,
   });
-  return items.map((item) => TaskRecord.parse(item));
+  return { items: items.map((item) => TaskRecord.parse(item)), next: lastKey };
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from "./errors.js";
 import { startSpinner } from "./output.js";
 import type { ApiSettings } from "./config.js";
@@ -24,11 +25,15 @@ export class ApiError extends CliError {
     super(describeError(status, code, apiMessage, details), status === 400 ? EXIT_USAGE : EXIT_FAILURE);
     this.name = "ApiError";
   }
+
+  /** Seconds the API asked to wait before retrying (its Retry-After). */
+  retryAfter?: number;
 }
 
 const NO_DAEMON = "no daemon of yours is online: start one with `makima daemon`, then try again";
 
 function describeError(status: number, code: string, message: string, details: ErrorDetail[]): string {
+  if (status === 503 && code === "unavailable") return `the service is unavailable right now (${message}); try again shortly [503 unavailable]`;
   if (status === 503) return NO_DAEMON;
   if (status === 401) return `the API refused the key: ${message}; check --api-key or MAKIMA_API_KEY`;
   const fields = details.filter((d) => !message.includes(d.message)).map((d) => `${d.path}: ${d.message}`);
@@ -58,6 +63,9 @@ type Query = Record<string, string | number | boolean | undefined>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** How many times a call meeting 503 `unavailable` is made in all. */
+const RETRY_ATTEMPTS = 4;
+
 /** How long the CLI follows a daemon operation before giving up (the server times it out at 2 min). */
 function waitLimitMs(): number {
   const seconds = Number(process.env.MAKIMA_WAIT_SECONDS);
@@ -67,11 +75,32 @@ function waitLimitMs(): number {
 export class Api {
   constructor(private readonly settings: ApiSettings) {}
 
-  /** One request; the parsed answer on 2xx, an ApiError otherwise. */
+  /**
+   * One request; the parsed answer on 2xx, an ApiError otherwise. A 503
+   * `unavailable` (the service's storage busy or down) is retried after its
+   * Retry-After, a few times, saying so on stderr: GET and DELETE as they
+   * are, POST and PATCH under one Idempotency-Key, so a retry never does
+   * the work twice.
+   */
   async call<T = any>(method: string, path: string, options: { query?: Query; body?: unknown } = {}): Promise<{ status: number; body: T }> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.settings.apiKey}`, accept: "application/json" };
+    if (method === "POST" || method === "PATCH") headers["idempotency-key"] = `cli-${randomUUID()}`;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.once<T>(method, path, options, headers);
+      } catch (error) {
+        if (!(error instanceof ApiError && error.status === 503 && error.code === "unavailable") || attempt >= RETRY_ATTEMPTS) throw error;
+        const seconds = Math.min(Math.max(error.retryAfter ?? 1, 1), 10);
+        process.stderr.write(`makima: the service is unavailable (503 unavailable); retrying in ${seconds} s (attempt ${attempt + 1} of ${RETRY_ATTEMPTS})\n`);
+        await sleep(seconds * 1000);
+      }
+    }
+  }
+
+  private async once<T>(method: string, path: string, options: { query?: Query; body?: unknown }, baseHeaders: Record<string, string>): Promise<{ status: number; body: T }> {
     const url = new URL(this.settings.apiUrl + path);
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const headers: Record<string, string> = { authorization: `Bearer ${this.settings.apiKey}`, accept: "application/json" };
+    const headers = { ...baseHeaders };
     if (options.body !== undefined) headers["content-type"] = "application/json";
     let res: Response;
     try {
@@ -93,7 +122,10 @@ export class Api {
     }
     if (!res.ok) {
       const error = body?.error;
-      throw new ApiError(res.status, error?.code ?? "http_error", error?.message ?? `HTTP ${res.status}`, error?.details ?? []);
+      const failure = new ApiError(res.status, error?.code ?? "http_error", error?.message ?? `HTTP ${res.status}`, error?.details ?? []);
+      const retryAfter = Number(res.headers.get("retry-after"));
+      if (Number.isFinite(retryAfter) && retryAfter > 0) failure.retryAfter = retryAfter;
+      throw failure;
     }
     return { status: res.status, body: body as T };
   }

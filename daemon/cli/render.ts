@@ -86,6 +86,9 @@ export interface Task {
   baseSha?: string;
   forkedFromTaskId?: string;
   messageCount: number;
+  startAttempts?: number;
+  startingOperationId?: string;
+  lastStartError?: { code: string; message: string; attempt: number; at: string };
   createdAt: string;
   updatedAt: string;
 }

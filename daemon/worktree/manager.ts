@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { copyFile, lstat, mkdir, mkdtemp, realpath, rm } from "node:fs/promises";
+import { copyFile, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { PreserveMode } from "../../core/models.js";
@@ -54,6 +54,39 @@ export interface WorktreeManagerOptions {
   root: string;
   /** Whether the task's agent is running; destructive operations are refused while it is. */
   isAgentRunning?: AgentRunningCheck;
+  /**
+   * Where rewinds keep their journal (one file per rewind under way), so that
+   * a daemon killed mid-rewind completes or rolls it back when it starts again
+   * (`recoverRewinds`). Without it, nothing is journaled.
+   */
+  journalDir?: string;
+  /** Called as a rewind passes each step (after the journal records it). */
+  onRewindStep?: (taskId: string, step: RewindStep) => void | Promise<void>;
+}
+
+/**
+ * The steps of a rewind, as its journal records them: the safety ref is
+ * saved, the work preserved (branch or stash), the worktree reset, done. A
+ * rewind found at `saved` or `preserved` is completed; one `rolling_back`
+ * (a failure after the safety ref) is put back from its safety ref.
+ */
+export type RewindStep = "saved" | "preserved" | "done" | "rolling_back";
+
+export interface RewindJournal {
+  requestId: string;
+  taskId: string;
+  target: string;
+  safetyRef: string;
+  step: RewindStep;
+  preservedAs?: PreservedState;
+  message?: string;
+  error?: string;
+}
+
+/** What a rewind found in the journal came to, for the daemon to report under its request id. */
+export interface RecoveredRewind {
+  journal: RewindJournal;
+  outcome: { success: true; message: string; safetyRef: string; preservedAs?: PreservedState } | { success: false; error: string };
 }
 
 export interface CreateWorktreeOptions {
@@ -83,6 +116,8 @@ export interface RewindOptions {
   force?: boolean;
   /** Paths (files or directories) the agent reports having touched: their changes are the task's own. */
   taskPaths?: string[];
+  /** The command's request id: the rewind is journaled under it (see `journalDir`). */
+  requestId?: string;
 }
 
 export interface RewindOutcome {
@@ -145,12 +180,16 @@ interface SafetyMeta {
 export class WorktreeManager {
   readonly root: string;
   private readonly isAgentRunning: AgentRunningCheck | undefined;
+  private readonly journalDir: string | undefined;
+  private readonly onRewindStep: WorktreeManagerOptions["onRewindStep"];
   private readonly paths = new Map<string, string>();
   private readonly queues = new Map<string, Promise<void>>();
 
   constructor(options: WorktreeManagerOptions) {
     this.root = path.resolve(options.root);
     this.isAgentRunning = options.isAgentRunning;
+    this.journalDir = options.journalDir;
+    this.onRewindStep = options.onRewindStep;
   }
 
   // ------------------------------------------------------------ worktrees
@@ -350,45 +389,116 @@ export class WorktreeManager {
 
       const short = target.slice(0, 12);
       const safetyRef = await this.writeSafetyRef(dir, taskId, snap, `before rewind to ${short}`);
-      const dirty = snap.tree !== snap.headTree || (snap.indexTree !== null && snap.indexTree !== snap.headTree);
-      let preservedAs: PreservedState | undefined;
-      let preservedNote = "";
+      const journal: RewindJournal | undefined = options.requestId ? { requestId: options.requestId, taskId, target, safetyRef, step: "saved" } : undefined;
+      await this.record(journal);
+      try {
+        const dirty = snap.tree !== snap.headTree || (snap.indexTree !== null && snap.indexTree !== snap.headTree);
+        let preservedAs: PreservedState | undefined;
+        let preservedNote = "";
 
-      if (mode === "create_branch") {
-        const name = options.branchName ?? (await nextPreservedBranch(dir, taskId));
-        let commit = snap.headSha;
-        if (dirty) {
-          // The branch carries the uncommitted work as one commit on top of HEAD.
-          const message = `makima: work of task ${taskId} preserved before rewinding to ${short}\n\nUncommitted, staged and untracked files at the time of the rewind.\n`;
-          commit = await commitTree(dir, snap.tree, snap.headSha ? [snap.headSha] : [], message, await userIdentity(dir));
+        if (mode === "create_branch") {
+          const name = options.branchName ?? (await nextPreservedBranch(dir, taskId));
+          let commit = snap.headSha;
+          if (dirty) {
+            // The branch carries the uncommitted work as one commit on top of HEAD.
+            const message = `makima: work of task ${taskId} preserved before rewinding to ${short}\n\nUncommitted, staged and untracked files at the time of the rewind.\n`;
+            commit = await commitTree(dir, snap.tree, snap.headSha ? [snap.headSha] : [], message, await userIdentity(dir));
+          }
+          if (commit) {
+            await git(["branch", "--no-track", "--", name, commit], { cwd: dir });
+            preservedAs = { type: "branch", reference: name };
+            preservedNote = `; previous work preserved on branch ${name}`;
+          } else preservedNote = "; nothing to preserve on a branch (no commit, no changes)";
+        } else if (mode === "stash") {
+          const stashed = dirty ? await this.stash(dir, taskId, `makima: before rewinding task ${taskId} to ${short}`) : null;
+          if (stashed) {
+            preservedAs = { type: "stash", reference: stashed.reference };
+            preservedNote = `; uncommitted changes stashed as ${stashed.reference} (${stashed.stashRef})`;
+          } else preservedNote = "; no uncommitted changes to stash";
         }
-        if (commit) {
-          await git(["branch", "--no-track", "--", name, commit], { cwd: dir });
-          preservedAs = { type: "branch", reference: name };
-          preservedNote = `; previous work preserved on branch ${name}`;
-        } else preservedNote = "; nothing to preserve on a branch (no commit, no changes)";
-      } else if (mode === "stash") {
-        const stashed = dirty ? await this.stash(dir, taskId, `makima: before rewinding task ${taskId} to ${short}`) : null;
-        if (stashed) {
-          preservedAs = { type: "stash", reference: stashed.reference };
-          preservedNote = `; uncommitted changes stashed as ${stashed.reference} (${stashed.stashRef})`;
-        } else preservedNote = "; no uncommitted changes to stash";
+        const forced = foreign.length > 0 ? `; overwrote changes the task did not make: ${foreign.join(", ")}` : "";
+        const message = `Rewound to ${short}${preservedNote}${forced}; previous state saved as ${safetyRef}`;
+        await this.record(journal && { ...journal, step: "preserved", ...(preservedAs ? { preservedAs } : {}), message });
+
+        await this.resetTo(dir, taskId, target);
+        await this.record(journal && { ...journal, step: "done", ...(preservedAs ? { preservedAs } : {}), message });
+        return {
+          ...(preservedAs ? { preservedAs } : {}),
+          safetyRef,
+          headSha: target,
+          overwrittenForeignChanges: foreign,
+          message,
+        };
+      } catch (error) {
+        // Half a rewind is no rewind: back to the safety ref, journaled so that a crash meanwhile still gets there.
+        await this.record(journal && { ...journal, step: "rolling_back", error: (error as Error).message });
+        await this.restore(dir, taskId, safetyRef);
+        await this.forgetRewind(journal);
+        throw error;
       }
-
-      await git(["reset", "--quiet", "--hard", target, "--"], { cwd: dir });
-      await git(["clean", "-f", "-d", "--quiet"], { cwd: dir });
-      // The rewound worktree is the task's state from now on.
-      await this.writeTaskState(dir, taskId, await snapshot(dir));
-
-      const forced = foreign.length > 0 ? `; overwrote changes the task did not make: ${foreign.join(", ")}` : "";
-      return {
-        ...(preservedAs ? { preservedAs } : {}),
-        safetyRef,
-        headSha: target,
-        overwrittenForeignChanges: foreign,
-        message: `Rewound to ${short}${preservedNote}${forced}; previous state saved as ${safetyRef}`,
-      };
     });
+  }
+
+  /** `git reset --hard` and `git clean -fd` to a commit; the result is the task's state from now on. */
+  private async resetTo(dir: string, taskId: string, target: string): Promise<void> {
+    await git(["reset", "--quiet", "--hard", target, "--"], { cwd: dir });
+    await git(["clean", "-f", "-d", "--quiet"], { cwd: dir });
+    await this.writeTaskState(dir, taskId, await snapshot(dir));
+  }
+
+  /** Writes a rewind's journal entry (replacing the previous one in one rename), then tells `onRewindStep`. */
+  private async record(journal: RewindJournal | undefined): Promise<void> {
+    if (!journal || !this.journalDir) return;
+    await mkdir(this.journalDir, { recursive: true });
+    const file = this.journalFile(journal);
+    await writeFile(`${file}.tmp`, JSON.stringify(journal), { mode: 0o600 });
+    await rename(`${file}.tmp`, file);
+    await this.onRewindStep?.(journal.taskId, journal.step);
+  }
+
+  private journalFile(journal: Pick<RewindJournal, "taskId" | "requestId">): string {
+    return path.join(this.journalDir!, `rewind-${journal.taskId}-${journal.requestId}.json`);
+  }
+
+  /** The rewind has been reported: its journal entry goes. */
+  async forgetRewind(journal: Pick<RewindJournal, "taskId" | "requestId"> | undefined): Promise<void> {
+    if (!journal || !this.journalDir) return;
+    await rm(this.journalFile(journal), { force: true });
+  }
+
+  /**
+   * Rewinds a previous run of the daemon left in its journal: completed (the
+   * safety ref was saved, so moving on is safe), or put back from the safety
+   * ref when it was rolling back. Each comes with its outcome, to report
+   * under the command's request id; `forgetRewind` once reported.
+   */
+  async recoverRewinds(): Promise<RecoveredRewind[]> {
+    if (!this.journalDir) return [];
+    const names = await readdir(this.journalDir).catch(() => [] as string[]);
+    const recovered: RecoveredRewind[] = [];
+    for (const name of names.filter((n) => /^rewind-.*\.json$/.test(n))) {
+      let journal: RewindJournal;
+      try {
+        journal = JSON.parse(await readFile(path.join(this.journalDir, name), "utf8")) as RewindJournal;
+        assertTaskId(journal.taskId);
+        assertSha(journal.target, "rewind target");
+        assertMakimaRef(journal.safetyRef, "safety", journal.taskId);
+      } catch {
+        continue;
+      }
+      const outcome = await this.locked(journal.taskId, async (): Promise<RecoveredRewind["outcome"]> => {
+        const dir = await this.dirFor(journal.taskId);
+        if (journal.step === "rolling_back") {
+          await this.restore(dir, journal.taskId, journal.safetyRef);
+          return { success: false, error: `the rewind failed (${journal.error ?? "daemon stopped"}) and was rolled back to ${journal.safetyRef}` };
+        }
+        if (journal.step !== "done") await this.resetTo(dir, journal.taskId, journal.target);
+        const message = `${journal.message ?? `Rewound to ${journal.target.slice(0, 12)}; previous state saved as ${journal.safetyRef}`} (completed after the daemon restarted)`;
+        return { success: true, message, safetyRef: journal.safetyRef, ...(journal.preservedAs ? { preservedAs: journal.preservedAs } : {}) };
+      }).catch((error: Error): RecoveredRewind["outcome"] => ({ success: false, error: `the interrupted rewind could not be finished: ${error.message}` }));
+      recovered.push({ journal, outcome });
+    }
+    return recovered;
   }
 
   /**
@@ -405,49 +515,53 @@ export class WorktreeManager {
     assertMakimaRef(safetyRef, "safety", taskId);
     return this.locked(taskId, async () => {
       await this.refuseIfRunning(taskId);
-      const dir = await this.dirFor(taskId);
-      const commit = await revParse(dir, `${safetyRef}^{commit}`);
-      if (!commit) throw new ValidationError("safety ref", safetyRef, "does not exist");
-      const meta = parseSafetyMessage(await gitOut(["cat-file", "commit", commit], { cwd: dir }));
-      if (!meta || meta.taskId !== taskId) {
-        throw new ValidationError("safety ref", safetyRef, `is not a safety snapshot of task ${taskId}`);
-      }
-      if (meta.headSha === null) {
-        throw new WorktreeError("unsupported", `${safetyRef} was taken before the first commit; it cannot be checked out again`);
-      }
-      let branch: string | null = null;
-      if (meta.headRef !== null) {
-        if (!meta.headRef.startsWith("refs/heads/")) {
-          throw new ValidationError("safety ref", safetyRef, `records HEAD on ${meta.headRef}, not a branch`);
-        }
-        branch = await assertBranchName(meta.headRef.slice("refs/heads/".length), dir);
-      }
-      const tree = (await revParse(dir, `${commit}^{tree}`))!;
-
-      const undoSafety = await this.writeSafetyRef(dir, taskId, await snapshot(dir), `before undoing ${safetyRef}`);
-
-      // 1. the branch (moved back to the recorded commit) or a detached HEAD,
-      if (branch !== null) await git(["checkout", "--quiet", "--force", "-B", branch, meta.headSha, "--"], { cwd: dir });
-      else await git(["checkout", "--quiet", "--force", "--detach", meta.headSha, "--"], { cwd: dir });
-      // 2. no untracked file that was not there,
-      await git(["clean", "-f", "-d", "--quiet"], { cwd: dir });
-      // 3. every file as it was (index + worktree = the full snapshot; files
-      //    not in it are removed),
-      await git(["read-tree", "--reset", "-u", tree], { cwd: dir });
-      // 4. then the index alone: what was staged is staged again, files that
-      //    were untracked drop out of the index and are untracked again.
-      const indexRestored = meta.indexTree !== null;
-      if (meta.indexTree !== null) await git(["read-tree", meta.indexTree], { cwd: dir });
-      else await git(["reset", "--quiet"], { cwd: dir });
-      // Fresh stat data, so the next `git status` does not rehash everything.
-      await git(["update-index", "-q", "--refresh"], { cwd: dir, okExitCodes: [0, 1] });
-
-      const stateRef = `${TASK_STATE_REF_PREFIX}/${taskId}`;
-      if (meta.taskState !== null) await git(["update-ref", stateRef, meta.taskState], { cwd: dir });
-      else await git(["update-ref", "-d", stateRef], { cwd: dir });
-
-      return { restoredFrom: safetyRef, headSha: meta.headSha, branch, safetyRef: undoSafety, indexRestored };
+      return this.restore(await this.dirFor(taskId), taskId, safetyRef);
     });
+  }
+
+  /** The worktree back to a safety ref (see undoRewind); the caller holds the task's lock. */
+  private async restore(dir: string, taskId: string, safetyRef: string): Promise<UndoOutcome> {
+    const commit = await revParse(dir, `${safetyRef}^{commit}`);
+    if (!commit) throw new ValidationError("safety ref", safetyRef, "does not exist");
+    const meta = parseSafetyMessage(await gitOut(["cat-file", "commit", commit], { cwd: dir }));
+    if (!meta || meta.taskId !== taskId) {
+      throw new ValidationError("safety ref", safetyRef, `is not a safety snapshot of task ${taskId}`);
+    }
+    if (meta.headSha === null) {
+      throw new WorktreeError("unsupported", `${safetyRef} was taken before the first commit; it cannot be checked out again`);
+    }
+    let branch: string | null = null;
+    if (meta.headRef !== null) {
+      if (!meta.headRef.startsWith("refs/heads/")) {
+        throw new ValidationError("safety ref", safetyRef, `records HEAD on ${meta.headRef}, not a branch`);
+      }
+      branch = await assertBranchName(meta.headRef.slice("refs/heads/".length), dir);
+    }
+    const tree = (await revParse(dir, `${commit}^{tree}`))!;
+
+    const undoSafety = await this.writeSafetyRef(dir, taskId, await snapshot(dir), `before undoing ${safetyRef}`);
+
+    // 1. the branch (moved back to the recorded commit) or a detached HEAD,
+    if (branch !== null) await git(["checkout", "--quiet", "--force", "-B", branch, meta.headSha, "--"], { cwd: dir });
+    else await git(["checkout", "--quiet", "--force", "--detach", meta.headSha, "--"], { cwd: dir });
+    // 2. no untracked file that was not there,
+    await git(["clean", "-f", "-d", "--quiet"], { cwd: dir });
+    // 3. every file as it was (index + worktree = the full snapshot; files
+    //    not in it are removed),
+    await git(["read-tree", "--reset", "-u", tree], { cwd: dir });
+    // 4. then the index alone: what was staged is staged again, files that
+    //    were untracked drop out of the index and are untracked again.
+    const indexRestored = meta.indexTree !== null;
+    if (meta.indexTree !== null) await git(["read-tree", meta.indexTree], { cwd: dir });
+    else await git(["reset", "--quiet"], { cwd: dir });
+    // Fresh stat data, so the next `git status` does not rehash everything.
+    await git(["update-index", "-q", "--refresh"], { cwd: dir, okExitCodes: [0, 1] });
+
+    const stateRef = `${TASK_STATE_REF_PREFIX}/${taskId}`;
+    if (meta.taskState !== null) await git(["update-ref", stateRef, meta.taskState], { cwd: dir });
+    else await git(["update-ref", "-d", stateRef], { cwd: dir });
+
+    return { restoredFrom: safetyRef, headSha: meta.headSha, branch, safetyRef: undoSafety, indexRestored };
   }
 
   // ------------------------------------------------------------ internals

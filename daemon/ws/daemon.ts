@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { DaemonMessage } from "../../core/protocol.js";
-import { WorktreeManager } from "../worktree/manager.js";
+import { WorktreeManager, type RewindStep } from "../worktree/manager.js";
 import { AgentRunner } from "./agent.js";
 import { splitCommand } from "./argv.js";
 import { DaemonConnection } from "./connection.js";
@@ -41,6 +41,8 @@ export interface DaemonOptions {
   transferOrigins?: string[];
   /** The largest download the daemon reads (default 64 MB). */
   maxDownloadBytes?: number;
+  /** Called as a rewind passes each of its journaled steps. */
+  onRewindStep?: (taskId: string, step: RewindStep) => void | Promise<void>;
 }
 
 export interface Daemon {
@@ -79,7 +81,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   // Built in dependency order; the manager asks the runner (made just after) whether an agent runs.
   let runner: AgentRunner | undefined;
-  const manager = new WorktreeManager({ root, isAgentRunning: (taskId) => runner?.isRunning(taskId) ?? false });
+  const manager = new WorktreeManager({
+    root,
+    isAgentRunning: (taskId) => runner?.isRunning(taskId) ?? false,
+    // Rewinds journal their steps here: one killed midway is finished (or rolled back) at the next start.
+    journalDir: path.join(root, STATE_DIR, "journal"),
+    onRewindStep: options.onRewindStep,
+  });
   let handler: CommandHandler | undefined;
   const connection = new DaemonConnection({
     url: options.wsUrl,
@@ -107,6 +115,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   handler = new CommandHandler({ root, manager, runner, reporter, send, log, transfers });
 
   await connection.start();
+  void reportRecoveredRewinds(manager, send, log);
   log(`daemon ${daemonId} serving ${root}${argv ? ` with agent ${JSON.stringify(argv)}` : " (no agent command: spawned tasks get a worktree only)"}`);
 
   let stopped: Promise<void> | undefined;
@@ -127,4 +136,30 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       return stopped;
     },
   };
+}
+
+/**
+ * Rewinds a previous run left half done are finished (or rolled back) and
+ * reported under their command's request id, as the reply the server did not
+ * get: it records them (a late reply is still recorded), so their safety ref
+ * can be undone. Each journal entry goes once its report is sent.
+ */
+async function reportRecoveredRewinds(manager: WorktreeManager, send: (message: DaemonMessage) => Promise<void>, log: (line: string) => void) {
+  try {
+    for (const { journal, outcome } of await manager.recoverRewinds()) {
+      log(`rewind ${journal.requestId} of task ${journal.taskId} interrupted at "${journal.step}": ${outcome.success ? "completed" : outcome.error}`);
+      const base = { type: "rewindResult" as const, requestId: journal.requestId, taskId: journal.taskId };
+      const reply: DaemonMessage = outcome.success
+        ? { ...base, success: true, message: outcome.message, safetyRef: outcome.safetyRef, ...(outcome.preservedAs ? { preservedAs: outcome.preservedAs } : {}) }
+        : { ...base, success: false, message: outcome.error, error: outcome.error };
+      try {
+        await send(reply);
+        await manager.forgetRewind(journal);
+      } catch (error) {
+        log(`recovered rewind ${journal.requestId} not reported yet: ${(error as Error).message}`);
+      }
+    }
+  } catch (error) {
+    log(`journal not read: ${(error as Error).message}`);
+  }
 }

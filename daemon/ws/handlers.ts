@@ -105,7 +105,14 @@ export class CommandHandler {
     this.options.log(`${command.type} ${command.requestId} for task ${command.taskId}: ${outcome} (${Date.now() - started} ms)`);
     // A spawn's reply goes in line with the task's reports, so it reaches the server before the agent's.
     if (command.type === "spawnTask") await this.options.reporter.report(command.taskId, reply);
-    else await this.send(reply);
+    else if (command.type === "rewindToCheckpoint") {
+      // The rewind's journal entry stays until its reply is out: a daemon restarted before then reports it again.
+      const sent = await this.options.send(reply).then(
+        () => true,
+        (error: Error) => (this.options.log(`reply not sent: ${error.message}`), false),
+      );
+      if (sent) await this.options.manager.forgetRewind({ taskId: command.taskId, requestId: command.requestId }).catch(() => undefined);
+    } else await this.send(reply);
   }
 
   private send(message: DaemonMessage): Promise<void> {
@@ -137,6 +144,7 @@ export class CommandHandler {
         preserveMode: c.preserveMode,
         branchName: c.branchName,
         force: c.force,
+        requestId: c.requestId,
       });
       return {
         type: "rewindResult",

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { DomainError } from "../../core/errors.js";
+import { DomainError, isUnavailable, RETRY_AFTER_SECONDS, unavailable } from "../../core/errors.js";
 
 export const ErrorBody = z
   .object({
@@ -19,7 +19,16 @@ export function errorJson(c: Context, status: number, code: string, message: str
 
 /** Every failure becomes the API's JSON error; anything unexpected is a 500 without internals. */
 export function handleError(error: Error, c: Context) {
-  if (error instanceof DomainError) return errorJson(c, error.status, error.code, error.message, error.details);
+  if (error instanceof DomainError) {
+    if (error.status === 503 && error.code === "unavailable") c.header("Retry-After", String(RETRY_AFTER_SECONDS));
+    return errorJson(c, error.status, error.code, error.message, error.details);
+  }
+  if (isUnavailable(error)) {
+    console.warn(JSON.stringify({ level: "warn", message: "storage unavailable", name: error.name, error: error.message, path: c.req.path }));
+    const answer = unavailable();
+    c.header("Retry-After", String(RETRY_AFTER_SECONDS));
+    return errorJson(c, answer.status, answer.code, answer.message);
+  }
   if (error instanceof HTTPException) {
     if (error.status === 413) {
       c.header("Connection", "close");

@@ -60,7 +60,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     runtime,
     async stop() {
       await gateway.stop();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
+      // Kept-alive sockets would hold the port for their whole timeout: closed with the server.
+      await new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        if ("closeAllConnections" in http) http.closeAllConnections();
+      });
       await emulators.stop();
     },
   };

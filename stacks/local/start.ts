@@ -78,13 +78,31 @@ Written to ${LOCAL_FILE} for the CLI and daemon. Try:
 
 Ctrl-C stops.`);
 
+/**
+ * Stops everything this process started — servers, the cleanup timer, both
+ * emulators (DynamoDB Local's Java is asked to exit, so what it keeps on
+ * disk is flushed) — then exits. On SIGINT, SIGTERM or SIGHUP, and when the
+ * process that started this one (npm, a shell, a process manager) goes away
+ * without a signal reaching here.
+ */
 let stopping = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, async () => {
-    if (stopping) return;
-    stopping = true;
+async function shutdown(reason: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  console.log(`Stopping (${reason})…`);
+  const force = setTimeout(() => process.exit(1), 15_000);
+  force.unref();
+  try {
     await cleanup.stop();
     await stack.stop();
+  } finally {
     process.exit(0);
-  });
+  }
 }
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => void shutdown(signal));
+
+const parent = process.ppid;
+const orphanWatch = setInterval(() => {
+  if (process.ppid !== parent) void shutdown("the process that started it has gone");
+}, 500);
+orphanWatch.unref();

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { createInterface } from "node:readline/promises";
-import { Api } from "../api.js";
+import { Api, type Operation } from "../api.js";
 import { resolveApi } from "../config.js";
 import { CliError, usage } from "../errors.js";
 import { createOut, startSpinner, type Out } from "../output.js";
@@ -87,9 +87,47 @@ export async function confirm(question: string, yesFlag: string): Promise<void> 
   }
 }
 
-/** Where a new or resumed task runs: on a daemon now, or when one connects. */
-export function startedText(r: { daemonId?: string; operationId?: string }): string {
-  return r.daemonId
-    ? `started on daemon ${r.daemonId}${r.operationId ? ` (operation ${r.operationId})` : ""}`
-    : "no daemon is online: it starts when one connects (`makima daemon`)";
+/** What a fork or resume request says about the start of its task. */
+export interface StartedOn {
+  daemonId?: string;
+  operationId?: string;
+  start?: "starting" | "waiting" | "failed";
+  startError?: { code: string; message: string };
+}
+
+/** How long the CLI waits for a daemon to confirm it started a task (MAKIMA_START_WAIT_SECONDS, default 20). */
+function startWaitMs(): number {
+  const seconds = Number(process.env.MAKIMA_START_WAIT_SECONDS);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : 20_000;
+}
+
+/**
+ * Whether the task actually started: a start sent to a daemon is followed
+ * (bounded) until the daemon confirms or refuses it. A refused or failed
+ * start is an error (exit 1) that says why and what happens next.
+ */
+export async function startedText(api: Api, taskId: string, r: StartedOn): Promise<string> {
+  const waiting = "it waits for a daemon and starts when one connects (`makima daemon`)";
+  if (r.start === "failed") {
+    throw new CliError(`task ${taskId} was not started: ${r.startError?.message ?? "its start failed"}${r.startError ? ` [${r.startError.code}]` : ""}; it is marked failed`);
+  }
+  if (r.start === "waiting" || !r.operationId) {
+    return r.startError ? `not started (${r.startError.message} [${r.startError.code}]); ${waiting}` : `no daemon that can start it is online: ${waiting}`;
+  }
+  const operation = `operation ${r.operationId}`;
+  const deadline = Date.now() + startWaitMs();
+  let delay = 200;
+  for (;;) {
+    const op = await api.get<Operation & { daemonId?: string }>(`/api/v1/operations/${r.operationId}`);
+    const daemon = op.daemonId ?? r.daemonId ?? "?";
+    if (op.status === "succeeded") return `started on daemon ${daemon} (${operation})`;
+    if (op.status === "failed" || op.status === "timed_out") {
+      const task = await api.get<{ status: string; startAttempts?: number }>(`/api/v1/mesh/tasks/${taskId}`);
+      const next = task.status === "failed" ? `the task is marked failed after ${task.startAttempts ?? "its"} attempts` : "the task waits for a daemon and is tried again when one connects";
+      throw new CliError(`task ${taskId} was not started on daemon ${daemon}: ${op.error?.message ?? op.status} [${op.error?.code ?? op.status}]; ${next}`);
+    }
+    if (Date.now() >= deadline) return `sent to daemon ${daemon} (${operation}), not confirmed started yet (GET /api/v1/operations/${r.operationId} tells how it went)`;
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, 1000);
+  }
 }

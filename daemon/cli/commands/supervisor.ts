@@ -25,6 +25,7 @@ import {
   intOption,
   session,
   startedText,
+  type StartedOn,
   timeArg,
   withSpinner,
   type ApiOpts,
@@ -156,12 +157,12 @@ export function supervisorCommand(): Command {
         checkpointId = (await checkpointByNumber(api, contract.supervisorTaskId, n)).id;
       }
     }
-    const result = await api.post<{ supervisorTaskId: string; resumeMode: string; daemonId?: string; operationId?: string }>(
+    const result = await api.post<{ supervisorTaskId: string; resumeMode: string } & StartedOn>(
       `/api/v1/contracts/${contractId}/supervisor/resume`,
       { resumeMode: opts.mode, checkpointId, additionalContext: opts.context, targetDaemonId },
     );
     if (opts.format === "json") return out.json(result);
-    out.line(`Supervisor ${result.supervisorTaskId} of contract ${contractId} resumed (${result.resumeMode}): ${startedText(result)}.`);
+    out.line(`Supervisor ${result.supervisorTaskId} of contract ${contractId} resumed (${result.resumeMode}): ${await startedText(api, result.supervisorTaskId, result)}.`);
     if (opts.mode !== "continue") out.line(out.c.dim("Hidden messages stay stored: `makima supervisor restore-conversation` brings them back."));
   });
 
@@ -193,7 +194,15 @@ export function supervisorCommand(): Command {
       targetDaemonId,
     });
     if (opts.format === "json") return out.json(task);
-    const where = task.status === "pending" ? "pending until a daemon starts it (`makima daemon`)" : task.status;
+    const where =
+      task.status !== "pending"
+        ? task.status
+        : await startedText(api, task.id, {
+            start: task.startingOperationId ? "starting" : "waiting",
+            operationId: task.startingOperationId,
+            daemonId: task.daemonId,
+            startError: task.lastStartError,
+          });
     out.line(`Task ${task.id} "${task.name}" continues (${opts.mode}): ${where}.`);
   });
 
@@ -213,13 +222,13 @@ export function supervisorCommand(): Command {
     const targetDaemonId = opts.daemon ? uuidArg(opts.daemon, "daemon") : undefined;
     const { out, api } = session(opts);
     const checkpoint = await checkpointByNumber(api, taskId, n);
-    const result = await api.post<{ task: Task; daemonId?: string; operationId?: string }>(
+    const result = await api.post<{ task: Task } & StartedOn>(
       `/api/v1/mesh/tasks/${taskId}/checkpoints/${checkpoint.id}/resume`,
       { taskName: opts.name, plan: opts.plan, includeConversation: opts.includeConversation ?? false, targetDaemonId },
     );
     if (opts.format === "json") return out.json(result);
     const t = result.task;
-    out.line(`New task ${t.id} "${t.name}" from checkpoint ${n} (${shortSha(checkpoint.commitSha)}) of ${taskId}, on branch ${t.branchName}: ${startedText(result)}.`);
+    out.line(`New task ${t.id} "${t.name}" from checkpoint ${n} (${shortSha(checkpoint.commitSha)}) of ${taskId}, on branch ${t.branchName}: ${await startedText(api, t.id, result)}.`);
   });
 
   // ---------------------------------------------------------------- rewind
@@ -371,7 +380,7 @@ export function supervisorCommand(): Command {
     if (opts.format === "json") return out.json(result);
     const conversation = opts.includeConversation ? `with the conversation up to it (${result.forkPoint.messageCount} messages)` : "without its conversation";
     out.line(`Forked task ${taskId} at checkpoint ${n} into task ${result.task.id} "${result.task.name}", ${conversation}.`);
-    out.line(`Branch ${result.branchName ?? "(none)"} at ${shortSha(result.task.baseSha)}: ${startedText(result)}.`);
+    out.line(`Branch ${result.branchName ?? "(none)"} at ${shortSha(result.task.baseSha)}: ${await startedText(api, result.task.id, result)}.`);
   });
 
   return sup;
@@ -394,13 +403,11 @@ interface ConversationRewindResult {
   codeRewind?: RewindResult | { operationId: string; status: "pending" };
 }
 
-interface ForkResult {
+interface ForkResult extends StartedOn {
   task: Task;
   sourceTaskId: string;
   forkPoint: { type: string; value: string; checkpointId?: string; messageCount: number };
   branchName?: string;
-  daemonId?: string;
-  operationId?: string;
 }
 
 /** What a code rewind did, where the work went, and how to undo it. */

@@ -92,11 +92,12 @@ export function accountRoutes(app: OpenAPIHono<AppEnv>) {
       path: "/api/v1/operations/{id}",
       tag: "daemons",
       summary: "A daemon operation's status and result",
-      description: "An operation the daemon has not answered within the relay timeout is reported `timed_out`.",
+      description:
+        "An operation the daemon has not answered within the relay timeout is reported `timed_out`. Operations are kept a week; a large result kept in S3 that is gone answers 410 `result_expired`.",
       params: IdParam,
       status: 200,
       response: Operation.omit({ ownerId: true }).meta({ id: "OperationStatus" }),
-      errors: [404],
+      errors: [404, 410],
     },
     ({ ctx, params }) => operationStatus(ctx, params.id!),
   );

@@ -8,6 +8,7 @@ import {
   ResumeFromCheckpointRequest,
   RewindConversationRequest,
   RewindTaskRequest,
+  StartState,
   Task,
   TaskCheckpoint,
   UndoRewindRequest,
@@ -28,7 +29,10 @@ export const CodeRewindResult = z
     rewindId: z.uuid(),
     checkpoint: TaskCheckpoint,
     preservedAs: PreservedState.optional(),
-    safetyRef: z.string().describe("Holds the worktree exactly as it was before the rewind; POST …/rewind/undo puts it back"),
+    safetyRef: z
+      .string()
+      .optional()
+      .describe("Holds the worktree exactly as it was before the rewind; POST …/rewind/undo puts it back. Absent when the daemon saved none: that rewind cannot be undone (409 `not_undoable`)"),
   })
   .meta({ id: "RewindTaskResponse" });
 
@@ -48,7 +52,7 @@ export const RestoreResult = z
   .object({ taskId: z.uuid(), rewindId: z.uuid(), messageCount: z.int() })
   .meta({ id: "ConversationRestoreResponse" });
 
-const StartedOn = { daemonId: z.uuid().optional(), operationId: z.uuid().optional() };
+const StartedOn = { daemonId: z.uuid().optional(), operationId: z.uuid().optional(), ...StartState };
 
 export function rewindRoutes(app: OpenAPIHono<AppEnv>) {
   defineRoute(
@@ -141,7 +145,7 @@ export function rewindRoutes(app: OpenAPIHono<AppEnv>) {
       tag: "fork",
       summary: "Fork a task from a checkpoint, a time or a message",
       description:
-        "`forkFromType` checkpoint (value: checkpoint id or number), timestamp (ISO 8601) or message_id. The new task shares the parent's conversation up to that point (unless `includeConversation: false`) and works on `branchName` (default `makima/fork/<parent>-<point>`) at the point's commit. It starts on a daemon when one is online, else stays `pending` until one connects.",
+        "`forkFromType` checkpoint (value: checkpoint id or number), timestamp (ISO 8601) or message_id. The new task shares the parent's conversation up to that point (unless `includeConversation: false`) and works on `branchName` (default `makima/fork/<parent>-<point>-<fork>`, unique; a name the parent or one of its forks uses is 409 `branch_exists`) at the point's commit. The task and its history events are created together; `start` says whether a daemon was sent it (`starting`, follow `operationId`), it waits for one (`waiting`), or it `failed`. A start that fails puts the task back to wait (see `lastStartError` on the task), and after three attempts marks it failed.",
       params: IdParam,
       body: ForkTaskRequest,
       status: 201,
@@ -159,7 +163,7 @@ export function rewindRoutes(app: OpenAPIHono<AppEnv>) {
           ...StartedOn,
         })
         .meta({ id: "ForkTaskResponse" }),
-      errors: [404, 503],
+      errors: [404, 409, 503],
     },
     ({ ctx, params, body }) => forkTask(ctx, params.id!, body),
   );

@@ -7,6 +7,7 @@ import {
   RestoreConversationRequest,
   ResumeSupervisorRequest,
   RewindConversationRequest,
+  StartState,
   TaskStatus,
   TimelineQueryFilters,
 } from "../../../core/models.js";
@@ -90,6 +91,7 @@ export function supervisorRoutes(app: OpenAPIHono<AppEnv>) {
           resumeMode: z.string(),
           daemonId: z.uuid().optional(),
           operationId: z.uuid().optional(),
+          ...StartState,
         })
         .meta({ id: "ResumeSupervisorResponse" }),
       errors: [404, 409, 503],
