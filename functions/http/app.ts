@@ -4,7 +4,7 @@ import type { MiddlewareHandler } from "hono";
 import { createHash } from "node:crypto";
 import type { Runtime } from "../../core/runtime.js";
 import { claimIdempotencyKey, completeIdempotencyKey, releaseIdempotencyKey } from "../../core/store/idempotency.js";
-import type { AppEnv } from "./context.js";
+import { requestDeadline, type AppEnv } from "./context.js";
 import { errorJson, handleError, validationDetails } from "./errors.js";
 import { renderDocsPage } from "./docsPage.js";
 import { contractRoutes } from "./routes/contracts.js";
@@ -44,7 +44,8 @@ export function createApp(runtime: Runtime): OpenAPIHono<AppEnv> {
     if (PUBLIC_PATHS.has(c.req.path)) return next();
     const principal = await runtime.auth.authenticate(c.req.header("authorization"));
     c.set("principal", principal);
-    c.set("service", { db: runtime.db, relay: runtime.relay, principal });
+    // A wait for a daemon ends before the invocation does: the caller gets its 202, not a timeout.
+    c.set("service", { db: runtime.db, relay: runtime.relay.until(requestDeadline(c.env)), principal });
     return next();
   });
   app.use("/api/v1/*", idempotency);
