@@ -4,7 +4,7 @@ import type { ServiceContext } from "../../core/services/context.js";
 
 /** What the Lambda adapter hands every request (absent on the local server): the invocation's remaining time. */
 interface InvocationClock {
-  getRemainingTimeInMillis(): number;
+  getRemainingTimeInMillis?: () => number;
 }
 
 export interface AppEnv {
@@ -21,6 +21,8 @@ export const ANSWER_MARGIN_MS = 1_500;
  * server), where only the relay's own wait bounds a request.
  */
 export function requestDeadline(env: AppEnv["Bindings"], now = Date.now()): number | undefined {
-  const remaining = env?.lambdaContext?.getRemainingTimeInMillis();
-  return remaining === undefined ? undefined : now + Math.max(0, remaining - ANSWER_MARGIN_MS);
+  // A context without the clock (a hand-made one, another adapter's) leaves the request unbounded, as off Lambda.
+  const clock = env?.lambdaContext;
+  const remaining = typeof clock?.getRemainingTimeInMillis === "function" ? clock.getRemainingTimeInMillis() : undefined;
+  return typeof remaining === "number" && Number.isFinite(remaining) ? now + Math.max(0, remaining - ANSWER_MARGIN_MS) : undefined;
 }
