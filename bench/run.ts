@@ -15,6 +15,8 @@ const BENCHES = [
   { name: "api", file: "./api.ts", run: "runApiBench" },
   { name: "relay", file: "./relay.ts", run: "runRelayBench" },
   { name: "bundle", file: "./bundle.ts", run: "runBundleBench" },
+  { name: "partitions", file: "./partitions.ts", run: "runPartitionsBench" },
+  { name: "cost", file: "./cost.ts", run: "runCostBench" },
 ] as const;
 
 async function main(): Promise<void> {

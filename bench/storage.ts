@@ -36,8 +36,8 @@ import {
  * each in a table and bucket of its own on the same emulators.
  */
 
-const MESSAGES = 2_000;
-const BATCH = 20;
+export const MESSAGES = 2_000;
+export const BATCH = 20;
 const OWNER = "bench-owner";
 /**
  * The plan's snapshot item keeps conversation_state inline while the item
@@ -294,7 +294,7 @@ async function planCheckpointWithSnapshot(
 
 // ------------------------------------------------------------------ running a way
 
-interface StoreResult {
+export interface StoreResult {
   taskId: string;
   lastSnapshotId: string;
   /** Write units as DynamoDB Local reported them, and with transactions re-costed (see MeteredTable). */
@@ -307,7 +307,7 @@ interface StoreResult {
   inlineSnapshots: number;
 }
 
-async function store(db: BenchDb, conversation: ConversationMessage[], way: "ours" | "plan"): Promise<StoreResult> {
+export async function store(db: BenchDb, conversation: ConversationMessage[], way: "ours" | "plan"): Promise<StoreResult> {
   const started = performance.now();
   const random = seededRandom(7);
   const task = await createTask(db, OWNER, { name: `storage bench (${way})`, plan: "Store a long conversation with checkpoints." });
@@ -340,7 +340,7 @@ async function store(db: BenchDb, conversation: ConversationMessage[], way: "our
   };
 }
 
-interface Footprint {
+export interface Footprint {
   itemBytes: number;
   items: number;
   byKind: Map<string, { items: number; bytes: number }>;
@@ -351,7 +351,7 @@ interface Footprint {
 }
 
 /** Everything the way stored: every item of the task's partition (Query, never Scan) and every object in its bucket. */
-async function footprint(db: Db, taskId: string): Promise<Footprint> {
+export async function footprint(db: Db, taskId: string): Promise<Footprint> {
   const byKind = new Map<string, { items: number; bytes: number }>();
   const attributes = new Map<string, Set<string>>();
   let itemBytes = 0;
@@ -392,7 +392,7 @@ async function footprint(db: Db, taskId: string): Promise<Footprint> {
   return { itemBytes, items, byKind, attributes, s3Bytes, s3Objects };
 }
 
-interface Rebuild {
+export interface Rebuild {
   messages: ConversationMessage[];
   itemBytes: number;
   s3Bytes: number;
@@ -402,7 +402,7 @@ interface Rebuild {
 }
 
 /** Our way: the snapshot item, then its segments page by page (200, the API's largest page) until the end. */
-async function rebuildOurs(db: Db, taskId: string, snapshotId: string): Promise<Rebuild> {
+export async function rebuildOurs(db: Db, taskId: string, snapshotId: string): Promise<Rebuild> {
   const view = countingView(db);
   const task = (await getTaskRecord(db, OWNER, taskId))!;
   const snapshot = await getSnapshot(view, task, snapshotId);
@@ -417,7 +417,7 @@ async function rebuildOurs(db: Db, taskId: string, snapshotId: string): Promise<
 }
 
 /** The plan's way: the snapshot item, and its S3 object when the state is not inline. */
-async function rebuildPlan(db: Db, taskId: string, snapshotId: string): Promise<Rebuild> {
+export async function rebuildPlan(db: Db, taskId: string, snapshotId: string): Promise<Rebuild> {
   const view = countingView(db);
   const item = (await view.table.get(keys.snapshot(taskId, snapshotId)))!;
   const before = { gets: db.blobs.stats.gets, bytes: db.blobs.stats.bytesRead };

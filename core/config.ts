@@ -43,7 +43,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cursorSecret: env.MAKIMA_CURSOR_SECRET ?? "makima-local-cursor-secret",
     wsManagementEndpoint: env.MAKIMA_WS_MANAGEMENT_ENDPOINT || undefined,
     retentionDays: num(env, "MAKIMA_RETENTION_DAYS", 30),
-    relayWaitMs: num(env, "MAKIMA_RELAY_WAIT_MS", 20_000),
+    relayWaitMs: num(env, "MAKIMA_RELAY_WAIT_MS", 5_000),
     relayTimeoutMs: num(env, "MAKIMA_RELAY_TIMEOUT_MS", 120_000),
     operators: (env.MAKIMA_OPERATORS ?? "").split(",").map((id) => id.trim()).filter(Boolean),
     jwt: jwksUrl

@@ -20,21 +20,34 @@
  * | checkpoint by id                         | pk = TASK#t, sk = CHECKPOINTID#id → number            | table |
  * | snapshots of a task, newest first        | pk = TASK#t, sk begins_with SNAPSHOT#                 | table |
  * | snapshot by id                           | pk = TASK#t, sk = SNAPSHOT#s                          | table |
- * | snapshots expiring on a day (cleanup)    | gsi3pk = EXPIRES#yyyy-mm-dd                           | gsi3  |
+ * | snapshots expiring on a day (cleanup)    | gsi3pk = EXPIRES#yyyy-mm-dd#S<n>, each shard n         | gsi3  |
  * | an owner's tasks waiting for a daemon    | gsi3pk = OWNER#o#AWAITING_DAEMON                      | gsi3  |
  * | conversation rewinds of a task, newest   | pk = TASK#t, sk begins_with CONVREWIND#               | table |
  * | code rewinds of a task, newest           | pk = TASK#t, sk begins_with CODEREWIND#               | table |
- * | owner timeline (time range by id bounds) | pk = OWNER#o#EVENTS, sk between ids                   | table |
- * | contract history                         | gsi1pk = CONTRACT#c#EVENTS, gsi1sk between ids        | gsi1  |
+ * | owner timeline (time range by id bounds) | pk = OWNER#o#EVENTS#S<n>, sk between ids, each shard n | table |
+ * | contract history                         | gsi1pk = CONTRACT#c#EVENTS#S<n>, gsi1sk between ids, each shard n | gsi1 |
  * | task history                             | gsi2pk = TASK#t#EVENTS, gsi2sk between ids            | gsi2  |
- * | … of one event type (each type queried)  | same, partition suffixed #T#<type> (a copy per event)  | same  |
- * | … of one phase                           | same, partition suffixed #P#<phase> (a copy per event) | same  |
+ * | … of one event type (each type queried)  | same, partition EVENTS#T#<type>[#S<n>] (a copy per event) | same |
+ * | … of one phase                           | same, partition EVENTS#P#<phase>[#S<n>] (a copy per event) | same |
  * | daemon connection by connection id      | pk = CONN#id, sk = CONN                               | table |
  * | an owner's online daemons                | gsi1pk = OWNER#o#DAEMONS                              | gsi1  |
  * | pending operation                        | pk = OP#id, sk = OP                                   | table |
  * | idempotency record                       | pk = IDEM#sha256(owner, credential, method, path, key) | table |
- * | cleanup runs, newest first               | pk = CLEANUP, sk begins_with RUN#                     | table |
- * | cleanup job's cursor and sweep position  | pk = CLEANUP, sk = STATE                              | table |
+ * | cleanup runs, newest first               | pk = CLEANUP#RUNS, sk begins_with RUN#                | table |
+ * | cleanup job's cursor and sweep position  | pk = CLEANUP#STATE, sk = STATE                        | table |
+ *
+ * No partition is hot. DynamoDB gives one partition (of the table or of an
+ * index) about 1,000 write units a second, so the partitions every event or
+ * snapshot of an owner would share are split in shards: an event goes to the
+ * shard its id hashes to (TIMELINE_SHARDS of them, for the owner's and the
+ * contract's timelines and their copies by type and phase), an unpinned
+ * snapshot to the expiry shard its task and id hash to (EXPIRY_SHARDS per
+ * day). A list queries every shard and merges them in key order, one page per
+ * request; `npm run bench -- partitions` replays a busy owner's writes through
+ * these builders and prints the hottest partition's load. A task's own
+ * partitions take at most what one agent writes. Events and expiry entries
+ * written before the shards (`OWNER#o#EVENTS`, `EXPIRES#day`, no `#S<n>`) are
+ * still read as one more lane.
  */
 
 export const TABLE_KEYS = {
@@ -49,6 +62,26 @@ export const TABLE_KEYS = {
 } as const;
 
 export type IndexName = keyof typeof TABLE_KEYS.globalIndexes;
+
+/** Shards of an owner's and a contract's timeline (and of each of their copies by type and phase). */
+export const TIMELINE_SHARDS = 8;
+/** Shards of a day's expiry index partition. */
+export const EXPIRY_SHARDS = 16;
+
+/** FNV-1a of a string: a stable, evenly spread shard number in [0, shards). */
+export function shardOf(value: string, shards: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < value.length; i++) {
+    h ^= value.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % shards;
+}
+
+/** Every shard number, with `undefined` first for the unsharded partition written before shards. */
+export const shardLanes = (shards: number): Array<number | undefined> => [undefined, ...Array.from({ length: shards }, (_, i) => i)];
+
+const shardSuffix = (shard?: number) => (shard === undefined ? "" : `#S${shard}`);
 
 /** Sequence and checkpoint numbers are zero-padded so that string order is numeric order. */
 export const pad = (n: number, width = 10) => String(n).padStart(width, "0");
@@ -78,16 +111,22 @@ export const keys = {
 
   snapshot: (taskId: string, snapshotId: string) => ({ pk: `TASK#${taskId}`, sk: `SNAPSHOT#${snapshotId}` }),
   snapshotPrefix: "SNAPSHOT#",
-  expiresOn: (day: string) => `EXPIRES#${day}`,
+  /** A day's expiry partition: shard `shard` of it, or (undefined) the unsharded one of older entries. */
+  expiresOn: (day: string, shard?: number) => `EXPIRES#${day}${shardSuffix(shard)}`,
 
   conversationRewind: (taskId: string, rewindId: string) => ({ pk: `TASK#${taskId}`, sk: `CONVREWIND#${rewindId}` }),
   conversationRewindPrefix: "CONVREWIND#",
   codeRewind: (taskId: string, rewindId: string) => ({ pk: `TASK#${taskId}`, sk: `CODEREWIND#${rewindId}` }),
   codeRewindPrefix: "CODEREWIND#",
 
-  /** A facet (`T#<type>` or `P#<phase>`) names the copy of the timeline that holds only those events. */
-  ownerEvents: (ownerId: string, facet?: string) => `OWNER#${ownerId}#EVENTS${facet ? `#${facet}` : ""}`,
-  contractEvents: (contractId: string, facet?: string) => `CONTRACT#${contractId}#EVENTS${facet ? `#${facet}` : ""}`,
+  /**
+   * A facet (`T#<type>` or `P#<phase>`) names the copy of the timeline that
+   * holds only those events; a shard, one of TIMELINE_SHARDS slices of it
+   * (undefined: the unsharded partition of older events).
+   */
+  ownerEvents: (ownerId: string, facet?: string, shard?: number) => `OWNER#${ownerId}#EVENTS${facet ? `#${facet}` : ""}${shardSuffix(shard)}`,
+  contractEvents: (contractId: string, facet?: string, shard?: number) =>
+    `CONTRACT#${contractId}#EVENTS${facet ? `#${facet}` : ""}${shardSuffix(shard)}`,
   taskEvents: (taskId: string, facet?: string) => `TASK#${taskId}#EVENTS${facet ? `#${facet}` : ""}`,
 
   connection: (connectionId: string) => ({ pk: `CONN#${connectionId}`, sk: "CONN" }),
@@ -97,7 +136,9 @@ export const keys = {
   /** `digest` covers owner, credential, method, path and the client's key (see store/idempotency.ts). */
   idempotency: (digest: string) => ({ pk: `IDEM#${digest}`, sk: "IDEM" }),
 
-  cleanupRun: (runId: string) => ({ pk: "CLEANUP", sk: `RUN#${runId}` }),
-  cleanupPartition: "CLEANUP",
-  cleanupState: { pk: "CLEANUP", sk: "STATE" },
+  cleanupRun: (runId: string) => ({ pk: "CLEANUP#RUNS", sk: `RUN#${runId}` }),
+  cleanupRunsPartition: "CLEANUP#RUNS",
+  cleanupState: { pk: "CLEANUP#STATE", sk: "STATE" },
+  /** Where the cleanup state was kept before it had a partition of its own (read when the new one is absent). */
+  legacyCleanupState: { pk: "CLEANUP", sk: "STATE" },
 } as const;

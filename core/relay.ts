@@ -76,7 +76,7 @@ export interface DispatchOptions {
 }
 
 export interface RelayTimings {
-  /** How long a request waits for a reply before answering 202. */
+  /** How long a request waits for a reply before answering 202 (the client then follows the operation). */
   waitMs: number;
   /** How long a daemon has before the operation times out (504). */
   timeoutMs: number;
@@ -84,16 +84,32 @@ export interface RelayTimings {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The longest a client may ask `GET /operations/{id}` to wait for an operation to settle. */
+export const MAX_OPERATION_WAIT_MS = 20_000;
+
 export class Relay {
+  /**
+   * @param deadline epoch ms by which the request must have answered (its
+   *   runtime's remaining time, less a margin to write the answer); waits end
+   *   there even when `waitMs` would go on. Undefined: no bound but `waitMs`.
+   */
   constructor(
     private readonly db: Db,
     private readonly poster: ConnectionPoster | undefined,
     private readonly timings: RelayTimings,
+    readonly deadline?: number,
   ) {}
 
   /** How long a daemon has to answer a command. */
   get timeoutMs(): number {
     return this.timings.timeoutMs;
+  }
+
+  /** The same relay for one request that must answer by `deadline` (epoch ms); the earlier bound wins. */
+  until(deadline: number | undefined): Relay {
+    if (deadline === undefined) return this;
+    const bound = this.deadline === undefined ? deadline : Math.min(this.deadline, deadline);
+    return new Relay(this.db, this.poster, this.timings, bound);
   }
 
   /**
@@ -182,9 +198,14 @@ export class Relay {
     }
   }
 
-  /** Polls the operation until it settles, the wait ends (still pending) or the daemon's time runs out. */
-  async waitFor(op: OperationRecord): Promise<OperationRecord> {
-    const deadline = Date.now() + Math.min(this.timings.waitMs, this.timings.timeoutMs);
+  /**
+   * Polls the operation until it settles, the wait ends (still pending) or the
+   * daemon's time runs out. The wait is `waitMs` (the relay's, or the
+   * caller's), never past the request's deadline.
+   */
+  async waitFor(op: OperationRecord, waitMs: number = this.timings.waitMs): Promise<OperationRecord> {
+    let deadline = Date.now() + Math.min(waitMs, this.timings.timeoutMs);
+    if (this.deadline !== undefined) deadline = Math.min(deadline, this.deadline);
     // Short first polls: a daemon on the same network answers a diff in tens of milliseconds.
     let delay = 10;
     for (;;) {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { keys } from "./keys.js";
+import { EXPIRY_SHARDS, keys, shardLanes } from "./keys.js";
 import { newId } from "./ids.js";
 import { blobKeys, type BlobInfo } from "./blobs.js";
 import type { Db } from "./store/db.js";
@@ -29,9 +29,12 @@ import { queryPage, type Page } from "./store/paging.js";
  *   today's index day can hold entries that are not yet due; they wait.
  *
  * Mechanism
- * - Expired snapshots are found through gsi3 (`EXPIRES#yyyy-mm-dd`), one day
- *   at a time from the cursor (`CLEANUP`/`STATE` `oldestDay`: the oldest day
- *   that may still hold entries) up to today. Never a Scan.
+ * - Expired snapshots are found through gsi3 (`EXPIRES#yyyy-mm-dd#S<n>`, a
+ *   day's EXPIRY_SHARDS shards, and the unsharded `EXPIRES#yyyy-mm-dd` of
+ *   older entries), one day at a time from the cursor (`CLEANUP#STATE`
+ *   `oldestDay`: the oldest day that may still hold entries) up to today.
+ *   A day's shards are read together and their entries handled interleaved,
+ *   so the deletes in flight spread over the shards. Never a Scan.
  * - Per snapshot, the item is deleted first, with a condition that it is still
  *   in that day's index (so a concurrent pin, reindex or second run makes the
  *   delete fail and nothing is counted twice); a checkpoint's reference is
@@ -43,7 +46,7 @@ import { queryPage, type Page } from "./store/paging.js";
  *   where it stopped; the next run continues from there.
  * - The orphan sweep walks `snapshots/`, `messages/` and `transfers/` a bounded
  *   number of keys per run, remembering the last key listed.
- * - Each run writes a summary item `CLEANUP`/`RUN#<uuidv7>` (TTL 90 days) and
+ * - Each run writes a summary item `CLEANUP#RUNS`/`RUN#<uuidv7>` (TTL 90 days) and
  *   logs it as one JSON line.
  */
 
@@ -147,6 +150,8 @@ interface CleanupState {
 /** An expiry index entry, as much of the snapshot item as the job needs. */
 interface Entry {
   day: string;
+  /** The index partition it was found in (its shard of the day). */
+  indexKey: string;
   taskId: string;
   snapshotId: string;
   ownerId: string;
@@ -154,6 +159,17 @@ interface Entry {
   snapshotType: "auto" | "manual" | "checkpoint";
   checkpointId?: string;
   stateBlobKey?: string;
+}
+
+/** A day's expiry index partitions: the unsharded one of older entries, then each shard. */
+export const expiryPartitions = (day: string): string[] => shardLanes(EXPIRY_SHARDS).map((shard) => keys.expiresOn(day, shard));
+
+/** The lists' items taken one from each list in turn. */
+function interleave<T>(lists: T[][]): T[] {
+  const out: T[] = [];
+  const longest = Math.max(0, ...lists.map((l) => l.length));
+  for (let i = 0; i < longest; i++) for (const list of lists) if (i < list.length) out.push(list[i]!);
+  return out;
 }
 
 const addDays = (day: string, n: number) => dayOf(new Date(Date.parse(day) + n * DAY_MS));
@@ -173,7 +189,8 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
 }
 
 export async function getCleanupState(db: Db): Promise<CleanupState> {
-  const item = await db.table.get(cleanupStateKey);
+  // Kept under CLEANUP/STATE before it had a partition of its own: read from there until the first write here.
+  const item = (await db.table.get(cleanupStateKey)) ?? (await db.table.get(keys.legacyCleanupState));
   return {
     oldestDay: item?.oldestDay as string | undefined,
     sweepPrefix: item?.sweepPrefix as string | undefined,
@@ -189,7 +206,7 @@ export function listCleanupRuns(db: Db, limit: number, cursor?: string): Promise
     cursor,
     limit,
     keyCondition: "pk = :p AND begins_with(sk, :r)",
-    values: { ":p": keys.cleanupPartition, ":r": "RUN#" },
+    values: { ":p": keys.cleanupRunsPartition, ":r": "RUN#" },
     parse: (item) => CleanupRun.parse(item),
   });
 }
@@ -199,12 +216,13 @@ function toEntry(day: string, item: Item): Entry | undefined {
   const taskId = item.taskId as string | undefined;
   const createdAtMs = Date.parse(item.createdAt as string);
   // The index day's partition holds only snapshots; anything else is not ours to delete.
-  if (!sk?.startsWith(keys.snapshotPrefix) || !taskId || typeof item.ownerId !== "string" || Number.isNaN(createdAtMs)) {
+  if (!sk?.startsWith(keys.snapshotPrefix) || !taskId || typeof item.ownerId !== "string" || typeof item.gsi3pk !== "string" || Number.isNaN(createdAtMs)) {
     return undefined;
   }
   const type = item.snapshotType;
   return {
     day,
+    indexKey: item.gsi3pk,
     taskId,
     snapshotId: sk.slice(keys.snapshotPrefix.length),
     ownerId: item.ownerId,
@@ -282,25 +300,29 @@ class CleanupRunner {
       }
       const window: string[] = [];
       for (let d = day; d <= this.today && window.length < DAY_WINDOW; d = addDays(d, 1)) window.push(d);
-      const firstPages = await Promise.all(window.map((d) => this.queryDay(d)));
+      const firstPages = await Promise.all(window.map((d) => Promise.all(expiryPartitions(d).map((p) => this.queryDay(p)))));
       for (const [i, d] of window.entries()) {
         if (this.outOfTime()) {
           this.stoppedBy = "time";
           hasMore = true;
           break outer;
         }
-        let page = firstPages[i]!;
+        const partitions = expiryPartitions(d);
+        let pages = firstPages[i]!;
         let clean = true;
         for (;;) {
+          // One entry from each shard in turn: the deletes in flight spread over the day's shards.
+          const merged = interleave(pages.map((page) => page.items));
           const room = this.o.maxEntries - this.entriesSeen;
-          const items = page.items.slice(0, Math.max(0, room));
+          const items = merged.slice(0, Math.max(0, room));
           if (items.length && !(await this.handle(d, items))) clean = false;
-          if (items.length < page.items.length) {
+          if (items.length < merged.length) {
             this.stoppedBy = "limit";
             hasMore = true;
             break outer;
           }
-          if (!page.lastKey) break;
+          const more = pages.map((page, j) => ({ partition: partitions[j]!, lastKey: page.lastKey })).filter((p) => p.lastKey);
+          if (more.length === 0) break;
           if (this.entriesSeen >= this.o.maxEntries) {
             this.stoppedBy = "limit";
             hasMore = true;
@@ -311,7 +333,8 @@ class CleanupRunner {
             hasMore = true;
             break outer;
           }
-          page = await this.queryDay(d, page.lastKey);
+          pages = await Promise.all(more.map((p) => this.queryDay(p.partition, p.lastKey)));
+          partitions.splice(0, partitions.length, ...more.map((p) => p.partition));
         }
         // Today can still receive entries (reindexed ones), so the cursor never passes it.
         if (contiguous && clean && d < this.today) cursor = addDays(d, 1);
@@ -324,11 +347,11 @@ class CleanupRunner {
     return { cursor, hasMore };
   }
 
-  private queryDay(day: string, startKey?: Item) {
+  private queryDay(partition: string, startKey?: Item) {
     return this.db.table.query({
       IndexName: "gsi3",
       KeyConditionExpression: "gsi3pk = :p",
-      ExpressionAttributeValues: { ":p": keys.expiresOn(day) },
+      ExpressionAttributeValues: { ":p": partition },
       ExclusiveStartKey: startKey,
       Limit: this.o.batchSize,
     });
@@ -406,7 +429,7 @@ class CleanupRunner {
    */
   private async remove(e: Entry, checkpointNumber: number | undefined): Promise<boolean> {
     const snapshotKey = keys.snapshot(e.taskId, e.snapshotId);
-    const stillIndexed = { ConditionExpression: "gsi3pk = :g", ExpressionAttributeValues: { ":g": keys.expiresOn(e.day) } };
+    const stillIndexed = { ConditionExpression: "gsi3pk = :g", ExpressionAttributeValues: { ":g": e.indexKey } };
     let withReference = checkpointNumber !== undefined;
     for (let attempt = 0; withReference; attempt++) {
       try {
@@ -477,7 +500,7 @@ class CleanupRunner {
           ":g": attrs.gsi3pk,
           ":s": attrs.gsi3sk,
           ":x": attrs.expiresAt,
-          ":old": keys.expiresOn(e.day),
+          ":old": e.indexKey,
         },
       });
       this.counts.reindexed++;
@@ -652,7 +675,8 @@ export async function runCleanup(db: Db, options: CleanupOptions = {}): Promise<
     try {
       await db.table.update(cleanupStateKey, {
         UpdateExpression: "SET oldestDay = :d",
-        ConditionExpression: state.oldestDay ? "oldestDay = :seen" : "attribute_not_exists(oldestDay)",
+        // (Absent here while the state read was the legacy item's.)
+        ConditionExpression: state.oldestDay ? "attribute_not_exists(oldestDay) OR oldestDay = :seen" : "attribute_not_exists(oldestDay)",
         ExpressionAttributeValues: { ":d": cursor, ...(state.oldestDay ? { ":seen": state.oldestDay } : {}) },
       });
     } catch (error) {

@@ -26,8 +26,9 @@ export function createApi(storage: Storage, realtime: Realtime) {
     handler: "functions/api.handler",
     link: [storage.table, storage.bucket, storage.cursorSecret, realtime.ws],
     environment: { ...storage.environment, MAKIMA_WS_MANAGEMENT_ENDPOINT: realtime.managementEndpoint },
-    // API Gateway answers 503 after 30 s; the relay waits less than this
-    // (MAKIMA_RELAY_WAIT_MS, default 20 s) before answering 202.
+    // API Gateway answers 503 after 30 s. The relay waits MAKIMA_RELAY_WAIT_MS
+    // (default 5 s), never past this invocation's remaining time, then answers
+    // 202; clients long-poll GET /operations/{id}?wait= (at most 20 s).
     timeout: "29 seconds",
     memory: "1024 MB",
   });

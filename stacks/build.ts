@@ -7,9 +7,9 @@
  * that the entries bundle, for measuring them (bench/ reuses buildFunctions),
  * and for deploying the bundles by other means.
  */
-import { build } from "esbuild";
+import { build, type Plugin } from "esbuild";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
-import { isAbsolute, join, relative, resolve } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
 import { LAMBDA_ENTRIES, type LambdaEntry } from "./functions.js";
@@ -54,6 +54,26 @@ const ESM_BANNER = [
 ].join("\n");
 
 /**
+ * zod re-exports every one of its ~50 error-message locales as a namespace
+ * (`z.locales`), which no bundler can shake: about 260 KB of minified text in
+ * each bundle. The service speaks English only (zod configures `en` itself),
+ * so the namespace is bundled with `en` alone.
+ */
+const englishOnlyZodLocales: Plugin = {
+  name: "zod-english-only",
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /[\\/]zod[\\/]v4[\\/]/.test(args.importer) ? { path: resolve(args.resolveDir, "../locales/en.js"), namespace: "zod-locales" } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "zod-locales" }, (args) => ({
+      contents: `export { default as en } from "./en.js";`,
+      resolveDir: dirname(args.path),
+      loader: "js",
+    }));
+  },
+};
+
+/**
  * Bundles the Lambda entries into `outDir` (relative paths are taken from the
  * project root) and returns each bundle's size, in LAMBDA_ENTRIES order.
  * Throws, naming them, if entry files are missing.
@@ -96,6 +116,7 @@ export async function buildFunctions(outDir: string = DEFAULT_OUT_DIR, options: 
     banner: { js: ESM_BANNER },
     define: { __filename: "__makimaFilename", __dirname: "__makimaDirname" },
     logLevel: "warning",
+    plugins: [englishOnlyZodLocales],
   });
 
   return entries.map((e) => {

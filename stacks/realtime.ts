@@ -34,6 +34,10 @@ export function createRealtime(storage: Storage) {
     environment: { ...storage.environment, MAKIMA_WS_MANAGEMENT_ENDPOINT: managementEndpoint },
     // API Gateway ends a WebSocket integration after 29 s.
     timeout: "29 seconds",
+    // Replies settle the operations api requests wait on: executions kept for
+    // them, so a burst of slow api calls cannot use up the account's
+    // concurrency and stop the replies that would end it.
+    concurrency: { reserved: 50 },
   });
 
   return { ws, managementEndpoint };

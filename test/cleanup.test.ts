@@ -6,7 +6,8 @@ import { keys } from "../core/keys.js";
 import { blobKeys } from "../core/blobs.js";
 import { newId } from "../core/ids.js";
 import { createDb, type Db } from "../core/store/db.js";
-import { cleanupStateKey, listCleanupRuns, runCleanup, type CleanupOptions } from "../core/retention.js";
+import { cleanupStateKey, expiryPartitions, listCleanupRuns, runCleanup, type CleanupOptions } from "../core/retention.js";
+import { expiryAttributes } from "../core/store/snapshots.js";
 import { handler, makeHandler } from "../functions/cleanup.js";
 import { startCleanupTimer } from "../stacks/local/cleanupTimer.js";
 import type { SnapshotType, TaskRecord } from "../core/models.js";
@@ -161,10 +162,15 @@ describe("snapshot retention", () => {
     expect(run).toMatchObject({ deleted: 0, reindexed: 1 });
     const moved = (await snapshotItem(db, task.id, kept.id))!;
     const newDay = new Date(Date.parse(kept.createdAt) + 90 * DAY).toISOString().slice(0, 10);
-    expect(moved).toMatchObject({ expiresOn: newDay, gsi3pk: keys.expiresOn(newDay) });
+    expect(moved).toMatchObject({ expiresOn: newDay, gsi3pk: expiryAttributes(kept, newDay).gsi3pk });
+    expect(moved.gsi3pk).toMatch(new RegExp(`^EXPIRES#${newDay}#S\\d+$`));
     expect(moved.expiresAt).toBeGreaterThan(Date.parse(newDay) / 1000); // the TTL backstop moved too
     const onDay = async (day: string) =>
-      (await db.table.query({ IndexName: "gsi3", KeyConditionExpression: "gsi3pk = :p", ExpressionAttributeValues: { ":p": keys.expiresOn(day) } })).items;
+      (
+        await Promise.all(
+          expiryPartitions(day).map((p) => db.table.query({ IndexName: "gsi3", KeyConditionExpression: "gsi3pk = :p", ExpressionAttributeValues: { ":p": p } })),
+        )
+      ).flatMap((r) => r.items);
     expect((await onDay(oldDay)).map((i) => i.id)).toEqual([]);
     expect((await onDay(newDay)).map((i) => i.id)).toEqual([kept.id]);
     expect(await runCleanup(db, quiet)).toMatchObject({ deleted: 0, reindexed: 0 });
@@ -264,13 +270,13 @@ describe("bounded, resumable, idempotent", () => {
       created.push(made.snapshot);
       checkpoints.push(made.checkpoint);
     }
-    // Spread over several expiry days.
+    // Spread over several expiry days, in their shards or (as entries written before shards were) in the day's one partition.
     for (const [i, s] of created.entries()) {
       if (i % 3 === 0) continue;
       const day = new Date(Date.now() + (30 + (i % 3)) * DAY).toISOString().slice(0, 10);
       await db.table.update(keys.snapshot(s.taskId, s.id), {
         UpdateExpression: "SET expiresOn = :d, gsi3pk = :g",
-        ExpressionAttributeValues: { ":d": day, ":g": keys.expiresOn(day) },
+        ExpressionAttributeValues: { ":d": day, ":g": i % 2 ? keys.expiresOn(day) : expiryAttributes(s, day).gsi3pk },
       });
     }
     time.days(35);

@@ -358,3 +358,55 @@ describe("the local gateway as API Gateway", () => {
     expect(await closed).toBe(1009);
   });
 });
+
+describe("relay bounded by the invocation, followed by long polls", () => {
+  let env: RelayEnv;
+  beforeAll(async () => {
+    // The relay's own wait is far longer than any test: only the invocation's remaining time can end it.
+    env = await createRelayEnv({ relayWaitMs: 60_000, relayTimeoutMs: 120_000 });
+  });
+  afterAll(() => env.close());
+
+  /** A request as the Lambda adapter hands it over: with the invocation's remaining time. */
+  async function invoke(path: string, key: string, remainingMs: number) {
+    const res = await env.app.request(path, { headers: { authorization: `Bearer ${key}` } }, { lambdaContext: { getRemainingTimeInMillis: () => remainingMs } });
+    return { status: res.status, body: (await res.json()) as any };
+  }
+
+  it("the wait for a daemon ends before the invocation does: 202, not a timeout", async () => {
+    const o = await env.newOwner("bounded");
+    const daemon = await env.scriptedDaemon(o, randomUUID());
+    const { task, cps } = await taskWithCheckpoints(env, o);
+    const res = await invoke(`/api/v1/mesh/tasks/${task.id}/checkpoints/${cps[1].id}/diff`, o.apiKey, 2_500);
+    expect(res.status).toBe(202);
+    expect(res.body.operationId).toBe(daemon.received[0].requestId);
+  });
+
+  it("GET /operations/{id}?wait= answers as soon as the daemon's reply settles the operation", async () => {
+    const o = await env.newOwner("long-poll");
+    await env.scriptedDaemon(o, randomUUID(), async (command, ws) => {
+      await sleep(1_000);
+      ws.send(JSON.stringify(successFor(command)));
+    });
+    const { task, cps } = await taskWithCheckpoints(env, o);
+    const first = await invoke(`/api/v1/mesh/tasks/${task.id}/checkpoints/${cps[1].id}/diff`, o.apiKey, 1_600);
+    expect(first.status).toBe(202);
+    const op = await env.call("GET", `${first.body.statusUrl}?wait=15`, { key: o.apiKey });
+    expect(op.status).toBe(200);
+    expect(op.body).toMatchObject({ status: "succeeded", result: { taskId: task.id, checkpointId: cps[1].id } });
+  });
+
+  it("a long poll still ends with the invocation, and asks for at most 20 s", async () => {
+    const o = await env.newOwner("long-poll-bounded");
+    await env.scriptedDaemon(o, randomUUID());
+    const { task, cps } = await taskWithCheckpoints(env, o);
+    const first = await invoke(`/api/v1/mesh/tasks/${task.id}/checkpoints/${cps[1].id}/diff`, o.apiKey, 1_600);
+    expect(first.status).toBe(202);
+    const polled = await invoke(`${first.body.statusUrl}?wait=20`, o.apiKey, 2_500);
+    expect(polled).toMatchObject({ status: 200, body: { status: "pending" } });
+    for (const wait of ["21", "-1", "x"]) {
+      const res = await env.call("GET", `${first.body.statusUrl}?wait=${wait}`, { key: o.apiKey });
+      expect(res.status).toBe(400);
+    }
+  });
+});

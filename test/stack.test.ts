@@ -581,6 +581,14 @@ describe("functions (stacks/functions.ts against the stacks)", () => {
     }
   });
 
+  it("ws-message, which writes the replies api requests wait on, has reserved concurrency", () => {
+    const socket = ofKind("sst.aws.ApiGatewayWebSocket")[0];
+    const fn = allRoutes.find((r) => r.api === socket && r.route === "$default")!.fn;
+    const reserved = (fn.concurrency as { [key: string]: Value } | undefined)?.reserved;
+    expect(typeof reserved).toBe("number");
+    expect(reserved as number).toBeGreaterThan(0);
+  });
+
   it("the Cleanup cron has a valid schedule and runs the cleanup function", () => {
     const crons = ofKind("sst.aws.CronV2");
     expect(crons.map((c) => c.name)).toEqual(["Cleanup"]);

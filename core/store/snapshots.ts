@@ -1,5 +1,5 @@
 import { SnapshotRecord, ConversationSnapshot, type SnapshotType, type TaskRecord } from "../models.js";
-import { keys } from "../keys.js";
+import { EXPIRY_SHARDS, keys, shardOf } from "../keys.js";
 import { newId } from "../ids.js";
 import { notFound } from "../errors.js";
 import { blobKeys } from "../blobs.js";
@@ -15,11 +15,11 @@ const TTL_GRACE_DAYS = 7;
 
 export const dayOf = (at: Date) => at.toISOString().slice(0, 10);
 
-/** The expiry index entry and TTL backstop of an unpinned snapshot. */
+/** The expiry index entry and TTL backstop of an unpinned snapshot: its day's shard is fixed by its task and id. */
 export function expiryAttributes(snapshot: Pick<SnapshotRecord, "id" | "taskId">, expiresOn: string): Item {
   return {
     expiresOn,
-    gsi3pk: keys.expiresOn(expiresOn),
+    gsi3pk: keys.expiresOn(expiresOn, shardOf(`${snapshot.taskId}#${snapshot.id}`, EXPIRY_SHARDS)),
     gsi3sk: `${snapshot.taskId}#${snapshot.id}`,
     expiresAt: Math.floor((Date.parse(expiresOn) + TTL_GRACE_DAYS * DAY_MS) / 1000),
   };

@@ -66,6 +66,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** How many times a call meeting 503 `unavailable` is made in all. */
 const RETRY_ATTEMPTS = 4;
 
+/** The longest wait the API grants one `GET /operations/{id}?wait=` (its long poll). */
+const OPERATION_POLL_SECONDS = 20;
+
 /** How long the CLI follows a daemon operation before giving up (the server times it out at 2 min). */
 function waitLimitMs(): number {
   const seconds = Number(process.env.MAKIMA_WAIT_SECONDS);
@@ -157,12 +160,20 @@ export class Api {
     }
   }
 
-  /** Polls GET /api/v1/operations/{id} with a growing delay until the operation settles. */
+  /**
+   * Long-polls GET /api/v1/operations/{id}?wait=… until the operation settles:
+   * the server answers as soon as it does, so a reply shows at once and no
+   * execution is held longer than one poll. A server that answers a pending
+   * operation early (it ignores `wait`) is polled with a growing delay.
+   */
   async follow(operationId: string, spinner?: { text(t: string): void }): Promise<unknown> {
     const deadline = Date.now() + waitLimitMs();
     let delay = 200;
+    spinner?.text(`waiting for the daemon (operation ${operationId.slice(-8)})…`);
     for (;;) {
-      const op = await this.get<Operation>(`/api/v1/operations/${operationId}`);
+      const wait = Math.max(0, Math.min(OPERATION_POLL_SECONDS, Math.floor((deadline - Date.now()) / 1000)));
+      const asked = Date.now();
+      const op = await this.get<Operation>(`/api/v1/operations/${operationId}`, wait > 0 ? { wait } : undefined);
       if (op.status === "succeeded") return op.result;
       if (op.status === "failed" || op.status === "timed_out") throw operationError(op);
       if (Date.now() >= deadline) {
@@ -170,9 +181,10 @@ export class Api {
           `the daemon has not finished after ${Math.round(waitLimitMs() / 1000)} s; it may still: check GET ${this.settings.apiUrl}/api/v1/operations/${operationId}`,
         );
       }
-      spinner?.text(`waiting for the daemon (operation ${operationId.slice(-8)})…`);
-      await sleep(delay);
-      delay = Math.min(delay * 2, 1000);
+      if (Date.now() - asked < (wait * 1000) / 2) {
+        await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
+        delay = Math.min(delay * 2, 1000);
+      }
     }
   }
 

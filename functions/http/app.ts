@@ -7,7 +7,7 @@ import { claimIdempotencyKey, completeIdempotencyKey, releaseIdempotencyKey, typ
 import { accessMatrixMarkdown, accessProblem } from "../../core/access.js";
 import { forbidden } from "../../core/auth.js";
 import { routePath } from "hono/route";
-import type { AppEnv } from "./context.js";
+import { requestDeadline, type AppEnv } from "./context.js";
 import { errorJson, handleError, validationDetails } from "./errors.js";
 import { renderDocsPage } from "./docsPage.js";
 import { contractRoutes } from "./routes/contracts.js";
@@ -61,7 +61,8 @@ export function createApp(runtime: Runtime): OpenAPIHono<AppEnv> {
     if (PUBLIC_PATHS.has(c.req.path)) return next();
     const principal = await runtime.auth.authenticate(c.req.header("authorization"));
     c.set("principal", principal);
-    c.set("service", { db: runtime.db, relay: runtime.relay, principal });
+    // A wait for a daemon ends before the invocation does: the caller gets its 202, not a timeout.
+    c.set("service", { db: runtime.db, relay: runtime.relay.until(requestDeadline(c.env)), principal });
     return next();
   });
   app.use("/api/v1/*", keyScope);

@@ -8,8 +8,19 @@ import { closeKeyConnections } from "../../../core/services/daemonSessions.js";
 import { forbidden } from "../../../core/auth.js";
 import { ownedContract, requireUser } from "../../../core/services/context.js";
 import { CleanupRun, listCleanupRuns } from "../../../core/retention.js";
+import { MAX_OPERATION_WAIT_MS } from "../../../core/relay.js";
 import type { AppEnv } from "../context.js";
 import { defineRoute, IdParam, pageOf } from "../route.js";
+
+const OperationWaitQuery = z.object({
+  wait: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_OPERATION_WAIT_MS / 1000)
+    .optional()
+    .describe("Seconds to wait for a pending operation to settle before answering (long poll); 0 or absent answers at once"),
+});
 
 export function accountRoutes(app: OpenAPIHono<AppEnv>) {
   defineRoute(
@@ -93,13 +104,14 @@ export function accountRoutes(app: OpenAPIHono<AppEnv>) {
       tag: "daemons",
       summary: "A daemon operation's status and result",
       description:
-        "An operation the daemon has not answered within the relay timeout is reported `timed_out`. Operations are kept a week; a large result kept in S3 that is gone answers 410 `result_expired`.",
+        "An operation the daemon has not answered within the relay timeout is reported `timed_out`. Operations are kept a week; a large result kept in S3 that is gone answers 410 `result_expired`. With `wait=N` (seconds, at most 20) a pending operation is watched for up to N s and answered as soon as it settles: follow a 202 with `?wait=20` rather than polling.",
       params: IdParam,
+      query: OperationWaitQuery,
       status: 200,
       response: Operation.omit({ ownerId: true }).meta({ id: "OperationStatus" }),
       errors: [404, 410],
     },
-    ({ ctx, params }) => operationStatus(ctx, params.id!),
+    ({ ctx, params, query }) => operationStatus(ctx, params.id!, (query.wait ?? 0) * 1000),
   );
   defineRoute(
     app,
