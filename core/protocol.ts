@@ -162,6 +162,22 @@ export const TaskSpawned = z.object({
   preservedAs: PreservedState.optional(),
 });
 
+/**
+ * A report's place in its task's report stream. The daemon numbers each
+ * task's reports 1, 2, 3, … in the order they happened, under a stream id
+ * it picks once per task (kept with its outbox); the server applies report
+ * n only after n − 1 and at most once, and answers each with a `reportAck`.
+ * A report without it (an older daemon) is applied on arrival, unordered
+ * and unacknowledged.
+ */
+export const ReportPosition = z
+  .object({
+    stream: z.uuid(),
+    seq: z.int().min(1).max(Number.MAX_SAFE_INTEGER),
+  })
+  .meta({ id: "ReportPosition" });
+export type ReportPosition = z.infer<typeof ReportPosition>;
+
 export const Hello = z.object({
   type: z.literal("hello"),
   hostname: z.string().max(255),
@@ -177,14 +193,16 @@ export const CheckpointCreated = z.object({
   filesChanged: z.unknown().optional(),
   linesAdded: z.int().min(0).optional(),
   linesRemoved: z.int().min(0).optional(),
+  report: ReportPosition.optional(),
 });
 export const TaskMessages = z.object({
   type: z.literal("taskMessages"),
   taskId,
   /** Each message needs an id so that a resend is appended once. */
   messages: z.array(NewConversationMessage.required({ id: true })).min(1).max(100),
+  report: ReportPosition.optional(),
 });
-export const TaskStatusMessage = z.object({ type: z.literal("taskStatus"), taskId, status: TaskStatus });
+export const TaskStatusMessage = z.object({ type: z.literal("taskStatus"), taskId, status: TaskStatus, report: ReportPosition.optional() });
 export const DaemonError = z.object({
   type: z.literal("error"),
   requestId: requestId.optional(),
@@ -217,6 +235,34 @@ export const DaemonMessage = z.discriminatedUnion("type", [
   DaemonError,
 ]);
 export type DaemonMessage = z.infer<typeof DaemonMessage>;
+
+// ------------------------------------------------------------ server → daemon notices
+
+/**
+ * The answer to a numbered report, posted to the connection it came on.
+ * `applied` is the highest report of the stream the server has applied
+ * (cumulative: every report up to it is stored), and `status` what became
+ * of this one: `applied` now, `duplicate` (applied before: a resend),
+ * `early` (its predecessor has not arrived: send again from applied + 1),
+ * `rejected` (it can never apply, e.g. the task is gone: drop it; `error`
+ * says why). `superseded` when the task now takes reports from another
+ * stream (another daemon, or this one after losing its outbox).
+ */
+export const ReportAck = z
+  .object({
+    type: z.literal("reportAck"),
+    taskId,
+    stream: z.uuid(),
+    seq: z.int().min(1),
+    applied: z.int().min(0),
+    status: z.enum(["applied", "duplicate", "early", "rejected", "superseded"]),
+    error: z.object({ code: z.string().max(100), message: z.string().max(2000) }).optional(),
+  })
+  .meta({ id: "ReportAck" });
+export type ReportAck = z.infer<typeof ReportAck>;
+
+export const ServerNotice = z.discriminatedUnion("type", [ReportAck]);
+export type ServerNotice = z.infer<typeof ServerNotice>;
 
 /** API Gateway caps a WebSocket message at 128 KB; anything bigger travels through S3. */
 export const MAX_INLINE_PAYLOAD_BYTES = 100 * 1024;

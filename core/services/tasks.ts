@@ -51,7 +51,7 @@ export async function setTaskStatus(
   ctx: ServiceContext,
   task: TaskRecord,
   status: TaskStatus,
-  extra: Partial<Pick<TaskRecord, "daemonId">> = {},
+  extra: Partial<Pick<TaskRecord, "daemonId" | "reportStream" | "reportSeq">> = {},
 ): Promise<TaskRecord> {
   if (task.status === status && !extra.daemonId) return task;
   const updated = await saveTask(ctx.db, task, { status, ...extra });

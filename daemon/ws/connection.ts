@@ -23,6 +23,8 @@ export interface ConnectionOptions {
   version: string;
   /** Every text message the server sends (commands). */
   onMessage: (text: string) => void;
+  /** Each time a connection opens (after its hello is queued). */
+  onOpen?: () => void;
   log: (line: string) => void;
   /** Default 60 s: well inside API Gateway's 10-minute idle timeout. */
   heartbeatMs?: number;
@@ -164,6 +166,7 @@ export class DaemonConnection {
         reject: () => undefined,
       });
       void this.flush();
+      this.options.onOpen?.();
       for (const w of this.openWaiters.splice(0)) w();
       first?.resolve();
       first = undefined;

@@ -2,13 +2,14 @@ import { randomUUID } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { DaemonMessage } from "../../core/protocol.js";
+import { ServerNotice, type DaemonMessage } from "../../core/protocol.js";
 import { WorktreeManager } from "../worktree/manager.js";
 import { AgentRunner } from "./agent.js";
 import { splitCommand } from "./argv.js";
 import { DaemonConnection } from "./connection.js";
 import { CommandHandler } from "./handlers.js";
 import { Reporter } from "./reporter.js";
+import { Outbox } from "./outbox.js";
 
 /**
  * The daemon's parts wired together: the connection to the WebSocket API,
@@ -34,7 +35,8 @@ export interface DaemonOptions {
   heartbeatMs?: number;
   reconnectInitialMs?: number;
   reconnectMaxMs?: number;
-  reportGapMs?: number;
+  /** How long a report waits for its acknowledgement before it is sent again; default 5 s. */
+  reportResendMs?: number;
   commitPollMs?: number;
 }
 
@@ -45,7 +47,19 @@ export interface Daemon {
   manager: WorktreeManager;
   runner: AgentRunner;
   reporter: Reporter;
+  outbox: Outbox;
   stop(): Promise<void>;
+}
+
+/** A notice from the server (a report's acknowledgement), or undefined for anything else (commands). */
+function noticeOf(text: string): ServerNotice | undefined {
+  if (!text.includes('"reportAck"')) return undefined;
+  try {
+    const parsed = ServerNotice.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The daemon id kept in `<root>/.makima-daemon.json`, made on first start. */
@@ -86,10 +100,23 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     heartbeatMs: options.heartbeatMs,
     reconnectInitialMs: options.reconnectInitialMs,
     reconnectMaxMs: options.reconnectMaxMs,
-    onMessage: (text) => void handler?.handle(text),
+    onMessage: (text) => {
+      const notice = noticeOf(text);
+      if (notice) outbox.onAck(notice);
+      else void handler?.handle(text);
+    },
+    onOpen: () => outbox.onConnected(),
   });
   const send = (message: DaemonMessage) => connection.send(message);
-  const reporter = new Reporter({ send, log, gapMs: options.reportGapMs });
+  const outbox = new Outbox({
+    dir: path.join(root, STATE_DIR, "outbox"),
+    send,
+    connected: () => connection.connected,
+    log,
+    resendMs: options.reportResendMs,
+  });
+  await outbox.load();
+  const reporter = new Reporter({ outbox, log });
   runner = new AgentRunner({
     argv,
     manager,
@@ -111,11 +138,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     manager,
     runner,
     reporter,
+    outbox,
     stop() {
       stopped ??= (async () => {
         await runner!.stopAll();
-        // Last reports (interrupted tasks) get a moment to leave.
-        await Promise.race([reporter.drain(), new Promise((r) => setTimeout(r, 2000))]);
+        // Last reports (interrupted tasks) are on disk for the next start; they get a moment to leave now.
+        await reporter.drain();
+        await outbox.persisted();
+        await Promise.race([outbox.whenEmpty(), new Promise((r) => setTimeout(r, 2000))]);
+        outbox.stop();
         await connection.stop();
       })();
       return stopped;

@@ -89,9 +89,8 @@ export class CommandHandler {
     }
     const outcome = "success" in reply && reply.success ? "done" : `failed: ${"message" in reply ? reply.message : (reply as { error?: string }).error ?? ""}`;
     this.options.log(`${command.type} ${command.requestId} for task ${command.taskId}: ${outcome} (${Date.now() - started} ms)`);
-    // A spawn's reply goes in line with the task's reports, so it reaches the server before the agent's.
-    if (command.type === "spawnTask") await this.options.reporter.report(command.taskId, reply);
-    else await this.send(reply);
+    // A spawn's reply may reach the server after the agent's first reports: the server takes either order.
+    await this.send(reply);
   }
 
   private send(message: DaemonMessage): Promise<void> {
