@@ -94,7 +94,7 @@ async function handleReport(ctx: ServiceContext, connection: Connection, message
       }
     }
     if (Date.now() > deadline) return ack("early", state.applied);
-    await backoff(attempt, 20, 250);
+    await backoff(attempt, 10, 50);
   }
 }
 

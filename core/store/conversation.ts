@@ -254,7 +254,8 @@ export async function appendMessages(
         roles: [...new Set(chunk.map((m) => m.role))],
       });
       // The pointers first: a pointer whose entry is not there (this transaction failed) is ignored by readers.
-      await db.table.batchWrite(chunk.map((m, i) => ({ put: { ...keys.messageById(task.id, m.id), seq: head.seq + i + 1 } })));
+      const pointers = chunk.map((m, i) => ({ put: { ...keys.messageById(task.id, m.id), seq: head.seq + i + 1 } }));
+      await Promise.all(Array.from({ length: Math.ceil(pointers.length / 25) }, (_, i) => db.table.batchWrite(pointers.slice(i * 25, i * 25 + 25))));
       const pending = options.report && !guard ? reportIsNext(options.report) : undefined;
       try {
         await db.table.transact([

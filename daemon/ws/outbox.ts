@@ -28,7 +28,7 @@ export interface OutboxOptions {
   /** Whether a connection is open now (reports wait for one). */
   connected: () => boolean;
   log: (line: string) => void;
-  /** Reports of one task on the wire without an answer; default 8. */
+  /** Reports of one task on the wire without an answer; default 4. */
   window?: number;
   /** An unanswered report is sent again after this long; default 5 s. */
   resendMs?: number;
@@ -48,8 +48,6 @@ interface TaskOutbox {
   acked: number;
   entries: Entry[];
   lines: number;
-  /** When unanswered reports were last all sent again because of an `early` answer. */
-  rewoundAt: number;
   /** Disk writes of this task, in order. */
   writing: Promise<void>;
 }
@@ -122,14 +120,16 @@ export class Outbox {
         box.entries = [];
         this.acknowledge(box, box.nextSeq - 1);
         break;
-      case "early":
-        // Something before it did not arrive: everything from the first unapplied report goes again (once per answer burst).
+      case "early": {
+        // The server gave up waiting for what comes before it: this one goes again, and so does the
+        // first unapplied one if it has been out a while (it was lost); those in between are still held.
         this.acknowledge(box, ack.applied);
-        if (Date.now() - box.rewoundAt > 1000) {
-          box.rewoundAt = Date.now();
-          for (const e of box.entries) e.sentAt = undefined;
-        }
+        const self = box.entries.find((e) => e.seq === ack.seq);
+        if (self) self.sentAt = undefined;
+        const first = box.entries[0];
+        if (first?.sentAt !== undefined && Date.now() - first.sentAt > 1000) first.sentAt = undefined;
         break;
+      }
     }
     this.pump(box);
   }
@@ -169,7 +169,7 @@ export class Outbox {
 
   private emptyBox(taskId: string, stream: string): TaskOutbox {
     assertTaskId(taskId);
-    return { taskId, file: path.join(this.options.dir, `${taskId}.jsonl`), stream, nextSeq: 1, acked: 0, entries: [], lines: 0, rewoundAt: 0, writing: Promise.resolve() };
+    return { taskId, file: path.join(this.options.dir, `${taskId}.jsonl`), stream, nextSeq: 1, acked: 0, entries: [], lines: 0, writing: Promise.resolve() };
   }
 
   private box(taskId: string): TaskOutbox {
@@ -216,7 +216,7 @@ export class Outbox {
     this.timer ??= setInterval(() => this.resendStale(), Math.max(100, (this.options.resendMs ?? 5000) / 4));
     this.timer.unref();
     if (!this.options.connected()) return;
-    const window = this.options.window ?? 8;
+    const window = this.options.window ?? 4;
     let inFlight = box.entries.filter((e) => e.sentAt !== undefined).length;
     for (const entry of box.entries) {
       if (inFlight >= window) break;

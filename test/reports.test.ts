@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRelayEnv, waitFor, type RelayEnv } from "./support/relay.js";
+import type { TestOwner } from "./support/api.js";
+import { removeTempDirs } from "./support/git.js";
+import { runReports, seeded } from "./support/reportsRun.js";
+import { createTask, getTaskRecord } from "../core/store/tasks.js";
+import { readWholeConversation } from "../core/store/conversation.js";
+import { randomUUID } from "node:crypto";
+
+/**
+ * Daemon reports under a hostile network: the gateway drops, duplicates,
+ * delays and reorders messages, loses acknowledgements and cuts
+ * connections; the daemon restarts once. What is stored must still be
+ * exactly what the agent did.
+ */
+
+let env: RelayEnv;
+let owner: TestOwner;
+
+beforeAll(async () => {
+  env = await createRelayEnv();
+  owner = await env.newOwner("reports");
+});
+
+afterAll(async () => {
+  await env?.close();
+  removeTempDirs();
+});
+
+describe("daemon reports", () => {
+  it("store every message and checkpoint once, in the agent's order, through chaos and a daemon restart", async () => {
+    const outcome = await runReports({
+      runtime: env.runtime,
+      gateway: env.gateway,
+      ownerId: owner.ownerId,
+      daemonKey: owner.daemonKey,
+      messages: 240,
+      commits: 6,
+      chaos: { dropInbound: 0.2, duplicateInbound: 0.2, maxDelayMs: 40, dropOutbound: 0.2, closeConnection: 0.05, random: seeded(10) },
+      timeoutMs: 150_000,
+    });
+    expect({ lost: outcome.lost, duplicated: outcome.duplicated, reordered: outcome.reordered, short: outcome.shortCheckpoints }).toEqual({
+      lost: 0,
+      duplicated: 0,
+      reordered: 0,
+      short: 0,
+    });
+    expect(outcome.checkpoints).toBe(6);
+    expect(outcome.status).toBe("completed");
+    // The faults did happen.
+    expect(env.gateway.chaosStats.droppedInbound + env.gateway.chaosStats.droppedOutbound).toBeGreaterThan(0);
+  }, 200_000);
+
+  it("holds a report that overtook its predecessor, applies both in order, and acknowledges each", async () => {
+    const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
+    const daemonId = randomUUID();
+    const acks: Array<{ seq: number; status: string; applied: number }> = [];
+    const { ws } = await env.scriptedDaemon(owner, daemonId, (m) => {
+      if (m.type === "reportAck") acks.push(m);
+    });
+    const stream = randomUUID();
+    const report = (seq: number, content: string) =>
+      JSON.stringify({ type: "taskMessages", taskId: task.id, messages: [{ id: `m${seq}`, role: "assistant", content }], report: { stream, seq } });
+    ws.send(report(2, "second"));
+    ws.send(report(1, "first"));
+    ws.send(report(1, "first again"));
+    await waitFor(() => acks.length === 3, 20_000, "three acknowledgements");
+    const record = (await getTaskRecord(env.db, owner.ownerId, task.id))!;
+    expect((await readWholeConversation(env.db, record.segments)).map((m) => m.content)).toEqual(["first", "second"]);
+    expect(acks.find((a) => a.seq === 2)).toMatchObject({ status: "applied", applied: 2 });
+    expect(acks.filter((a) => a.seq === 1).map((a) => a.status).sort()).toEqual(["applied", "duplicate"]);
+    ws.close();
+  }, 60_000);
+
+  it("answers early when the predecessor never comes, and takes an older daemon's unnumbered report as before", async () => {
+    const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
+    const acks: Array<{ seq: number; status: string; applied: number }> = [];
+    const { ws } = await env.scriptedDaemon(owner, randomUUID(), (m) => {
+      if (m.type === "reportAck") acks.push(m);
+    });
+    ws.send(JSON.stringify({ type: "taskMessages", taskId: task.id, messages: [{ id: "x", role: "assistant", content: "x" }], report: { stream: randomUUID(), seq: 3 } }));
+    ws.send(JSON.stringify({ type: "taskMessages", taskId: task.id, messages: [{ id: "old", role: "assistant", content: "unnumbered" }] }));
+    await waitFor(() => acks.length === 1, 20_000, "an acknowledgement");
+    expect(acks[0]).toMatchObject({ seq: 3, status: "early", applied: 0 });
+    const record = (await getTaskRecord(env.db, owner.ownerId, task.id))!;
+    expect((await readWholeConversation(env.db, record.segments)).map((m) => m.content)).toEqual(["unnumbered"]);
+    ws.close();
+  }, 60_000);
+});
+
