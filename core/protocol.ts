@@ -184,6 +184,14 @@ export const Hello = z.object({
   version: z.string().max(50),
 });
 export const Heartbeat = z.object({ type: z.literal("heartbeat") });
+/**
+ * Sent on a connection the daemon is about to close because it has opened
+ * another (before API Gateway's 2-hour limit): the server moves the
+ * operations waiting on this connection to the daemon's newest one, stops
+ * sending commands here, and answers `handedOver`. A reply then arriving on
+ * the new connection settles them; nothing fails as `daemon_disconnected`.
+ */
+export const Handover = z.object({ type: z.literal("handover") });
 export const CheckpointCreated = z.object({
   type: z.literal("checkpointCreated"),
   taskId,
@@ -229,6 +237,7 @@ export const DaemonMessage = z.discriminatedUnion("type", [
   TaskSpawned,
   Hello,
   Heartbeat,
+  Handover,
   CheckpointCreated,
   TaskMessages,
   TaskStatusMessage,
@@ -261,7 +270,10 @@ export const ReportAck = z
   .meta({ id: "ReportAck" });
 export type ReportAck = z.infer<typeof ReportAck>;
 
-export const ServerNotice = z.discriminatedUnion("type", [ReportAck]);
+/** The answer to `handover`: the connection may be closed now. */
+export const HandedOver = z.object({ type: z.literal("handedOver"), operations: z.int().min(0) }).meta({ id: "HandedOver" });
+
+export const ServerNotice = z.discriminatedUnion("type", [ReportAck, HandedOver]);
 export type ServerNotice = z.infer<typeof ServerNotice>;
 
 /** API Gateway caps a WebSocket message at 128 KB; anything bigger travels through S3. */

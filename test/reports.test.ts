@@ -6,6 +6,8 @@ import { runReports, seeded } from "./support/reportsRun.js";
 import { createTask, getTaskRecord } from "../core/store/tasks.js";
 import { readWholeConversation } from "../core/store/conversation.js";
 import { randomUUID } from "node:crypto";
+import { WebSocket } from "ws";
+import { getOperationRecord } from "../core/store/operations.js";
 
 /**
  * Daemon reports under a hostile network: the gateway drops, duplicates,
@@ -86,5 +88,44 @@ describe("daemon reports", () => {
     expect((await readWholeConversation(env.db, record.segments)).map((m) => m.content)).toEqual(["unnumbered"]);
     ws.close();
   }, 60_000);
-});
 
+  it("a planned reconnect hands waiting operations to the new connection; an unplanned drop still fails them at once", async () => {
+    const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
+    const daemonId = randomUUID();
+    const first = await env.scriptedDaemon(owner, daemonId);
+    const command = { type: "getCheckpointDiff" as const, taskId: task.id, checkpointSha: "a".repeat(40) };
+    const planned = await env.runtime.relay.dispatch(owner.ownerId, command, { wait: false });
+    await waitFor(() => first.received.some((c) => c.requestId === planned.id), 10_000, "the command");
+    // A second connection of the same daemon, then the handover on the first, then the first closes.
+    const second = await env.scriptedDaemon(owner, daemonId);
+    const handedOver = new Promise((resolve) => first.ws.on("message", (d) => JSON.parse(d.toString()).type === "handedOver" && resolve(JSON.parse(d.toString()))));
+    first.ws.send(JSON.stringify({ type: "handover" }));
+    expect(await handedOver).toEqual({ type: "handedOver", operations: 1 });
+    first.ws.close(1000);
+    await waitFor(() => first.ws.readyState === WebSocket.CLOSED, 10_000, "the close");
+    // The reply arrives on the new connection and settles the operation.
+    second.ws.send(JSON.stringify({ type: "checkpointDiffResult", requestId: planned.id, taskId: task.id, success: true, diff: { files: [], stats: { filesChanged: 0, insertions: 0, deletions: 0 } } }));
+    await waitFor(async () => (await getOperationRecord(env.db, owner.ownerId, planned.id))?.status === "succeeded", 10_000, "the operation to succeed");
+
+    // Without a handover, the drop fails what waits on the connection at once.
+    const dropped = await env.runtime.relay.dispatch(owner.ownerId, command, { wait: false, targetDaemonId: daemonId });
+    await waitFor(() => second.received.some((c) => c.requestId === dropped.id), 10_000, "the second command");
+    second.ws.terminate();
+    const failed = await waitFor(async () => {
+      const op = await getOperationRecord(env.db, owner.ownerId, dropped.id);
+      return op?.status === "timed_out" ? op : undefined;
+    }, 10_000, "the operation to fail");
+    expect(failed.error?.code).toBe("daemon_disconnected");
+  }, 60_000);
+
+  it("the daemon moves to a new connection before the gateway's limit and keeps one connection", async () => {
+    const daemon = await env.startTestDaemon(owner, { maxConnectionMs: 700 });
+    await waitFor(() => daemon.connection.opened >= 3, 20_000, "two planned reconnects");
+    await waitFor(async () => {
+      const items = (await env.call("GET", "/api/v1/daemons", { key: owner.apiKey })).body.items as Array<{ daemonId: string }>;
+      return items.filter((d) => d.daemonId === daemon.daemonId).length === 1;
+    }, 10_000, "one connection listed");
+    expect(daemon.log.some((l) => /moving to a new connection/.test(l))).toBe(true);
+    await daemon.stop();
+  }, 60_000);
+});

@@ -8,7 +8,7 @@ import type { Relay } from "../relay.js";
 import type { Db } from "../store/db.js";
 import { claimReply, getOperationRecord, settleOperation, type Outcome } from "../store/operations.js";
 import { backoff } from "../store/table.js";
-import { removePendingOperation, updateConnection } from "../store/connections.js";
+import { handOverConnection, removePendingOperation, updateConnection } from "../store/connections.js";
 import { getCheckpoint, hasRecentCheckpointAt } from "../store/checkpoints.js";
 import { createSnapshot, toSnapshot } from "../store/snapshots.js";
 import { clearAwaitingDaemon, clearRestartPoint, getTaskRecord, toTask } from "../store/tasks.js";
@@ -33,6 +33,11 @@ export async function handleDaemonMessage(db: Db, relay: Relay, connection: Conn
       return;
     case "heartbeat":
       return;
+    case "handover": {
+      const operations = await handOverConnection(db, connection);
+      await relay.notify(connection.connectionId, { type: "handedOver", operations });
+      return;
+    }
     case "checkpointCreated":
     case "taskMessages":
     case "taskStatus":

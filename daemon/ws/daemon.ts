@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { ServerNotice, type DaemonMessage } from "../../core/protocol.js";
+import { ServerNotice, type DaemonMessage, type ReportAck } from "../../core/protocol.js";
 import { WorktreeManager } from "../worktree/manager.js";
 import { AgentRunner } from "./agent.js";
 import { splitCommand } from "./argv.js";
@@ -35,6 +35,8 @@ export interface DaemonOptions {
   heartbeatMs?: number;
   reconnectInitialMs?: number;
   reconnectMaxMs?: number;
+  /** How long a connection is used before the daemon moves to a new one; default 110 minutes. */
+  maxConnectionMs?: number;
   /** How long a report waits for its acknowledgement before it is sent again; default 5 s. */
   reportResendMs?: number;
   commitPollMs?: number;
@@ -52,11 +54,11 @@ export interface Daemon {
 }
 
 /** A notice from the server (a report's acknowledgement), or undefined for anything else (commands). */
-function noticeOf(text: string): ServerNotice | undefined {
+function noticeOf(text: string): ReportAck | undefined {
   if (!text.includes('"reportAck"')) return undefined;
   try {
     const parsed = ServerNotice.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : undefined;
+    return parsed.success && parsed.data.type === "reportAck" ? parsed.data : undefined;
   } catch {
     return undefined;
   }
@@ -100,6 +102,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     heartbeatMs: options.heartbeatMs,
     reconnectInitialMs: options.reconnectInitialMs,
     reconnectMaxMs: options.reconnectMaxMs,
+    maxConnectionMs: options.maxConnectionMs,
     onMessage: (text) => {
       const notice = noticeOf(text);
       if (notice) outbox.onAck(notice);
