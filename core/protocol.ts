@@ -203,11 +203,26 @@ export const CheckpointCreated = z.object({
   linesRemoved: z.int().min(0).optional(),
   report: ReportPosition.optional(),
 });
+/**
+ * Asks where to upload a message too large for a WebSocket message; the
+ * server answers `uploadGranted` with a presigned PUT. The message then goes
+ * in `taskMessages` with `uploaded: true` (and its id, role and timestamp):
+ * the server takes it whole from the upload.
+ */
+export const UploadRequest = z.object({
+  type: z.literal("uploadRequest"),
+  requestId,
+  taskId,
+  messageId: z.string().min(1).max(200),
+});
 export const TaskMessages = z.object({
   type: z.literal("taskMessages"),
   taskId,
   /** Each message needs an id so that a resend is appended once. */
-  messages: z.array(NewConversationMessage.required({ id: true })).min(1).max(100),
+  messages: z
+    .array(NewConversationMessage.required({ id: true }).extend({ uploaded: z.literal(true).optional() }))
+    .min(1)
+    .max(100),
   report: ReportPosition.optional(),
 });
 export const TaskStatusMessage = z.object({ type: z.literal("taskStatus"), taskId, status: TaskStatus, report: ReportPosition.optional() });
@@ -238,6 +253,7 @@ export const DaemonMessage = z.discriminatedUnion("type", [
   Hello,
   Heartbeat,
   Handover,
+  UploadRequest,
   CheckpointCreated,
   TaskMessages,
   TaskStatusMessage,
@@ -273,7 +289,12 @@ export type ReportAck = z.infer<typeof ReportAck>;
 /** The answer to `handover`: the connection may be closed now. */
 export const HandedOver = z.object({ type: z.literal("handedOver"), operations: z.int().min(0) }).meta({ id: "HandedOver" });
 
-export const ServerNotice = z.discriminatedUnion("type", [ReportAck, HandedOver]);
+/** Where to PUT a large message (gzip JSON of the whole message), for `uploadRequest`. */
+export const UploadGranted = z
+  .object({ type: z.literal("uploadGranted"), requestId, uploadUrl: z.url() })
+  .meta({ id: "UploadGranted" });
+
+export const ServerNotice = z.discriminatedUnion("type", [ReportAck, HandedOver, UploadGranted]);
 export type ServerNotice = z.infer<typeof ServerNotice>;
 
 /** API Gateway caps a WebSocket message at 128 KB; anything bigger travels through S3. */

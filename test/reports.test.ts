@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRelayEnv, waitFor, type RelayEnv } from "./support/relay.js";
 import type { TestOwner } from "./support/api.js";
-import { removeTempDirs } from "./support/git.js";
+import { initRepo, removeTempDirs, tempDir } from "./support/git.js";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
 import { runReports, seeded } from "./support/reportsRun.js";
 import { createTask, getTaskRecord } from "../core/store/tasks.js";
 import { readWholeConversation } from "../core/store/conversation.js";
@@ -126,6 +128,30 @@ describe("daemon reports", () => {
       return items.filter((d) => d.daemonId === daemon.daemonId).length === 1;
     }, 10_000, "one connection listed");
     expect(daemon.log.some((l) => /moving to a new connection/.test(l))).toBe(true);
+    await daemon.stop();
+  }, 60_000);
+
+  it("a message too large for a WebSocket message arrives whole, through S3", async () => {
+    const dir = tempDir("makima-agent-");
+    const big = "0123456789abcdef".repeat(20_000); // 320 KB
+    writeFileSync(
+      path.join(dir, "agent.mjs"),
+      `import { writeSync } from "node:fs";
+writeSync(1, JSON.stringify({ id: "big", role: "tool", content: "result", toolName: "read", toolResult: ${JSON.stringify(big)} }) + "\\n");
+writeSync(1, JSON.stringify({ role: "assistant", content: "after" }) + "\\n");
+`,
+    );
+    const daemon = await env.startTestDaemon(owner, { agentCommand: `"${process.execPath}" "${path.join(dir, "agent.mjs")}"` });
+    const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
+    const cwd = initRepo(path.join(daemon.root, task.id));
+    await daemon.runner.start({ taskId: task.id, name: "t", plan: "p", cwd, branchName: "main" });
+    await waitFor(async () => (await getTaskRecord(env.db, owner.ownerId, task.id))?.status === "completed", 30_000, "the task to complete");
+    const whole = await env.call("GET", `/api/v1/mesh/tasks/${task.id}/messages/big`, { key: owner.apiKey });
+    expect(whole.status).toBe(200);
+    expect(whole.body.toolResult).toBe(big);
+    const record = (await getTaskRecord(env.db, owner.ownerId, task.id))!;
+    expect((await readWholeConversation(env.db, record.segments)).map((m) => m.content)).toEqual(["result", "after"]);
+    expect(env.gateway.stats.maxInboundBytes).toBeLessThan(128 * 1024);
     await daemon.stop();
   }, 60_000);
 });

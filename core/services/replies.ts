@@ -1,7 +1,8 @@
-import { CodeRewind, type Connection, type OperationRecord, type Phase, type TaskCheckpoint, type TaskRecord } from "../models.js";
+import { CodeRewind, NewConversationMessage, type Connection, type OperationRecord, type Phase, type TaskCheckpoint, type TaskRecord } from "../models.js";
 import type { DaemonMessage, DaemonReply, GitDiffInfo, PreservedState, ReportAck } from "../protocol.js";
 import { advanceReport, ReportOutOfOrder } from "../store/conversation.js";
 import { newId } from "../ids.js";
+import { blobKeys } from "../blobs.js";
 import { DomainError } from "../errors.js";
 import type { Principal } from "../auth.js";
 import type { Relay } from "../relay.js";
@@ -33,6 +34,13 @@ export async function handleDaemonMessage(db: Db, relay: Relay, connection: Conn
       return;
     case "heartbeat":
       return;
+    case "uploadRequest": {
+      const task = await getTaskRecord(db, connection.ownerId, message.taskId);
+      if (!task) throw new DomainError(404, "not_found", "task not found");
+      const uploadUrl = await db.blobs.presignPut(blobKeys.messageUpload(task.ownerId, task.id, message.messageId));
+      await relay.notify(connection.connectionId, { type: "uploadGranted", requestId: message.requestId, uploadUrl });
+      return;
+    }
     case "handover": {
       const operations = await handOverConnection(db, connection);
       await relay.notify(connection.connectionId, { type: "handedOver", operations });
@@ -130,7 +138,7 @@ async function applyReport(ctx: ServiceContext, connection: Connection, message:
     }
     case "taskMessages":
       // Message ids make a resend a no-op (see store/conversation.ts).
-      await appendMessages(ctx, message.taskId, message.messages, position);
+      await appendMessages(ctx, message.taskId, await wholeMessages(ctx, connection, message), position);
       return;
     case "taskStatus":
       await withFreshTask(db, connection.ownerId, message.taskId, async (task) => {
@@ -143,6 +151,22 @@ async function applyReport(ctx: ServiceContext, connection: Connection, message:
       });
       return;
   }
+}
+
+/** The messages of a report, those the daemon uploaded (too large for a WebSocket message) read back whole. */
+async function wholeMessages(ctx: ServiceContext, connection: Connection, message: Extract<Report, { type: "taskMessages" }>): Promise<NewConversationMessage[]> {
+  return Promise.all(
+    message.messages.map(async ({ uploaded, ...m }) => {
+      if (!uploaded) return m;
+      const key = blobKeys.messageUpload(connection.ownerId, message.taskId, m.id);
+      if (!(await ctx.db.blobs.exists(key))) {
+        throw new DomainError(400, "upload_missing", `message ${m.id} was reported uploaded, but no upload is there`);
+      }
+      const parsed = NewConversationMessage.safeParse(await ctx.db.blobs.getJson(key));
+      if (!parsed.success || parsed.data.id !== m.id) throw new DomainError(400, "upload_invalid", `the upload of message ${m.id} is not that message`);
+      return parsed.data;
+    }),
+  );
 }
 
 /** The operation a reply answers, if it is this owner's and was sent to this daemon. */

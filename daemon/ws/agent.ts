@@ -17,8 +17,6 @@ import type { Reporter } from "./reporter.js";
  * its exit becomes `taskStatus` completed or failed.
  */
 
-/** A message larger than this would not fit a WebSocket message: its text is cut. */
-const MAX_MESSAGE_BYTES = 80 * 1024;
 const MAX_CHECKPOINT_MESSAGE = 10_000;
 const MAX_FILES_LISTED = 500;
 
@@ -250,7 +248,8 @@ export class AgentRunner {
       return undefined;
     }
     // The id is fixed here, once, so that a resend of the same message is recognised.
-    return fitMessage({ ...parsed.data, id: parsed.data.id ?? newId(), timestamp: parsed.data.timestamp ?? new Date().toISOString() });
+    // Whole, however large: one too large for a WebSocket message is uploaded through S3 when sent.
+    return { ...parsed.data, id: parsed.data.id ?? newId(), timestamp: parsed.data.timestamp ?? new Date().toISOString() };
   }
 
   // ------------------------------------------------------------ commits
@@ -308,23 +307,4 @@ async function checkpointOf(cwd: string, taskId: string, sha: string, fallbackBr
     linesAdded: added,
     linesRemoved: removed,
   };
-}
-
-/** Cuts the text of a message that would not fit a WebSocket message, and says so in it. */
-function fitMessage(message: StoredMessage): StoredMessage {
-  const size = Buffer.byteLength(JSON.stringify(message));
-  if (size <= MAX_MESSAGE_BYTES) return message;
-  const budget = Math.floor(MAX_MESSAGE_BYTES / 3);
-  const cut = (s: string | undefined) => {
-    if (s === undefined || Buffer.byteLength(s) <= budget) return s;
-    // Cut by bytes; a character split in two becomes U+FFFD, which is fine for a note that says it was cut.
-    return `${Buffer.from(s, "utf8").subarray(0, budget).toString("utf8")}\n[cut by the daemon: ${Buffer.byteLength(s)} bytes in all]`;
-  };
-  const fitted: StoredMessage = { ...message, content: cut(message.content)!, toolResult: cut(message.toolResult) };
-  if (fitted.toolResult === undefined) delete fitted.toolResult;
-  if (Buffer.byteLength(JSON.stringify(fitted)) > MAX_MESSAGE_BYTES) {
-    delete fitted.toolInput;
-    delete fitted.toolCalls;
-  }
-  return fitted;
 }

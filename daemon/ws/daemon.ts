@@ -2,14 +2,15 @@ import { randomUUID } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { ServerNotice, type DaemonMessage, type ReportAck } from "../../core/protocol.js";
+import { ServerNotice, type DaemonMessage } from "../../core/protocol.js";
 import { WorktreeManager } from "../worktree/manager.js";
 import { AgentRunner } from "./agent.js";
 import { splitCommand } from "./argv.js";
 import { DaemonConnection } from "./connection.js";
 import { CommandHandler } from "./handlers.js";
 import { Reporter } from "./reporter.js";
-import { Outbox } from "./outbox.js";
+import { Outbox, type Report } from "./outbox.js";
+import { uploadJson } from "./transfer.js";
 
 /**
  * The daemon's parts wired together: the connection to the WebSocket API,
@@ -53,12 +54,12 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-/** A notice from the server (a report's acknowledgement), or undefined for anything else (commands). */
-function noticeOf(text: string): ReportAck | undefined {
-  if (!text.includes('"reportAck"')) return undefined;
+/** A notice from the server (a report's acknowledgement, an upload URL), or undefined for anything else (commands). */
+function noticeOf(text: string): Exclude<ServerNotice, { type: "handedOver" }> | undefined {
+  if (!text.includes('"reportAck"') && !text.includes('"uploadGranted"')) return undefined;
   try {
     const parsed = ServerNotice.safeParse(JSON.parse(text));
-    return parsed.success && parsed.data.type === "reportAck" ? parsed.data : undefined;
+    return parsed.success && parsed.data.type !== "handedOver" ? parsed.data : undefined;
   } catch {
     return undefined;
   }
@@ -76,6 +77,32 @@ export async function persistentDaemonId(root: string): Promise<string> {
   const daemonId = randomUUID();
   await writeFile(file, `${JSON.stringify({ daemonId, createdAt: new Date().toISOString() }, null, 2)}\n`, { mode: 0o600 });
   return daemonId;
+}
+
+/** Above this a message does not travel inline in `taskMessages`: it is uploaded whole through S3. */
+export const INLINE_MESSAGE_BYTES = 60 * 1024;
+
+/** A report with each message too large for a WebSocket message uploaded first (presigned PUT), sent as `uploaded`. */
+async function uploadLargeMessages(report: Report, send: (m: DaemonMessage) => Promise<void>, uploads: Map<string, (url: string) => void>): Promise<Report> {
+  if (report.type !== "taskMessages") return report;
+  const messages = await Promise.all(
+    report.messages.map(async (message) => {
+      if (Buffer.byteLength(JSON.stringify(message)) <= INLINE_MESSAGE_BYTES) return message;
+      const requestId = randomUUID();
+      const granted = new Promise<string>((resolve, reject) => {
+        uploads.set(requestId, resolve);
+        setTimeout(() => reject(new Error(`no upload URL for message ${message.id} within 30 s`)), 30_000).unref();
+      });
+      try {
+        await send({ type: "uploadRequest", requestId, taskId: report.taskId, messageId: message.id });
+        await uploadJson(await granted, message);
+      } finally {
+        uploads.delete(requestId);
+      }
+      return { id: message.id, role: message.role, timestamp: message.timestamp, content: "", uploaded: true as const };
+    }),
+  );
+  return { ...report, messages };
 }
 
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
@@ -105,15 +132,18 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     maxConnectionMs: options.maxConnectionMs,
     onMessage: (text) => {
       const notice = noticeOf(text);
-      if (notice) outbox.onAck(notice);
+      if (notice?.type === "reportAck") outbox.onAck(notice);
+      else if (notice?.type === "uploadGranted") uploads.get(notice.requestId)?.(notice.uploadUrl);
       else void handler?.handle(text);
     },
     onOpen: () => outbox.onConnected(),
   });
   const send = (message: DaemonMessage) => connection.send(message);
+  const uploads = new Map<string, (url: string) => void>();
   const outbox = new Outbox({
     dir: path.join(root, STATE_DIR, "outbox"),
     send,
+    prepare: (report) => uploadLargeMessages(report, send, uploads),
     connected: () => connection.connected,
     log,
     resendMs: options.reportResendMs,

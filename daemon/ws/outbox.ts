@@ -28,6 +28,8 @@ export interface OutboxOptions {
   /** Whether a connection is open now (reports wait for one). */
   connected: () => boolean;
   log: (line: string) => void;
+  /** Turns a report into what goes on the wire (large messages uploaded first); once per report and run. */
+  prepare?: (report: Report) => Promise<Report>;
   /** Reports of one task on the wire without an answer; default 4. */
   window?: number;
   /** An unanswered report is sent again after this long; default 5 s. */
@@ -38,6 +40,7 @@ interface Entry {
   seq: number;
   report: Report;
   sentAt?: number;
+  wire?: Promise<Report>;
 }
 
 interface TaskOutbox {
@@ -224,7 +227,16 @@ export class Outbox {
       entry.sentAt = Date.now();
       inFlight++;
       // A send that fails leaves the report for the next connection (onConnected) or the resend timer.
-      this.options.send(entry.report).catch(() => (entry.sentAt = undefined));
+      const prepare = this.options.prepare;
+      entry.wire ??= prepare ? prepare(entry.report) : Promise.resolve(entry.report);
+      entry.wire
+        .catch((error) => {
+          entry.wire = undefined;
+          this.options.log(`outbox: task ${box.taskId}: report ${entry.seq} not ready: ${(error as Error).message}`);
+          throw error;
+        })
+        .then((wire) => this.options.send(wire))
+        .catch(() => (entry.sentAt = undefined));
     }
   }
 
