@@ -14,6 +14,7 @@ const BENCHES = [
   { name: "cleanup", file: "./cleanup.ts", run: "runCleanupBench" },
   { name: "api", file: "./api.ts", run: "runApiBench" },
   { name: "relay", file: "./relay.ts", run: "runRelayBench" },
+  { name: "reports", file: "./reports.ts", run: "runReportsBench" },
   { name: "bundle", file: "./bundle.ts", run: "runBundleBench" },
   { name: "partitions", file: "./partitions.ts", run: "runPartitionsBench" },
   { name: "cost", file: "./cost.ts", run: "runCostBench" },

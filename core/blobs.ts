@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -27,6 +28,9 @@ export const blobKeys = {
   messagePrefix: "messages/",
   /** Payloads travelling between the service and a daemon (diffs, conversations to start with). */
   transfer: (ownerId: string, transferId: string) => `transfers/${ownerId}/${transferId}.json.gz`,
+  /** A daemon's upload of a message too large for a WebSocket message. */
+  messageUpload: (ownerId: string, taskId: string, messageId: string) =>
+    `transfers/${ownerId}/message-${taskId}-${createHash("sha256").update(messageId).digest("hex").slice(0, 32)}.json.gz`,
   transferPrefix: "transfers/",
 };
 

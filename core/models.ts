@@ -98,8 +98,13 @@ export const StartState = {
 
 /** A task as stored: the resource plus its conversation bookkeeping. */
 export const TaskRecord = Task.extend({
-  /** Highest sequence number written to this task's own log. */
+  /** Highest sequence number written to this task's own log; moves in the same transaction as the entries. */
   lastSeq: z.int().min(0),
+  /** The chain hash of the entry at lastSeq ("" for an empty log). */
+  lastChain: z.string().optional(),
+  /** The daemon report stream applied to this task, and the last report number applied from it. */
+  reportStream: z.string().optional(),
+  reportSeq: z.int().min(0).optional(),
   /** The visible conversation: runs of log entries, possibly in ancestors' logs. */
   segments: z.array(ConversationSegment),
   checkpointCount: z.int().min(0),
@@ -123,7 +128,10 @@ export const ConversationMessage = z
     id: z.string().min(1).max(200),
     role: MessageRole,
     content: z.string(),
+    /** When the agent (or client) says the message was written, as reported. */
     timestamp: isoTime(),
+    /** When the server stored the message: what time-based cuts (toTimestamp, restart_phase, forks at a time) compare. */
+    receivedAt: isoTime().optional(),
     toolCalls: z.array(ToolCallInfo).max(100).optional(),
     toolName: z.string().max(200).optional(),
     toolInput: boundedJson(z.unknown(), MESSAGE_JSON).optional(),
@@ -138,7 +146,7 @@ export const ConversationMessage = z
 export type ConversationMessage = z.infer<typeof ConversationMessage>;
 
 /** A message as a client sends it: id and timestamp are filled in when missing. */
-export const NewConversationMessage = ConversationMessage.omit({ truncated: true }).extend({
+export const NewConversationMessage = ConversationMessage.omit({ truncated: true, receivedAt: true }).extend({
   id: z.string().min(1).max(200).optional(),
   timestamp: isoTime().optional(),
 });

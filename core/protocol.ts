@@ -178,12 +178,36 @@ export const TaskSpawned = z.object({
   preservedAs: PreservedState.optional(),
 });
 
+/**
+ * A report's place in its task's report stream. The daemon numbers each
+ * task's reports 1, 2, 3, … in the order they happened, under a stream id
+ * it picks once per task (kept with its outbox); the server applies report
+ * n only after n − 1 and at most once, and answers each with a `reportAck`.
+ * A report without it (an older daemon) is applied on arrival, unordered
+ * and unacknowledged.
+ */
+export const ReportPosition = z
+  .object({
+    stream: z.uuid(),
+    seq: z.int().min(1).max(Number.MAX_SAFE_INTEGER),
+  })
+  .meta({ id: "ReportPosition" });
+export type ReportPosition = z.infer<typeof ReportPosition>;
+
 export const Hello = z.object({
   type: z.literal("hello"),
   hostname: z.string().max(255),
   version: z.string().max(50),
 });
 export const Heartbeat = z.object({ type: z.literal("heartbeat") });
+/**
+ * Sent on a connection the daemon is about to close because it has opened
+ * another (before API Gateway's 2-hour limit): the server moves the
+ * operations waiting on this connection to the daemon's newest one, stops
+ * sending commands here, and answers `handedOver`. A reply then arriving on
+ * the new connection settles them; nothing fails as `daemon_disconnected`.
+ */
+export const Handover = z.object({ type: z.literal("handover") });
 export const CheckpointCreated = z.object({
   type: z.literal("checkpointCreated"),
   taskId,
@@ -194,14 +218,31 @@ export const CheckpointCreated = z.object({
   filesChanged: boundedJson(z.unknown(), ATTRIBUTE_JSON).optional(),
   linesAdded: z.int().min(0).optional(),
   linesRemoved: z.int().min(0).optional(),
+  report: ReportPosition.optional(),
+});
+/**
+ * Asks where to upload a message too large for a WebSocket message; the
+ * server answers `uploadGranted` with a presigned PUT. The message then goes
+ * in `taskMessages` with `uploaded: true` (and its id, role and timestamp):
+ * the server takes it whole from the upload.
+ */
+export const UploadRequest = z.object({
+  type: z.literal("uploadRequest"),
+  requestId,
+  taskId,
+  messageId: z.string().min(1).max(200),
 });
 export const TaskMessages = z.object({
   type: z.literal("taskMessages"),
   taskId,
   /** Each message needs an id so that a resend is appended once. */
-  messages: z.array(NewConversationMessage.required({ id: true })).min(1).max(100),
+  messages: z
+    .array(NewConversationMessage.required({ id: true }).extend({ uploaded: z.literal(true).optional() }))
+    .min(1)
+    .max(100),
+  report: ReportPosition.optional(),
 });
-export const TaskStatusMessage = z.object({ type: z.literal("taskStatus"), taskId, status: TaskStatus });
+export const TaskStatusMessage = z.object({ type: z.literal("taskStatus"), taskId, status: TaskStatus, report: ReportPosition.optional() });
 export const DaemonError = z.object({
   type: z.literal("error"),
   requestId: requestId.optional(),
@@ -228,12 +269,50 @@ export const DaemonMessage = z.discriminatedUnion("type", [
   TaskSpawned,
   Hello,
   Heartbeat,
+  Handover,
+  UploadRequest,
   CheckpointCreated,
   TaskMessages,
   TaskStatusMessage,
   DaemonError,
 ]);
 export type DaemonMessage = z.infer<typeof DaemonMessage>;
+
+// ------------------------------------------------------------ server → daemon notices
+
+/**
+ * The answer to a numbered report, posted to the connection it came on.
+ * `applied` is the highest report of the stream the server has applied
+ * (cumulative: every report up to it is stored), and `status` what became
+ * of this one: `applied` now, `duplicate` (applied before: a resend),
+ * `early` (its predecessor has not arrived: send again from applied + 1),
+ * `rejected` (it can never apply, e.g. the task is gone: drop it; `error`
+ * says why). `superseded` when the task now takes reports from another
+ * stream (another daemon, or this one after losing its outbox).
+ */
+export const ReportAck = z
+  .object({
+    type: z.literal("reportAck"),
+    taskId,
+    stream: z.uuid(),
+    seq: z.int().min(1),
+    applied: z.int().min(0),
+    status: z.enum(["applied", "duplicate", "early", "rejected", "superseded"]),
+    error: z.object({ code: z.string().max(100), message: z.string().max(2000) }).optional(),
+  })
+  .meta({ id: "ReportAck" });
+export type ReportAck = z.infer<typeof ReportAck>;
+
+/** The answer to `handover`: the connection may be closed now. */
+export const HandedOver = z.object({ type: z.literal("handedOver"), operations: z.int().min(0) }).meta({ id: "HandedOver" });
+
+/** Where to PUT a large message (gzip JSON of the whole message), for `uploadRequest`. */
+export const UploadGranted = z
+  .object({ type: z.literal("uploadGranted"), requestId, uploadUrl: z.url() })
+  .meta({ id: "UploadGranted" });
+
+export const ServerNotice = z.discriminatedUnion("type", [ReportAck, HandedOver, UploadGranted, Welcome]);
+export type ServerNotice = z.infer<typeof ServerNotice>;
 
 /** API Gateway caps a WebSocket message at 128 KB; anything bigger travels through S3. */
 export const MAX_INLINE_PAYLOAD_BYTES = 100 * 1024;

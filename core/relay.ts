@@ -3,7 +3,7 @@ import {
   DeleteConnectionCommand,
   PostToConnectionCommand,
 } from "@aws-sdk/client-apigatewaymanagementapi";
-import { DaemonCommand, MAX_INLINE_PAYLOAD_BYTES, type DaemonCommand as Command } from "./protocol.js";
+import { DaemonCommand, MAX_INLINE_PAYLOAD_BYTES, type DaemonCommand as Command, type ServerNotice } from "./protocol.js";
 import type { Connection, OperationRecord } from "./models.js";
 import { DomainError, noDaemon } from "./errors.js";
 import { newId } from "./ids.js";
@@ -161,13 +161,19 @@ export class Relay {
     throw noDaemon("no daemon of yours is online (the connections found were stale and have been removed)");
   }
 
-  /** Sends a message that answers nothing (no operation); a gone connection is ignored. */
-  async notify(connectionId: string, message: unknown): Promise<void> {
+  /**
+   * Posts a notice (a report's acknowledgement) to a connection. A notice
+   * that does not arrive is not an error here: the daemon sends its report
+   * again, and the answer to the resend says the same.
+   */
+  async notify(connectionId: string, notice: ServerNotice): Promise<void> {
     if (!this.poster) return;
     try {
-      await this.poster.post(connectionId, JSON.stringify(message));
+      await this.poster.post(connectionId, JSON.stringify(notice));
     } catch (error) {
-      if (!(error instanceof GoneError)) throw error;
+      if (!(error instanceof GoneError)) {
+        console.warn(JSON.stringify({ level: "warn", message: "notice not posted", connectionId, type: notice.type, error: (error as Error).message }));
+      }
     }
   }
 

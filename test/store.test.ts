@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { createTestDb } from "./support/env.js";
 import * as store from "../core/store/index.js";
 import { keys } from "../core/keys.js";
+import type { Table } from "../core/store/table.js";
 import { DomainError } from "../core/errors.js";
 import type { HistoryEvent, NewConversationMessage, TaskRecord } from "../core/models.js";
 
@@ -38,6 +39,17 @@ async function readAll(segments: TaskRecord["segments"], limit = 200) {
     cursor = page.nextCursor ?? undefined;
   } while (cursor);
   return ids;
+}
+
+/** The table, failing its n-th transaction (counting from 1) as DynamoDB would with an internal error. */
+function failingTransaction(table: Table, n: number): Table {
+  let calls = 0;
+  const faulty = Object.create(table) as Table;
+  faulty.transact = async (items) => {
+    if (++calls === n) throw Object.assign(new Error("injected: InternalServerError"), { name: "InternalServerError" });
+    return table.transact(items);
+  };
+  return faulty;
 }
 
 async function itemsInPartition(pk: string) {
@@ -130,6 +142,51 @@ describe("conversation log", () => {
     expect(new Set(items.map((i) => i.id)).size).toBe(50);
     expect((await reload(task)).lastSeq).toBe(50);
     expect(store.toTask(await reload(task)).messageCount).toBe(50);
+  });
+
+  it("a transaction that fails mid-append leaves the log, the count and the chat events agreeing", async () => {
+    const task = await newTask();
+    const event = (chunk: { count: number; firstMessageId: string; lastMessageId: string; roles: string[] }) => ({
+      ownerId: task.ownerId,
+      taskId: task.id,
+      eventType: "chat" as const,
+      eventSubtype: "messages",
+      eventData: chunk,
+    });
+    // 150 messages take two transactions; the second one fails, as a DynamoDB error would make it.
+    const faulty = { ...db, table: failingTransaction(db.table, 2) };
+    await expect(store.appendMessages(faulty, task, Array.from({ length: 150 }, (_, i) => msg(i)), { event })).rejects.toThrow(/injected/);
+    const entries = (await itemsInPartition(keys.taskPartition(task.id))).filter((i) => String(i.sk).startsWith("MSG#"));
+    const count = store.toTask(await reload(task)).messageCount;
+    expect(count).toBe(entries.length);
+    const chat = (await store.taskHistory(db, task.id, { limit: 100 })).items.reduce((n, e) => n + Number(e.eventData.count), 0);
+    expect(chat).toBe(count);
+    // The rest arrives on a retry, each message once; the log stays gapless.
+    await store.appendMessages(db, await reload(task), Array.from({ length: 150 }, (_, i) => msg(i)), { event });
+    expect(await readAll((await reload(task)).segments)).toEqual(Array.from({ length: 150 }, (_, i) => `m${i}`));
+    expect((await store.taskHistory(db, task.id, { limit: 100 })).items.reduce((n, e) => n + Number(e.eventData.count), 0)).toBe(150);
+  });
+
+  it("concurrent appends of several transactions each interleave only as whole batches", async () => {
+    const task = await newTask();
+    const batches = [0, 1, 2].map((b) => Array.from({ length: 120 }, (_, i) => msg(b * 1000 + i)));
+    await Promise.all(batches.map((batch) => store.appendMessages(db, task, batch)));
+    const ids = await readAll((await reload(task)).segments);
+    expect(ids).toHaveLength(360);
+    const runs = [0, 120, 240].map((at) => ids.slice(at, at + 120).map((id) => Math.floor(Number(id.slice(1)) / 1000)));
+    for (const run of runs) expect(new Set(run).size).toBe(1);
+  });
+
+  it("applies a daemon report once and only after the one before it", async () => {
+    const task = await newTask();
+    const stream = "stream-a";
+    await expect(store.appendMessages(db, task, [msg(2)], { report: { stream, seq: 2 } })).rejects.toBeInstanceOf(store.ReportOutOfOrder);
+    await store.appendMessages(db, task, [msg(1)], { report: { stream, seq: 1 } });
+    await store.appendMessages(db, task, [msg(2)], { report: { stream, seq: 2 } });
+    await expect(store.appendMessages(db, task, [msg(1)], { report: { stream, seq: 1 } })).rejects.toBeInstanceOf(store.ReportOutOfOrder);
+    await expect(store.appendMessages(db, task, [msg(9)], { report: { stream, seq: 2 } })).rejects.toBeInstanceOf(store.ReportOutOfOrder);
+    expect(await readAll((await reload(task)).segments)).toEqual(["m1", "m2"]);
+    expect(await reload(task)).toMatchObject({ reportStream: stream, reportSeq: 2 });
   });
 
   it("appends a resent message id once and refuses a batch that repeats an id", async () => {
@@ -442,8 +499,20 @@ describe("forks and rewinds", () => {
     await store.appendMessages(db, task, [1, 2, 3, 4, 5].map((i) => msg(i)));
     task = await reload(task);
     expect(await store.positionOfMessage(db, await store.closeSegments(db, task), "m3")).toBe(3);
-    const at = new Date(Date.UTC(2026, 0, 1, 0, 0, 2, 500));
-    expect(await store.countUpTo(db, await store.closeSegments(db, task), at)).toBe(2);
+    // Time cuts go by when the server received each message, not by the timestamps agents report.
+    let now = Date.UTC(2030, 0, 1);
+    const timed = await createTestDb({ clock: () => new Date(now) });
+    let late = await store.createTask(timed, alice, { name: "t", plan: "p" });
+    for (const i of [1, 2, 3]) {
+      now += 1000;
+      await store.appendMessages(timed, await store.getTaskRecord(timed, alice, late.id).then((t) => t!), [msg(i, { timestamp: new Date(Date.UTC(2020, 0, 1, 0, 0, 10 - i)).toISOString() })]);
+    }
+    late = (await store.getTaskRecord(timed, alice, late.id))!;
+    const closedLate = await store.closeSegments(timed, late);
+    expect(await store.countUpTo(timed, closedLate, new Date(Date.UTC(2030, 0, 1, 0, 0, 2, 500)))).toBe(2);
+    expect(await store.countUpTo(timed, closedLate, new Date(Date.UTC(2020, 0, 1, 0, 0, 9)))).toBe(0);
+    const stored = (await store.readConversation(timed, closedLate, { scope: "t", limit: 10 })).items;
+    expect(stored.map((m) => [m.timestamp, m.receivedAt])).toEqual([1, 2, 3].map((i) => [new Date(Date.UTC(2020, 0, 1, 0, 0, 10 - i)).toISOString(), new Date(Date.UTC(2030, 0, 1, 0, 0, i)).toISOString()]));
 
     const { rewind } = await store.rewindConversation(db, task, 3, "alice");
     expect(rewind).toMatchObject({ messageCount: 3, hiddenCount: 2, actor: "alice" });

@@ -5,14 +5,14 @@ import { actorOf } from "../auth.js";
 import { outcomeOf, type RelayOutcome } from "../relay.js";
 import { createCheckpointWithSnapshot, getCheckpoint, getCheckpointInfo, listCheckpoints } from "../store/checkpoints.js";
 import { createSnapshot, getSnapshot, listSnapshots, setPinned, toSnapshot } from "../store/snapshots.js";
-import { readConversation } from "../store/conversation.js";
+import { readConversation, type ReportPosition } from "../store/conversation.js";
 import { ownedTask, type ServiceContext } from "./context.js";
 import { recordTaskEvent } from "./tasks.js";
 import { assertBranchName } from "../gitRefs.js";
 
-export async function createCheckpoint(ctx: ServiceContext, taskId: string, input: CreateCheckpointRequest) {
+export async function createCheckpoint(ctx: ServiceContext, taskId: string, input: CreateCheckpointRequest, report?: ReportPosition) {
   const task = await ownedTask(ctx, taskId);
-  const { checkpoint, snapshot } = await createCheckpointWithSnapshot(ctx.db, task, input);
+  const { checkpoint, snapshot } = await createCheckpointWithSnapshot(ctx.db, task, input, report);
   await recordTaskEvent(ctx.db, task, {
     eventType: "checkpoint",
     eventSubtype: "created",

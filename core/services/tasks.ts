@@ -3,7 +3,7 @@ import { badRequest, conflict } from "../errors.js";
 import { actorOf } from "../auth.js";
 import { createTask as storeTask, saveTask, saveTaskWith, toTask, getTaskRecord } from "../store/tasks.js";
 import { getContract, updateContract } from "../store/contracts.js";
-import { appendMessages as storeMessages } from "../store/conversation.js";
+import { appendMessages as storeMessages, type ReportPosition } from "../store/conversation.js";
 import { historyEventItems, newHistoryEvent, recordHistoryEvent, type NewHistoryEvent } from "../store/history.js";
 import type { TransactItem } from "../store/table.js";
 import type { Db } from "../store/db.js";
@@ -72,7 +72,7 @@ export async function setTaskStatus(
   ctx: ServiceContext,
   task: TaskRecord,
   status: TaskStatus,
-  extra: Partial<Pick<TaskRecord, "daemonId">> = {},
+  extra: Partial<Pick<TaskRecord, "daemonId" | "reportStream" | "reportSeq">> = {},
 ): Promise<TaskRecord> {
   if (task.status === status && !extra.daemonId) return task;
   if (task.status === status) return saveTask(ctx.db, task, extra);
@@ -90,26 +90,31 @@ export async function updateTask(ctx: ServiceContext, taskId: string, changes: {
   return toTask(await setTaskStatus(ctx, task, changes.status ?? task.status, { daemonId: changes.daemonId }));
 }
 
-/** Appends to the task's log; one `chat` history event per call that added anything. */
+/**
+ * Appends to the task's log; each transaction of messages carries its `chat`
+ * history event. A daemon report (`report`) is applied once and in order
+ * (ReportOutOfOrder otherwise; see store/conversation.ts).
+ */
 export async function appendMessages(
   ctx: ServiceContext,
   taskId: string,
   messages: NewConversationMessage[],
+  report?: ReportPosition,
 ): Promise<{ appended: number; messageCount: number }> {
   const task = await ownedTask(ctx, taskId);
-  const out = await storeMessages(ctx.db, task, messages);
-  if (out.appended > 0) {
-    await recordTaskEvent(ctx.db, task, {
+  const phase = await phaseOf(ctx, task);
+  const out = await storeMessages(ctx.db, task, messages, {
+    report,
+    event: (chunk) => ({
+      ownerId: task.ownerId,
+      contractId: task.contractId,
+      taskId: task.id,
       eventType: "chat",
       eventSubtype: "messages",
-      eventData: {
-        count: out.appended,
-        firstMessageId: out.messageIds[0],
-        lastMessageId: out.messageIds.at(-1),
-        roles: [...new Set(messages.map((m) => m.role))],
-      },
-    });
-  }
+      phase,
+      eventData: chunk,
+    }),
+  });
   const after = await getTaskRecord(ctx.db, task.ownerId, task.id);
   return { appended: out.appended, messageCount: toTask(after ?? task).messageCount };
 }

@@ -6,6 +6,7 @@ import { type Db, nowIso } from "./db.js";
 import { backoff, cancellationReasons, isExpired, type Item } from "./table.js";
 import { clipSegments, countOf } from "./conversation.js";
 import { buildSnapshot, snapshotItem } from "./snapshots.js";
+import { ReportOutOfOrder, reportGuard, type ReportPosition } from "./conversation.js";
 import { queryPage, type Page } from "./paging.js";
 
 /**
@@ -17,7 +18,10 @@ export async function createCheckpointWithSnapshot(
   db: Db,
   task: TaskRecord,
   input: CreateCheckpointRequest,
+  /** A daemon report: the checkpoint is stored with its report number, once and in order (ReportOutOfOrder otherwise). */
+  report?: ReportPosition,
 ): Promise<{ checkpoint: TaskCheckpoint; snapshot: SnapshotRecord }> {
+  const guard = report ? reportGuard(report) : undefined;
   const checkpointId = newId();
   const snapshot = await buildSnapshot(db, task, { snapshotType: "checkpoint", checkpointId });
   let number = (await lastCheckpointNumber(db, task.id)) + 1;
@@ -41,10 +45,14 @@ export async function createCheckpointWithSnapshot(
         },
         { Put: { Item: { ...keys.checkpointById(task.id, checkpointId), ownerId: task.ownerId, checkpointNumber: number } } },
         { Put: { Item: snapshotItem(snapshot) } },
+        ...(guard
+          ? [{ Update: { Key: keys.task(task.id), UpdateExpression: `SET ${guard.set}`, ConditionExpression: guard.condition, ExpressionAttributeValues: guard.values } }]
+          : []),
       ]);
       return { checkpoint, snapshot };
     } catch (error) {
       const reasons = cancellationReasons(error);
+      if (report && reasons?.[3] === "ConditionalCheckFailed") throw new ReportOutOfOrder(report);
       // The number was taken, or another transaction met this one: try the next free number.
       if (!reasons || !reasons.some((r) => r === "ConditionalCheckFailed" || r === "TransactionConflict")) throw error;
       await backoff(attempt);

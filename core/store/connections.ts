@@ -76,3 +76,16 @@ export async function takeConnection(db: Db, connectionId: string): Promise<{ ow
     pendingOperations: item?.pendingOps instanceof Set ? [...(item.pendingOps as Set<string>)] : [],
   };
 }
+
+/**
+ * A daemon closing `from` because it opened another connection: `from` is
+ * deleted (no more commands go there) and the operations waiting on it are
+ * listed on the daemon's newest other connection. How many moved.
+ */
+export async function handOverConnection(db: Db, from: Connection): Promise<number> {
+  const { pendingOperations } = await takeConnection(db, from.connectionId);
+  const next = (await listConnections(db, from.ownerId)).find((c) => c.daemonId === from.daemonId && c.connectionId !== from.connectionId);
+  if (!next) return 0;
+  for (const op of pendingOperations) await addPendingOperation(db, next.connectionId, op);
+  return pendingOperations.length;
+}

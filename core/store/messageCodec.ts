@@ -3,7 +3,7 @@ import { ConversationMessage } from "../models.js";
 import type { Item } from "./table.js";
 
 /**
- * How a message sits in its log item: id, role and timestamp as plain
+ * How a message sits in its log item: id, role, timestamp and receive time as plain
  * attributes (for projections and humans), everything else as one
  * brotli-compressed JSON attribute. Conversations are text: this halves the
  * bytes stored and the write units of the dominant item, at ~0.4 ms a message
@@ -14,11 +14,12 @@ const BROTLI = {
 };
 
 export function encodeMessage(message: ConversationMessage): Item {
-  const { id, role, timestamp, truncated, ...rest } = message;
+  const { id, role, timestamp, receivedAt, truncated, ...rest } = message;
   return {
     id,
     role,
     timestamp,
+    ...(receivedAt ? { receivedAt } : {}),
     ...(truncated ? { truncated } : {}),
     body: brotliCompressSync(Buffer.from(JSON.stringify(rest)), BROTLI),
   };
@@ -32,6 +33,7 @@ export function decodeMessage(item: Item): ConversationMessage {
     id: item.id,
     role: item.role,
     timestamp: item.timestamp,
+    ...(item.receivedAt ? { receivedAt: item.receivedAt } : {}),
     ...(item.truncated ? { truncated: true } : {}),
   });
 }

@@ -160,19 +160,6 @@ export async function saveTask(db: Db, before: TaskRecord, changes: TaskChanges)
   return TaskRecord.parse(item);
 }
 
-/** Raises lastSeq to `seq` unless it is already there or higher (appenders race; the highest wins). */
-export async function advanceLastSeq(db: Db, taskId: string, seq: number): Promise<void> {
-  try {
-    await db.table.update(keys.task(taskId), {
-      UpdateExpression: "SET lastSeq = :s",
-      ConditionExpression: "attribute_exists(pk) AND lastSeq < :s",
-      ExpressionAttributeValues: { ":s": seq },
-    });
-  } catch (error) {
-    if (!isConditionFailure(error)) throw error;
-  }
-}
-
 export function listContractTasks(db: Db, contractId: string, limit: number, cursor?: string): Promise<Page<TaskRecord>> {
   return queryPage(db, {
     scope: `contractTasks:${contractId}`,

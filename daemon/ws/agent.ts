@@ -17,8 +17,6 @@ import type { Reporter } from "./reporter.js";
  * its exit becomes `taskStatus` completed or failed.
  */
 
-/** A message larger than this would not fit a WebSocket message: its text is cut. */
-const MAX_MESSAGE_BYTES = 80 * 1024;
 const MAX_CHECKPOINT_MESSAGE = 10_000;
 const MAX_FILES_LISTED = 500;
 
@@ -188,42 +186,70 @@ export class AgentRunner {
 
   // ------------------------------------------------------------ messages
 
-  /** Per task, the writes of message lines in order (the log file must keep the agent's order). */
+  /** Per task, the handling of message lines in order (the log file must keep the agent's order). */
   private readonly pendingLines = new Map<string, Promise<void>>();
+  /** Per task, lines read but not handled yet: handled together, after one look for commits. */
+  private readonly waitingLines = new Map<string, string[]>();
 
   private onLine(agent: RunningAgent, line: string): Promise<void> {
     const taskId = agent.start.taskId;
+    const waiting = this.waitingLines.get(taskId);
+    if (waiting) {
+      // A group is about to be handled: this line was read before its look for commits.
+      waiting.push(line);
+      return this.pendingLines.get(taskId)!;
+    }
+    const group = [line];
+    this.waitingLines.set(taskId, group);
     const previous = this.pendingLines.get(taskId) ?? Promise.resolve();
-    const next = previous.then(() => this.handleLine(agent, line)).catch((e) => this.options.log(`task ${taskId}: ${(e as Error).message}`));
+    const next = previous
+      .then(() => {
+        this.waitingLines.delete(taskId);
+        return this.handleLines(agent, group);
+      })
+      .catch((e) => this.options.log(`task ${taskId}: ${(e as Error).message}`));
     this.pendingLines.set(taskId, next);
     return next;
   }
 
-  private async handleLine(agent: RunningAgent, line: string): Promise<void> {
+  private async handleLines(agent: RunningAgent, lines: string[]): Promise<void> {
     const taskId = agent.start.taskId;
+    const messages: StoredMessage[] = [];
+    for (const line of lines) {
+      const message = this.messageOf(taskId, line);
+      if (message) messages.push(message);
+    }
+    if (messages.length === 0) return;
+    const dir = this.taskDir(taskId);
+    // Commits made by the time the lines were read are reported before them: right for "commit,
+    // then say so"; a commit made just after a line but noticed only with a later one is counted
+    // with that one. One look (one git call) covers every line read meanwhile.
+    await this.scanCommits(agent);
+    // Queued before they are in messages.jsonl: an agent that waits to see its line there before
+    // committing gets a checkpoint that counts exactly the messages it printed before the commit.
+    for (const message of messages) this.options.reporter.message(taskId, message);
+    await mkdir(dir, { recursive: true });
+    await appendFile(path.join(dir, "messages.jsonl"), messages.map((m) => `${JSON.stringify(m)}\n`).join(""));
+  }
+
+  private messageOf(taskId: string, line: string): StoredMessage | undefined {
     const text = line.trim();
-    if (!text) return;
+    if (!text) return undefined;
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
       this.options.log(`task ${taskId}: agent: ${text.slice(0, 500)}`);
-      return;
+      return undefined;
     }
     const parsed = NewConversationMessage.safeParse(json);
     if (!parsed.success) {
       this.options.log(`task ${taskId}: ignored a line that is not a message: ${parsed.error.issues[0]?.message ?? ""}`);
-      return;
+      return undefined;
     }
     // The id is fixed here, once, so that a resend of the same message is recognised.
-    const message = fitMessage({ ...parsed.data, id: parsed.data.id ?? newId(), timestamp: parsed.data.timestamp ?? new Date().toISOString() });
-    const dir = this.taskDir(taskId);
-    await mkdir(dir, { recursive: true });
-    await appendFile(path.join(dir, "messages.jsonl"), `${JSON.stringify(message)}\n`);
-    // Commits made by the time the line is read are reported before it: right for "commit, then say
-    // so"; a commit made just after a line but noticed only with the next is counted with that one.
-    await this.scanCommits(agent);
-    this.options.reporter.message(taskId, message);
+    // Whole, however large: one too large for a WebSocket message is uploaded through S3 when sent.
+    return { ...parsed.data, id: parsed.data.id ?? newId(), timestamp: parsed.data.timestamp ?? new Date().toISOString() };
   }
 
   // ------------------------------------------------------------ commits
@@ -281,23 +307,4 @@ async function checkpointOf(cwd: string, taskId: string, sha: string, fallbackBr
     linesAdded: added,
     linesRemoved: removed,
   };
-}
-
-/** Cuts the text of a message that would not fit a WebSocket message, and says so in it. */
-function fitMessage(message: StoredMessage): StoredMessage {
-  const size = Buffer.byteLength(JSON.stringify(message));
-  if (size <= MAX_MESSAGE_BYTES) return message;
-  const budget = Math.floor(MAX_MESSAGE_BYTES / 3);
-  const cut = (s: string | undefined) => {
-    if (s === undefined || Buffer.byteLength(s) <= budget) return s;
-    // Cut by bytes; a character split in two becomes U+FFFD, which is fine for a note that says it was cut.
-    return `${Buffer.from(s, "utf8").subarray(0, budget).toString("utf8")}\n[cut by the daemon: ${Buffer.byteLength(s)} bytes in all]`;
-  };
-  const fitted: StoredMessage = { ...message, content: cut(message.content)!, toolResult: cut(message.toolResult) };
-  if (fitted.toolResult === undefined) delete fitted.toolResult;
-  if (Buffer.byteLength(JSON.stringify(fitted)) > MAX_MESSAGE_BYTES) {
-    delete fitted.toolInput;
-    delete fitted.toolCalls;
-  }
-  return fitted;
 }

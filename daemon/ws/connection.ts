@@ -23,9 +23,17 @@ export interface ConnectionOptions {
   version: string;
   /** Every text message the server sends (commands). */
   onMessage: (text: string) => void;
+  /** Each time a connection opens (after its hello is queued). */
+  onOpen?: () => void;
   log: (line: string) => void;
   /** Default 60 s: well inside API Gateway's 10-minute idle timeout. */
   heartbeatMs?: number;
+  /**
+   * How long a connection is used before the daemon moves to a new one
+   * (open the new, hand the old one's waiting operations over, close the
+   * old): API Gateway closes every connection after 2 hours. Default 110 minutes.
+   */
+  maxConnectionMs?: number;
   /** First and longest wait between attempts; defaults 250 ms and 30 s. */
   reconnectInitialMs?: number;
   reconnectMaxMs?: number;
@@ -57,6 +65,7 @@ export class DaemonConnection {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private stableTimer: NodeJS.Timeout | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
   private openWaiters: Array<() => void> = [];
   /** How many times a connection opened (tests watch reconnects with it). */
   opened = 0;
@@ -102,6 +111,7 @@ export class DaemonConnection {
     clearTimeout(this.reconnectTimer);
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.stableTimer);
+    clearTimeout(this.renewTimer);
     for (const q of this.queue.splice(0)) q.reject(new Error("the daemon stopped"));
     const ws = this.ws;
     if (!ws || ws.readyState === WebSocket.CLOSED) return;
@@ -126,7 +136,24 @@ export class DaemonConnection {
 
   // ------------------------------------------------------------ internals
 
-  private connect(first?: { resolve: () => void; reject: (e: Error) => void }): void {
+  /** Moves to a new connection before the gateway's limit: the old one stays in use until the new one is open. */
+  private renew(): void {
+    const old = this.ws;
+    if (this.stopping || !old || old.readyState !== WebSocket.OPEN) return;
+    this.options.log("connection: moving to a new connection before the gateway's time limit");
+    this.connect(undefined, old);
+  }
+
+  /** Hands the old connection's waiting operations to the new one (the server answers handedOver), then closes it. */
+  private retire(old: WebSocket, handedOver: Promise<void>): void {
+    old.send(JSON.stringify({ type: "handover" }), { compress: false }, () => undefined);
+    const timeout = new Promise<void>((r) => setTimeout(r, 10_000).unref());
+    void Promise.race([handedOver, timeout]).then(() => {
+      if (old.readyState === WebSocket.OPEN) old.close(1000, "reconnected");
+    });
+  }
+
+  private connect(first?: { resolve: () => void; reject: (e: Error) => void }, replacing?: WebSocket): void {
     if (this.stopping) return;
     const url = new URL(this.options.url);
     url.searchParams.set("daemonId", this.options.daemonId);
@@ -135,8 +162,12 @@ export class DaemonConnection {
       handshakeTimeout: 15_000,
       perMessageDeflate: false,
     });
-    this.ws = ws;
+    // A planned reconnect keeps using the old connection until this one is open.
+    if (!replacing) this.ws = ws;
     let refused: ConnectRefusedError | undefined;
+    let wasOpen = false;
+    let markHandedOver!: () => void;
+    const handedOver = new Promise<void>((r) => (markHandedOver = r));
 
     // $connect answered with an HTTP status instead of the upgrade: read why, then abort the handshake.
     ws.on("unexpected-response", (_req, res: IncomingMessage) => {
@@ -152,7 +183,12 @@ export class DaemonConnection {
       res.on("error", done);
     });
     ws.on("open", () => {
+      wasOpen = true;
       this.opened++;
+      if (replacing) this.ws = ws;
+      clearTimeout(this.renewTimer);
+      this.renewTimer = setTimeout(() => this.renew(), this.options.maxConnectionMs ?? 110 * 60_000);
+      this.renewTimer.unref();
       this.options.log(`connection: open (${url.origin}${url.pathname}) as daemon ${this.options.daemonId}`);
       // Back to short waits only once the connection proves stable.
       this.stableTimer = setTimeout(() => (this.attempt = 0), 10_000);
@@ -164,13 +200,17 @@ export class DaemonConnection {
         reject: () => undefined,
       });
       void this.flush();
+      this.options.onOpen?.();
       for (const w of this.openWaiters.splice(0)) w();
       first?.resolve();
       first = undefined;
+      if (replacing) this.retire(replacing, retiring.get(replacing) ?? Promise.resolve());
     });
+    retiring.set(ws, handedOver);
     ws.on("message", (data, isBinary) => {
       const text = Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data as Buffer).toString("utf8");
       if (isBinary) this.options.log("connection: binary message from the server, read as UTF-8 JSON");
+      if (text.includes('"handedOver"') && /^\{"type":"handedOver"/.test(text)) return markHandedOver();
       this.options.onMessage(text);
     });
     ws.on("error", (error) => {
@@ -181,6 +221,15 @@ export class DaemonConnection {
     ws.on("close", (code: number, reason: Buffer) => {
       if (closed) return;
       closed = true;
+      markHandedOver();
+      if (this.ws !== ws && (wasOpen || replacing)) {
+        // A connection already replaced, or a replacement that never opened (the old one serves on; try later).
+        if (!wasOpen && replacing && !this.stopping) {
+          this.renewTimer = setTimeout(() => this.renew(), 30_000);
+          this.renewTimer.unref();
+        }
+        return;
+      }
       clearInterval(this.heartbeatTimer);
       clearTimeout(this.stableTimer);
       if (this.ws === ws) this.ws = undefined;
@@ -239,6 +288,9 @@ export class DaemonConnection {
     }
   }
 }
+
+/** Per connection being replaced: resolves when the server has answered its handover. */
+const retiring = new WeakMap<WebSocket, Promise<void>>();
 
 /** One text message, as frames of at most FRAME_BYTES (API Gateway refuses larger frames). */
 function writeFragmented(ws: WebSocket, text: string): Promise<void> {

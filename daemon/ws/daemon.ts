@@ -2,14 +2,15 @@ import { randomUUID } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { DaemonMessage } from "../../core/protocol.js";
+import { ServerNotice, type DaemonMessage } from "../../core/protocol.js";
 import { WorktreeManager, type RewindStep } from "../worktree/manager.js";
 import { AgentRunner } from "./agent.js";
 import { splitCommand } from "./argv.js";
 import { DaemonConnection } from "./connection.js";
 import { CommandHandler } from "./handlers.js";
 import { Reporter } from "./reporter.js";
-import { TransferPolicy } from "./transfer.js";
+import { Outbox, type Report } from "./outbox.js";
+import { TransferPolicy, uploadJson } from "./transfer.js";
 
 /**
  * The daemon's parts wired together: the connection to the WebSocket API,
@@ -35,7 +36,10 @@ export interface DaemonOptions {
   heartbeatMs?: number;
   reconnectInitialMs?: number;
   reconnectMaxMs?: number;
-  reportGapMs?: number;
+  /** How long a connection is used before the daemon moves to a new one; default 110 minutes. */
+  maxConnectionMs?: number;
+  /** How long a report waits for its acknowledgement before it is sent again; default 5 s. */
+  reportResendMs?: number;
   commitPollMs?: number;
   /** Origins presigned transfers may use (default: the ones the server names after hello). */
   transferOrigins?: string[];
@@ -52,7 +56,19 @@ export interface Daemon {
   manager: WorktreeManager;
   runner: AgentRunner;
   reporter: Reporter;
+  outbox: Outbox;
   stop(): Promise<void>;
+}
+
+/** A notice from the server (a report's acknowledgement, an upload URL), or undefined for anything else (commands). */
+function noticeOf(text: string): Exclude<ServerNotice, { type: "handedOver" }> | undefined {
+  if (!text.includes('"reportAck"') && !text.includes('"uploadGranted"')) return undefined;
+  try {
+    const parsed = ServerNotice.safeParse(JSON.parse(text));
+    return parsed.success && parsed.data.type !== "handedOver" ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The daemon id kept in `<root>/.makima-daemon.json`, made on first start. */
@@ -67,6 +83,37 @@ export async function persistentDaemonId(root: string): Promise<string> {
   const daemonId = randomUUID();
   await writeFile(file, `${JSON.stringify({ daemonId, createdAt: new Date().toISOString() }, null, 2)}\n`, { mode: 0o600 });
   return daemonId;
+}
+
+/** Above this a message does not travel inline in `taskMessages`: it is uploaded whole through S3. */
+export const INLINE_MESSAGE_BYTES = 60 * 1024;
+
+/** A report with each message too large for a WebSocket message uploaded first (presigned PUT), sent as `uploaded`. */
+async function uploadLargeMessages(
+  report: Report,
+  send: (m: DaemonMessage) => Promise<void>,
+  uploads: Map<string, (url: string) => void>,
+  transfers: TransferPolicy,
+): Promise<Report> {
+  if (report.type !== "taskMessages") return report;
+  const messages = await Promise.all(
+    report.messages.map(async (message) => {
+      if (Buffer.byteLength(JSON.stringify(message)) <= INLINE_MESSAGE_BYTES) return message;
+      const requestId = randomUUID();
+      const granted = new Promise<string>((resolve, reject) => {
+        uploads.set(requestId, resolve);
+        setTimeout(() => reject(new Error(`no upload URL for message ${message.id} within 30 s`)), 30_000).unref();
+      });
+      try {
+        await send({ type: "uploadRequest", requestId, taskId: report.taskId, messageId: message.id });
+        await uploadJson(transfers, await granted, message);
+      } finally {
+        uploads.delete(requestId);
+      }
+      return { id: message.id, role: message.role, timestamp: message.timestamp, content: "", uploaded: true as const };
+    }),
+  );
+  return { ...report, messages };
 }
 
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
@@ -99,10 +146,28 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     heartbeatMs: options.heartbeatMs,
     reconnectInitialMs: options.reconnectInitialMs,
     reconnectMaxMs: options.reconnectMaxMs,
-    onMessage: (text) => void handler?.handle(text),
+    maxConnectionMs: options.maxConnectionMs,
+    onMessage: (text) => {
+      const notice = noticeOf(text);
+      if (notice?.type === "reportAck") outbox.onAck(notice);
+      else if (notice?.type === "uploadGranted") uploads.get(notice.requestId)?.(notice.uploadUrl);
+      else void handler?.handle(text);
+    },
+    onOpen: () => outbox.onConnected(),
   });
   const send = (message: DaemonMessage) => connection.send(message);
-  const reporter = new Reporter({ send, log, gapMs: options.reportGapMs });
+  const uploads = new Map<string, (url: string) => void>();
+  const transfers = new TransferPolicy(options.transferOrigins, options.maxDownloadBytes);
+  const outbox = new Outbox({
+    dir: path.join(root, STATE_DIR, "outbox"),
+    send,
+    prepare: (report) => uploadLargeMessages(report, send, uploads, transfers),
+    connected: () => connection.connected,
+    log,
+    resendMs: options.reportResendMs,
+  });
+  await outbox.load();
+  const reporter = new Reporter({ outbox, log });
   runner = new AgentRunner({
     argv,
     manager,
@@ -111,7 +176,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log,
     commitPollMs: options.commitPollMs,
   });
-  const transfers = new TransferPolicy(options.transferOrigins, options.maxDownloadBytes);
   handler = new CommandHandler({ root, manager, runner, reporter, send, log, transfers });
 
   await connection.start();
@@ -126,11 +190,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     manager,
     runner,
     reporter,
+    outbox,
     stop() {
       stopped ??= (async () => {
         await runner!.stopAll();
-        // Last reports (interrupted tasks) get a moment to leave.
-        await Promise.race([reporter.drain(), new Promise((r) => setTimeout(r, 2000))]);
+        // Last reports (interrupted tasks) are on disk for the next start; they get a moment to leave now.
+        await reporter.drain();
+        await outbox.persisted();
+        await Promise.race([outbox.whenEmpty(), new Promise((r) => setTimeout(r, 2000))]);
+        outbox.stop();
         await connection.stop();
       })();
       return stopped;

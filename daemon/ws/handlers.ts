@@ -103,9 +103,8 @@ export class CommandHandler {
     reply = withRelativePaths(reply, this.options.root);
     const outcome = "success" in reply && reply.success ? "done" : `failed: ${"message" in reply ? reply.message : (reply as { error?: string }).error ?? ""}`;
     this.options.log(`${command.type} ${command.requestId} for task ${command.taskId}: ${outcome} (${Date.now() - started} ms)`);
-    // A spawn's reply goes in line with the task's reports, so it reaches the server before the agent's.
-    if (command.type === "spawnTask") await this.options.reporter.report(command.taskId, reply);
-    else if (command.type === "rewindToCheckpoint") {
+    // A spawn's reply may reach the server after the agent's first reports: the server takes either order.
+    if (command.type === "rewindToCheckpoint") {
       // The rewind's journal entry stays until its reply is out: a daemon restarted before then reports it again.
       const sent = await this.options.send(reply).then(
         () => true,

@@ -1,41 +1,37 @@
 import type { DaemonMessage } from "../../core/protocol.js";
+import type { Outbox } from "./outbox.js";
 
 type TaskMessage = Extract<DaemonMessage, { type: "taskMessages" }>["messages"][number];
+type Report = Extract<DaemonMessage, { type: "checkpointCreated" | "taskStatus" }>;
 
 /**
- * What the daemon reports about a task (messages, checkpoints, status) goes
- * out in the order it happened, one report at a time per task with a gap:
- * API Gateway runs each WebSocket message as its own invocation, with no
- * ordering between them, so spacing them keeps a checkpoint after the
- * messages that led to it (its snapshot counts them) and the final status
- * last. Appending a batch is the slowest report to handle, so the gap after
- * one is longer. Messages are batched (≤ 100 a batch, well under the 128 KB
- * message limit).
+ * What the daemon reports about a task (messages, checkpoints, status), in
+ * the order it happened: messages are batched (≤ 90 a batch, one server
+ * transaction; well under the 128 KB message limit), and every report goes
+ * into the outbox, which numbers, keeps and delivers it (see outbox.ts).
+ * The order on the server comes from those numbers, not from timing.
  */
 
-const MAX_BATCH = 100;
+const MAX_BATCH = 90;
 const MAX_BATCH_BYTES = 90 * 1024;
 
 export interface ReporterOptions {
-  send: (message: DaemonMessage) => Promise<void>;
+  outbox: Outbox;
   log: (line: string) => void;
-  /** Pause after each report of a task; default 100 ms. */
-  gapMs?: number;
-  /** Pause after a batch of messages; default 400 ms. */
-  afterMessagesMs?: number;
   /** How long messages wait for company before going out; default 100 ms. */
   flushMs?: number;
 }
 
-interface TaskOutbox {
+interface TaskBuffer {
   buffer: TaskMessage[];
   bytes: number;
   timer?: NodeJS.Timeout;
+  /** Reports of this task reach the outbox in order. */
   chain: Promise<void>;
 }
 
 export class Reporter {
-  private readonly tasks = new Map<string, TaskOutbox>();
+  private readonly tasks = new Map<string, TaskBuffer>();
 
   constructor(private readonly options: ReporterOptions) {}
 
@@ -49,14 +45,14 @@ export class Reporter {
     box.timer ??= setTimeout(() => this.flushBuffer(taskId, box), this.options.flushMs ?? 100);
   }
 
-  /** Queues a report after every message queued before it. */
-  report(taskId: string, message: DaemonMessage): Promise<void> {
+  /** Queues a report after every message queued before it; resolves once it is in the outbox on disk. */
+  report(taskId: string, message: Report): Promise<void> {
     const box = this.box(taskId);
     this.flushBuffer(taskId, box);
     return this.enqueue(box, message);
   }
 
-  /** Resolves once everything queued for the task so far is written. */
+  /** Resolves once everything queued for the task so far is in the outbox on disk. */
   async flush(taskId: string): Promise<void> {
     const box = this.tasks.get(taskId);
     if (!box) return;
@@ -68,7 +64,7 @@ export class Reporter {
     await Promise.all([...this.tasks.keys()].map((id) => this.flush(id)));
   }
 
-  private box(taskId: string): TaskOutbox {
+  private box(taskId: string): TaskBuffer {
     let box = this.tasks.get(taskId);
     if (!box) {
       box = { buffer: [], bytes: 0, chain: Promise.resolve() };
@@ -77,7 +73,7 @@ export class Reporter {
     return box;
   }
 
-  private flushBuffer(taskId: string, box: TaskOutbox): void {
+  private flushBuffer(taskId: string, box: TaskBuffer): void {
     clearTimeout(box.timer);
     box.timer = undefined;
     if (box.buffer.length === 0) return;
@@ -86,12 +82,11 @@ export class Reporter {
     void this.enqueue(box, { type: "taskMessages", taskId, messages });
   }
 
-  private enqueue(box: TaskOutbox, message: DaemonMessage): Promise<void> {
-    const gap = message.type === "taskMessages" ? (this.options.afterMessagesMs ?? 400) : (this.options.gapMs ?? 100);
-    const sent = box.chain.then(() => this.options.send(message));
-    box.chain = sent
-      .catch((error) => this.options.log(`report ${message.type} not sent: ${(error as Error).message}`))
-      .then(() => new Promise<void>((r) => setTimeout(r, gap)));
-    return sent.catch(() => undefined);
+  private enqueue(box: TaskBuffer, message: Report | Extract<DaemonMessage, { type: "taskMessages" }>): Promise<void> {
+    const { report: _r, ...unnumbered } = message;
+    box.chain = box.chain
+      .then(() => this.options.outbox.add(unnumbered))
+      .catch((error) => this.options.log(`report ${message.type} not queued: ${(error as Error).message}`));
+    return box.chain;
   }
 }

@@ -25,6 +25,9 @@ import { createHandler as createMessageHandler } from "../../functions/ws-messag
  * - an invocation that throws sends the client API Gateway's
  *   `{"message": "Internal server error", …}`;
  * - idle connections are closed after 10 minutes, any after 2 hours.
+ *
+ * With `chaos` it also drops, duplicates, delays and reorders messages and
+ * cuts connections, at rates the caller picks (ChaosOptions).
  */
 
 export const MAX_MESSAGE_BYTES = 128 * 1024;
@@ -37,10 +40,31 @@ export interface WsHandlers {
   message(event: APIGatewayProxyWebsocketEventV2): Promise<WsAnswer>;
 }
 
+/**
+ * A test mode that makes the network as unkind as API Gateway may be, on
+ * purpose: every share is a probability per message (0–1).
+ */
+export interface ChaosOptions {
+  /** Inbound messages never handed to a handler (a lost frame, a throttled invocation). */
+  dropInbound?: number;
+  /** Inbound messages handed to two concurrent invocations instead of one. */
+  duplicateInbound?: number;
+  /** Each invocation starts after a random delay up to this: later messages overtake earlier ones. */
+  maxDelayMs?: number;
+  /** @connections posts answered 200 but never delivered (a lost acknowledgement or command). */
+  dropOutbound?: number;
+  /** After an inbound message, the connection is cut (no close handshake) within maxDelayMs. */
+  closeConnection?: number;
+  /** The source of randomness (seed it to repeat a run); Math.random by default. */
+  random?: () => number;
+}
+
 export interface WsGatewayOptions {
   port: number;
   host?: string;
   stage?: string;
+  /** Faults to inject (tests and the reports bench); none by default. */
+  chaos?: ChaosOptions;
   /** Defaults: 10 minutes idle, 2 hours in all (API Gateway's limits). */
   idleTimeoutMs?: number;
   maxConnectionMs?: number;
@@ -57,6 +81,10 @@ export interface WsGateway {
   connectionIds(): string[];
   /** Largest message seen each way, in bytes (tests check that big payloads went through S3). */
   stats: { maxInboundBytes: number; maxOutboundBytes: number; inbound: number; outbound: number };
+  /** Turns fault injection on (or changes it), or off with undefined. */
+  setChaos(chaos: ChaosOptions | undefined): void;
+  /** What fault injection did so far. */
+  chaosStats: { droppedInbound: number; duplicatedInbound: number; droppedOutbound: number; closed: number };
   /** Drops a connection without a close handshake, as a vanished client does. */
   terminate(connectionId: string): boolean;
   stop(): Promise<void>;
@@ -108,6 +136,10 @@ export async function startWsGateway(runtimeOrHandlers: Runtime | WsHandlers, op
   const domainName = `${host}:${options.port}`;
   const clients = new Map<string, Client>();
   const stats = { maxInboundBytes: 0, maxOutboundBytes: 0, inbound: 0, outbound: 0 };
+  let chaos = options.chaos;
+  const chaosStats = { droppedInbound: 0, duplicatedInbound: 0, droppedOutbound: 0, closed: 0 };
+  const chance = (share: number | undefined) => (share ?? 0) > 0 && (chaos?.random ?? Math.random)() < share!;
+  const delay = () => Math.floor((chaos?.random ?? Math.random)() * (chaos?.maxDelayMs ?? 0));
   const inFlight = new Set<Promise<unknown>>();
   const track = <T>(p: Promise<T>): Promise<T> => {
     inFlight.add(p);
@@ -253,18 +285,36 @@ export async function startWsGateway(runtimeOrHandlers: Runtime | WsHandlers, op
       const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
       stats.inbound++;
       stats.maxInboundBytes = Math.max(stats.maxInboundBytes, bytes.length);
-      const requestContext = { ...context(client, "$default", "MESSAGE"), messageId: requestIdOf() };
-      const event: APIGatewayProxyWebsocketEventV2 = {
-        requestContext,
-        body: isBinary ? bytes.toString("base64") : bytes.toString("utf8"),
-        isBase64Encoded: isBinary,
+      const invoke = () => {
+        const requestContext = { ...context(client, "$default", "MESSAGE"), messageId: requestIdOf() };
+        const event: APIGatewayProxyWebsocketEventV2 = {
+          requestContext,
+          body: isBinary ? bytes.toString("base64") : bytes.toString("utf8"),
+          isBase64Encoded: isBinary,
+        };
+        track(handlers.message(event)).catch((error) => {
+          log(`gateway: $default failed: ${(error as Error).stack ?? error}`);
+          if (ws.readyState === WebSocket.OPEN) {
+            ws.send(JSON.stringify({ message: "Internal server error", connectionId: client.id, requestId: requestContext.requestId }));
+          }
+        });
       };
-      track(handlers.message(event)).catch((error) => {
-        log(`gateway: $default failed: ${(error as Error).stack ?? error}`);
-        if (ws.readyState === WebSocket.OPEN) {
-          ws.send(JSON.stringify({ message: "Internal server error", connectionId: client.id, requestId: requestContext.requestId }));
-        }
-      });
+      if (!chaos) return invoke();
+      if (chance(chaos.closeConnection)) {
+        chaosStats.closed++;
+        setTimeout(() => ws.terminate(), delay()).unref();
+      }
+      if (chance(chaos.dropInbound)) {
+        chaosStats.droppedInbound++;
+        return;
+      }
+      const copies = chance(chaos.duplicateInbound) ? 2 : 1;
+      if (copies > 1) chaosStats.duplicatedInbound++;
+      for (let i = 0; i < copies; i++) {
+        const wait = delay();
+        if (wait === 0) invoke();
+        else track(sleep(wait).then(invoke));
+      }
     });
     ws.on("error", (error) => log(`gateway: connection ${client.id}: ${error.message}`));
     ws.on("close", (code: number, reason: Buffer) => {
@@ -305,6 +355,11 @@ export async function startWsGateway(runtimeOrHandlers: Runtime | WsHandlers, op
         }
         stats.outbound++;
         stats.maxOutboundBytes = Math.max(stats.maxOutboundBytes, size);
+        if (chaos && chance(chaos.dropOutbound)) {
+          chaosStats.droppedOutbound++;
+          res.writeHead(200, { "content-type": "application/json", "content-length": "0" }).end();
+          return;
+        }
         const text = body.toString("utf8");
         // Text frames for UTF-8 (our JSON), binary for anything else.
         const isText = Buffer.from(text, "utf8").equals(body);
@@ -342,6 +397,10 @@ export async function startWsGateway(runtimeOrHandlers: Runtime | WsHandlers, op
     port: options.port,
     stats,
     connectionIds: () => [...clients.keys()].filter((id) => clients.get(id)?.socket),
+    setChaos(next) {
+      chaos = next;
+    },
+    chaosStats,
     terminate(connectionId: string) {
       const ws = clients.get(connectionId)?.socket;
       if (!ws) return false;

@@ -1,0 +1,157 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRelayEnv, waitFor, type RelayEnv } from "./support/relay.js";
+import type { TestOwner } from "./support/api.js";
+import { initRepo, removeTempDirs, tempDir } from "./support/git.js";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { runReports, seeded } from "./support/reportsRun.js";
+import { createTask, getTaskRecord } from "../core/store/tasks.js";
+import { readWholeConversation } from "../core/store/conversation.js";
+import { randomUUID } from "node:crypto";
+import { WebSocket } from "ws";
+import { getOperationRecord } from "../core/store/operations.js";
+
+/**
+ * Daemon reports under a hostile network: the gateway drops, duplicates,
+ * delays and reorders messages, loses acknowledgements and cuts
+ * connections; the daemon restarts once. What is stored must still be
+ * exactly what the agent did.
+ */
+
+let env: RelayEnv;
+let owner: TestOwner;
+
+beforeAll(async () => {
+  env = await createRelayEnv();
+  owner = await env.newOwner("reports");
+});
+
+afterAll(async () => {
+  await env?.close();
+  removeTempDirs();
+});
+
+describe("daemon reports", () => {
+  it("store every message and checkpoint once, in the agent's order, through chaos and a daemon restart", async () => {
+    const outcome = await runReports({
+      runtime: env.runtime,
+      gateway: env.gateway,
+      ownerId: owner.ownerId,
+      daemonKey: owner.daemonKey,
+      messages: 240,
+      commits: 6,
+      chaos: { dropInbound: 0.2, duplicateInbound: 0.2, maxDelayMs: 40, dropOutbound: 0.2, closeConnection: 0.05, random: seeded(10) },
+      timeoutMs: 150_000,
+    });
+    expect({ lost: outcome.lost, duplicated: outcome.duplicated, reordered: outcome.reordered, short: outcome.shortCheckpoints }).toEqual({
+      lost: 0,
+      duplicated: 0,
+      reordered: 0,
+      short: 0,
+    });
+    expect(outcome.checkpoints).toBe(6);
+    expect(outcome.status).toBe("completed");
+    // The faults did happen.
+    expect(env.gateway.chaosStats.droppedInbound + env.gateway.chaosStats.droppedOutbound).toBeGreaterThan(0);
+  }, 200_000);
+
+  it("holds a report that overtook its predecessor, applies both in order, and acknowledges each", async () => {
+    const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
+    const daemonId = randomUUID();
+    const acks: Array<{ seq: number; status: string; applied: number }> = [];
+    const { ws } = await env.scriptedDaemon(owner, daemonId, (m) => {
+      if (m.type === "reportAck") acks.push(m);
+    });
+    const stream = randomUUID();
+    const report = (seq: number, content: string) =>
+      JSON.stringify({ type: "taskMessages", taskId: task.id, messages: [{ id: `m${seq}`, role: "assistant", content }], report: { stream, seq } });
+    ws.send(report(2, "second"));
+    ws.send(report(1, "first"));
+    ws.send(report(1, "first again"));
+    await waitFor(() => acks.length === 3, 20_000, "three acknowledgements");
+    const record = (await getTaskRecord(env.db, owner.ownerId, task.id))!;
+    expect((await readWholeConversation(env.db, record.segments)).map((m) => m.content)).toEqual(["first", "second"]);
+    expect(acks.find((a) => a.seq === 2)).toMatchObject({ status: "applied", applied: 2 });
+    expect(acks.filter((a) => a.seq === 1).map((a) => a.status).sort()).toEqual(["applied", "duplicate"]);
+    ws.close();
+  }, 60_000);
+
+  it("answers early when the predecessor never comes, and takes an older daemon's unnumbered report as before", async () => {
+    const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
+    const acks: Array<{ seq: number; status: string; applied: number }> = [];
+    const { ws } = await env.scriptedDaemon(owner, randomUUID(), (m) => {
+      if (m.type === "reportAck") acks.push(m);
+    });
+    ws.send(JSON.stringify({ type: "taskMessages", taskId: task.id, messages: [{ id: "x", role: "assistant", content: "x" }], report: { stream: randomUUID(), seq: 3 } }));
+    ws.send(JSON.stringify({ type: "taskMessages", taskId: task.id, messages: [{ id: "old", role: "assistant", content: "unnumbered" }] }));
+    await waitFor(() => acks.length === 1, 20_000, "an acknowledgement");
+    expect(acks[0]).toMatchObject({ seq: 3, status: "early", applied: 0 });
+    const record = (await getTaskRecord(env.db, owner.ownerId, task.id))!;
+    expect((await readWholeConversation(env.db, record.segments)).map((m) => m.content)).toEqual(["unnumbered"]);
+    ws.close();
+  }, 60_000);
+
+  it("a planned reconnect hands waiting operations to the new connection; an unplanned drop still fails them at once", async () => {
+    const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
+    const daemonId = randomUUID();
+    const first = await env.scriptedDaemon(owner, daemonId);
+    const command = { type: "getCheckpointDiff" as const, taskId: task.id, checkpointSha: "a".repeat(40) };
+    const planned = await env.runtime.relay.dispatch(owner.ownerId, command, { wait: false });
+    await waitFor(() => first.received.some((c) => c.requestId === planned.id), 10_000, "the command");
+    // A second connection of the same daemon, then the handover on the first, then the first closes.
+    const second = await env.scriptedDaemon(owner, daemonId);
+    const handedOver = new Promise((resolve) => first.ws.on("message", (d) => JSON.parse(d.toString()).type === "handedOver" && resolve(JSON.parse(d.toString()))));
+    first.ws.send(JSON.stringify({ type: "handover" }));
+    expect(await handedOver).toEqual({ type: "handedOver", operations: 1 });
+    first.ws.close(1000);
+    await waitFor(() => first.ws.readyState === WebSocket.CLOSED, 10_000, "the close");
+    // The reply arrives on the new connection and settles the operation.
+    second.ws.send(JSON.stringify({ type: "checkpointDiffResult", requestId: planned.id, taskId: task.id, success: true, diff: { files: [], stats: { filesChanged: 0, insertions: 0, deletions: 0 } } }));
+    await waitFor(async () => (await getOperationRecord(env.db, owner.ownerId, planned.id))?.status === "succeeded", 10_000, "the operation to succeed");
+
+    // Without a handover, the drop fails what waits on the connection at once.
+    const dropped = await env.runtime.relay.dispatch(owner.ownerId, command, { wait: false, targetDaemonId: daemonId });
+    await waitFor(() => second.received.some((c) => c.requestId === dropped.id), 10_000, "the second command");
+    second.ws.terminate();
+    const failed = await waitFor(async () => {
+      const op = await getOperationRecord(env.db, owner.ownerId, dropped.id);
+      return op?.status === "timed_out" ? op : undefined;
+    }, 10_000, "the operation to fail");
+    expect(failed.error?.code).toBe("daemon_disconnected");
+  }, 60_000);
+
+  it("the daemon moves to a new connection before the gateway's limit and keeps one connection", async () => {
+    const daemon = await env.startTestDaemon(owner, { maxConnectionMs: 700 });
+    await waitFor(() => daemon.connection.opened >= 3, 20_000, "two planned reconnects");
+    await waitFor(async () => {
+      const items = (await env.call("GET", "/api/v1/daemons", { key: owner.apiKey })).body.items as Array<{ daemonId: string }>;
+      return items.filter((d) => d.daemonId === daemon.daemonId).length === 1;
+    }, 10_000, "one connection listed");
+    expect(daemon.log.some((l) => /moving to a new connection/.test(l))).toBe(true);
+    await daemon.stop();
+  }, 60_000);
+
+  it("a message too large for a WebSocket message arrives whole, through S3", async () => {
+    const dir = tempDir("makima-agent-");
+    const big = "0123456789abcdef".repeat(20_000); // 320 KB
+    writeFileSync(
+      path.join(dir, "agent.mjs"),
+      `import { writeSync } from "node:fs";
+writeSync(1, JSON.stringify({ id: "big", role: "tool", content: "result", toolName: "read", toolResult: ${JSON.stringify(big)} }) + "\\n");
+writeSync(1, JSON.stringify({ role: "assistant", content: "after" }) + "\\n");
+`,
+    );
+    const daemon = await env.startTestDaemon(owner, { agentCommand: `"${process.execPath}" "${path.join(dir, "agent.mjs")}"` });
+    const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
+    const cwd = initRepo(path.join(daemon.root, task.id));
+    await daemon.runner.start({ taskId: task.id, name: "t", plan: "p", cwd, branchName: "main" });
+    await waitFor(async () => (await getTaskRecord(env.db, owner.ownerId, task.id))?.status === "completed", 30_000, "the task to complete");
+    const whole = await env.call("GET", `/api/v1/mesh/tasks/${task.id}/messages/big`, { key: owner.apiKey });
+    expect(whole.status).toBe(200);
+    expect(whole.body.toolResult).toBe(big);
+    const record = (await getTaskRecord(env.db, owner.ownerId, task.id))!;
+    expect((await readWholeConversation(env.db, record.segments)).map((m) => m.content)).toEqual(["result", "after"]);
+    expect(env.gateway.stats.maxInboundBytes).toBeLessThan(128 * 1024);
+    await daemon.stop();
+  }, 60_000);
+});

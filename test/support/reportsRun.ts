@@ -1,0 +1,171 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import type { Runtime } from "../../core/runtime.js";
+import type { ChaosOptions, WsGateway } from "../../stacks/local/gateway.js";
+import { startDaemon, type Daemon } from "../../daemon/ws/daemon.js";
+import { createTask, getTaskRecord, toTask } from "../../core/store/tasks.js";
+import { listCheckpoints } from "../../core/store/checkpoints.js";
+import { readWholeConversation } from "../../core/store/conversation.js";
+import { initRepo, tempDir } from "./git.js";
+
+/**
+ * A real daemon runs an agent that prints `messages` messages and makes
+ * `commits` commits (each after the messages before it are read), through a
+ * gateway that may be set to misbehave (ChaosOptions); the daemon is
+ * restarted once after the agent exits. Then the stored conversation and
+ * checkpoints are compared with what the agent did. Used by the chaos test
+ * and by `npm run bench -- reports`; no vitest in here.
+ */
+
+export interface ReportsRun {
+  runtime: Runtime;
+  gateway: WsGateway;
+  ownerId: string;
+  daemonKey: string;
+  messages: number;
+  commits: number;
+  chaos?: ChaosOptions;
+  /** Restart the daemon once, after the agent exits (default true). */
+  restart?: boolean;
+  /** Bound on waiting for everything to be stored. */
+  timeoutMs?: number;
+}
+
+export interface ReportsOutcome {
+  lost: number;
+  duplicated: number;
+  reordered: number;
+  shortCheckpoints: number;
+  checkpoints: number;
+  /** Messages stored per second, from the agent's start until the last one was stored. */
+  messagesPerSecond: number;
+  /** Reports in the outbox when the daemon was restarted. */
+  pendingAtRestart: number;
+  status: string;
+  log: string[];
+}
+
+const AGENT = `
+import { appendFileSync, existsSync, readFileSync, writeFileSync, writeSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+const [n, k, seen] = process.argv.slice(2).map((a, i) => (i < 2 ? Number(a) : a));
+const every = Math.floor(n / k);
+const linesSeen = () => (existsSync(seen) ? readFileSync(seen, "utf8").split("\\n").filter(Boolean).length : 0);
+const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+for (let i = 1; i <= n; i++) {
+  writeSync(1, JSON.stringify({ role: "assistant", content: "message " + i }) + "\\n");
+  if (i % every === 0 && i / every <= k) {
+    // The commit comes after message i: wait until the daemon has read it.
+    while (linesSeen() < i) sleep(5);
+    writeFileSync("file-" + i + ".txt", String(i));
+    execFileSync("git", ["add", "-A"]);
+    execFileSync("git", ["commit", "-q", "-m", "commit after " + i]);
+  }
+}
+`;
+
+export async function runReports(run: ReportsRun): Promise<ReportsOutcome> {
+  const { runtime, gateway } = run;
+  const db = runtime.db;
+  const log: string[] = [];
+  const t0 = Date.now();
+  const root = tempDir("makima-reports-");
+  const task = await createTask(db, run.ownerId, { name: "reports", plan: "print and commit" });
+  const cwd = initRepo(path.join(root, task.id));
+  writeFileSync(path.join(cwd, "README"), "start\n");
+  const { execFileSync } = await import("node:child_process");
+  execFileSync("git", ["add", "-A"], { cwd });
+  execFileSync("git", ["commit", "-q", "-m", "start"], { cwd });
+  const agentDir = tempDir("makima-agent-");
+  mkdirSync(agentDir, { recursive: true });
+  writeFileSync(path.join(agentDir, "agent.mjs"), AGENT);
+  const seen = path.join(root, ".makima-daemon", "tasks", task.id, "messages.jsonl");
+
+  const start = () =>
+    startDaemon({
+      wsUrl: gateway.url,
+      daemonKey: run.daemonKey,
+      root,
+      agentCommand: `"${process.execPath}" "${path.join(agentDir, "agent.mjs")}" ${run.messages} ${run.commits} "${seen}"`,
+      log: (line) => log.push(`${Date.now() - t0} ${line}`),
+      commitPollMs: 100,
+      reconnectInitialMs: 50,
+      reconnectMaxMs: 500,
+      reportResendMs: 5000,
+    });
+  let daemon: Daemon = await start();
+  gateway.setChaos(run.chaos);
+  const started = Date.now();
+  let pendingAtRestart = 0;
+  try {
+    await daemon.runner.start({ taskId: task.id, name: "reports", plan: "p", cwd, branchName: "main" });
+    await daemon.runner.waitForExit(task.id);
+    if (run.restart ?? true) {
+      await daemon.reporter.drain();
+      pendingAtRestart = daemon.outbox.pending;
+      await daemon.stop();
+      daemon = await start();
+    }
+    // Everything stored: every message, every checkpoint, the final status.
+    const deadline = Date.now() + (run.timeoutMs ?? 120_000);
+    let lastStoredAt = Date.now();
+    let lastCount = -1;
+    for (;;) {
+      const record = (await getTaskRecord(db, run.ownerId, task.id))!;
+      const count = toTask(record).messageCount;
+      if (count !== lastCount) {
+        lastCount = count;
+        lastStoredAt = Date.now();
+      }
+      const made = (await listCheckpoints(db, record, 200)).items.length;
+      if (count >= run.messages && made >= run.commits && record.status !== "pending" && record.status !== "running" && daemon.outbox.pending === 0) break;
+      if (Date.now() > deadline) {
+        throw new Error(`not everything arrived: ${count}/${run.messages} messages, ${made}/${run.commits} checkpoints, status ${record.status}, ${daemon.outbox.pending} reports pending`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    gateway.setChaos(undefined);
+
+    const record = (await getTaskRecord(db, run.ownerId, task.id))!;
+    const stored = (await readWholeConversation(db, record.segments)).map((m) => Number(m.content.replace("message ", "")));
+    const counts = new Map<number, number>();
+    for (const n of stored) counts.set(n, (counts.get(n) ?? 0) + 1);
+    let lost = 0;
+    let duplicated = 0;
+    for (let i = 1; i <= run.messages; i++) {
+      const c = counts.get(i) ?? 0;
+      if (c === 0) lost++;
+      if (c > 1) duplicated += c - 1;
+    }
+    let reordered = 0;
+    for (let i = 1; i < stored.length; i++) if (stored[i]! < stored[i - 1]!) reordered++;
+    const checkpoints = (await listCheckpoints(db, record, 200)).items;
+    const shortCheckpoints = checkpoints.filter((c) => c.messageCount !== Number(/commit after (\d+)/.exec(c.message)?.[1] ?? -1)).length;
+    return {
+      lost,
+      duplicated,
+      reordered,
+      shortCheckpoints,
+      checkpoints: checkpoints.length,
+      messagesPerSecond: run.messages / Math.max(0.001, (lastStoredAt - started) / 1000),
+      pendingAtRestart,
+      status: record.status,
+      log,
+    };
+  } finally {
+    gateway.setChaos(undefined);
+    await daemon.stop().catch(() => undefined);
+  }
+}
+
+/** A small seeded generator (mulberry32), so that a chaos run can be repeated. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
