@@ -1,11 +1,12 @@
 import type { CreateTaskRequest, NewConversationMessage, Task, TaskRecord, TaskStatus } from "../models.js";
 import { badRequest, conflict } from "../errors.js";
 import { actorOf } from "../auth.js";
-import { createTask as storeTask, saveTask, toTask, getTaskRecord } from "../store/tasks.js";
+import { createTask as storeTask, saveTask, toTask, getTaskRecord, listForks } from "../store/tasks.js";
 import { getContract, updateContract } from "../store/contracts.js";
 import { appendMessages as storeMessages } from "../store/conversation.js";
 import { recordHistoryEvent, type NewHistoryEvent } from "../store/history.js";
 import type { Db } from "../store/db.js";
+import type { Page } from "../store/paging.js";
 import { ownedContract, ownedTask, type ServiceContext } from "./context.js";
 
 export async function createTask(ctx: ServiceContext, input: CreateTaskRequest): Promise<Task> {
@@ -103,3 +104,10 @@ export function assertNotRunning(task: TaskRecord, what: string): void {
 }
 
 export { phaseOf };
+
+/** Tasks forked or resumed from this one, newest first. */
+export async function forksOf(ctx: ServiceContext, taskId: string, limit: number, cursor?: string): Promise<Page<Task>> {
+  const task = await ownedTask(ctx, taskId);
+  const page = await listForks(ctx.db, task.id, limit, cursor);
+  return { items: page.items.map(toTask), nextCursor: page.nextCursor };
+}
