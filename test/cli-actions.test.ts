@@ -283,7 +283,7 @@ describe("makima supervisor task-rewind and undo-rewind", () => {
     expect(await s.run(["supervisor", "task-rewind", running, "--checkpoint", "1"])).toEqual({
       code: 1,
       stdout: "",
-      stderr: `makima: task ${running} is running; pause or interrupt it before rewinding it [409 task_running]\n`,
+      stderr: `makima: task ${running} is running; interrupt it first (\`makima task interrupt ${running}\`) before rewinding it [409 task_running]\n`,
     });
   });
 
@@ -415,20 +415,28 @@ describe("makima supervisor resume, task-resume, task-resume-from, task-fork", (
     expect(await s.run(["supervisor", "resume", "--contract", other])).toEqual({
       code: 1,
       stdout: "",
-      stderr: `makima: task ${sup} is running; pause or interrupt it before resuming it [409 task_running]\n`,
+      stderr: `makima: task ${sup} is running; interrupt it first (\`makima task interrupt ${sup}\`) before resuming it [409 task_running]\n`,
+    });
+  });
+
+  it("names the daemon asked for with --daemon when it is not online, while another is", async () => {
+    const absent = "0b1c2d3e-4f50-4a61-8b72-9c8d7e6f5a41";
+    const r = await s.run(["supervisor", "task-resume", taskId, "--daemon", absent]);
+    expect(r).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `makima: daemon ${absent} is not online: is it running, and connected with one of your keys? [503 no_daemon]\n`,
     });
   });
 
   it("continues a task from a checkpoint given by number or SHA", async () => {
     const r = await s.run(["supervisor", "task-resume", taskId, "--mode", "from_checkpoint", "--checkpoint", "1"]);
-    expect(r).toEqual({
-      code: 0,
-      stdout: `Task ${taskId} "build login" continues (from_checkpoint): pending until a daemon starts it (\`makima daemon\`).\n`,
-      stderr: "",
-    });
+    expect(r).toMatchObject({ code: 0, stderr: "" });
+    // The stand-in daemon is online: the task starts on it at once, and the CLI says so.
+    expect(r.stdout).toMatch(new RegExp(`^Task ${taskId} "build login" continues \\(from_checkpoint\\): started on daemon [0-9a-f-]{36} \\(operation [0-9a-f-]{36}\\)\\.\n$`));
     expect(received("spawnTask").at(-1)).toMatchObject({ taskId, commitSha: "a".repeat(40) });
     const bySha = await s.run(["supervisor", "task-resume", taskId, "--mode", "from_checkpoint", "--checkpoint", "bbbbbbb", "--format", "json"]);
-    expect(JSON.parse(bySha.stdout)).toEqual((await s.api("GET", `/api/v1/mesh/tasks/${taskId}`)).body);
+    expect(JSON.parse(bySha.stdout)).toMatchObject({ ...(await s.api("GET", `/api/v1/mesh/tasks/${taskId}`)).body, operationId: expect.any(String) });
     expect(JSON.parse(bySha.stdout).baseSha).toBe("b".repeat(40));
     expect((await s.run(["supervisor", "task-resume", taskId, "--mode", "from_checkpoint", "--checkpoint", "zz"])).code).toBe(2);
   });
@@ -642,7 +650,7 @@ describe.skipIf(!HAS_DAEMON)("with the real daemon: diff, rewind keeping a branc
     const r = await s.run(["supervisor", "task-rewind", taskId, "--checkpoint", "1"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    const branch = `makima/preserved/${taskId.slice(0, 8)}-1`;
+    const branch = `makima/preserved/${taskId}-1`;
     const out = lines(r.stdout);
     expect(out.slice(0, 2)).toEqual([
       `Rewound task ${taskId} to checkpoint 1 (${shas[0]!.slice(0, 7)} "router").`,

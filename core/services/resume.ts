@@ -128,5 +128,9 @@ export async function continueTask(ctx: ServiceContext, taskId: string, req: Con
     additionalContext: req.additionalContext,
     targetDaemonId: req.targetDaemonId,
   });
-  return toTask((await getTaskRecord(ctx.db, task.ownerId, task.id)) ?? resumed.task);
+  return {
+    ...toTask((await getTaskRecord(ctx.db, task.ownerId, task.id)) ?? resumed.task),
+    ...(resumed.daemonId ? { daemonId: resumed.daemonId } : {}),
+    ...(resumed.operationId ? { operationId: resumed.operationId } : {}),
+  };
 }

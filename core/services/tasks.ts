@@ -99,7 +99,7 @@ export async function appendMessages(
 /** Rewinding or resuming a task its agent is running would pull the ground from under it. */
 export function assertNotRunning(task: TaskRecord, what: string): void {
   if (task.status === "running") {
-    throw conflict("task_running", `task ${task.id} is running; pause or interrupt it before ${what}`);
+    throw conflict("task_running", `task ${task.id} is running; interrupt it first (\`makima task interrupt ${task.id}\`) before ${what}`);
   }
 }
 

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { readLocalFile, type LocalFile } from "../../stacks/local/localFile.js";
+import { readLocalFile, type LocalFile } from "../../core/localFile.js";
 import { CliError, usage } from "./errors.js";
 
 /**

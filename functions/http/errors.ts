@@ -3,15 +3,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { DomainError } from "../../core/errors.js";
 
-export const ErrorBody = z
-  .object({
-    error: z.object({
-      code: z.string(),
-      message: z.string(),
-      details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-    }),
-  })
-  .meta({ id: "Error" });
+export { ErrorBody } from "../../core/responses.js";
 
 export function errorJson(c: Context, status: number, code: string, message: string, details?: Array<{ path: string; message: string }>) {
   return c.json({ error: { code, message, ...(details?.length ? { details } : {}) } }, status as 400);

@@ -1,7 +1,10 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import type { AppEnv } from "./context.js";
-import { ErrorBody, errorJson, validationDetails } from "./errors.js";
+import { errorJson, validationDetails } from "./errors.js";
+import { Accepted, ErrorBody } from "../../core/responses.js";
+
+export { Accepted };
 
 /**
  * The pieces every routes file builds its operations from: a sub-app whose
@@ -93,14 +96,6 @@ export const IdempotencyHeader = z.object({
     .describe("The same key and body within 24 h return the first answer and do nothing again; the same key with another body is a 409 `idempotency_key_reused`"),
 });
 
-export const Accepted = z
-  .object({
-    operationId: z.uuid(),
-    status: z.literal("pending"),
-    statusUrl: z.string(),
-  })
-  .meta({ id: "Accepted", description: "The daemon is still working; poll GET /api/v1/operations/{operationId}" });
-
 /** The 202 of an operation that waits on a daemon. */
 export const acceptedResponse = json(Accepted, "Still waiting on the daemon");
 
@@ -113,6 +108,4 @@ export const IdParam = z.object({ id: z.uuid() });
 export const TaskCheckpointParams = z.object({ id: z.uuid(), cid: z.uuid() });
 export const TaskSnapshotParams = z.object({ id: z.uuid(), sid: z.uuid() });
 
-/** `{items, nextCursor}` for a list of T. */
-export const pageOf = <T extends z.ZodType>(item: T, name: string) =>
-  z.object({ items: z.array(item), nextCursor: z.string().nullable() }).meta({ id: name });
+export { pageOf } from "../../core/responses.js";

@@ -1,23 +1,10 @@
 import { createRoute } from "@hono/zod-openapi";
-import { z } from "zod";
-import { ApiKey, CreateKeyRequest, ListQuery, Operation, RetentionSettings } from "../../../core/models.js";
+import { CreatedKey, DaemonPage, OperationStatus, Retention } from "../../../core/responses.js";
+import { ApiKey, CreateKeyRequest, ListQuery, RetentionSettings } from "../../../core/models.js";
 import { operationStatus } from "../../../core/services/operations.js";
 import { changeRetention, cleanupRunsFor, issueKey, keysOf, onlineDaemons, retentionOf, revokeKey } from "../../../core/services/account.js";
 import { CleanupRun } from "../../../core/retention.js";
 import { bearer, failures, IdempotencyHeader, IdParam, json, jsonBody, pageOf, router } from "../route.js";
-
-export const CreatedKey = ApiKey.omit({ ownerId: true })
-  .extend({ key: z.string().describe("The secret: shown this once") })
-  .meta({ id: "CreatedKey" });
-
-export const DaemonPage = pageOf(
-  z.object({ daemonId: z.uuid(), connectedAt: z.string(), hostname: z.string().optional(), version: z.string().optional() }),
-  "DaemonPage",
-);
-
-export const OperationStatus = Operation.omit({ ownerId: true }).meta({ id: "OperationStatus" });
-
-const Retention = z.object({ retentionDays: z.int(), defaultRetentionDays: z.int() }).meta({ id: "Retention" });
 
 export const accountRoutes = router();
 

@@ -1,15 +1,14 @@
 import { createRoute } from "@hono/zod-openapi";
+import { CheckpointCreated, CheckpointDiff, SnapshotWithConversation } from "../../../core/responses.js";
 import { z } from "zod";
 import {
   BranchFromCheckpointRequest,
-  ConversationMessage,
   ConversationSnapshot,
   CreateCheckpointRequest,
   CreateSnapshotRequest,
   ListQuery,
   TaskCheckpoint,
 } from "../../../core/models.js";
-import { DiffStats, FileDiffInfo } from "../../../core/protocol.js";
 import {
   branchFromCheckpoint,
   checkpointDiff,
@@ -35,27 +34,6 @@ import {
   TaskCheckpointParams,
   TaskSnapshotParams,
 } from "../route.js";
-
-const SnapshotWithConversation = ConversationSnapshot.extend({
-  conversationState: z.object({
-    messages: z.array(ConversationMessage),
-    nextCursor: z.string().nullable(),
-    state: z.unknown().optional().describe("A supervisor's compacted state, when the daemon sent one"),
-  }),
-}).meta({ id: "ConversationSnapshotWithState" });
-
-export const CheckpointCreated = z.object({ checkpoint: TaskCheckpoint, snapshot: ConversationSnapshot }).meta({ id: "CheckpointCreated" });
-
-export const CheckpointDiff = z
-  .object({
-    taskId: z.uuid(),
-    checkpointId: z.uuid(),
-    commitSha: z.string(),
-    previousSha: z.string().nullable(),
-    files: z.array(FileDiffInfo),
-    stats: DiffStats,
-  })
-  .meta({ id: "CheckpointDiff" });
 
 export const checkpointRoutes = router();
 

@@ -1,5 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
-import { z } from "zod";
+import { CodeRewindResult, ContinueTaskResult, ConversationRewindResult, ForkResult, RestoreResult, ResumeFromCheckpointResult, UndoRewindResult } from "../../../core/responses.js";
 import {
   ContinueTaskRequest,
   ForkTaskRequest,
@@ -8,11 +8,8 @@ import {
   ResumeFromCheckpointRequest,
   RewindConversationRequest,
   RewindTaskRequest,
-  Task,
-  TaskCheckpoint,
   UndoRewindRequest,
 } from "../../../core/models.js";
-import { PreservedState } from "../../../core/protocol.js";
 import { restoreTaskConversation, rewindTask, rewindTaskConversation, undoRewind } from "../../../core/services/rewind.js";
 import { forkTask, resumeFromCheckpoint } from "../../../core/services/fork.js";
 import { continueTask } from "../../../core/services/resume.js";
@@ -20,55 +17,6 @@ import { ownedTask } from "../../../core/services/context.js";
 import { conversationRewindsOf } from "../../../core/services/history.js";
 import { ConversationRewind } from "../../../core/models.js";
 import { accepted, acceptedResponse, bearer, failures, IdempotencyHeader, IdParam, json, jsonBody, pageOf, router, TaskCheckpointParams } from "../route.js";
-
-export const CodeRewindResult = z
-  .object({
-    taskId: z.uuid(),
-    rewindId: z.uuid(),
-    checkpoint: TaskCheckpoint,
-    preservedAs: PreservedState.optional(),
-    safetyRef: z.string().describe("Holds the worktree exactly as it was before the rewind; POST …/rewind/undo puts it back"),
-  })
-  .meta({ id: "RewindTaskResponse" });
-
-export const ConversationRewindResult = z
-  .object({
-    taskId: z.uuid(),
-    rewindId: z.uuid(),
-    messageCount: z.int(),
-    hiddenCount: z.int(),
-    codeRewind: z
-      .union([CodeRewindResult, z.object({ operationId: z.uuid(), status: z.literal("pending") })])
-      .optional(),
-  })
-  .meta({ id: "ConversationRewindResponse" });
-
-export const RestoreResult = z
-  .object({ taskId: z.uuid(), rewindId: z.uuid(), messageCount: z.int() })
-  .meta({ id: "ConversationRestoreResponse" });
-
-const StartedOn = { daemonId: z.uuid().optional(), operationId: z.uuid().optional() };
-
-export const UndoRewindResult = z.object({ taskId: z.uuid(), restoredFrom: z.string() }).meta({ id: "UndoRewindResponse" });
-
-export const ForkResult = z
-  .object({
-    task: Task,
-    sourceTaskId: z.uuid(),
-    forkPoint: z.object({
-      type: z.string(),
-      value: z.string(),
-      checkpointId: z.uuid().optional(),
-      messageCount: z.int(),
-    }),
-    branchName: z.string().optional(),
-    ...StartedOn,
-  })
-  .meta({ id: "ForkTaskResponse" });
-
-export const ResumeFromCheckpointResult = z
-  .object({ task: Task, sourceTaskId: z.uuid(), checkpointId: z.uuid(), ...StartedOn })
-  .meta({ id: "ResumeFromCheckpointResponse" });
 
 
 export const rewindRoutes = router();
@@ -215,10 +163,10 @@ rewindRoutes.openapi(
     tags: ["resume"],
     summary: "Continue an interrupted task",
     description:
-      "`with_context` keeps the conversation (plus `additionalContext`); `clean_restart` starts with none (hidden, restorable); `from_checkpoint` goes back to the checkpoint at `checkpointSha`.",
+      "`with_context` keeps the conversation (plus `additionalContext`); `clean_restart` starts with none (hidden, restorable); `from_checkpoint` goes back to the checkpoint at `checkpointSha`. It starts on a daemon when one is online (`daemonId` and `operationId` in the answer), else stays `pending` until one connects.",
     security: bearer,
     request: { params: IdParam, headers: IdempotencyHeader, body: jsonBody(ContinueTaskRequest.strict()) },
-    responses: { 200: json(Task), ...failures({ body: true, idempotent: true, also: [404, 409, 503] }) },
+    responses: { 200: json(ContinueTaskResult), ...failures({ body: true, idempotent: true, also: [404, 409, 503] }) },
   }),
   async (c) => c.json(await continueTask(c.get("service"), c.req.valid("param").id, c.req.valid("json")), 200),
 );

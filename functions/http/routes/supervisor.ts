@@ -1,45 +1,18 @@
 import { createRoute } from "@hono/zod-openapi";
+import { HistoryPage, RestoreResult, ResumeSupervisorResult, SupervisorConversation, SupervisorRewindResult } from "../../../core/responses.js";
 import { z } from "zod";
 import {
-  ConversationMessage,
   HistoryQueryFilters,
   ListQuery,
   RestoreConversationRequest,
   ResumeSupervisorRequest,
   RewindConversationRequest,
-  TaskStatus,
   TimelineQueryFilters,
 } from "../../../core/models.js";
 import { contractHistory, supervisorConversation, timeline } from "../../../core/services/history.js";
 import { resumeSupervisor } from "../../../core/services/resume.js";
 import { restoreSupervisorConversation, rewindSupervisorConversation } from "../../../core/services/rewind.js";
 import { bearer, failures, IdempotencyHeader, IdParam, json, jsonBody, router } from "../route.js";
-import { HistoryPage } from "./tasks.js";
-import { ConversationRewindResult, RestoreResult } from "./rewind.js";
-
-export const SupervisorConversation = z
-  .object({
-    contractId: z.uuid(),
-    supervisorTaskId: z.uuid(),
-    messages: z.array(ConversationMessage),
-    spawnedTasks: z.array(z.object({ id: z.uuid(), name: z.string(), status: TaskStatus, createdAt: z.string() })),
-    nextCursor: z.string().nullable(),
-  })
-  .meta({ id: "SupervisorConversation" });
-
-export const ResumeSupervisorResult = z
-  .object({
-    contractId: z.uuid(),
-    supervisorTaskId: z.uuid(),
-    resumeMode: z.string(),
-    daemonId: z.uuid().optional(),
-    operationId: z.uuid().optional(),
-  })
-  .meta({ id: "ResumeSupervisorResponse" });
-
-export const SupervisorRewindResult = ConversationRewindResult.omit({ taskId: true })
-  .extend({ contractId: z.uuid(), supervisorTaskId: z.uuid() })
-  .meta({ id: "SupervisorConversationRewind" });
 
 export const supervisorRoutes = router();
 

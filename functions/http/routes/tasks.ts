@@ -1,10 +1,10 @@
 import { createRoute } from "@hono/zod-openapi";
+import { AppendResult, TaskConversation, TaskHistory } from "../../../core/responses.js";
 import { z } from "zod";
 import {
   AppendMessagesRequest,
   ConversationMessage,
   CreateTaskRequest,
-  HistoryEvent,
   HistoryQueryFilters,
   ListQuery,
   Task,
@@ -14,17 +14,6 @@ import {
 import { appendMessages, createTask, forksOf, getTask, updateTask } from "../../../core/services/tasks.js";
 import { taskConversation, taskHistory, wholeMessage } from "../../../core/services/history.js";
 import { bearer, failures, IdempotencyHeader, IdParam, json, jsonBody, pageOf, router } from "../route.js";
-
-export const HistoryPage = <C extends z.ZodRawShape>(name: string, context: C) =>
-  z.object({ ...context, items: z.array(HistoryEvent), nextCursor: z.string().nullable() }).meta({ id: name });
-
-export const AppendResult = z.object({ appended: z.int(), messageCount: z.int() }).meta({ id: "AppendResult" });
-
-export const TaskConversation = z
-  .object({ taskId: z.uuid(), messages: z.array(ConversationMessage), nextCursor: z.string().nullable() })
-  .meta({ id: "TaskConversation" });
-
-export const TaskHistory = HistoryPage("TaskHistory", { taskId: z.uuid() });
 
 export const taskRoutes = router();
 
