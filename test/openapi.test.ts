@@ -100,6 +100,12 @@ describe("methods", () => {
     expect((await api.call("GET", "/api/v1/nothing-here", { key: owner.apiKey })).status).toBe(404);
   });
 
+  it("answers 415 to a body that is not JSON", async () => {
+    const owner = await api.newOwner("media");
+    const form = await api.call("POST", "/api/v1/contracts", { key: owner.apiKey, rawBody: "name=a", headers: { "content-type": "application/x-www-form-urlencoded" } });
+    expect(form).toMatchObject({ status: 415, body: { error: { code: "unsupported_media_type" } } });
+  });
+
   it("names an unknown body field in the 400 instead of ignoring it", async () => {
     const owner = await api.newOwner("strict");
     const task = await api.call("POST", "/api/v1/mesh/tasks", { key: owner.apiKey, body: { name: "t", plan: "p" } });

@@ -71,3 +71,17 @@ describe("the README's walkthrough", () => {
     expect(kinds).toEqual(expect.arrayContaining(["phase/contract_created", "task/created", "chat/messages", "rewind/conversation", "rewind/conversation_restored", "task/interrupted"]));
   }, 300_000);
 });
+
+describe("the story's commands refuse bad input before sending it", () => {
+  it("names the line of a message that is not JSON or not a message (exit 2), and sends nothing", async () => {
+    const taskId = (await s.run(["task", "create", "--no-contract", "--name", "t", "--plan", "p", "--format", "id"])).stdout.trim();
+    const notJson = await s.run(["task", "append", taskId], { input: '{"role":"user","content":"a"}\n{role: user}\n' });
+    expect(notJson).toMatchObject({ code: 2, stderr: expect.stringContaining("stdin line 2 is not JSON") });
+    const unknown = await s.run(["task", "append", taskId], { input: '\n{"role":"user","content":"a","colour":"red"}\n' });
+    expect(unknown).toMatchObject({ code: 2, stderr: expect.stringContaining("stdin line 2:") });
+    expect(unknown.stderr).toContain("colour");
+    expect((await s.api("GET", `/api/v1/mesh/tasks/${taskId}`)).body.messageCount).toBe(0);
+    const sha = await s.run(["checkpoint", "create", taskId, "--commit", "HEAD", "--branch", "main", "--message", "m"]);
+    expect(sha).toMatchObject({ code: 2, stderr: expect.stringContaining('--commit "HEAD" is not a commit SHA') });
+  }, 120_000);
+});

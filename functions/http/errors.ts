@@ -14,6 +14,7 @@ export function handleError(error: Error, c: Context) {
   if (error instanceof DomainError) return errorJson(c, error.status, error.code, error.message, error.details);
   if (error instanceof HTTPException) {
     if (error.status === 413) return errorJson(c, 413, "body_too_large", "the request body is over 1 MB");
+    if (error.status === 415) return errorJson(c, 415, "unsupported_media_type", "the request body must be JSON (Content-Type: application/json)");
     const message = error.message || "bad request";
     const code = /json/i.test(message) ? "malformed_json" : "bad_request";
     return errorJson(c, error.status, code, code === "malformed_json" ? "the request body is not valid JSON" : message);

@@ -27,14 +27,22 @@ export function taskCommand(): Command {
       .requiredOption("--plan <text>", "what the task is to do")
       .option("--contract <id>", "the contract it belongs to (else MAKIMA_CONTRACT_ID, else none)")
       .option("--no-contract", "belong to no contract, whatever MAKIMA_CONTRACT_ID says")
+      .option("--supervisor", "the contract's supervisor task (one a contract)")
       .option("--branch-name <name>", "the git branch it works on")
       .option("--base-sha <sha>", "the commit it starts from"),
     ["text", "id", "json"],
     "text",
-  ).action(async (opts: ApiOpts & { name: string; plan: string; contract?: string | false; branchName?: string; baseSha?: string }) => {
+  ).action(async (opts: ApiOpts & { name: string; plan: string; contract?: string | false; supervisor?: boolean; branchName?: string; baseSha?: string }) => {
     const contract = opts.contract === false ? undefined : (opts.contract ?? process.env.MAKIMA_CONTRACT_ID);
     const contractId = contract ? uuidArg(contract, "contract") : undefined;
-    const body: z.input<typeof CreateTaskRequest> = { name: opts.name, plan: opts.plan, contractId, branchName: opts.branchName, baseSha: opts.baseSha };
+    const body: z.input<typeof CreateTaskRequest> = {
+      name: opts.name,
+      plan: opts.plan,
+      contractId,
+      isSupervisor: opts.supervisor,
+      branchName: opts.branchName,
+      baseSha: opts.baseSha,
+    };
     const { out, api } = session(opts);
     const created = await api.post<Task>("/api/v1/mesh/tasks", body);
     if (opts.format === "json") return out.json(created);
