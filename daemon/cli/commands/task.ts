@@ -3,10 +3,10 @@ import { readFileSync } from "node:fs";
 import type { z } from "zod";
 import { resolveTask, uuidArg } from "../config.js";
 import { CliError, usage } from "../errors.js";
-import type { CreateTaskRequest, NewConversationMessage, RewindConversationRequest, Task, TaskStatus } from "../../../core/models.js";
+import type { CreateTaskRequest, NewConversationMessage, Task, TaskStatus } from "../../../core/models.js";
 import type { AppendResult, ConversationRewindResult, RestoreResult } from "../../../core/responses.js";
-import { rewindText } from "./supervisor/rewind.js";
-import { commonOptions, intOption, session, timeArg, withSpinner, type ApiOpts } from "./common.js";
+import { conversationRewindBody, conversationRewindOptions, rewindConversation, rewindText, type ConversationRewindOpts } from "./supervisor/rewind.js";
+import { commonOptions, session, type ApiOpts } from "./common.js";
 
 /**
  * `makima task …`: a task's own life: create it, append to its conversation,
@@ -102,34 +102,14 @@ export function taskCommand(): Command {
   }
 
   commonOptions(
-    cmd("rewind-conversation", "rewind a task's conversation (hidden messages stay stored)")
-      .argument("[taskId]", "the task (else MAKIMA_TASK_ID)")
-      .option("--by-messages <n>", "hide the last n messages", intOption(1))
-      .option("--to-message <id>", "keep messages up to and including this one")
-      .option("--to-time <time>", "keep messages sent at or before this time (ISO 8601)")
-      .option("--rewind-code", "also put the task's code back to the checkpoint taken at or before that point")
-      .option("--force", "with --rewind-code: go ahead over changes the task did not make (they are kept under the safety ref)"),
+    conversationRewindOptions(cmd("rewind-conversation", "rewind a task's conversation (hidden messages stay stored)").argument("[taskId]", "the task (else MAKIMA_TASK_ID)"), "task"),
     ["text", "json"],
     "text",
-  ).action(async (taskArg: string | undefined, opts: ApiOpts & { byMessages?: number; toMessage?: string; toTime?: string; rewindCode?: boolean; force?: boolean }) => {
+  ).action(async (taskArg: string | undefined, opts: ApiOpts & ConversationRewindOpts) => {
     const taskId = resolveTask(taskArg);
-    const given = [opts.byMessages, opts.toMessage, opts.toTime].filter((v) => v !== undefined).length;
-    if (given !== 1) throw usage("give exactly one of --by-messages <n>, --to-message <id>, --to-time <time>");
-    const body: z.input<typeof RewindConversationRequest> = {
-      byMessageCount: opts.byMessages,
-      toMessageId: opts.toMessage,
-      toTimestamp: timeArg(opts.toTime, "--to-time"),
-      rewindCode: opts.rewindCode,
-      force: opts.force,
-    };
+    const body = conversationRewindBody(opts);
     const { out, api } = session(opts);
-    const result = await withSpinner(opts.rewindCode ? "rewinding the conversation and the code…" : "rewinding the conversation…", () =>
-      api.post<ConversationRewindResult>(`/api/v1/mesh/tasks/${taskId}/conversation/rewind`, body),
-    );
-    if (result.codeRewind && "operationId" in result.codeRewind) {
-      const pending = result.codeRewind.operationId;
-      result.codeRewind = await withSpinner("waiting for the daemon to rewind the code…", () => api.follow((r) => r.CodeRewindResult, pending));
-    }
+    const result = await rewindConversation<ConversationRewindResult>(api, `/api/v1/mesh/tasks/${taskId}/conversation/rewind`, body);
     if (opts.format === "json") return out.json(result);
     out.line(
       `Task ${taskId}: conversation rewound, ${result.messageCount} messages kept, ${result.hiddenCount} hidden (\`makima task restore-conversation ${taskId}\` brings them back).`,
@@ -163,10 +143,10 @@ function readInput(file: string | undefined): string {
 }
 
 /** One message a line (blank lines skipped), each checked as the API would, so a mistake names its line. */
-export async function parseMessages(text: string, source: string): Promise<Array<z.infer<typeof NewConversationMessage>>> {
+export async function parseMessages(text: string, source: string): Promise<NewConversationMessage[]> {
   // Loaded here only: the schemas cost every other command its start-up time.
-  const { NewConversationMessage } = await import("../../../core/models.js");
-  const messages: Array<z.infer<typeof NewConversationMessage>> = [];
+  const models = await import("../../../core/models.js");
+  const messages: NewConversationMessage[] = [];
   const lines = text.split(/\r?\n/);
   for (const [i, line] of lines.entries()) {
     if (!line.trim()) continue;
@@ -176,7 +156,7 @@ export async function parseMessages(text: string, source: string): Promise<Array
     } catch {
       throw usage(`${source} line ${i + 1} is not JSON: one message object a line, e.g. {"role":"user","content":"hello"}`);
     }
-    const parsed = NewConversationMessage.strict().safeParse(value);
+    const parsed = models.NewConversationMessage.strict().safeParse(value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       throw usage(`${source} line ${i + 1}: ${issue?.path.join(".") || "message"}: ${issue?.message}`);

@@ -1,4 +1,7 @@
 import { Option, type Command } from "commander";
+import type { z } from "zod";
+import type { Api } from "../../api.js";
+import type { RewindConversationRequest } from "../../../../core/models.js";
 import { resolveContract, resolveTask, uuidArg } from "../../config.js";
 import { usage } from "../../errors.js";
 import { shortSha } from "../../render.js";
@@ -77,35 +80,17 @@ export function rewindCommands(sup: Command): void {
   });
 
   commonOptions(
-    cmd("rewind-conversation", "rewind the contract's supervisor conversation (hidden messages stay stored)")
-      .option("--contract <id>", "the contract (else MAKIMA_CONTRACT_ID)")
-      .option("--by-messages <n>", "hide the last n messages", intOption(1))
-      .option("--to-message <id>", "keep messages up to and including this one")
-      .option("--to-time <time>", "keep messages sent at or before this time (ISO 8601)")
-      .option("--rewind-code", "also put the supervisor's code back to the checkpoint taken at or before that point")
-      .option("--force", "with --rewind-code: go ahead over changes the supervisor did not make (they are kept under the safety ref)"),
+    conversationRewindOptions(
+      cmd("rewind-conversation", "rewind the contract's supervisor conversation (hidden messages stay stored)").option("--contract <id>", "the contract (else MAKIMA_CONTRACT_ID)"),
+      "supervisor",
+    ),
     ["text", "json"],
     "text",
-  ).action(async (opts: ApiOpts & { contract?: string; byMessages?: number; toMessage?: string; toTime?: string; rewindCode?: boolean; force?: boolean }) => {
+  ).action(async (opts: ApiOpts & ConversationRewindOpts & { contract?: string }) => {
     const contractId = resolveContract(opts.contract);
-    const given = [opts.byMessages, opts.toMessage, opts.toTime].filter((v) => v !== undefined).length;
-    if (given !== 1) throw usage("give exactly one of --by-messages <n>, --to-message <id>, --to-time <time>");
-    const body = {
-      byMessageCount: opts.byMessages,
-      toMessageId: opts.toMessage,
-      toTimestamp: timeArg(opts.toTime, "--to-time"),
-      rewindCode: opts.rewindCode,
-      force: opts.force,
-    };
+    const body = conversationRewindBody(opts);
     const { out, api } = session(opts);
-    const result = await withSpinner(opts.rewindCode ? "rewinding the conversation and the code…" : "rewinding the conversation…", () =>
-      api.post<SupervisorRewindResult>(`/api/v1/contracts/${contractId}/supervisor/conversation/rewind`, body),
-    );
-    // A code rewind the daemon has not finished yet: follow it, so the answer is whole.
-    if (result.codeRewind && "operationId" in result.codeRewind) {
-      const pending = result.codeRewind.operationId;
-      result.codeRewind = await withSpinner("waiting for the daemon to rewind the code…", () => api.follow((r) => r.CodeRewindResult, pending));
-    }
+    const result = await rewindConversation<SupervisorRewindResult>(api, `/api/v1/contracts/${contractId}/supervisor/conversation/rewind`, body);
     if (opts.format === "json") return out.json(result);
     out.line(`Supervisor conversation rewound: ${result.messageCount} messages kept, ${result.hiddenCount} hidden (\`makima supervisor restore-conversation\` brings them back).`);
     if (result.codeRewind) out.lines(rewindText(result.supervisorTaskId, result.codeRewind));
@@ -131,6 +116,50 @@ export function rewindCommands(sup: Command): void {
 }
 
 /** What a code rewind did, where the work went, and how to undo it. */
+export interface ConversationRewindOpts {
+  byMessages?: number;
+  toMessage?: string;
+  toTime?: string;
+  rewindCode?: boolean;
+  force?: boolean;
+}
+
+/** The options of a conversation rewind, a task's or the supervisor's. */
+export function conversationRewindOptions(cmd: Command, whose: "task" | "supervisor"): Command {
+  return cmd
+    .option("--by-messages <n>", "hide the last n messages", intOption(1))
+    .option("--to-message <id>", "keep messages up to and including this one")
+    .option("--to-time <time>", "keep messages sent at or before this time (ISO 8601)")
+    .option("--rewind-code", `also put the ${whose}'s code back to the checkpoint taken at or before that point`)
+    .option("--force", `with --rewind-code: go ahead over changes the ${whose} did not make (they are kept under the safety ref)`);
+}
+
+export function conversationRewindBody(opts: ConversationRewindOpts): z.input<typeof RewindConversationRequest> {
+  const given = [opts.byMessages, opts.toMessage, opts.toTime].filter((v) => v !== undefined).length;
+  if (given !== 1) throw usage("give exactly one of --by-messages <n>, --to-message <id>, --to-time <time>");
+  return {
+    byMessageCount: opts.byMessages,
+    toMessageId: opts.toMessage,
+    toTimestamp: timeArg(opts.toTime, "--to-time"),
+    rewindCode: opts.rewindCode,
+    force: opts.force,
+  };
+}
+
+/** Posts a conversation rewind; a code rewind the daemon has not finished yet is followed, so the answer is whole. */
+export async function rewindConversation<R extends { codeRewind?: CodeRewindResult | { operationId: string; status: "pending" } }>(
+  api: Api,
+  path: string,
+  body: z.input<typeof RewindConversationRequest>,
+): Promise<R> {
+  const result = await withSpinner(body.rewindCode ? "rewinding the conversation and the code…" : "rewinding the conversation…", () => api.post<R>(path, body));
+  if (result.codeRewind && "operationId" in result.codeRewind) {
+    const pending = result.codeRewind.operationId;
+    result.codeRewind = await withSpinner("waiting for the daemon to rewind the code…", () => api.follow((r) => r.CodeRewindResult, pending));
+  }
+  return result;
+}
+
 export function rewindText(taskId: string, r: CodeRewindResult | { operationId: string; status: "pending" }): string[] {
   if (!("checkpoint" in r)) return [`The code rewind of task ${taskId} is still under way (operation ${r.operationId}).`];
   const cp = r.checkpoint;
