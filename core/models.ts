@@ -279,7 +279,9 @@ export type Owner = z.infer<typeof Owner>;
 // ---------------------------------------------------------------- requests
 
 const limit = z.coerce.number().int().min(1).max(200).default(50);
-const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+/** A query flag: `true`, `false`, `1` or `0`, defaulting to `fallback`. */
+const flag = (fallback: "true" | "false") =>
+  z.enum(["true", "false", "1", "0"]).default(fallback).transform((v) => v === "true" || v === "1");
 
 export const ListQuery = z.object({ limit, cursor: z.string().optional() });
 
@@ -300,8 +302,8 @@ export type HistoryQueryFilters = z.infer<typeof HistoryQueryFilters>;
 export const TimelineQueryFilters = HistoryQueryFilters.omit({ phase: true });
 
 export const TaskConversationQuery = z.object({
-  include_tool_calls: bool.default(true),
-  include_tool_results: bool.default(true),
+  include_tool_calls: flag("true"),
+  include_tool_results: flag("true"),
   limit,
   cursor: z.string().optional(),
 });

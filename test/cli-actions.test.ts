@@ -284,7 +284,7 @@ describe("makima supervisor task-rewind and undo-rewind", () => {
     expect(await s.run(["supervisor", "task-rewind", running, "--checkpoint", "1"])).toEqual({
       code: 1,
       stdout: "",
-      stderr: `makima: task ${running} is running; pause or interrupt it before rewinding it [409 task_running]\n`,
+      stderr: `makima: task ${running} is running; interrupt it first (\`makima task interrupt ${running}\`) before rewinding it [409 task_running]\n`,
     });
   });
 
@@ -424,7 +424,17 @@ describe("makima supervisor resume, task-resume, task-resume-from, task-fork", (
     expect(await run(["supervisor", "resume", "--contract", other])).toEqual({
       code: 1,
       stdout: "",
-      stderr: `makima: task ${sup} is running; pause or interrupt it before resuming it [409 task_running]\n`,
+      stderr: `makima: task ${sup} is running; interrupt it first (\`makima task interrupt ${sup}\`) before resuming it [409 task_running]\n`,
+    });
+  });
+
+  it("names the daemon asked for with --daemon when it is not online, while another is", async () => {
+    const absent = "0b1c2d3e-4f50-4a61-8b72-9c8d7e6f5a41";
+    const r = await s.run(["supervisor", "task-resume", taskId, "--daemon", absent]);
+    expect(r).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `makima: daemon ${absent} is not online: is it running, and connected with one of your keys? [503 no_daemon]\n`,
     });
   });
 
@@ -440,7 +450,7 @@ describe("makima supervisor resume, task-resume, task-resume-from, task-fork", (
     expect(received("spawnTask").at(-1)).toMatchObject({ taskId, commitSha: "a".repeat(40) });
     expect((await s.api("GET", `/api/v1/mesh/tasks/${taskId}`)).body).toMatchObject({ status: "pending", lastStartError: { code: "daemon_error", attempt: 1 } });
     const bySha = await run(["supervisor", "task-resume", taskId, "--mode", "from_checkpoint", "--checkpoint", "bbbbbbb", "--format", "json"]);
-    expect(JSON.parse(bySha.stdout)).toEqual((await s.api("GET", `/api/v1/mesh/tasks/${taskId}`)).body);
+    expect(JSON.parse(bySha.stdout)).toMatchObject({ ...(await s.api("GET", `/api/v1/mesh/tasks/${taskId}`)).body, start: "starting", operationId: expect.any(String) });
     expect(JSON.parse(bySha.stdout).baseSha).toBe("b".repeat(40));
     expect((await run(["supervisor", "task-resume", taskId, "--mode", "from_checkpoint", "--checkpoint", "zz"])).code).toBe(2);
   });
@@ -694,7 +704,7 @@ describe.skipIf(!HAS_DAEMON)("with the real daemon: diff, rewind keeping a branc
     const r = await s.run(["supervisor", "task-rewind", taskId, "--checkpoint", "1"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    const branch = `makima/preserved/${taskId.slice(0, 8)}-1`;
+    const branch = `makima/preserved/${taskId}-1`;
     const out = lines(r.stdout);
     expect(out.slice(0, 2)).toEqual([
       `Rewound task ${taskId} to checkpoint 1 (${shas[0]!.slice(0, 7)} "router").`,

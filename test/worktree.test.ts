@@ -236,10 +236,10 @@ describe("rewind and undo", () => {
     expect(g(dir, "rev-parse", "saved/work^")).toBe(c2); // the preserved branch stays
   });
 
-  it("create_branch without a name numbers makima/preserved/<task>-<n>", async () => {
+  it("create_branch without a name numbers makima/preserved/<whole task id>-<n>", async () => {
     const { taskId, dir, c1, c2 } = dirtyTask();
     await manager.markTaskState(taskId);
-    const short = taskId.slice(0, 8);
+    const short = taskId;
     const first = await manager.rewind(taskId, { checkpointSha: c1, preserveMode: "create_branch" });
     expect(first.preservedAs).toEqual({ type: "branch", reference: `makima/preserved/${short}-1` });
     // Clean worktree: the branch is simply the current HEAD.

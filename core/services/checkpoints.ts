@@ -1,3 +1,4 @@
+import type { DiffStats, FileDiffInfo } from "../protocol.js";
 import type { ConversationSnapshot, CreateCheckpointRequest, TaskCheckpoint } from "../models.js";
 import { blobKeys } from "../blobs.js";
 import { newId } from "../ids.js";
@@ -83,8 +84,8 @@ export interface CheckpointDiff {
   checkpointId: string;
   commitSha: string;
   previousSha: string | null;
-  files: unknown[];
-  stats: unknown;
+  files: FileDiffInfo[];
+  stats: DiffStats;
 }
 
 /** The diff comes from the task's daemon; a large one arrives through a presigned S3 upload. */

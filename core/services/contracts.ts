@@ -1,4 +1,6 @@
-import type { Contract, Phase } from "../models.js";
+import type { Contract, Phase, Task } from "../models.js";
+import type { Page } from "../store/paging.js";
+import { listContractTasks, toTask } from "../store/tasks.js";
 import { createContract as storeContract, listContracts, updateContract } from "../store/contracts.js";
 import { recordHistoryEvent } from "../store/history.js";
 import { actorOf } from "../auth.js";
@@ -52,4 +54,11 @@ export async function changeContract(
     });
   }
   return after;
+}
+
+/** A contract's tasks, newest first. */
+export async function contractTasks(ctx: ServiceContext, contractId: string, limit: number, cursor?: string): Promise<Page<Task>> {
+  const contract = await ownedContract(ctx, contractId);
+  const page = await listContractTasks(ctx.db, contract.id, limit, cursor);
+  return { items: page.items.map(toTask), nextCursor: page.nextCursor };
 }

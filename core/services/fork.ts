@@ -73,13 +73,16 @@ async function resolveForkPoint(ctx: ServiceContext, task: TaskRecord, req: Fork
 
 const short = (id: string) => id.replace(/-/g, "").slice(-8);
 
+/** A message id fit for a branch name: its letters and digits, the last 12 (a UUID's random tail), never ending on a separator. */
+const messageTail = (id: string) => id.replace(/[^A-Za-z0-9]/g, "").slice(-12) || "x";
+
 /**
  * The branch a fork works on unless one is given: named after the parent,
  * the point and the fork itself, so forking the same point twice gives two
  * branches.
  */
 export function forkBranchName(
-  parent: TaskRecord,
+  parent: Pick<TaskRecord, "id">,
   point: Pick<ForkPoint, "type" | "checkpoint" | "messageId" | "value">,
   forkId: string,
 ): string {
@@ -87,7 +90,7 @@ export function forkBranchName(
     point.type === "checkpoint"
       ? `cp${point.checkpoint!.checkpointNumber}`
       : point.type === "message_id"
-        ? `msg-${point.messageId!.replace(/[^A-Za-z0-9_-]/g, "").slice(0, 24) || "x"}`
+        ? `msg-${messageTail(point.messageId!)}`
         : `t${Date.parse(point.value)}`;
   return `makima/fork/${short(parent.id)}-${where}-${short(forkId)}`;
 }

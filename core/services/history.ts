@@ -1,5 +1,5 @@
 import { contractHistory as storeContractHistory, taskHistory as storeTaskHistory, timeline as storeTimeline, type HistoryFilters } from "../store/history.js";
-import { readConversation, getWholeMessage } from "../store/conversation.js";
+import { readConversation, getWholeMessage, listConversationRewinds } from "../store/conversation.js";
 import { listContractTasks } from "../store/tasks.js";
 import { ownedContract, ownedSupervisor, ownedTask, requireUser, type ServiceContext } from "./context.js";
 
@@ -57,4 +57,10 @@ export async function supervisorConversation(ctx: ServiceContext, contractId: st
       .map((t) => ({ id: t.id, name: t.name, status: t.status, createdAt: t.createdAt })),
     nextCursor: page.nextCursor,
   };
+}
+
+/** A task's conversation rewinds, newest first. */
+export async function conversationRewindsOf(ctx: ServiceContext, taskId: string, limit: number, cursor?: string) {
+  const task = await ownedTask(ctx, taskId);
+  return listConversationRewinds(ctx.db, task.id, limit, cursor);
 }

@@ -164,5 +164,6 @@ export async function continueTask(ctx: ServiceContext, taskId: string, req: Con
     additionalContext: req.additionalContext,
     targetDaemonId: req.targetDaemonId,
   });
-  return toTask((await getTaskRecord(ctx.db, task.ownerId, task.id)) ?? resumed.task);
+  const { task: resumedTask, ...started } = resumed;
+  return { ...toTask((await getTaskRecord(ctx.db, task.ownerId, task.id)) ?? resumedTask), ...started };
 }

@@ -1,12 +1,13 @@
 import type { CreateTaskRequest, NewConversationMessage, Task, TaskRecord, TaskStatus } from "../models.js";
 import { badRequest, conflict } from "../errors.js";
 import { actorOf } from "../auth.js";
-import { createTask as storeTask, saveTask, saveTaskWith, toTask, getTaskRecord } from "../store/tasks.js";
+import { createTask as storeTask, saveTask, saveTaskWith, toTask, getTaskRecord, listForks } from "../store/tasks.js";
 import { getContract, updateContract } from "../store/contracts.js";
 import { appendMessages as storeMessages, type ReportPosition } from "../store/conversation.js";
 import { historyEventItems, newHistoryEvent, recordHistoryEvent, type NewHistoryEvent } from "../store/history.js";
 import type { TransactItem } from "../store/table.js";
 import type { Db } from "../store/db.js";
+import type { Page } from "../store/paging.js";
 import { ownedContract, ownedTask, type ServiceContext } from "./context.js";
 import { expireStaleStart } from "./spawn.js";
 
@@ -122,8 +123,15 @@ export async function appendMessages(
 /** Rewinding or resuming a task its agent is running would pull the ground from under it. */
 export function assertNotRunning(task: TaskRecord, what: string): void {
   if (task.status === "running") {
-    throw conflict("task_running", `task ${task.id} is running; pause or interrupt it before ${what}`);
+    throw conflict("task_running", `task ${task.id} is running; interrupt it first (\`makima task interrupt ${task.id}\`) before ${what}`);
   }
 }
 
 export { phaseOf };
+
+/** Tasks forked or resumed from this one, newest first. */
+export async function forksOf(ctx: ServiceContext, taskId: string, limit: number, cursor?: string): Promise<Page<Task>> {
+  const task = await ownedTask(ctx, taskId);
+  const page = await listForks(ctx.db, task.id, limit, cursor);
+  return { items: page.items.map(toTask), nextCursor: page.nextCursor };
+}

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { readLocalFile, type LocalFile } from "../../stacks/local/localFile.js";
+import { readLocalFile, type LocalFile } from "../../core/localFile.js";
 import { CliError, usage } from "./errors.js";
 
 /**
@@ -35,7 +35,7 @@ export function localFile(): { path: string; file: LocalFile } | undefined {
         const file = readLocalFile(path);
         if (file) cached = { path, file };
       } catch (error) {
-        throw new CliError(`${path} is not valid JSON (${(error as Error).message}); fix or delete it`);
+        throw new CliError(`${path} is not a valid settings file (${error instanceof Error ? error.message : String(error)}); fix or delete it`);
       }
       break;
     }

@@ -3,6 +3,8 @@ import { readFileSync } from "node:fs";
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./errors.js";
 import { contractCommand } from "./commands/contract.js";
 import { supervisorCommand } from "./commands/supervisor.js";
+import { taskCommand } from "./commands/task.js";
+import { checkpointCommand } from "./commands/checkpoint.js";
 import { keysCommand } from "./commands/keys.js";
 import { daemonCommand } from "./commands/daemon.js";
 
@@ -28,6 +30,8 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(true)
     .configureHelp({ sortSubcommands: false, showGlobalOptions: false });
   program.addCommand(contractCommand());
+  program.addCommand(taskCommand());
+  program.addCommand(checkpointCommand());
   program.addCommand(supervisorCommand());
   program.addCommand(keysCommand());
   program.addCommand(daemonCommand());

@@ -1,3 +1,5 @@
+import type { ConversationMessage as Message, HistoryEvent, TaskCheckpoint as Checkpoint } from "../../core/models.js";
+import type { DiffStats, FileDiffInfo as FileDiff } from "../../core/protocol.js";
 import { absoluteTime, oneLine, relativeTime, table, when, type Colors } from "./output.js";
 
 /**
@@ -6,92 +8,10 @@ import { absoluteTime, oneLine, relativeTime, table, when, type Colors } from ".
  * prints one. Pure functions of the data (and of "now"), so tests can pin them.
  */
 
-// The shapes the API answers (see core/models.ts); only what is shown here.
-export interface HistoryEvent {
-  id: string;
-  contractId?: string;
-  taskId?: string;
-  eventType: string;
-  eventSubtype?: string;
-  phase?: string;
-  eventData: Record<string, any>;
-  createdAt: string;
-}
-
-export interface ToolCall {
-  id: string;
-  name: string;
-  input: unknown;
-}
-
-export interface Message {
-  id: string;
-  role: string;
-  content: string;
-  timestamp: string;
-  toolCalls?: ToolCall[];
-  toolName?: string;
-  toolInput?: unknown;
-  toolResult?: string;
-  isError?: boolean;
-  truncated?: boolean;
-}
-
-export interface Checkpoint {
-  id: string;
-  taskId: string;
-  checkpointNumber: number;
-  commitSha: string;
-  branchName: string;
-  message: string;
-  linesAdded?: number;
-  linesRemoved?: number;
-  filesChanged?: unknown;
-  createdAt: string;
-}
-
-export interface DiffStats {
-  filesChanged: number;
-  insertions: number;
-  deletions: number;
-}
-
-export interface FileDiff {
-  path: string;
-  oldPath?: string;
-  action: "added" | "modified" | "deleted" | "renamed";
-  binary?: boolean;
-  additions: number;
-  deletions: number;
-  hunks?: Array<{ header: string; lines: string[] }>;
-}
-
-export interface CheckpointDiff {
-  taskId: string;
-  checkpointId: string;
-  commitSha: string;
-  previousSha: string | null;
-  files: FileDiff[];
-  stats: DiffStats;
-}
-
-export interface Task {
-  id: string;
-  name: string;
-  status: string;
-  isSupervisor: boolean;
-  contractId?: string;
-  daemonId?: string;
-  branchName?: string;
-  baseSha?: string;
-  forkedFromTaskId?: string;
-  messageCount: number;
-  startAttempts?: number;
-  startingOperationId?: string;
-  lastStartError?: { code: string; message: string; attempt: number; at: string };
-  createdAt: string;
-  updatedAt: string;
-}
+// The shapes the API answers, inferred from the schemas the API validates them with.
+export type { HistoryEvent, Task, TaskCheckpoint as Checkpoint, ConversationMessage as Message } from "../../core/models.js";
+export type { DiffStats, FileDiffInfo as FileDiff } from "../../core/protocol.js";
+export type { CheckpointDiff } from "../../core/responses.js";
 
 export const shortSha = (sha: string | null | undefined) => (sha ? sha.slice(0, 7) : "");
 
@@ -108,15 +28,15 @@ export function describeEvent(e: HistoryEvent): string {
     case "chat":
       return `${d.count} message${d.count === 1 ? "" : "s"}${Array.isArray(d.roles) ? ` (${d.roles.join(", ")})` : ""}`;
     case "checkpoint":
-      if (sub === "branch_created") return `branch ${d.branchName} at ${shortSha(d.commitSha)}${d.checkpointNumber ? ` (checkpoint ${d.checkpointNumber})` : ""}`;
-      return `checkpoint ${d.checkpointNumber} ${shortSha(d.commitSha)} ${JSON.stringify(d.message ?? "")}`;
+      if (sub === "branch_created") return `branch ${d.branchName} at ${shortSha(text(d.commitSha))}${d.checkpointNumber ? ` (checkpoint ${d.checkpointNumber})` : ""}`;
+      return `checkpoint ${d.checkpointNumber} ${shortSha(text(d.commitSha))} ${JSON.stringify(d.message ?? "")}`;
     case "phase":
       if (sub === "contract_created") return `contract "${d.name}" created in ${d.phase}`;
       return d.from ? `${d.from} → ${d.to}` : sub;
     case "rewind":
       if (sub === "code") {
-        const kept = d.preservedAs ? `, work kept as ${d.preservedAs.type} ${d.preservedAs.reference}` : ", work discarded (safety ref kept)";
-        return `code to checkpoint ${d.checkpointNumber} ${shortSha(d.commitSha)}${kept}`;
+        const kept = d.preservedAs ? `, work kept as ${text(field(d.preservedAs, "type"))} ${text(field(d.preservedAs, "reference"))}` : ", work discarded (safety ref kept)";
+        return `code to checkpoint ${d.checkpointNumber} ${shortSha(text(d.commitSha))}${kept}`;
       }
       if (sub === "code_undone") return `code rewind undone`;
       if (sub === "conversation") return `conversation: ${d.messageCount} kept, ${d.hiddenCount} hidden`;
@@ -135,9 +55,20 @@ export function describeEvent(e: HistoryEvent): string {
   }
 }
 
-function forkPointText(p: { type?: string; value?: string } | undefined): string {
-  if (!p) return "?";
-  return p.type === "checkpoint" ? `checkpoint ${p.value}` : p.type === "message_id" ? `message ${p.value}` : `${p.value}`;
+function forkPointText(p: unknown): string {
+  if (!p || typeof p !== "object") return "?";
+  const type = field(p, "type");
+  const value = text(field(p, "value"));
+  return type === "checkpoint" ? `checkpoint ${value}` : type === "message_id" ? `message ${value}` : value;
+}
+
+/** An event's data is free-form JSON: read a field of it without trusting its shape. */
+function field(value: unknown, name: string): unknown {
+  return value && typeof value === "object" ? Reflect.get(value, name) : undefined;
+}
+
+function text(value: unknown): string {
+  return value === undefined || value === null ? "" : String(value);
 }
 
 export function historyEventsTable(c: Colors, events: HistoryEvent[], at: number): string[] {

@@ -12,6 +12,14 @@ export { GitError };
 export const DEFAULT_MAX_BUFFER = 256 * 1024 * 1024;
 export const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000;
 
+/** Who the daemon's own commits are by: snapshots only it reads, and the first commit of a task that starts from nothing. */
+export const DAEMON_IDENTITY = {
+  GIT_AUTHOR_NAME: "Makima daemon",
+  GIT_AUTHOR_EMAIL: "daemon@makima.invalid",
+  GIT_COMMITTER_NAME: "Makima daemon",
+  GIT_COMMITTER_EMAIL: "daemon@makima.invalid",
+};
+
 /**
  * Variables that would point git at another repository, index or object
  * store than the `cwd` we pass (e.g. when the daemon is started from a git

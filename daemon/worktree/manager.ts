@@ -16,7 +16,7 @@ import {
   WorktreeError,
   WorktreeExistsError,
 } from "./errors.js";
-import { git, gitOut, type GitRunOptions } from "./git.js";
+import { DAEMON_IDENTITY, git, gitOut, type GitRunOptions } from "./git.js";
 import { assertBranchName, assertMakimaRef, assertSha, assertTaskId, toRepoPath } from "./validate.js";
 
 /**
@@ -38,14 +38,6 @@ export const STASH_REF_PREFIX = "refs/makima/stash";
 export const TASK_STATE_REF_PREFIX = "refs/makima/task-state";
 export const PRESERVED_BRANCH_PREFIX = "makima/preserved";
 export const TASK_BRANCH_PREFIX = "makima/task";
-
-/** Identity of the commits only the daemon reads (snapshots). */
-const DAEMON_IDENTITY = {
-  GIT_AUTHOR_NAME: "Makima daemon",
-  GIT_AUTHOR_EMAIL: "daemon@makima.invalid",
-  GIT_COMMITTER_NAME: "Makima daemon",
-  GIT_COMMITTER_EMAIL: "daemon@makima.invalid",
-};
 
 export type AgentRunningCheck = (taskId: string) => boolean | Promise<boolean>;
 
@@ -110,7 +102,7 @@ export interface CreatedWorktree {
 export interface RewindOptions {
   checkpointSha: string;
   preserveMode: PreserveMode;
-  /** For `create_branch`; default `makima/preserved/<first 8 of taskId>-<n>`. */
+  /** For `create_branch`; default `makima/preserved/<taskId>-<n>`. */
   branchName?: string;
   /** Overwrite changes the task did not make (they stay in the safety ref). */
   force?: boolean;
@@ -783,10 +775,10 @@ async function snapshot(dir: string): Promise<Snapshot> {
   }
 }
 
+/** `makima/preserved/<taskId>-<n>`: the whole task id, since tasks created the same millisecond share a UUIDv7's first half. */
 async function nextPreservedBranch(cwd: string, taskId: string): Promise<string> {
-  const short = taskId.slice(0, 8);
   const out = await gitOut(["for-each-ref", "--format=%(refname:lstrip=2)", `refs/heads/${PRESERVED_BRANCH_PREFIX}/`], { cwd });
-  const prefix = `${PRESERVED_BRANCH_PREFIX}/${short}-`;
+  const prefix = `${PRESERVED_BRANCH_PREFIX}/${taskId}-`;
   let n = 0;
   for (const name of out.split("\n")) {
     if (!name.startsWith(prefix)) continue;

@@ -19,7 +19,7 @@ import {
 import type { WorktreeManager } from "../worktree/manager.js";
 import { TASK_BRANCH_PREFIX } from "../worktree/manager.js";
 import { AgentRunningError, ForeignChangesError, UnknownTaskError, ValidationError, WorktreeError, WorktreeExistsError } from "../worktree/errors.js";
-import { git, gitOut } from "../worktree/git.js";
+import { DAEMON_IDENTITY, git, gitOut } from "../worktree/git.js";
 import { assertBranchName } from "../worktree/validate.js";
 import type { AgentRunner } from "./agent.js";
 import type { Reporter } from "./reporter.js";
@@ -37,14 +37,6 @@ import type { z } from "zod";
 
 type Cmd<T extends z.ZodType> = z.infer<T>;
 type Reply = DaemonMessage;
-
-/** Identity of the first commit of a task that starts from nothing. */
-const DAEMON_IDENTITY = {
-  GIT_AUTHOR_NAME: "Makima daemon",
-  GIT_AUTHOR_EMAIL: "daemon@makima.invalid",
-  GIT_COMMITTER_NAME: "Makima daemon",
-  GIT_COMMITTER_EMAIL: "daemon@makima.invalid",
-};
 
 export interface CommandHandlerOptions {
   root: string;

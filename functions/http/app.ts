@@ -1,4 +1,4 @@
-import { OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import type { Context, MiddlewareHandler } from "hono";
 import { createHash } from "node:crypto";
@@ -8,7 +8,7 @@ import { accessMatrixMarkdown, accessProblem } from "../../core/access.js";
 import { forbidden } from "../../core/auth.js";
 import { routePath } from "hono/route";
 import { requestDeadline, type AppEnv } from "./context.js";
-import { errorJson, handleError, validationDetails } from "./errors.js";
+import { errorJson, handleError } from "./errors.js";
 import { renderDocsPage } from "./docsPage.js";
 import { contractRoutes } from "./routes/contracts.js";
 import { taskRoutes } from "./routes/tasks.js";
@@ -16,7 +16,8 @@ import { checkpointRoutes } from "./routes/checkpoints.js";
 import { supervisorRoutes } from "./routes/supervisor.js";
 import { rewindRoutes } from "./routes/rewind.js";
 import { accountRoutes } from "./routes/account.js";
-import { defineRoute } from "./route.js";
+import { failures, json, router } from "./route.js";
+import { allowedMethods } from "./methods.js";
 import { z } from "zod";
 
 const PUBLIC_PATHS = new Set(["/api/v1/openapi.json", "/api/v1/docs"]);
@@ -34,16 +35,16 @@ ${accessMatrixMarkdown()}`;
 
 /** The whole HTTP API as one Hono app: the `api` Lambda and the local server both serve it. */
 export function createApp(runtime: Runtime): OpenAPIHono<AppEnv> {
-  const app = new OpenAPIHono<AppEnv>({
-    defaultHook: (result, c) => {
-      if (!result.success) {
-        const details = validationDetails(result.error as never, (result as { target?: string }).target ?? "body");
-        return errorJson(c, 400, "validation_failed", `invalid request: ${details.map((d) => `${d.path}: ${d.message}`).join("; ")}`, details);
-      }
-    },
-  });
+  const app = router();
   app.onError(handleError);
-  app.notFound((c) => errorJson(c, 404, "route_not_found", `no route ${c.req.method} ${c.req.path}`));
+  app.notFound((c) => {
+    const allowed = allowedMethods(app.routes, c.req.path);
+    if (allowed.length > 0) {
+      c.header("Allow", allowed.join(", "));
+      return errorJson(c, 405, "method_not_allowed", `${c.req.method} is not allowed on ${c.req.path}; allowed: ${allowed.join(", ")}`);
+    }
+    return errorJson(c, 404, "route_not_found", `no route ${c.req.method} ${c.req.path}`);
+  });
 
   app.use(
     "*",
@@ -68,17 +69,24 @@ export function createApp(runtime: Runtime): OpenAPIHono<AppEnv> {
   app.use("/api/v1/*", keyScope);
   app.use("/api/v1/*", idempotency);
 
-  defineRoute(
-    app,
-    { method: "get", path: "/health", tag: "health", summary: "Is the service up (no key needed)", status: 200, response: z.object({ ok: z.literal(true) }).meta({ id: "Health" }), public: true },
-    async () => ({ ok: true }),
+  app.openapi(
+    createRoute({
+      operationId: "getHealth",
+      method: "get",
+      path: "/health",
+      tags: ["health"],
+      summary: "Is the service up (no key needed)",
+      security: [],
+      responses: { 200: json(z.object({ ok: z.literal(true) }).meta({ id: "Health" })), ...failures({ public: true }) },
+    }),
+    (c) => c.json({ ok: true as const }, 200),
   );
-  contractRoutes(app);
-  supervisorRoutes(app);
-  taskRoutes(app);
-  checkpointRoutes(app);
-  rewindRoutes(app);
-  accountRoutes(app);
+  app.route("/", contractRoutes);
+  app.route("/", supervisorRoutes);
+  app.route("/", taskRoutes);
+  app.route("/", checkpointRoutes);
+  app.route("/", rewindRoutes);
+  app.route("/", accountRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   const document = () =>

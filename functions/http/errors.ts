@@ -3,15 +3,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { DomainError, isUnavailable, RETRY_AFTER_SECONDS, unavailable } from "../../core/errors.js";
 
-export const ErrorBody = z
-  .object({
-    error: z.object({
-      code: z.string(),
-      message: z.string(),
-      details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-    }),
-  })
-  .meta({ id: "Error" });
+export { ErrorBody } from "../../core/responses.js";
 
 export function errorJson(c: Context, status: number, code: string, message: string, details?: Array<{ path: string; message: string }>) {
   return c.json({ error: { code, message, ...(details?.length ? { details } : {}) } }, status as 400);
@@ -34,6 +26,7 @@ export function handleError(error: Error, c: Context) {
       c.header("Connection", "close");
       return errorJson(c, 413, "body_too_large", "the request body is over 1 MB");
     }
+    if (error.status === 415) return errorJson(c, 415, "unsupported_media_type", "the request body must be JSON (Content-Type: application/json)");
     const message = error.message || "bad request";
     const code = /json/i.test(message) ? "malformed_json" : "bad_request";
     return errorJson(c, error.status, code, code === "malformed_json" ? "the request body is not valid JSON" : message);

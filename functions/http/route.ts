@@ -1,126 +1,113 @@
-import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
-import type { Context } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import type { AppEnv } from "./context.js";
-import { ErrorBody } from "./errors.js";
-import type { RelayOutcome } from "../../core/relay.js";
-import type { ServiceContext } from "../../core/services/context.js";
+import { errorJson, validationDetails } from "./errors.js";
+import { Accepted, ErrorBody } from "../../core/responses.js";
+
+export { Accepted };
 
 /**
- * One place that turns a route description into an OpenAPI operation and a
- * Hono handler: inputs validated by the same zod schemas the document shows,
- * the service called with the caller's context, the answer serialised.
+ * The pieces every routes file builds its operations from: a sub-app whose
+ * validation failures are the API's 400, request bodies and responses in the
+ * document's shape, and the failure statuses an operation can answer.
  */
 
-const ERROR_TEXT: Record<number, string> = {
-  400: "Invalid input; `details` lists each field at fault",
+/** A routes file's app: invalid input answers 400 `validation_failed` naming each field at fault. */
+export function router(): OpenAPIHono<AppEnv> {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        const details = validationDetails(result.error, result.target);
+        return errorJson(c, 400, "validation_failed", `invalid request: ${details.map((d) => `${d.path}: ${d.message}`).join("; ")}`, details);
+      }
+    },
+  });
+}
+
+/** The security requirement of every operation that needs a key. */
+export const bearer = [{ bearer: [] }];
+
+const FAILURE_TEXT = {
+  400: "Invalid input; `details` lists each field at fault (an unknown body field is named too)",
   401: "Missing or invalid key",
   403: "The key may not do this (daemon key, or a tool key outside its contract)",
   404: "Not found (another owner's resource answers the same)",
-  409: "Conflict (task running, concurrent change, idempotency key reused; from a daemon: foreign_changes, branch_exists, not_a_commit)",
-  413: "Body over 1 MB",
+  409: "Conflict: task running, concurrent change, `not_undoable`, `idempotency_key_reused` (the same Idempotency-Key with another body) or `request_in_progress` (the same key still held by a running request); from a daemon: foreign_changes, branch_exists, not_a_commit",
+  410: "Gone: the operation's result has expired (`result_expired`)",
+  413: "Body over 1 MB (`body_too_large`)",
+  415: "The body is not `application/json`",
+  431: "Request headers too large",
   502: "The daemon reported a failure (daemon_error, relay_failed)",
-  503: "No daemon of yours is online (no_daemon)",
+  503: "A dependency is unavailable (`unavailable`; retry later), or no daemon of yours is online (`no_daemon`)",
   504: "The daemon did not answer in time (daemon_timeout, daemon_disconnected)",
-};
+} as const;
 
-export const Accepted = z
-  .object({
-    operationId: z.uuid(),
-    status: z.literal("pending"),
-    statusUrl: z.string(),
-  })
-  .meta({ id: "Accepted", description: "The daemon is still working; poll GET /api/v1/operations/{operationId}" });
+export type FailureStatus = keyof typeof FAILURE_TEXT;
 
-export interface RouteSpec {
-  method: "get" | "post" | "patch" | "put" | "delete";
-  path: string;
-  tag: string;
-  summary: string;
-  description?: string;
-  params?: z.ZodObject;
-  query?: z.ZodObject;
-  body?: z.ZodType;
-  /** The body may be left out entirely (all its fields optional). */
-  optionalBody?: boolean;
-  status: 200 | 201 | 204;
-  response?: z.ZodType;
-  /** Needs a daemon: may answer 202 with an operation, 502, 503, 504. */
-  relayed?: boolean;
-  errors?: number[];
-  /** Served without a key (health, the OpenAPI document). */
+export interface Failures {
+  /** Served without a key. */
   public?: boolean;
+  /** Takes path parameters, a query or a body: may answer 400. */
+  input?: boolean;
+  /** Takes a JSON body: may answer 413 and 415. */
+  body?: boolean;
+  /** A POST or PATCH taking `Idempotency-Key`: may answer 409 `idempotency_key_reused`. */
+  idempotent?: boolean;
+  /** Needs a daemon: may answer 400 and 409 (its refusals), 502, 503, 504. */
+  relayed?: boolean;
+  /** Statuses particular to the operation. */
+  also?: FailureStatus[];
 }
 
-export interface RouteInput {
-  ctx: ServiceContext;
-  params: Record<string, string>;
-  query: Record<string, any>;
-  body: any;
-  c: Context<AppEnv>;
-}
+type JsonContent<S extends z.ZodType> = { "application/json": { schema: S } };
+type ErrorResponse = { description: string; content: JsonContent<typeof ErrorBody> };
 
-/** What a relayed handler returns: the daemon's answer, or a pending operation to poll. */
-export function relayed<T>(outcome: RelayOutcome<T>): T | { __pending: string } {
-  return outcome.pending ? { __pending: outcome.operationId } : outcome.result;
-}
-
-export function defineRoute(app: OpenAPIHono<AppEnv>, spec: RouteSpec, handler: (input: RouteInput) => Promise<unknown>) {
-  const errors = new Set([...(spec.public ? [] : [401, 403]), ...(spec.errors ?? [])]);
-  if (spec.params || spec.query || spec.body) errors.add(400);
-  // An Idempotency-Key reused with another body, or still held by a running request.
-  if (spec.method === "post" || spec.method === "patch") [400, 409].forEach((s) => errors.add(s));
-  // The daemon's refusals: 400 (it found the input invalid), 409 (foreign changes, branch exists, not a commit…).
-  if (spec.relayed) [400, 409, 502, 503, 504].forEach((s) => errors.add(s));
-  const responses: Record<number, unknown> = {
-    [spec.status]: spec.response
-      ? { description: "Success", content: { "application/json": { schema: spec.response } } }
-      : { description: "Success" },
-  };
-  if (spec.relayed) {
-    responses[202] = { description: "Still waiting on the daemon", content: { "application/json": { schema: Accepted } } };
+/** Every failure status an operation can answer, each with the API's error body. */
+export function failures(spec: Failures): Record<string, ErrorResponse> {
+  const statuses = new Set<FailureStatus>([431, ...(spec.also ?? [])]);
+  const add = (...more: FailureStatus[]) => more.forEach((status) => statuses.add(status));
+  if (!spec.public) add(401, 403, 503);
+  if (spec.input || spec.body) add(400);
+  if (spec.body) add(413, 415);
+  // An Idempotency-Key that is malformed (400), reused with another body or still held by a running request (409).
+  if (spec.idempotent) add(400, 409);
+  if (spec.relayed) add(400, 409, 502, 503, 504);
+  const responses: Record<string, ErrorResponse> = {};
+  for (const status of [...statuses].sort()) {
+    responses[String(status)] = { description: FAILURE_TEXT[status], content: { "application/json": { schema: ErrorBody } } };
   }
-  for (const status of [...errors].sort()) {
-    responses[status] = { description: ERROR_TEXT[status] ?? "Error", content: { "application/json": { schema: ErrorBody } } };
-  }
-  const route = createRoute({
-    method: spec.method,
-    path: spec.path,
-    tags: [spec.tag],
-    summary: spec.summary,
-    description: spec.description,
-    ...(spec.public ? {} : { security: [{ bearer: [] }] }),
-    request: {
-      ...(spec.params ? { params: spec.params } : {}),
-      ...(spec.query ? { query: spec.query } : {}),
-      ...(spec.body
-        ? { body: { content: { "application/json": { schema: spec.body } }, required: !spec.optionalBody } }
-        : {}),
-    },
-    responses: responses as never,
-  });
-  app.openapi(route, (async (c: Context<AppEnv>) => {
-    const valid = (target: string) => (c.req as unknown as { valid: (t: string) => unknown }).valid(target);
-    const result = await handler({
-      ctx: c.get("service"),
-      params: (spec.params ? valid("param") : {}) as Record<string, string>,
-      query: (spec.query ? valid("query") : {}) as Record<string, unknown>,
-      body: spec.body ? (valid("json") ?? {}) : undefined,
-      c,
-    });
-    if (result && typeof result === "object" && "__pending" in result) {
-      const operationId = (result as { __pending: string }).__pending;
-      return c.json({ operationId, status: "pending", statusUrl: `/api/v1/operations/${operationId}` }, 202);
-    }
-    if (spec.status === 204) return c.body(null, 204);
-    return c.json(result as object, spec.status);
-  }) as never);
+  return responses;
+}
+
+/** A JSON response of `schema`. */
+export function json<S extends z.ZodType>(schema: S, description = "Success"): { description: string; content: JsonContent<S> } {
+  return { description, content: { "application/json": { schema } } };
+}
+
+/** A JSON request body of `schema`; `required: false` lets the body be left out entirely. */
+export function jsonBody<S extends z.ZodType>(schema: S, required = true): { content: JsonContent<S>; required: boolean } {
+  return { content: { "application/json": { schema } }, required };
+}
+
+/** The optional `Idempotency-Key` header of creating and changing requests. */
+export const IdempotencyHeader = z.object({
+  "idempotency-key": z
+    .string()
+    .max(200)
+    .optional()
+    .describe("The same key and body within 24 h return the first answer and do nothing again; the same key with another body is a 409 `idempotency_key_reused`"),
+});
+
+/** The 202 of an operation that waits on a daemon. */
+export const acceptedResponse = json(Accepted, "Still waiting on the daemon");
+
+/** The body of a 202: where to poll for the daemon's answer. */
+export function accepted(operationId: string): z.infer<typeof Accepted> {
+  return { operationId, status: "pending", statusUrl: `/api/v1/operations/${operationId}` };
 }
 
 export const IdParam = z.object({ id: z.uuid() });
 export const TaskCheckpointParams = z.object({ id: z.uuid(), cid: z.uuid() });
 export const TaskSnapshotParams = z.object({ id: z.uuid(), sid: z.uuid() });
 
-/** `{items, nextCursor}` for a list of T. */
-export const pageOf = (item: z.ZodType, name: string) =>
-  z.object({ items: z.array(item), nextCursor: z.string().nullable() }).meta({ id: name });
+export { pageOf } from "../../core/responses.js";

@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { loadConfig } from "../../core/config.js";
 import { createDb } from "../../core/store/db.js";
 import { createApiKey, createOwner } from "../../core/store/owners.js";
-import { readLocalFile } from "./localFile.js";
+import { readLocalFile } from "../../core/localFile.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 

@@ -4,7 +4,7 @@ import { authenticateKey, createApiKey, createOwner, getOwner } from "../../core
 import { startLocalStack } from "./stack.js";
 import { startCleanupTimer } from "./cleanupTimer.js";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { LOCAL_DIR, LOCAL_FILE, writeLocalFile, type LocalFile } from "./localFile.js";
+import { LOCAL_DIR, LOCAL_FILE, writeLocalFile, type LocalFile } from "../../core/localFile.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 

@@ -1,6 +1,8 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { createInterface } from "node:readline/promises";
-import { Api, type Operation } from "../api.js";
+import { Api } from "../api.js";
+import type { ForkResult, OperationStatus } from "../../../core/responses.js";
+import type { Task } from "../../../core/models.js";
 import { resolveApi } from "../config.js";
 import { CliError, usage } from "../errors.js";
 import { createOut, startSpinner, type Out } from "../output.js";
@@ -88,12 +90,7 @@ export async function confirm(question: string, yesFlag: string): Promise<void> 
 }
 
 /** What a fork or resume request says about the start of its task. */
-export interface StartedOn {
-  daemonId?: string;
-  operationId?: string;
-  start?: "starting" | "waiting" | "failed";
-  startError?: { code: string; message: string };
-}
+export type StartedOn = Pick<ForkResult, "daemonId" | "operationId" | "start" | "startError">;
 
 /** How long the CLI waits for a daemon to confirm it started a task (MAKIMA_START_WAIT_SECONDS, default 20). */
 function startWaitMs(): number {
@@ -118,11 +115,11 @@ export async function startedText(api: Api, taskId: string, r: StartedOn): Promi
   const deadline = Date.now() + startWaitMs();
   let delay = 200;
   for (;;) {
-    const op = await api.get<Operation & { daemonId?: string }>(`/api/v1/operations/${r.operationId}`);
+    const op = await api.get<OperationStatus>(`/api/v1/operations/${r.operationId}`);
     const daemon = op.daemonId ?? r.daemonId ?? "?";
     if (op.status === "succeeded") return `started on daemon ${daemon} (${operation})`;
     if (op.status === "failed" || op.status === "timed_out") {
-      const task = await api.get<{ status: string; startAttempts?: number }>(`/api/v1/mesh/tasks/${taskId}`);
+      const task = await api.get<Task>(`/api/v1/mesh/tasks/${taskId}`);
       const next = task.status === "failed" ? `the task is marked failed after ${task.startAttempts ?? "its"} attempts` : "the task waits for a daemon and is tried again when one connects";
       throw new CliError(`task ${taskId} was not started on daemon ${daemon}: ${op.error?.message ?? op.status} [${op.error?.code ?? op.status}]; ${next}`);
     }

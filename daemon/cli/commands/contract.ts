@@ -3,23 +3,30 @@ import { resolveContract } from "../config.js";
 import { usage } from "../errors.js";
 import { absoluteTime, now, relativeTime, table } from "../output.js";
 import { historyEventsTable, type HistoryEvent, type Task } from "../render.js";
+import type { Contract, CreateContractRequest } from "../../../core/models.js";
+import type { z } from "zod";
 import { commonOptions, intOption, session, timeArg, type ApiOpts } from "./common.js";
 
 const PHASES = ["research", "specify", "plan", "execute", "review"];
 const EVENT_TYPES = ["task", "chat", "checkpoint", "phase", "file", "rewind", "fork", "resume"];
 
-interface Contract {
-  id: string;
-  name: string;
-  phase: string;
-  status: string;
-  supervisorTaskId?: string;
-  createdAt: string;
-  updatedAt: string;
-}
 
 export function contractCommand(): Command {
-  const contract = new Command("contract").description("contracts: their history, their tasks");
+  const contract = new Command("contract").description("contracts: create one, their history, their tasks");
+
+  const create = contract
+    .command("create")
+    .description("create a contract: the work its tasks share")
+    .requiredOption("--name <name>", "the contract's name")
+    .addOption(new Option("--phase <phase>", "the phase it starts in").choices(PHASES));
+  commonOptions(create, ["text", "id", "json"], "text").action(async (opts: ApiOpts & { name: string; phase?: z.input<typeof CreateContractRequest>["phase"] }) => {
+    const body: z.input<typeof CreateContractRequest> = { name: opts.name, phase: opts.phase };
+    const { out, api } = session(opts);
+    const created = await api.post<Contract>("/api/v1/contracts", body);
+    if (opts.format === "json") return out.json(created);
+    if (opts.format === "id") return out.line(created.id);
+    out.line(`Contract ${created.id} "${created.name}" created in ${created.phase}.`);
+  });
 
   const history = contract
     .command("history")

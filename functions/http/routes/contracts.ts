@@ -1,50 +1,84 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute } from "@hono/zod-openapi";
 import { Contract, CreateContractRequest, ListQuery, Task, UpdateContractRequest } from "../../../core/models.js";
-import { changeContract, contractsOf, createContract } from "../../../core/services/contracts.js";
+import { changeContract, contractsOf, contractTasks, createContract } from "../../../core/services/contracts.js";
 import { ownedContract } from "../../../core/services/context.js";
-import { listContractTasks, toTask } from "../../../core/store/tasks.js";
-import type { AppEnv } from "../context.js";
-import { defineRoute, IdParam, pageOf } from "../route.js";
+import { bearer, failures, IdempotencyHeader, IdParam, json, jsonBody, pageOf, router } from "../route.js";
 
-export function contractRoutes(app: OpenAPIHono<AppEnv>) {
-  defineRoute(
-    app,
-    { method: "post", path: "/api/v1/contracts", tag: "contracts", summary: "Create a contract", body: CreateContractRequest, status: 201, response: Contract },
-    ({ ctx, body }) => createContract(ctx, body),
-  );
-  defineRoute(
-    app,
-    { method: "get", path: "/api/v1/contracts", tag: "contracts", summary: "List your contracts, newest first", query: ListQuery, status: 200, response: pageOf(Contract, "ContractPage") },
-    ({ ctx, query }) => contractsOf(ctx, query.limit, query.cursor),
-  );
-  defineRoute(
-    app,
-    { method: "get", path: "/api/v1/contracts/{id}", tag: "contracts", summary: "Get a contract", params: IdParam, status: 200, response: Contract, errors: [404] },
-    ({ ctx, params }) => ownedContract(ctx, params.id!),
-  );
-  defineRoute(
-    app,
-    {
-      method: "patch",
-      path: "/api/v1/contracts/{id}",
-      tag: "contracts",
-      summary: "Change a contract's name, phase or status",
-      description: "A phase change is recorded as a `phase`/`changed` history event.",
-      params: IdParam,
-      body: UpdateContractRequest,
-      status: 200,
-      response: Contract,
-      errors: [404, 409],
-    },
-    ({ ctx, params, body }) => changeContract(ctx, params.id!, body),
-  );
-  defineRoute(
-    app,
-    { method: "get", path: "/api/v1/contracts/{id}/tasks", tag: "contracts", summary: "List a contract's tasks, newest first", params: IdParam, query: ListQuery, status: 200, response: pageOf(Task, "TaskPage"), errors: [404] },
-    async ({ ctx, params, query }) => {
-      const contract = await ownedContract(ctx, params.id!);
-      const page = await listContractTasks(ctx.db, contract.id, query.limit, query.cursor);
-      return { items: page.items.map(toTask), nextCursor: page.nextCursor };
-    },
-  );
-}
+export const contractRoutes = router();
+
+contractRoutes.openapi(
+  createRoute({
+    operationId: "createContract",
+    method: "post",
+    path: "/api/v1/contracts",
+    tags: ["contracts"],
+    summary: "Create a contract",
+    security: bearer,
+    request: { headers: IdempotencyHeader, body: jsonBody(CreateContractRequest.strict()) },
+    responses: { 201: json(Contract, "The new contract"), ...failures({ body: true, idempotent: true }) },
+  }),
+  async (c) => c.json(await createContract(c.get("service"), c.req.valid("json")), 201),
+);
+
+contractRoutes.openapi(
+  createRoute({
+    operationId: "listContracts",
+    method: "get",
+    path: "/api/v1/contracts",
+    tags: ["contracts"],
+    summary: "List your contracts, newest first",
+    security: bearer,
+    request: { query: ListQuery },
+    responses: { 200: json(pageOf(Contract, "ContractPage")), ...failures({ input: true }) },
+  }),
+  async (c) => {
+    const { limit, cursor } = c.req.valid("query");
+    return c.json(await contractsOf(c.get("service"), limit, cursor), 200);
+  },
+);
+
+contractRoutes.openapi(
+  createRoute({
+    operationId: "getContract",
+    method: "get",
+    path: "/api/v1/contracts/{id}",
+    tags: ["contracts"],
+    summary: "Get a contract",
+    security: bearer,
+    request: { params: IdParam },
+    responses: { 200: json(Contract), ...failures({ input: true, also: [404] }) },
+  }),
+  async (c) => c.json(await ownedContract(c.get("service"), c.req.valid("param").id), 200),
+);
+
+contractRoutes.openapi(
+  createRoute({
+    operationId: "updateContract",
+    method: "patch",
+    path: "/api/v1/contracts/{id}",
+    tags: ["contracts"],
+    summary: "Change a contract's name, phase or status",
+    description: "A phase change is recorded as a `phase`/`changed` history event.",
+    security: bearer,
+    request: { params: IdParam, headers: IdempotencyHeader, body: jsonBody(UpdateContractRequest.strict()) },
+    responses: { 200: json(Contract), ...failures({ body: true, idempotent: true, also: [404, 409] }) },
+  }),
+  async (c) => c.json(await changeContract(c.get("service"), c.req.valid("param").id, c.req.valid("json")), 200),
+);
+
+contractRoutes.openapi(
+  createRoute({
+    operationId: "listContractTasks",
+    method: "get",
+    path: "/api/v1/contracts/{id}/tasks",
+    tags: ["contracts"],
+    summary: "List a contract's tasks, newest first",
+    security: bearer,
+    request: { params: IdParam, query: ListQuery },
+    responses: { 200: json(pageOf(Task, "TaskPage")), ...failures({ input: true, also: [404] }) },
+  }),
+  async (c) => {
+    const { limit, cursor } = c.req.valid("query");
+    return c.json(await contractTasks(c.get("service"), c.req.valid("param").id, limit, cursor), 200);
+  },
+);

@@ -1,5 +1,5 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
-import { z } from "zod";
+import { createRoute } from "@hono/zod-openapi";
+import { CodeRewindResult, ContinueTaskResult, ConversationRewindResult, ForkResult, RestoreResult, ResumeFromCheckpointResult, UndoRewindResult } from "../../../core/responses.js";
 import {
   ContinueTaskRequest,
   ForkTaskRequest,
@@ -8,198 +8,165 @@ import {
   ResumeFromCheckpointRequest,
   RewindConversationRequest,
   RewindTaskRequest,
-  StartState,
-  Task,
-  TaskCheckpoint,
   UndoRewindRequest,
 } from "../../../core/models.js";
-import { PreservedState } from "../../../core/protocol.js";
 import { restoreTaskConversation, rewindTask, rewindTaskConversation, undoRewind } from "../../../core/services/rewind.js";
 import { forkTask, resumeFromCheckpoint } from "../../../core/services/fork.js";
 import { continueTask } from "../../../core/services/resume.js";
 import { ownedTask } from "../../../core/services/context.js";
-import { listConversationRewinds } from "../../../core/store/conversation.js";
+import { conversationRewindsOf } from "../../../core/services/history.js";
 import { ConversationRewind } from "../../../core/models.js";
-import type { AppEnv } from "../context.js";
-import { defineRoute, IdParam, pageOf, relayed, TaskCheckpointParams } from "../route.js";
+import { accepted, acceptedResponse, bearer, failures, IdempotencyHeader, IdParam, json, jsonBody, pageOf, router, TaskCheckpointParams } from "../route.js";
 
-export const CodeRewindResult = z
-  .object({
-    taskId: z.uuid(),
-    rewindId: z.uuid(),
-    checkpoint: TaskCheckpoint,
-    preservedAs: PreservedState.optional(),
-    safetyRef: z
-      .string()
-      .optional()
-      .describe("Holds the worktree exactly as it was before the rewind; POST …/rewind/undo puts it back. Absent when the daemon saved none: that rewind cannot be undone (409 `not_undoable`)"),
-  })
-  .meta({ id: "RewindTaskResponse" });
 
-export const ConversationRewindResult = z
-  .object({
-    taskId: z.uuid(),
-    rewindId: z.uuid(),
-    messageCount: z.int(),
-    hiddenCount: z.int(),
-    codeRewind: z
-      .union([CodeRewindResult, z.object({ operationId: z.uuid(), status: z.literal("pending") })])
-      .optional(),
-  })
-  .meta({ id: "ConversationRewindResponse" });
+export const rewindRoutes = router();
 
-export const RestoreResult = z
-  .object({ taskId: z.uuid(), rewindId: z.uuid(), messageCount: z.int() })
-  .meta({ id: "ConversationRestoreResponse" });
+rewindRoutes.openapi(
+  createRoute({
+    operationId: "rewindTask",
+    method: "post",
+    path: "/api/v1/mesh/tasks/{id}/rewind",
+    tags: ["rewind"],
+    summary: "Rewind a task's code to a checkpoint",
+    description:
+      "Before anything changes, the daemon saves the worktree (commits, staged, unstaged and untracked files) under `safetyRef`, whatever `preserveMode`: `discard` keeps nothing else, `create_branch` also keeps it on a branch, `stash` in a stash. Changes in the worktree that the task did not make refuse the rewind (409 `foreign_changes`) unless `force: true`. Undo with POST …/rewind/undo.",
+    security: bearer,
+    request: { params: IdParam, headers: IdempotencyHeader, body: jsonBody(RewindTaskRequest.strict()) },
+    responses: {
+      200: json(CodeRewindResult),
+      202: acceptedResponse,
+      ...failures({ body: true, idempotent: true, relayed: true, also: [404, 409] }),
+    },
+  }),
+  async (c) => {
+    const outcome = await rewindTask(c.get("service"), c.req.valid("param").id, c.req.valid("json"));
+    return outcome.pending ? c.json(accepted(outcome.operationId), 202) : c.json(outcome.result, 200);
+  },
+);
 
-const StartedOn = { daemonId: z.uuid().optional(), operationId: z.uuid().optional(), ...StartState };
+rewindRoutes.openapi(
+  createRoute({
+    operationId: "undoRewind",
+    method: "post",
+    path: "/api/v1/mesh/tasks/{id}/rewind/undo",
+    tags: ["rewind"],
+    summary: "Undo a code rewind: the worktree as it was just before it, uncommitted files included",
+    security: bearer,
+    request: { params: IdParam, headers: IdempotencyHeader, body: jsonBody(UndoRewindRequest.strict(), false) },
+    responses: {
+      200: json(UndoRewindResult),
+      202: acceptedResponse,
+      ...failures({ body: true, idempotent: true, relayed: true, also: [404, 409] }),
+    },
+  }),
+  async (c) => {
+    const outcome = await undoRewind(c.get("service"), c.req.valid("param").id, c.req.valid("json")?.rewindId);
+    return outcome.pending ? c.json(accepted(outcome.operationId), 202) : c.json(outcome.result, 200);
+  },
+);
 
-export function rewindRoutes(app: OpenAPIHono<AppEnv>) {
-  defineRoute(
-    app,
-    {
-      method: "post",
-      path: "/api/v1/mesh/tasks/{id}/rewind",
-      tag: "rewind",
-      summary: "Rewind a task's code to a checkpoint",
-      description:
-        "Before anything changes, the daemon saves the worktree (commits, staged, unstaged and untracked files) under `safetyRef`, whatever `preserveMode`: `discard` keeps nothing else, `create_branch` also keeps it on a branch, `stash` in a stash. Changes in the worktree that the task did not make refuse the rewind (409 `foreign_changes`) unless `force: true`. Undo with POST …/rewind/undo.",
-      params: IdParam,
-      body: RewindTaskRequest,
-      status: 200,
-      relayed: true,
-      response: CodeRewindResult,
-      errors: [404, 409],
+rewindRoutes.openapi(
+  createRoute({
+    operationId: "rewindTaskConversation",
+    method: "post",
+    path: "/api/v1/mesh/tasks/{id}/conversation/rewind",
+    tags: ["rewind"],
+    summary: "Rewind a task's conversation (to a message, a time, or by N messages)",
+    description: "Hides messages without deleting them; undo with POST …/conversation/restore.",
+    security: bearer,
+    request: { params: IdParam, headers: IdempotencyHeader, body: jsonBody(RewindConversationRequest.strict()) },
+    responses: { 200: json(ConversationRewindResult), ...failures({ body: true, idempotent: true, also: [404, 409, 503] }) },
+  }),
+  async (c) => {
+    const ctx = c.get("service");
+    return c.json(await rewindTaskConversation(ctx, await ownedTask(ctx, c.req.valid("param").id), c.req.valid("json")), 200);
+  },
+);
+
+rewindRoutes.openapi(
+  createRoute({
+    operationId: "restoreTaskConversation",
+    method: "post",
+    path: "/api/v1/mesh/tasks/{id}/conversation/restore",
+    tags: ["rewind"],
+    summary: "Undo a conversation rewind (the latest, or `rewindId`)",
+    security: bearer,
+    request: { params: IdParam, headers: IdempotencyHeader, body: jsonBody(RestoreConversationRequest.strict(), false) },
+    responses: { 200: json(RestoreResult), ...failures({ body: true, idempotent: true, also: [404, 409] }) },
+  }),
+  async (c) => {
+    const ctx = c.get("service");
+    return c.json(await restoreTaskConversation(ctx, await ownedTask(ctx, c.req.valid("param").id), c.req.valid("json")?.rewindId), 200);
+  },
+);
+
+rewindRoutes.openapi(
+  createRoute({
+    operationId: "listConversationRewinds",
+    method: "get",
+    path: "/api/v1/mesh/tasks/{id}/conversation/rewinds",
+    tags: ["rewind"],
+    summary: "A task's conversation rewinds, newest first (what each hid, and whether it was restored)",
+    security: bearer,
+    request: { params: IdParam, query: ListQuery },
+    responses: {
+      200: json(pageOf(ConversationRewind.meta({ id: "ConversationRewind" }), "ConversationRewindPage")),
+      ...failures({ input: true, also: [404] }),
     },
-    async ({ ctx, params, body }) => relayed(await rewindTask(ctx, params.id!, body)),
-  );
-  defineRoute(
-    app,
-    {
-      method: "post",
-      path: "/api/v1/mesh/tasks/{id}/rewind/undo",
-      tag: "rewind",
-      summary: "Undo a code rewind: the worktree as it was just before it, uncommitted files included",
-      params: IdParam,
-      body: UndoRewindRequest,
-      optionalBody: true,
-      status: 200,
-      relayed: true,
-      response: z.object({ taskId: z.uuid(), restoredFrom: z.string() }).meta({ id: "UndoRewindResponse" }),
-      errors: [404, 409],
-    },
-    async ({ ctx, params, body }) => relayed(await undoRewind(ctx, params.id!, body?.rewindId)),
-  );
-  defineRoute(
-    app,
-    {
-      method: "post",
-      path: "/api/v1/mesh/tasks/{id}/conversation/rewind",
-      tag: "rewind",
-      summary: "Rewind a task's conversation (to a message, a time, or by N messages)",
-      description: "Hides messages without deleting them; undo with POST …/conversation/restore.",
-      params: IdParam,
-      body: RewindConversationRequest,
-      status: 200,
-      response: ConversationRewindResult,
-      errors: [404, 409, 503],
-    },
-    async ({ ctx, params, body }) => rewindTaskConversation(ctx, await ownedTask(ctx, params.id!), body),
-  );
-  defineRoute(
-    app,
-    {
-      method: "post",
-      path: "/api/v1/mesh/tasks/{id}/conversation/restore",
-      tag: "rewind",
-      summary: "Undo a conversation rewind (the latest, or `rewindId`)",
-      params: IdParam,
-      body: RestoreConversationRequest,
-      optionalBody: true,
-      status: 200,
-      response: RestoreResult,
-      errors: [404, 409],
-    },
-    async ({ ctx, params, body }) => restoreTaskConversation(ctx, await ownedTask(ctx, params.id!), body?.rewindId),
-  );
-  defineRoute(
-    app,
-    {
-      method: "get",
-      path: "/api/v1/mesh/tasks/{id}/conversation/rewinds",
-      tag: "rewind",
-      summary: "A task's conversation rewinds, newest first (what each hid, and whether it was restored)",
-      params: IdParam,
-      query: ListQuery,
-      status: 200,
-      response: pageOf(ConversationRewind.meta({ id: "ConversationRewind" }), "ConversationRewindPage"),
-      errors: [404],
-    },
-    async ({ ctx, params, query }) => listConversationRewinds(ctx.db, (await ownedTask(ctx, params.id!)).id, query.limit, query.cursor),
-  );
-  defineRoute(
-    app,
-    {
-      method: "post",
-      path: "/api/v1/mesh/tasks/{id}/fork",
-      tag: "fork",
-      summary: "Fork a task from a checkpoint, a time or a message",
-      description:
-        "`forkFromType` checkpoint (value: checkpoint id or number), timestamp (ISO 8601) or message_id. The new task shares the parent's conversation up to that point (unless `includeConversation: false`) and works on `branchName` (default `makima/fork/<parent>-<point>-<fork>`, unique; a name the parent or one of its forks uses is 409 `branch_exists`) at the point's commit. The task and its history events are created together; `start` says whether a daemon was sent it (`starting`, follow `operationId`), it waits for one (`waiting`), or it `failed`. A start that fails puts the task back to wait (see `lastStartError` on the task), and after three attempts marks it failed.",
-      params: IdParam,
-      body: ForkTaskRequest,
-      status: 201,
-      response: z
-        .object({
-          task: Task,
-          sourceTaskId: z.uuid(),
-          forkPoint: z.object({
-            type: z.string(),
-            value: z.string(),
-            checkpointId: z.uuid().optional(),
-            messageCount: z.int(),
-          }),
-          branchName: z.string().optional(),
-          ...StartedOn,
-        })
-        .meta({ id: "ForkTaskResponse" }),
-      errors: [404, 409, 503],
-    },
-    ({ ctx, params, body }) => forkTask(ctx, params.id!, body),
-  );
-  defineRoute(
-    app,
-    {
-      method: "post",
-      path: "/api/v1/mesh/tasks/{id}/checkpoints/{cid}/resume",
-      tag: "resume",
-      summary: "Start a new task from a checkpoint",
-      description: "The new task's worktree starts at the checkpoint's commit; with `includeConversation` it also starts with the conversation as it was there.",
-      params: TaskCheckpointParams,
-      body: ResumeFromCheckpointRequest,
-      status: 201,
-      response: z
-        .object({ task: Task, sourceTaskId: z.uuid(), checkpointId: z.uuid(), ...StartedOn })
-        .meta({ id: "ResumeFromCheckpointResponse" }),
-      errors: [404, 503],
-    },
-    ({ ctx, params, body }) => resumeFromCheckpoint(ctx, params.id!, params.cid!, body),
-  );
-  defineRoute(
-    app,
-    {
-      method: "post",
-      path: "/api/v1/mesh/tasks/{id}/continue",
-      tag: "resume",
-      summary: "Continue an interrupted task",
-      description:
-        "`with_context` keeps the conversation (plus `additionalContext`); `clean_restart` starts with none (hidden, restorable); `from_checkpoint` goes back to the checkpoint at `checkpointSha`.",
-      params: IdParam,
-      body: ContinueTaskRequest,
-      status: 200,
-      response: Task,
-      errors: [404, 409, 503],
-    },
-    ({ ctx, params, body }) => continueTask(ctx, params.id!, body),
-  );
-}
+  }),
+  async (c) => {
+    const { limit, cursor } = c.req.valid("query");
+    return c.json(await conversationRewindsOf(c.get("service"), c.req.valid("param").id, limit, cursor), 200);
+  },
+);
+
+rewindRoutes.openapi(
+  createRoute({
+    operationId: "forkTask",
+    method: "post",
+    path: "/api/v1/mesh/tasks/{id}/fork",
+    tags: ["fork"],
+    summary: "Fork a task from a checkpoint, a time or a message",
+    description:
+      "`forkFromType` checkpoint (value: checkpoint id or number), timestamp (ISO 8601) or message_id. The new task shares the parent's conversation up to that point (unless `includeConversation: false`) and works on `branchName` (default `makima/fork/<parent>-<point>-<fork>`, unique; a name the parent or one of its forks uses is 409 `branch_exists`) at the point's commit. The task and its history events are created together; `start` says whether a daemon was sent it (`starting`, follow `operationId`), it waits for one (`waiting`), or it `failed`. A start that fails puts the task back to wait (see `lastStartError` on the task), and after three attempts marks it failed.",
+    security: bearer,
+    request: { params: IdParam, headers: IdempotencyHeader, body: jsonBody(ForkTaskRequest.strict()) },
+    responses: { 201: json(ForkResult), ...failures({ body: true, idempotent: true, also: [404, 409, 503] }) },
+  }),
+  async (c) => c.json(await forkTask(c.get("service"), c.req.valid("param").id, c.req.valid("json")), 201),
+);
+
+rewindRoutes.openapi(
+  createRoute({
+    operationId: "resumeFromCheckpoint",
+    method: "post",
+    path: "/api/v1/mesh/tasks/{id}/checkpoints/{cid}/resume",
+    tags: ["resume"],
+    summary: "Start a new task from a checkpoint",
+    description:
+      "The new task's worktree starts at the checkpoint's commit; with `includeConversation` it also starts with the conversation as it was there. It starts on a daemon when one is online (`daemonId` and `operationId` in the answer), else stays `pending` until one connects.",
+    security: bearer,
+    request: { params: TaskCheckpointParams, headers: IdempotencyHeader, body: jsonBody(ResumeFromCheckpointRequest.strict()) },
+    responses: { 201: json(ResumeFromCheckpointResult), ...failures({ body: true, idempotent: true, also: [404, 503] }) },
+  }),
+  async (c) => {
+    const { id, cid } = c.req.valid("param");
+    return c.json(await resumeFromCheckpoint(c.get("service"), id, cid, c.req.valid("json")), 201);
+  },
+);
+
+rewindRoutes.openapi(
+  createRoute({
+    operationId: "continueTask",
+    method: "post",
+    path: "/api/v1/mesh/tasks/{id}/continue",
+    tags: ["resume"],
+    summary: "Continue an interrupted task",
+    description:
+      "`with_context` keeps the conversation (plus `additionalContext`); `clean_restart` starts with none (hidden, restorable); `from_checkpoint` goes back to the checkpoint at `checkpointSha`. It starts on a daemon when one is online (`daemonId` and `operationId` in the answer), else stays `pending` until one connects.",
+    security: bearer,
+    request: { params: IdParam, headers: IdempotencyHeader, body: jsonBody(ContinueTaskRequest.strict()) },
+    responses: { 200: json(ContinueTaskResult), ...failures({ body: true, idempotent: true, also: [404, 409, 503] }) },
+  }),
+  async (c) => c.json(await continueTask(c.get("service"), c.req.valid("param").id, c.req.valid("json")), 200),
+);

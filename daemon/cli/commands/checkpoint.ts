@@ -1,0 +1,42 @@
+import { Command } from "commander";
+import type { z } from "zod";
+import { resolveTask } from "../config.js";
+import { usage } from "../errors.js";
+import { shortSha } from "../render.js";
+import type { CreateCheckpointRequest } from "../../../core/models.js";
+import type { CheckpointCreated } from "../../../core/responses.js";
+import { commonOptions, intOption, session, type ApiOpts } from "./common.js";
+
+/** `makima checkpoint create`: record a commit of a task as a checkpoint (and snapshot its conversation there). */
+export function checkpointCommand(): Command {
+  const checkpoint = new Command("checkpoint").description("record a task's checkpoints (read them with `makima supervisor checkpoint-list`)");
+  commonOptions(
+    checkpoint
+      .command("create")
+      .description("record a checkpoint: a commit of the task, with the conversation as it is now")
+      .argument("[taskId]", "the task (else MAKIMA_TASK_ID)")
+      .requiredOption("--commit <sha>", "the commit's SHA (git rev-parse HEAD)")
+      .requiredOption("--branch <name>", "the branch the commit is on")
+      .requiredOption("--message <text>", "what the checkpoint is")
+      .option("--lines-added <n>", "lines the commit added", intOption(0))
+      .option("--lines-removed <n>", "lines the commit removed", intOption(0)),
+    ["text", "json"],
+    "text",
+  ).action(async (taskArg: string | undefined, opts: ApiOpts & { commit: string; branch: string; message: string; linesAdded?: number; linesRemoved?: number }) => {
+    const taskId = resolveTask(taskArg);
+    if (!/^[0-9a-f]{7,64}$/i.test(opts.commit)) throw usage(`--commit "${opts.commit}" is not a commit SHA (hex digits: git rev-parse HEAD)`);
+    const body: z.input<typeof CreateCheckpointRequest> = {
+      commitSha: opts.commit.toLowerCase(),
+      branchName: opts.branch,
+      message: opts.message,
+      linesAdded: opts.linesAdded,
+      linesRemoved: opts.linesRemoved,
+    };
+    const { out, api } = session(opts);
+    const created = await api.post<CheckpointCreated>(`/api/v1/mesh/tasks/${taskId}/checkpoints`, body);
+    if (opts.format === "json") return out.json(created);
+    const cp = created.checkpoint;
+    out.line(`Checkpoint ${cp.checkpointNumber} of task ${taskId}: ${shortSha(cp.commitSha)} on ${cp.branchName} ${JSON.stringify(cp.message)} (conversation snapshot at ${created.snapshot.messageCount} messages).`);
+  });
+  return checkpoint;
+}
