@@ -117,7 +117,7 @@ export const TaskRecord = Task.extend({
 export type TaskRecord = z.infer<typeof TaskRecord>;
 
 export const ToolCallInfo = z
-  .object({ id: z.string().min(1).max(200), name: z.string().min(1).max(200), input: boundedJson(z.unknown(), MESSAGE_JSON) })
+  .object({ id: z.string().min(1).max(200), name: z.string().min(1).max(200), input: z.unknown() })
   .meta({ id: "ToolCallInfo" });
 export type ToolCallInfo = z.infer<typeof ToolCallInfo>;
 
@@ -134,7 +134,7 @@ export const ConversationMessage = z
     receivedAt: isoTime().optional(),
     toolCalls: z.array(ToolCallInfo).max(100).optional(),
     toolName: z.string().max(200).optional(),
-    toolInput: boundedJson(z.unknown(), MESSAGE_JSON).optional(),
+    toolInput: z.unknown().optional(),
     toolResult: z.string().optional(),
     isError: z.boolean().optional(),
     tokenCount: z.int().min(0).optional(),
@@ -145,10 +145,16 @@ export const ConversationMessage = z
   .meta({ id: "ConversationMessage" });
 export type ConversationMessage = z.infer<typeof ConversationMessage>;
 
-/** A message as a client sends it: id and timestamp are filled in when missing. */
+/**
+ * A message as a client (or a daemon) sends it: id and timestamp are filled
+ * in when missing, and tool inputs are held to the bounds of free-form JSON
+ * (what is already stored is read back as it is).
+ */
 export const NewConversationMessage = ConversationMessage.omit({ truncated: true, receivedAt: true }).extend({
   id: z.string().min(1).max(200).optional(),
   timestamp: isoTime().optional(),
+  toolCalls: z.array(ToolCallInfo.extend({ input: boundedJson(z.unknown(), MESSAGE_JSON) })).max(100).optional(),
+  toolInput: boundedJson(z.unknown(), MESSAGE_JSON).optional(),
 });
 export type NewConversationMessage = z.infer<typeof NewConversationMessage>;
 

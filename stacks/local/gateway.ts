@@ -375,7 +375,9 @@ export async function startWsGateway(runtimeOrHandlers: Runtime | WsHandlers, op
           lastActiveAt: new Date(client.lastActiveAt).toISOString(),
         });
       case "DELETE":
+        // API Gateway drops the connection: a client that does not finish the close handshake is cut off.
         ws.close(1000, "");
+        setTimeout(() => ws.terminate(), 1000).unref();
         res.writeHead(204).end();
         return;
       default:

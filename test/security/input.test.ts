@@ -5,6 +5,8 @@ import { branchNameProblem } from "../../core/gitRefs.js";
 import { putConnection } from "../../core/store/connections.js";
 import { createHandler as createMessageHandler } from "../../functions/ws-message.js";
 import { newId } from "../../core/ids.js";
+import { getTaskRecord } from "../../core/store/tasks.js";
+import { appendMessages as appendStoredMessages } from "../../core/store/conversation.js";
 
 type Api = Awaited<ReturnType<typeof createTestApi>>;
 let api: Api;
@@ -52,6 +54,15 @@ describe("hostile free-form JSON over HTTP is a 400 with the error shape (the re
       await expect400("POST", `/api/v1/mesh/tasks/${task.id}/messages`, `{"messages":[{"role":"tool","content":"x","toolInput":${nested(depth)}}]}`);
       await expect400("POST", `/api/v1/mesh/tasks/${task.id}/messages`, `{"messages":[{"role":"assistant","content":"x","toolCalls":[{"id":"c","name":"n","input":${nestedObject(depth)}}]}]}`);
     }
+  });
+
+  it("what is already stored is read back as it is, however deep (the bounds apply to what comes in)", async () => {
+    const record = (await getTaskRecord(api.db, alice.ownerId, task.id))!;
+    const deep = JSON.parse(nested(40));
+    await appendStoredMessages(api.db, record, [{ id: "stored-deep", role: "tool", content: "x", toolInput: deep }]);
+    const got = await api.call("GET", `/api/v1/mesh/tasks/${task.id}/messages/stored-deep`, { key: alice.apiKey });
+    expect(got.status).toBe(200);
+    expect(got.body.toolInput).toEqual(deep);
   });
 
   it("ids that become part of a key are bounded: toMessageId and a fork's message id of 1,100 characters", async () => {
