@@ -16,6 +16,14 @@ beforeAll(async () => {
 
 const at = (second: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, second)).toISOString();
 
+/** When the server received a message of the task (what time cuts compare). */
+async function receivedAt(owner: TestOwner, taskId: string, messageId: string): Promise<string> {
+  const page = await api.call("GET", `/api/v1/mesh/tasks/${taskId}/conversation?limit=200`, { key: owner.apiKey });
+  const found = page.body.messages.find((m: { id: string }) => m.id === messageId);
+  expect(found.timestamp).not.toBe(found.receivedAt);
+  return found.receivedAt;
+}
+
 async function seed(owner = alice) {
   const contract = (await api.call("POST", "/api/v1/contracts", { key: owner.apiKey, body: { name: "build login" } })).body;
   const supervisor = (
@@ -31,7 +39,8 @@ async function seed(owner = alice) {
     })
   ).body;
   const messages = [1, 2, 3, 4].map((i) => ({ id: `m${i}`, role: i % 2 ? "user" : "assistant", content: `step ${i}`, timestamp: at(i) }));
-  await api.call("POST", `/api/v1/mesh/tasks/${task.id}/messages`, { key: owner.apiKey, body: { messages: messages.slice(0, 2) } });
+  // One append each: time cuts go by the server's receive time, which can fall between appends.
+  for (const m of messages.slice(0, 2)) await api.call("POST", `/api/v1/mesh/tasks/${task.id}/messages`, { key: owner.apiKey, body: { messages: [m] } });
   const cp1 = (
     await api.call("POST", `/api/v1/mesh/tasks/${task.id}/checkpoints`, {
       key: owner.apiKey,
@@ -158,6 +167,7 @@ describe("conversation", () => {
 
   it("supervisor conversation lists spawned tasks; rewinds hide and restore", async () => {
     const { contract, supervisor, task } = await seed();
+    const m1ReceivedAt = await receivedAt(alice, task.id, "m1");
     const conv = await api.call("GET", `/api/v1/contracts/${contract.id}/supervisor/conversation`, { key: alice.apiKey });
     expect(conv.body).toMatchObject({ contractId: contract.id, supervisorTaskId: supervisor.id, nextCursor: null });
     expect(conv.body.messages.map((m: any) => m.content)).toEqual(["spawning worker"]);
@@ -179,7 +189,7 @@ describe("conversation", () => {
 
     const toMessage = await api.call("POST", `/api/v1/mesh/tasks/${task.id}/conversation/rewind`, { key: alice.apiKey, body: { toMessageId: "m2" } });
     expect(toMessage.body).toMatchObject({ messageCount: 2, hiddenCount: 2 });
-    const toTime = await api.call("POST", `/api/v1/mesh/tasks/${task.id}/conversation/rewind`, { key: alice.apiKey, body: { toTimestamp: at(1) } });
+    const toTime = await api.call("POST", `/api/v1/mesh/tasks/${task.id}/conversation/rewind`, { key: alice.apiKey, body: { toTimestamp: m1ReceivedAt } });
     expect(toTime.body).toMatchObject({ messageCount: 1, hiddenCount: 1 });
     const missing = await api.call("POST", `/api/v1/mesh/tasks/${task.id}/conversation/rewind`, { key: alice.apiKey, body: { toMessageId: "m4" } });
     expect(missing.status).toBe(400);
@@ -295,7 +305,7 @@ describe("fork and resume", () => {
     expect(byMessage.body).toMatchObject({ forkPoint: { messageCount: 3, checkpointId: cp1.id }, task: { forkedAtMessageId: "m3" } });
     const byTime = await api.call("POST", `/api/v1/mesh/tasks/${task.id}/fork`, {
       key: alice.apiKey,
-      body: { forkFromType: "timestamp", forkFromValue: at(2), newTaskName: "d", newTaskPlan: "p" },
+      body: { forkFromType: "timestamp", forkFromValue: await receivedAt(alice, task.id, "m2"), newTaskName: "d", newTaskPlan: "p" },
     });
     expect(byTime.body.forkPoint.messageCount).toBe(2);
   });

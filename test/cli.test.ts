@@ -38,10 +38,10 @@ beforeAll(async () => {
   taskId = (await s.api("POST", "/api/v1/mesh/tasks", { name: "build login", plan: "build it", contractId })).body.id;
   const appended = await s.api("POST", `/api/v1/mesh/tasks/${taskId}/messages`, {
     messages: [
-      { id: "m1", role: "user", content: "Add a login page.\nUse the existing router.", timestamp: at(1) },
+      { id: "m1", role: "user", content: "Add a login page.\nUse the existing router.", timestamp: at(1), receivedAt: expect.any(String) },
       { id: "m2", role: "assistant", content: "I'll read the router first.", timestamp: at(2), toolCalls: [{ id: "c1", name: "read_file", input: { path: "src/router.ts" } }] },
       { id: "m3", role: "tool", content: "", toolName: "read_file", toolInput: { path: "src/router.ts" }, toolResult: "export const routes = [];\n// end", timestamp: at(3) },
-      { id: "m4", role: "assistant", content: "Done: added /login.", timestamp: at(4) },
+      { id: "m4", role: "assistant", content: "Done: added /login.", timestamp: at(4), receivedAt: expect.any(String) },
     ],
   });
   expect(appended.status).toBe(201);
@@ -203,9 +203,9 @@ describe.concurrent("makima supervisor task-history", () => {
     expect(json).toEqual({
       taskId,
       messages: [
-        { id: "m1", role: "user", content: "Add a login page.\nUse the existing router.", timestamp: at(1) },
-        { id: "m2", role: "assistant", content: "I'll read the router first.", timestamp: at(2) },
-        { id: "m4", role: "assistant", content: "Done: added /login.", timestamp: at(4) },
+        { id: "m1", role: "user", content: "Add a login page.\nUse the existing router.", timestamp: at(1), receivedAt: expect.any(String) },
+        { id: "m2", role: "assistant", content: "I'll read the router first.", timestamp: at(2), receivedAt: expect.any(String) },
+        { id: "m4", role: "assistant", content: "Done: added /login.", timestamp: at(4), receivedAt: expect.any(String) },
       ],
       nextCursor: null,
     });
@@ -234,6 +234,7 @@ describe.concurrent("makima supervisor task-history", () => {
       toolInput: { path: "src/router.ts" },
       toolResult: "export const routes = [];\n// end",
       timestamp: at(3),
+      receivedAt: expect.any(String),
     });
     const two = JSON.parse((await s.run(["supervisor", "task-history", taskId, "--limit", "2", "--format", "json"])).stdout);
     expect(two.messages.map((m: any) => m.id)).toEqual(["m1", "m2"]);

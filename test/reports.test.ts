@@ -67,7 +67,7 @@ describe("daemon reports", () => {
       JSON.stringify({ type: "taskMessages", taskId: task.id, messages: [{ id: `m${seq}`, role: "assistant", content }], report: { stream, seq } });
     ws.send(report(2, "second"));
     ws.send(report(1, "first"));
-    ws.send(report(1, "first again"));
+    ws.send(report(1, "first")); // a resend, racing the first copy
     await waitFor(() => acks.length === 3, 20_000, "three acknowledgements");
     const record = (await getTaskRecord(env.db, owner.ownerId, task.id))!;
     expect((await readWholeConversation(env.db, record.segments)).map((m) => m.content)).toEqual(["first", "second"]);

@@ -88,6 +88,7 @@ async function handleReport(ctx: ServiceContext, connection: Connection, message
   const ack = (status: ReportAck["status"], applied: number, error?: ReportAck["error"]) =>
     ctx.relay.notify(connection.connectionId, { type: "reportAck", taskId: message.taskId, stream: position.stream, seq: position.seq, applied, status, ...(error ? { error } : {}) });
   const deadline = Date.now() + REPORT_HOLD_MS;
+  let conflicts = 0;
   for (let attempt = 0; ; attempt++) {
     const task = await getTaskRecord(ctx.db, connection.ownerId, message.taskId);
     if (!task) return ack("rejected", 0, { code: "not_found", message: "task not found" });
@@ -99,7 +100,12 @@ async function handleReport(ctx: ServiceContext, connection: Connection, message
         await applyReport(ctx, connection, message);
         return ack("applied", position.seq);
       } catch (error) {
-        if (error instanceof ReportOutOfOrder) continue; // a concurrent copy got there first, or the state moved: look again
+        if (++conflicts > 50) throw error;
+        if (error instanceof ReportOutOfOrder || (error instanceof DomainError && error.status === 409)) {
+          // A concurrent copy got there first, or the task moved under it: look again.
+          await backoff(conflicts, 10, 50);
+          continue;
+        }
         if (error instanceof DomainError && error.status < 500) {
           // It can never apply: skip it, so that the reports after it still can.
           await advanceReport(ctx.db, task.id, position).catch((e) => {

@@ -234,9 +234,10 @@ export async function appendMessages(
       const last = c === chunks.length - 1;
       const entries: Item[] = [];
       let { seq, chain } = head;
-      // Receive times ascend with the log (time cuts binary-search them), even when clocks of appenders differ.
+      // Receive times ascend with the log, strictly from one append to the next (time cuts binary-search
+      // them and can fall between any two appends), even when the appenders' clocks differ.
       const now = db.clock().getTime();
-      const receivedAt = new Date(Math.max(now, head.receivedAt)).toISOString();
+      const receivedAt = new Date(Math.max(now, head.receivedAt + 1)).toISOString();
       for (const message of chunk) {
         seq++;
         chain = chainHash(chain, encoded.get(message.id)!.body);
