@@ -3,8 +3,6 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { DomainError, isUnavailable, RETRY_AFTER_SECONDS, unavailable } from "../../core/errors.js";
 
-export { ErrorBody } from "../../core/responses.js";
-
 export function errorJson(c: Context, status: number, code: string, message: string, details?: Array<{ path: string; message: string }>) {
   return c.json({ error: { code, message, ...(details?.length ? { details } : {}) } }, status as 400);
 }

@@ -4,8 +4,6 @@ import type { AppEnv } from "./context.js";
 import { errorJson, validationDetails } from "./errors.js";
 import { Accepted, ErrorBody } from "../../core/responses.js";
 
-export { Accepted };
-
 /**
  * The pieces every routes file builds its operations from: a sub-app whose
  * validation failures are the API's 400, request bodies and responses in the
