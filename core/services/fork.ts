@@ -1,5 +1,5 @@
 import type { ConversationSegment, ForkTaskRequest, ResumeFromCheckpointRequest, TaskCheckpoint, TaskRecord } from "../models.js";
-import { badRequest, conflict, notFound } from "../errors.js";
+import { badRequest, conflict, DomainError, notFound } from "../errors.js";
 import { actorOf } from "../auth.js";
 import { isUuid, newId } from "../ids.js";
 import { keys } from "../keys.js";
@@ -13,18 +13,26 @@ import { eventWrites, phaseOf } from "./tasks.js";
 import { assertDaemonOnline, startFields, startOnDaemon } from "./spawn.js";
 
 /**
- * The conversation as it was at a checkpoint: its snapshot's segments, or,
- * when retention removed the snapshot, an approximation from the current one.
+ * The conversation as it was at a checkpoint: its snapshot's segments
+ * (`exact`), or, when retention (or the TTL backstop) removed the snapshot,
+ * the current conversation's first messages up to the count the checkpoint
+ * recorded — an approximation, said as such.
  */
-export async function conversationAtCheckpoint(ctx: ServiceContext, task: TaskRecord, checkpoint: TaskCheckpoint): Promise<ConversationSegment[]> {
+export async function conversationAtCheckpoint(
+  ctx: ServiceContext,
+  task: TaskRecord,
+  checkpoint: TaskCheckpoint,
+): Promise<{ segments: ConversationSegment[]; exact: boolean }> {
   if (checkpoint.conversationSnapshotId) {
-    const snapshot = await getSnapshot(ctx.db, task, checkpoint.conversationSnapshotId).catch(() => undefined);
-    if (snapshot) return snapshot.segments;
+    const snapshot = await getSnapshot(ctx.db, task, checkpoint.conversationSnapshotId).catch((error: unknown) => {
+      if (error instanceof DomainError && error.status === 404) return undefined;
+      throw error;
+    });
+    if (snapshot) return { segments: snapshot.segments, exact: true };
   }
-  // Retention removed the snapshot: the conversation's first messages up to the count the checkpoint recorded.
   const closed = await closeSegments(ctx.db, task);
   const count = checkpoint.messageCount ?? (await countUpTo(ctx.db, closed, new Date(checkpoint.createdAt)));
-  return clipSegments(closed, count);
+  return { segments: clipSegments(closed, count), exact: false };
 }
 
 /** A checkpoint named by id or by number (the CLI speaks numbers). */
@@ -48,13 +56,16 @@ interface ForkPoint {
   checkpoint?: TaskCheckpoint;
   messageId?: string;
   segments: ConversationSegment[];
+  /** False when the checkpoint's snapshot is gone and the conversation is approximated from its message count. */
+  exact?: boolean;
 }
 
 async function resolveForkPoint(ctx: ServiceContext, task: TaskRecord, req: ForkTaskRequest): Promise<ForkPoint> {
   const closed = await closeSegments(ctx.db, task);
   if (req.forkFromType === "checkpoint") {
     const checkpoint = await checkpointNamed(ctx, task, req.forkFromValue);
-    return { type: req.forkFromType, value: req.forkFromValue, checkpoint, segments: await conversationAtCheckpoint(ctx, task, checkpoint) };
+    const { segments, exact } = await conversationAtCheckpoint(ctx, task, checkpoint);
+    return { type: req.forkFromType, value: req.forkFromValue, checkpoint, segments, exact };
   }
   if (req.forkFromType === "message_id") {
     const position = await positionOfMessage(ctx.db, closed, req.forkFromValue);
@@ -126,6 +137,7 @@ export async function forkTask(ctx: ServiceContext, taskId: string, req: ForkTas
     value: point.value,
     ...(point.checkpoint ? { checkpointId: point.checkpoint.id } : {}),
     messageCount: countOf(point.segments),
+    ...(point.exact === false ? { conversationApproximate: true } : {}),
   };
   const phase = await phaseOf(ctx, parent);
   const actor = actorOf(ctx.principal);
@@ -201,7 +213,7 @@ export async function resumeFromCheckpoint(ctx: ServiceContext, taskId: string, 
       baseSha: checkpoint.commitSha,
       forkedFromTaskId: source.id,
       forkedAtCheckpointId: checkpoint.id,
-      inheritedSegments: includeConversation ? await conversationAtCheckpoint(ctx, source, checkpoint) : [],
+      inheritedSegments: includeConversation ? (await conversationAtCheckpoint(ctx, source, checkpoint)).segments : [],
       daemonId: req.targetDaemonId,
     },
     (t) => [

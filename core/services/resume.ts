@@ -116,7 +116,7 @@ async function showsAlready(ctx: ServiceContext, task: TaskRecord, keep: number 
 
 /** A checkpoint's commit, and the conversation exactly as its snapshot saw it (whatever was rewound or added since). */
 async function restartAtCheckpoint(ctx: ServiceContext, task: TaskRecord, checkpoint: TaskCheckpoint): Promise<RestartPoint> {
-  return { checkpoint, keep: await conversationAtCheckpoint(ctx, task, checkpoint) };
+  return { checkpoint, keep: (await conversationAtCheckpoint(ctx, task, checkpoint)).segments };
 }
 
 /**

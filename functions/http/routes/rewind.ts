@@ -158,6 +158,10 @@ export function rewindRoutes(app: OpenAPIHono<AppEnv>) {
             value: z.string(),
             checkpointId: z.uuid().optional(),
             messageCount: z.int(),
+            conversationApproximate: z
+              .literal(true)
+              .optional()
+              .describe("The checkpoint's snapshot is gone (retention): the shared conversation is the parent's first `messageCount` messages as they are now, not necessarily what the checkpoint saw"),
           }),
           branchName: z.string().optional(),
           ...StartedOn,
