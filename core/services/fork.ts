@@ -4,7 +4,7 @@ import { actorOf } from "../auth.js";
 import { isUuid, newId } from "../ids.js";
 import { keys } from "../keys.js";
 import { assertBranchName } from "../gitRefs.js";
-import { checkpointAtMessageCount, getCheckpoint, getCheckpointByNumber, latestCheckpointWhere } from "../store/checkpoints.js";
+import { checkpointOnConversation, getCheckpoint, getCheckpointByNumber, latestCheckpointWhere } from "../store/checkpoints.js";
 import { clipSegments, closeSegments, countOf, countUpTo, positionOfMessage } from "../store/conversation.js";
 import { getSnapshot } from "../store/snapshots.js";
 import { createTask, getTaskRecord, toTask } from "../store/tasks.js";
@@ -70,8 +70,10 @@ async function resolveForkPoint(ctx: ServiceContext, task: TaskRecord, req: Fork
   if (req.forkFromType === "message_id") {
     const position = await positionOfMessage(ctx.db, closed, req.forkFromValue);
     if (position === undefined) throw badRequest(`message ${req.forkFromValue} is not in the task's visible conversation`, "forkFromValue");
-    const checkpoint = await checkpointAtMessageCount(ctx.db, task, position);
-    return { type: req.forkFromType, value: req.forkFromValue, messageId: req.forkFromValue, checkpoint, segments: clipSegments(closed, position) };
+    const segments = clipSegments(closed, position);
+    // The code of the latest checkpoint taken on that very conversation (not on a line a rewind abandoned).
+    const checkpoint = await checkpointOnConversation(ctx.db, task, segments);
+    return { type: req.forkFromType, value: req.forkFromValue, messageId: req.forkFromValue, checkpoint, segments };
   }
   const at = new Date(req.forkFromValue);
   if (Number.isNaN(at.getTime())) throw badRequest("forkFromValue must be an ISO 8601 time for a timestamp fork", "forkFromValue");
@@ -175,7 +177,7 @@ export async function forkTask(ctx: ServiceContext, taskId: string, req: ForkTas
         eventType: "fork",
         eventSubtype: "forked",
         eventData: { forkTaskId: created.id, forkPoint, branchName, actor },
-      }),
+      }, 1),
     ],
   );
   const started = await startOnDaemon(ctx.db, ctx.relay, child, { sourceTaskId: parent.id, includeConversation });
@@ -218,7 +220,7 @@ export async function resumeFromCheckpoint(ctx: ServiceContext, taskId: string, 
     },
     (t) => [
       ...eventWrites(ctx.db, { ownerId: t.ownerId, contractId: t.contractId, taskId: t.id, phase, eventType: "resume", eventSubtype: "from_checkpoint", eventData }),
-      ...eventWrites(ctx.db, { ownerId: source.ownerId, contractId: source.contractId, taskId: source.id, phase, eventType: "resume", eventSubtype: "resumed_elsewhere", eventData }),
+      ...eventWrites(ctx.db, { ownerId: source.ownerId, contractId: source.contractId, taskId: source.id, phase, eventType: "resume", eventSubtype: "resumed_elsewhere", eventData }, 1),
     ],
   );
   const started = await startOnDaemon(ctx.db, ctx.relay, created, { sourceTaskId: source.id, includeConversation });
