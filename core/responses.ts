@@ -105,6 +105,10 @@ export const ForkResult = z
       value: z.string(),
       checkpointId: z.uuid().optional(),
       messageCount: z.int(),
+      conversationApproximate: z
+        .literal(true)
+        .optional()
+        .describe("The checkpoint's snapshot is gone (retention): the shared conversation is the parent's first `messageCount` messages as they are now, not necessarily what the checkpoint saw"),
     }),
     branchName: z.string().optional(),
     ...StartedOn,
@@ -112,7 +116,7 @@ export const ForkResult = z
   .meta({ id: "ForkTaskResponse" });
 
 export const ContinueTaskResult = Task.extend(StartedOn)
-  .describe("The task; `daemonId` and `operationId` when a daemon started it now, else it stays `pending` until one connects")
+  .describe("The task; `start` says whether a daemon was sent it (`starting`, follow `operationId`), it waits for one (`waiting`), or it `failed`")
   .meta({ id: "ContinueTaskResponse" });
 
 export const ResumeFromCheckpointResult = z

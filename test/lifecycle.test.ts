@@ -482,4 +482,23 @@ describe("Outages answered as bugs", () => {
     });
     expect((await api.call("GET", `/api/v1/operations/${op.id}`, { key: owner.apiKey })).status).toBe(404);
   });
+
+  it("a fork whose checkpoint's snapshot the TTL backstop deleted says its conversation is approximate", async () => {
+    const task = await newTask(api, owner);
+    await append(api, owner, task.id, "a", "b");
+    const cp = await checkpoint(api, owner, task.id, "1");
+    const exact = await api.call("POST", `/api/v1/mesh/tasks/${task.id}/fork`, {
+      key: owner.apiKey,
+      body: { forkFromType: "checkpoint", forkFromValue: "1", newTaskName: "exact", newTaskPlan: "p" },
+    });
+    expect(exact.body.forkPoint.conversationApproximate).toBeUndefined();
+    // DynamoDB TTL removed the snapshot before the cleanup job cleared the checkpoint's reference to it.
+    await api.db.table.delete(keys.snapshot(task.id, cp.conversationSnapshotId));
+    const approximate = await api.call("POST", `/api/v1/mesh/tasks/${task.id}/fork`, {
+      key: owner.apiKey,
+      body: { forkFromType: "checkpoint", forkFromValue: "1", newTaskName: "approx", newTaskPlan: "p" },
+    });
+    expect(approximate.status).toBe(201);
+    expect(approximate.body.forkPoint).toMatchObject({ messageCount: 2, conversationApproximate: true });
+  });
 });

@@ -212,13 +212,24 @@ describe("relay with prompt, late and silent daemons", () => {
     await env.call("POST", `/api/v1/mesh/tasks/${task.id}/messages`, { key: o.apiKey, body: { messages } });
     const rewind = (force?: boolean) =>
       env.call("POST", `/api/v1/mesh/tasks/${task.id}/conversation/rewind`, { key: o.apiKey, body: { byMessageCount: 3, rewindCode: true, force } });
-    const refused = await rewind();
+    // The daemon answers at once, but a loaded machine may still answer the request first (codeRewind pending): follow it then.
+    const settled = async (res: { status: number; body: any }) => {
+      const pending = res.status === 200 && res.body.codeRewind?.status === "pending" ? res.body.codeRewind.operationId : undefined;
+      if (!pending) return res;
+      const op = await waitFor(async () => {
+        const o2 = (await env.call("GET", `/api/v1/operations/${pending}`, { key: o.apiKey })).body;
+        return o2.status !== "pending" ? o2 : undefined;
+      }, 15_000, "the code rewind");
+      return op.status === "succeeded" ? { status: 200, body: { ...res.body, codeRewind: op.result } } : { status: 409, body: { error: op.error } };
+    };
+    const refused = await settled(await rewind());
     expect(refused.status).toBe(409);
     expect(refused.body.error.code).toBe("foreign_changes");
     expect((await env.call("GET", `/api/v1/mesh/tasks/${task.id}`, { key: o.apiKey })).body.messageCount).toBe(3);
-    const forced = await rewind(true);
+    const forced = await settled(await rewind(true));
     expect(forced.status).toBe(200);
     expect(forced.body).toMatchObject({ messageCount: 0, hiddenCount: 3, codeRewind: { safetyRef: `refs/makima/safety/${task.id}/1` } });
+    await waitFor(async () => (await env.call("GET", `/api/v1/mesh/tasks/${task.id}`, { key: o.apiKey })).body.messageCount === 0, 15_000, "the cut");
   });
 });
 

@@ -1,10 +1,10 @@
 import type { ConversationSegment, ForkTaskRequest, ResumeFromCheckpointRequest, TaskCheckpoint, TaskRecord } from "../models.js";
-import { badRequest, conflict, notFound } from "../errors.js";
+import { badRequest, conflict, DomainError, notFound } from "../errors.js";
 import { actorOf } from "../auth.js";
 import { isUuid, newId } from "../ids.js";
 import { keys } from "../keys.js";
 import { assertBranchName } from "../gitRefs.js";
-import { checkpointAtMessageCount, getCheckpoint, getCheckpointByNumber, latestCheckpointWhere } from "../store/checkpoints.js";
+import { checkpointOnConversation, getCheckpoint, getCheckpointByNumber, latestCheckpointWhere } from "../store/checkpoints.js";
 import { clipSegments, closeSegments, countOf, countUpTo, positionOfMessage } from "../store/conversation.js";
 import { getSnapshot } from "../store/snapshots.js";
 import { createTask, getTaskRecord, toTask } from "../store/tasks.js";
@@ -13,18 +13,26 @@ import { eventWrites, phaseOf } from "./tasks.js";
 import { assertDaemonOnline, startFields, startOnDaemon } from "./spawn.js";
 
 /**
- * The conversation as it was at a checkpoint: its snapshot's segments, or,
- * when retention removed the snapshot, an approximation from the current one.
+ * The conversation as it was at a checkpoint: its snapshot's segments
+ * (`exact`), or, when retention (or the TTL backstop) removed the snapshot,
+ * the current conversation's first messages up to the count the checkpoint
+ * recorded — an approximation, said as such.
  */
-export async function conversationAtCheckpoint(ctx: ServiceContext, task: TaskRecord, checkpoint: TaskCheckpoint): Promise<ConversationSegment[]> {
+export async function conversationAtCheckpoint(
+  ctx: ServiceContext,
+  task: TaskRecord,
+  checkpoint: TaskCheckpoint,
+): Promise<{ segments: ConversationSegment[]; exact: boolean }> {
   if (checkpoint.conversationSnapshotId) {
-    const snapshot = await getSnapshot(ctx.db, task, checkpoint.conversationSnapshotId).catch(() => undefined);
-    if (snapshot) return snapshot.segments;
+    const snapshot = await getSnapshot(ctx.db, task, checkpoint.conversationSnapshotId).catch((error: unknown) => {
+      if (error instanceof DomainError && error.status === 404) return undefined;
+      throw error;
+    });
+    if (snapshot) return { segments: snapshot.segments, exact: true };
   }
-  // Retention removed the snapshot: the conversation's first messages up to the count the checkpoint recorded.
   const closed = await closeSegments(ctx.db, task);
   const count = checkpoint.messageCount ?? (await countUpTo(ctx.db, closed, new Date(checkpoint.createdAt)));
-  return clipSegments(closed, count);
+  return { segments: clipSegments(closed, count), exact: false };
 }
 
 /** A checkpoint named by id or by number (the CLI speaks numbers). */
@@ -48,19 +56,24 @@ interface ForkPoint {
   checkpoint?: TaskCheckpoint;
   messageId?: string;
   segments: ConversationSegment[];
+  /** False when the checkpoint's snapshot is gone and the conversation is approximated from its message count. */
+  exact?: boolean;
 }
 
 async function resolveForkPoint(ctx: ServiceContext, task: TaskRecord, req: ForkTaskRequest): Promise<ForkPoint> {
   const closed = await closeSegments(ctx.db, task);
   if (req.forkFromType === "checkpoint") {
     const checkpoint = await checkpointNamed(ctx, task, req.forkFromValue);
-    return { type: req.forkFromType, value: req.forkFromValue, checkpoint, segments: await conversationAtCheckpoint(ctx, task, checkpoint) };
+    const { segments, exact } = await conversationAtCheckpoint(ctx, task, checkpoint);
+    return { type: req.forkFromType, value: req.forkFromValue, checkpoint, segments, exact };
   }
   if (req.forkFromType === "message_id") {
     const position = await positionOfMessage(ctx.db, closed, req.forkFromValue);
     if (position === undefined) throw badRequest(`message ${req.forkFromValue} is not in the task's visible conversation`, "forkFromValue");
-    const checkpoint = await checkpointAtMessageCount(ctx.db, task, position);
-    return { type: req.forkFromType, value: req.forkFromValue, messageId: req.forkFromValue, checkpoint, segments: clipSegments(closed, position) };
+    const segments = clipSegments(closed, position);
+    // The code of the latest checkpoint taken on that very conversation (not on a line a rewind abandoned).
+    const checkpoint = await checkpointOnConversation(ctx.db, task, segments);
+    return { type: req.forkFromType, value: req.forkFromValue, messageId: req.forkFromValue, checkpoint, segments };
   }
   const at = new Date(req.forkFromValue);
   if (Number.isNaN(at.getTime())) throw badRequest("forkFromValue must be an ISO 8601 time for a timestamp fork", "forkFromValue");
@@ -129,6 +142,7 @@ export async function forkTask(ctx: ServiceContext, taskId: string, req: ForkTas
     value: point.value,
     ...(point.checkpoint ? { checkpointId: point.checkpoint.id } : {}),
     messageCount: countOf(point.segments),
+    ...(point.exact === false ? { conversationApproximate: true as const } : {}),
   };
   const phase = await phaseOf(ctx, parent);
   const actor = actorOf(ctx.principal);
@@ -166,7 +180,7 @@ export async function forkTask(ctx: ServiceContext, taskId: string, req: ForkTas
         eventType: "fork",
         eventSubtype: "forked",
         eventData: { forkTaskId: created.id, forkPoint, branchName, actor },
-      }),
+      }, 1),
     ],
   );
   const started = await startOnDaemon(ctx.db, ctx.relay, child, { sourceTaskId: parent.id, includeConversation });
@@ -204,12 +218,12 @@ export async function resumeFromCheckpoint(ctx: ServiceContext, taskId: string, 
       baseSha: checkpoint.commitSha,
       forkedFromTaskId: source.id,
       forkedAtCheckpointId: checkpoint.id,
-      inheritedSegments: includeConversation ? await conversationAtCheckpoint(ctx, source, checkpoint) : [],
+      inheritedSegments: includeConversation ? (await conversationAtCheckpoint(ctx, source, checkpoint)).segments : [],
       daemonId: req.targetDaemonId,
     },
     (t) => [
       ...eventWrites(ctx.db, { ownerId: t.ownerId, contractId: t.contractId, taskId: t.id, phase, eventType: "resume", eventSubtype: "from_checkpoint", eventData }),
-      ...eventWrites(ctx.db, { ownerId: source.ownerId, contractId: source.contractId, taskId: source.id, phase, eventType: "resume", eventSubtype: "resumed_elsewhere", eventData }),
+      ...eventWrites(ctx.db, { ownerId: source.ownerId, contractId: source.contractId, taskId: source.id, phase, eventType: "resume", eventSubtype: "resumed_elsewhere", eventData }, 1),
     ],
   );
   const started = await startOnDaemon(ctx.db, ctx.relay, created, { sourceTaskId: source.id, includeConversation });

@@ -6,7 +6,7 @@ import { contractHistory } from "../store/history.js";
 import { getTaskRecord, saveTaskWith, toTask } from "../store/tasks.js";
 import { conflict } from "../errors.js";
 import { ownedSupervisor, ownedTask, type ServiceContext } from "./context.js";
-import { assertNotRunning, eventWrites, phaseOf, taskEventWrites } from "./tasks.js";
+import { assertNotRunning, eventWrites, phaseOf } from "./tasks.js";
 import { conversationAtCheckpoint } from "./fork.js";
 import { assertDaemonOnline, startFields, startOnDaemon } from "./spawn.js";
 
@@ -61,8 +61,13 @@ async function resumeInPlace(
     ...(point.checkpoint ? { baseSha: point.checkpoint.commitSha } : {}),
     ...(how.targetDaemonId ? { daemonId: how.targetDaemonId } : {}),
   };
+  const phase = await phaseOf(ctx, task);
   const event = (rewind?: ConversationRewind) =>
-    taskEventWrites(ctx.db, task, {
+    eventWrites(ctx.db, {
+      ownerId: task.ownerId,
+      contractId: task.contractId,
+      taskId: task.id,
+      phase,
       eventType: "resume",
       eventSubtype: how.subtype,
       eventData: {
@@ -77,30 +82,9 @@ async function resumeInPlace(
     });
   // The cut (if any), the task's new state and the resume's history event: one transaction.
   if (point.keep !== undefined && !(await showsAlready(ctx, task, point.keep))) {
-    const phase = await phaseOf(ctx, task);
-    ({ task } = await rewindConversation(ctx.db, task, point.keep, actor, {
-      alsoChange: changes,
-      alsoWrite: (rewind) =>
-        eventWrites(ctx.db, {
-          ownerId: task.ownerId,
-          contractId: task.contractId,
-          taskId: task.id,
-          phase,
-          eventType: "resume",
-          eventSubtype: how.subtype,
-          eventData: {
-            mode: how.mode,
-            checkpointId: point.checkpoint?.id,
-            commitSha: point.checkpoint?.commitSha,
-            conversationRewindId: rewind.id,
-            hiddenCount: rewind.hiddenCount,
-            additionalContext: how.additionalContext !== undefined,
-            actor,
-          },
-        }),
-    }));
+    ({ task } = await rewindConversation(ctx.db, task, point.keep, actor, { alsoChange: changes, alsoWrite: event }));
   } else {
-    task = await saveTaskWith(ctx.db, task, changes, await event());
+    task = await saveTaskWith(ctx.db, task, changes, event());
   }
   const started = await startOnDaemon(ctx.db, ctx.relay, task, {
     includeConversation: !(point.keep === 0 || (Array.isArray(point.keep) && point.keep.length === 0)),
@@ -116,7 +100,7 @@ async function showsAlready(ctx: ServiceContext, task: TaskRecord, keep: number 
 
 /** A checkpoint's commit, and the conversation exactly as its snapshot saw it (whatever was rewound or added since). */
 async function restartAtCheckpoint(ctx: ServiceContext, task: TaskRecord, checkpoint: TaskCheckpoint): Promise<RestartPoint> {
-  return { checkpoint, keep: await conversationAtCheckpoint(ctx, task, checkpoint) };
+  return { checkpoint, keep: (await conversationAtCheckpoint(ctx, task, checkpoint)).segments };
 }
 
 /**

@@ -178,7 +178,7 @@ export async function startFailed(
         eventData: { operationId, attempt, maxAttempts: MAX_START_ATTEMPTS, ...reason, then: final ? "failed" : "waiting" },
       }),
       ...(final
-        ? eventWrites(db, { ...about, eventType: "task", eventSubtype: "failed", eventData: { from: "pending", to: "failed", actor: "daemon-start" } })
+        ? eventWrites(db, { ...about, eventType: "task", eventSubtype: "failed", eventData: { from: "pending", to: "failed", actor: "daemon-start" } }, 1)
         : []),
     ]);
   } catch (error) {

@@ -63,9 +63,13 @@ export async function taskEventWrites(
   return eventWrites(db, { ...event, ownerId: task.ownerId, contractId: task.contractId, taskId: task.id, phase });
 }
 
-/** A history event's items as Puts (a new id each time, so never a condition to fail). */
-export function eventWrites(db: Db, input: NewHistoryEvent): TransactItem[] {
-  return historyEventItems(newHistoryEvent(input, db.clock())).map((Item) => ({ Put: { Item } }));
+/**
+ * A history event's items as Puts (a new id each time, so never a condition
+ * to fail). The `nth` of several events written together is dated `nth` ms
+ * later, so they read back in the order they were written.
+ */
+export function eventWrites(db: Db, input: NewHistoryEvent, nth = 0): TransactItem[] {
+  return historyEventItems(newHistoryEvent(input, new Date(db.clock().getTime() + nth))).map((Item) => ({ Put: { Item } }));
 }
 
 /** A status change and its history event (`task`/<new status>, with from and to), in one transaction. */

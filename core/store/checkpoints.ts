@@ -144,10 +144,6 @@ export async function latestCheckpointWhere(
   return chosen;
 }
 
-/** The latest checkpoint taken when the conversation held at most `count` messages. */
-export const checkpointAtMessageCount = (db: Db, task: TaskRecord, count: number) =>
-  latestCheckpointWhere(db, task, (c) => (c.messageCount ?? 0) <= count);
-
 /** How many checkpoints at or below the kept point a search for one on the kept conversation looks at. */
 const KEPT_BRANCH_SEARCH = 100;
 

@@ -7,7 +7,7 @@ import { type Db } from "./db.js";
 import { closeSegments, contentHashOf, countOf } from "./conversation.js";
 import { retentionDaysOf } from "./owners.js";
 import { queryPage, type Page } from "./paging.js";
-import { isConditionFailure, type Item } from "./table.js";
+import { isConditionFailure, isExpired, type Item } from "./table.js";
 
 const DAY_MS = 86_400_000;
 /** DynamoDB TTL removes an item this long after its expiry day if the cleanup job never got to it. */
@@ -81,9 +81,19 @@ export async function createSnapshot(
   return snapshot;
 }
 
-export async function getSnapshot(db: Db, task: TaskRecord, snapshotId: string): Promise<SnapshotRecord> {
+/**
+ * A snapshot of the task. Past its TTL the item is DynamoDB's to delete any
+ * moment: readers treat it as gone, unless they are about to change its
+ * expiry (pinning takes it back).
+ */
+export async function getSnapshot(
+  db: Db,
+  task: TaskRecord,
+  snapshotId: string,
+  options: { includeExpired?: boolean } = {},
+): Promise<SnapshotRecord> {
   const item = await db.table.get(keys.snapshot(task.id, snapshotId));
-  if (!item || item.ownerId !== task.ownerId) throw notFound("snapshot");
+  if (!item || item.ownerId !== task.ownerId || (!options.includeExpired && isExpired(db, item))) throw notFound("snapshot");
   return SnapshotRecord.parse(item);
 }
 
@@ -101,7 +111,7 @@ export function listSnapshots(db: Db, task: TaskRecord, limit: number, cursor?: 
 
 /** A pinned snapshot leaves the expiry index (and loses its TTL), so retention never finds it. */
 export async function setPinned(db: Db, task: TaskRecord, snapshotId: string, pinned: boolean): Promise<SnapshotRecord> {
-  const snapshot = await getSnapshot(db, task, snapshotId);
+  const snapshot = await getSnapshot(db, task, snapshotId, { includeExpired: true });
   try {
     return await writePinned(db, task, snapshot, pinned);
   } catch (error) {

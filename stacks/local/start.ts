@@ -8,6 +8,35 @@ import { LOCAL_DIR, LOCAL_FILE, writeLocalFile, type LocalFile } from "../../cor
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
+/**
+ * Stops everything this process started — servers, the cleanup timer, both
+ * emulators (DynamoDB Local's Java is asked to exit, so what it keeps on
+ * disk is flushed) — then exits. On SIGINT, SIGTERM or SIGHUP (from the
+ * first moment, so a signal during startup is not lost), and when the
+ * process that started this one (npm, a shell, a process manager) goes away
+ * without a signal reaching here.
+ */
+const stoppers: Array<() => Promise<void>> = [];
+let stopping = false;
+async function shutdown(reason: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  console.log(`Stopping (${reason})…`);
+  const force = setTimeout(() => process.exit(1), 15_000);
+  force.unref();
+  try {
+    for (const stop of stoppers.reverse()) await stop();
+  } finally {
+    process.exit(0);
+  }
+}
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => void shutdown(signal));
+const parent = process.ppid;
+const orphanWatch = setInterval(() => {
+  if (process.ppid !== parent) void shutdown("the process that started it has gone");
+}, 500);
+orphanWatch.unref();
+
 const { values } = parseArgs({ options: { "in-memory": { type: "boolean", default: false } } });
 const inMemory = values["in-memory"] ?? false;
 
@@ -16,6 +45,7 @@ const stack = await startLocalStack({
   port: Number(process.env.PORT ?? 4000),
   wsPort: Number(process.env.WS_PORT ?? 4001),
 });
+stoppers.push(() => stack.stop());
 const { db } = stack.runtime;
 
 // Keep the dev owner and its keys across restarts: keys are stored hashed, so
@@ -59,6 +89,7 @@ writeLocalFile(file);
 // The hourly schedule of AWS, played by a timer (MAKIMA_CLEANUP_INTERVAL_MS to change it).
 const cleanupIntervalMs = Number(process.env.MAKIMA_CLEANUP_INTERVAL_MS ?? 3_600_000);
 const cleanup = startCleanupTimer(db, cleanupIntervalMs);
+stoppers.push(() => cleanup.stop());
 
 console.log(`makima-history is running locally${inMemory ? " (in memory: nothing is kept)" : ` (data in ${join(LOCAL_DIR, "data")})`}
 
@@ -77,32 +108,3 @@ Written to ${LOCAL_FILE} for the CLI and daemon. Try:
   npx makima daemon --root ./worktrees
 
 Ctrl-C stops.`);
-
-/**
- * Stops everything this process started — servers, the cleanup timer, both
- * emulators (DynamoDB Local's Java is asked to exit, so what it keeps on
- * disk is flushed) — then exits. On SIGINT, SIGTERM or SIGHUP, and when the
- * process that started this one (npm, a shell, a process manager) goes away
- * without a signal reaching here.
- */
-let stopping = false;
-async function shutdown(reason: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  console.log(`Stopping (${reason})…`);
-  const force = setTimeout(() => process.exit(1), 15_000);
-  force.unref();
-  try {
-    await cleanup.stop();
-    await stack.stop();
-  } finally {
-    process.exit(0);
-  }
-}
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => void shutdown(signal));
-
-const parent = process.ppid;
-const orphanWatch = setInterval(() => {
-  if (process.ppid !== parent) void shutdown("the process that started it has gone");
-}, 500);
-orphanWatch.unref();
