@@ -4,7 +4,6 @@ import { newId } from "../core/ids.js";
 import { encodeMessage } from "../core/store/messageCodec.js";
 import { historyEventItems, newHistoryEvent } from "../core/store/history.js";
 import { snapshotItem } from "../core/store/snapshots.js";
-import { expiryPartitions } from "../core/retention.js";
 import { SnapshotRecord } from "../core/models.js";
 import type { Item } from "../core/store/table.js";
 import { formatNumber, invokedDirectly, itemSize, printTable, seededRandom } from "./support.js";
@@ -133,10 +132,12 @@ export async function runPartitionsBench(): Promise<void> {
   // The cleanup job on a day of 100,000 expired checkpoint snapshots: each delete a transaction (the checkpoint's
   // reference cleared with it), entries taken a page per shard and interleaved, as core/retention.ts does.
   const dueDay = "2026-11-01";
-  const byShard = new Map<string, Item[]>(expiryPartitions(dueDay).map((p) => [p, []]));
+  const byShard = new Map<string, Item[]>();
   for (let n = 0; n < SNAPSHOTS_PER_DAY; n++) {
     const item = snapshotItem(snapshotOf(ownerId, tasks[n % AGENTS]!, newId(), dueDay));
-    byShard.get(String(item.gsi3pk))!.push(item);
+    const shard = byShard.get(String(item.gsi3pk)) ?? [];
+    shard.push(item);
+    byShard.set(String(item.gsi3pk), shard);
   }
   const lanes = [...byShard.values()];
   const order: Item[] = [];

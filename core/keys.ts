@@ -20,7 +20,7 @@
  * | checkpoint by id                         | pk = TASK#t, sk = CHECKPOINTID#id → number            | table |
  * | snapshots of a task, newest first        | pk = TASK#t, sk begins_with SNAPSHOT#                 | table |
  * | snapshot by id                           | pk = TASK#t, sk = SNAPSHOT#s                          | table |
- * | snapshots expiring on a day (cleanup)    | gsi3pk = EXPIRES#yyyy-mm-dd#S<n>, each shard n         | gsi3  |
+ * | snapshots expiring up to a day (cleanup) | gsi3pk = EXPIRES#S<n>, gsi3sk <= yyyy-mm-dd#…, each n  | gsi3  |
  * | an owner's tasks waiting for a daemon    | gsi3pk = OWNER#o#AWAITING_DAEMON                      | gsi3  |
  * | conversation rewinds of a task, newest   | pk = TASK#t, sk begins_with CONVREWIND#               | table |
  * | code rewinds of a task, newest           | pk = TASK#t, sk begins_with CODEREWIND#               | table |
@@ -41,8 +41,8 @@
  * snapshot of an owner would share are split in shards: an event goes to the
  * shard its id hashes to (TIMELINE_SHARDS of them, for the owner's and the
  * contract's timelines and their copies by type and phase), an unpinned
- * snapshot to the expiry shard its task and id hash to (EXPIRY_SHARDS per
- * day). A list queries every shard and merges them in key order, one page per
+ * snapshot to the expiry shard its task and id hash to (EXPIRY_SHARDS, sorted
+ * by expiry day, so a range of days is one query a shard). A list queries every shard and merges them in key order, one page per
  * request; `npm run bench -- partitions` replays a busy owner's writes through
  * these builders and prints the hottest partition's load. A task's own
  * partitions take at most what one agent writes. Events and expiry entries
@@ -111,8 +111,10 @@ export const keys = {
 
   snapshot: (taskId: string, snapshotId: string) => ({ pk: `TASK#${taskId}`, sk: `SNAPSHOT#${snapshotId}` }),
   snapshotPrefix: "SNAPSHOT#",
-  /** A day's expiry partition: shard `shard` of it, or (undefined) the unsharded one of older entries. */
-  expiresOn: (day: string, shard?: number) => `EXPIRES#${day}${shardSuffix(shard)}`,
+  /** A shard of the expiry index (sorted by day); entries written before the shards are in one partition a day. */
+  expiryShard: (shard: number) => `EXPIRES#S${shard}`,
+  expiryShardPrefix: "EXPIRES#S",
+  expiresOn: (day: string) => `EXPIRES#${day}`,
 
   conversationRewind: (taskId: string, rewindId: string) => ({ pk: `TASK#${taskId}`, sk: `CONVREWIND#${rewindId}` }),
   conversationRewindPrefix: "CONVREWIND#",

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { EXPIRY_SHARDS, keys, shardLanes } from "./keys.js";
+import { EXPIRY_SHARDS, keys } from "./keys.js";
 import { newId } from "./ids.js";
 import { blobKeys, type BlobInfo } from "./blobs.js";
 import type { Db } from "./store/db.js";
@@ -29,14 +29,15 @@ import { queryPage, type Page } from "./store/paging.js";
  *   today's index day can hold entries that are not yet due; they wait.
  *
  * Mechanism
- * - Expired snapshots are found through gsi3 (`EXPIRES#yyyy-mm-dd#S<n>`, a
- *   day's EXPIRY_SHARDS shards, and the unsharded `EXPIRES#yyyy-mm-dd` of
- *   older entries), one day at a time from the cursor (`CLEANUP#STATE`
- *   `oldestDay`: the oldest day that may still hold entries) up to today.
- *   A day's shards are read together and their entries handled interleaved,
- *   so the deletes in flight spread over the shards. Never a Scan.
+ * - Expired snapshots are found through gsi3: EXPIRY_SHARDS shards
+ *   (`EXPIRES#S<n>`), each sorted by expiry day (`gsi3sk` = `<day>#<task>#<id>`),
+ *   read from the cursor (`CLEANUP#STATE` `oldestDay`: the oldest day that may
+ *   still hold entries) up to today in one range a shard; entries written
+ *   before the shards are in one partition a day (`EXPIRES#yyyy-mm-dd`), read
+ *   day by day. The pages of all lanes are handled together, their entries
+ *   interleaved, so the deletes in flight spread over the shards. Never a Scan.
  * - Per snapshot, the item is deleted first, with a condition that it is still
- *   in that day's index (so a concurrent pin, reindex or second run makes the
+ *   where the index showed it (so a concurrent pin, reindex or second run makes the
  *   delete fail and nothing is counted twice); a checkpoint's reference is
  *   cleared in the same transaction, so a crash never leaves a checkpoint
  *   naming a missing snapshot. The S3 objects of deleted items go afterwards,
@@ -150,8 +151,8 @@ interface CleanupState {
 /** An expiry index entry, as much of the snapshot item as the job needs. */
 interface Entry {
   day: string;
-  /** The index partition it was found in (its shard of the day). */
-  indexKey: string;
+  /** Its index keys when it was read: the delete and the move happen only if it is still there. */
+  index: { pk: string; sk: string };
   taskId: string;
   snapshotId: string;
   ownerId: string;
@@ -161,8 +162,36 @@ interface Entry {
   stateBlobKey?: string;
 }
 
-/** A day's expiry index partitions: the unsharded one of older entries, then each shard. */
-export const expiryPartitions = (day: string): string[] => shardLanes(EXPIRY_SHARDS).map((shard) => keys.expiresOn(day, shard));
+/** Every expiry index entry of one day: its range in each shard, and the unsharded partition of older entries. */
+export async function expiryEntriesOn(db: Db, day: string): Promise<Item[]> {
+  const read = async (partition: string, ranged: boolean) => {
+    const items: Item[] = [];
+    let startKey: Item | undefined;
+    do {
+      const page = await db.table.query({
+        IndexName: "gsi3",
+        KeyConditionExpression: ranged ? "gsi3pk = :p AND begins_with(gsi3sk, :d)" : "gsi3pk = :p",
+        ExpressionAttributeValues: { ":p": partition, ...(ranged ? { ":d": `${day}#` } : {}) },
+        ExclusiveStartKey: startKey,
+      });
+      items.push(...page.items);
+      startKey = page.lastKey;
+    } while (startKey);
+    return items;
+  };
+  const shards = Array.from({ length: EXPIRY_SHARDS }, (_, n) => read(keys.expiryShard(n), true));
+  return (await Promise.all([...shards, read(keys.expiresOn(day), false)])).flat();
+}
+
+/** One partition of the expiry index being read: a shard (over the range of days), or an unsharded day. */
+interface Lane {
+  partition: string;
+  ranged: boolean;
+  next?: Item;
+  done: boolean;
+  /** The day of the last entry read. */
+  position?: string;
+}
 
 /** The lists' items taken one from each list in turn. */
 function interleave<T>(lists: T[][]): T[] {
@@ -211,18 +240,31 @@ export function listCleanupRuns(db: Db, limit: number, cursor?: string): Promise
   });
 }
 
-function toEntry(day: string, item: Item): Entry | undefined {
+/** The expiry day of an index entry: from its shard's sort key, or from the unsharded partition's name. */
+function entryDay(item: Item): string {
+  const pk = String(item.gsi3pk);
+  return pk.startsWith(keys.expiryShardPrefix) ? String(item.gsi3sk).slice(0, 10) : pk.slice("EXPIRES#".length);
+}
+
+function toEntry(item: Item): Entry | undefined {
   const sk = item.sk as string | undefined;
   const taskId = item.taskId as string | undefined;
   const createdAtMs = Date.parse(item.createdAt as string);
-  // The index day's partition holds only snapshots; anything else is not ours to delete.
-  if (!sk?.startsWith(keys.snapshotPrefix) || !taskId || typeof item.ownerId !== "string" || typeof item.gsi3pk !== "string" || Number.isNaN(createdAtMs)) {
+  // The expiry index holds only snapshots; anything else is not ours to delete.
+  if (
+    !sk?.startsWith(keys.snapshotPrefix) ||
+    !taskId ||
+    typeof item.ownerId !== "string" ||
+    typeof item.gsi3pk !== "string" ||
+    typeof item.gsi3sk !== "string" ||
+    Number.isNaN(createdAtMs)
+  ) {
     return undefined;
   }
   const type = item.snapshotType;
   return {
-    day,
-    indexKey: item.gsi3pk,
+    day: entryDay(item),
+    index: { pk: item.gsi3pk, sk: item.gsi3sk },
     taskId,
     snapshotId: sk.slice(keys.snapshotPrefix.length),
     ownerId: item.ownerId,
@@ -284,75 +326,61 @@ class CleanupRunner {
 
   // ---------------------------------------------------------------- expiry
 
-  /** Deletes what is due from the cursor's day to today; returns the new cursor and whether work remains. */
+  /**
+   * Deletes what is due from the cursor's day to today; returns the new
+   * cursor and whether work remains. Each expiry shard is read once over the
+   * whole range of days (its entries are in day order); the unsharded
+   * partitions of older entries, one a day. Pages of every lane are handled
+   * together, their entries interleaved. The cursor moves up to the lowest day
+   * that still holds an entry (one not yet due, failed, or not reached), never
+   * past today, which can still receive entries.
+   */
   async expire(state: CleanupState): Promise<{ cursor: string; hasMore: boolean }> {
-    let day = state.oldestDay ?? addDays(this.today, -this.o.lookbackDays);
-    if (day > this.today) day = this.today;
-    // The cursor moves past a day only once that day was read to the end and left empty.
-    let cursor = day;
-    let contiguous = true;
-    let hasMore = false;
-    outer: while (day <= this.today) {
-      if (this.outOfTime()) {
-        this.stoppedBy = "time";
-        hasMore = true;
+    let from = state.oldestDay ?? addDays(this.today, -this.o.lookbackDays);
+    if (from > this.today) from = this.today;
+    const lanes: Lane[] = Array.from({ length: EXPIRY_SHARDS }, (_, shard) => ({ partition: keys.expiryShard(shard), ranged: true, done: false }));
+    for (let d = from; d <= this.today; d = addDays(d, 1)) lanes.push({ partition: keys.expiresOn(d), ranged: false, done: false });
+    let lowest = this.today;
+    const leave = (day: string) => {
+      if (day < lowest) lowest = day;
+    };
+    for (;;) {
+      const active = lanes.filter((l) => !l.done);
+      if (active.length === 0) break;
+      if (this.outOfTime() || this.entriesSeen >= this.o.maxEntries) {
+        this.stoppedBy = this.outOfTime() ? "time" : "limit";
+        for (const lane of active) leave(lane.position ?? (lane.ranged ? from : lane.partition.slice("EXPIRES#".length)));
         break;
       }
-      const window: string[] = [];
-      for (let d = day; d <= this.today && window.length < DAY_WINDOW; d = addDays(d, 1)) window.push(d);
-      const firstPages = await Promise.all(window.map((d) => Promise.all(expiryPartitions(d).map((p) => this.queryDay(p)))));
-      for (const [i, d] of window.entries()) {
-        if (this.outOfTime()) {
-          this.stoppedBy = "time";
-          hasMore = true;
-          break outer;
-        }
-        const partitions = expiryPartitions(d);
-        let pages = firstPages[i]!;
-        let clean = true;
-        for (;;) {
-          // One entry from each shard in turn: the deletes in flight spread over the day's shards.
-          const merged = interleave(pages.map((page) => page.items));
-          const room = this.o.maxEntries - this.entriesSeen;
-          const items = merged.slice(0, Math.max(0, room));
-          if (items.length && !(await this.handle(d, items))) clean = false;
-          if (items.length < merged.length) {
-            this.stoppedBy = "limit";
-            hasMore = true;
-            break outer;
-          }
-          const more = pages.map((page, j) => ({ partition: partitions[j]!, lastKey: page.lastKey })).filter((p) => p.lastKey);
-          if (more.length === 0) break;
-          if (this.entriesSeen >= this.o.maxEntries) {
-            this.stoppedBy = "limit";
-            hasMore = true;
-            break outer;
-          }
-          if (this.outOfTime()) {
-            this.stoppedBy = "time";
-            hasMore = true;
-            break outer;
-          }
-          pages = await Promise.all(more.map((p) => this.queryDay(p.partition, p.lastKey)));
-          partitions.splice(0, partitions.length, ...more.map((p) => p.partition));
-        }
-        // Today can still receive entries (reindexed ones), so the cursor never passes it.
-        if (contiguous && clean && d < this.today) cursor = addDays(d, 1);
-        else contiguous = false;
-        if (!clean && d < this.today) hasMore = true;
+      const pages = await mapLimit(active, DAY_WINDOW, (lane) => this.queryLane(lane, from));
+      // One entry from each lane in turn: the deletes in flight spread over the shards.
+      const merged = interleave(pages.map((page) => page.items));
+      const room = Math.max(0, this.o.maxEntries - this.entriesSeen);
+      const items = merged.slice(0, room);
+      for (const item of merged.slice(room)) leave(entryDay(item));
+      if (items.length) for (const day of await this.handle(items)) leave(day);
+      for (const [i, lane] of active.entries()) {
+        const page = pages[i]!;
+        lane.next = page.lastKey;
+        lane.done = !page.lastKey;
+        if (page.items.length) lane.position = entryDay(page.items.at(-1)!);
       }
-      day = addDays(window.at(-1)!, 1);
+      if (items.length < merged.length) {
+        this.stoppedBy = "limit";
+        for (const lane of lanes) if (!lane.done) leave(lane.position ?? from);
+        break;
+      }
     }
     await this.flushBlobs(true);
-    return { cursor, hasMore };
+    return { cursor: lowest, hasMore: this.stoppedBy !== "done" || lowest < this.today };
   }
 
-  private queryDay(partition: string, startKey?: Item) {
+  private queryLane(lane: Lane, from: string) {
     return this.db.table.query({
       IndexName: "gsi3",
-      KeyConditionExpression: "gsi3pk = :p",
-      ExpressionAttributeValues: { ":p": partition },
-      ExclusiveStartKey: startKey,
+      KeyConditionExpression: lane.ranged ? "gsi3pk = :p AND gsi3sk BETWEEN :from AND :to" : "gsi3pk = :p",
+      ExpressionAttributeValues: { ":p": lane.partition, ...(lane.ranged ? { ":from": from, ":to": `${this.today}#\uffff` } : {}) },
+      ExclusiveStartKey: lane.next,
       Limit: this.o.batchSize,
     });
   }
@@ -366,14 +394,14 @@ class CleanupRunner {
     return days;
   }
 
-  /** Handles one page of a day's entries; true when none of them is left on that day. */
-  private async handle(day: string, items: Item[]): Promise<boolean> {
+  /** Handles a batch of index entries (of any days); returns the days of the entries it left in the index. */
+  private async handle(items: Item[]): Promise<string[]> {
     this.entriesSeen += items.length;
-    let clean = true;
+    const left: string[] = [];
     const due: Entry[] = [];
     const later: Array<{ entry: Entry; newDay: string }> = [];
     for (const item of items) {
-      const entry = toEntry(day, item);
+      const entry = toEntry(item);
       if (!entry) continue;
       let retention: number;
       try {
@@ -381,22 +409,23 @@ class CleanupRunner {
       } catch (error) {
         this.retention.delete(entry.ownerId);
         this.fail(error);
-        clean = false;
+        left.push(entry.day);
         continue;
       }
       const dueAt = entry.createdAtMs + retention * DAY_MS;
       if (this.now.getTime() >= dueAt) due.push(entry);
       else {
         const newDay = dayOf(new Date(dueAt));
-        if (newDay === day) {
+        if (newDay === entry.day) {
           this.counts.notYetDue++;
-          clean = false;
+          left.push(entry.day);
         } else later.push({ entry, newDay });
       }
     }
 
     const numbers = await this.checkpointNumbers(due);
-    const results = await mapLimit([...due.map((e) => ({ e })), ...later], this.o.concurrency, async (job) => {
+    const jobs = [...due.map((e) => ({ e })), ...later];
+    const results = await mapLimit(jobs, this.o.concurrency, async (job) => {
       try {
         if ("newDay" in job) return await this.reindex(job.entry, job.newDay);
         return await this.remove(job.e, job.e.checkpointId ? numbers.get(job.e.checkpointId) : undefined);
@@ -405,9 +434,14 @@ class CleanupRunner {
         return false;
       }
     });
-    if (results.includes(false)) clean = false;
+    results.forEach((ok, i) => {
+      if (!ok) {
+        const job = jobs[i]!;
+        left.push("newDay" in job ? job.entry.day : job.e.day);
+      }
+    });
     await this.flushBlobs(false);
-    return clean;
+    return left;
   }
 
   /** Checkpoint id → number for the due checkpoint snapshots (the id → number pointer items). */
@@ -429,7 +463,10 @@ class CleanupRunner {
    */
   private async remove(e: Entry, checkpointNumber: number | undefined): Promise<boolean> {
     const snapshotKey = keys.snapshot(e.taskId, e.snapshotId);
-    const stillIndexed = { ConditionExpression: "gsi3pk = :g", ExpressionAttributeValues: { ":g": e.indexKey } };
+    const stillIndexed = {
+      ConditionExpression: "gsi3pk = :g AND gsi3sk = :gs",
+      ExpressionAttributeValues: { ":g": e.index.pk, ":gs": e.index.sk },
+    };
     let withReference = checkpointNumber !== undefined;
     for (let attempt = 0; withReference; attempt++) {
       try {
@@ -494,13 +531,14 @@ class CleanupRunner {
     try {
       await this.db.table.update(keys.snapshot(e.taskId, e.snapshotId), {
         UpdateExpression: "SET expiresOn = :e, gsi3pk = :g, gsi3sk = :s, expiresAt = :x",
-        ConditionExpression: "gsi3pk = :old",
+        ConditionExpression: "gsi3pk = :old AND gsi3sk = :oldSort",
         ExpressionAttributeValues: {
           ":e": newDay,
           ":g": attrs.gsi3pk,
           ":s": attrs.gsi3sk,
           ":x": attrs.expiresAt,
-          ":old": e.indexKey,
+          ":old": e.index.pk,
+          ":oldSort": e.index.sk,
         },
       });
       this.counts.reindexed++;

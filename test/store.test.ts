@@ -294,7 +294,9 @@ describe("snapshots", () => {
     expect(raw).not.toHaveProperty("expiresAt");
     const unpinned = await store.setPinned(db, task, a.id, false);
     expect(unpinned.pinned).toBe(false);
-    expect((await db.table.get(keys.snapshot(task.id, a.id)))!.gsi3pk).toMatch(new RegExp(`^EXPIRES#${unpinned.expiresOn}#S\\d+$`));
+    const indexed = (await db.table.get(keys.snapshot(task.id, a.id)))!;
+    expect(indexed.gsi3pk).toMatch(/^EXPIRES#S\d+$/);
+    expect(indexed.gsi3sk).toBe(`${unpinned.expiresOn}#${task.id}#${a.id}`);
     // Unpinned long after it would have expired: it expires today, not on a day the cleanup job has passed.
     const later = new Date(Date.now() + 400 * 86_400_000);
     const late = await store.setPinned({ ...db, clock: () => later }, task, b.id, false);

@@ -15,12 +15,12 @@ const TTL_GRACE_DAYS = 7;
 
 export const dayOf = (at: Date) => at.toISOString().slice(0, 10);
 
-/** The expiry index entry and TTL backstop of an unpinned snapshot: its day's shard is fixed by its task and id. */
+/** The expiry index entry and TTL backstop of an unpinned snapshot: its shard is fixed by its task and id, its place in it by its day. */
 export function expiryAttributes(snapshot: Pick<SnapshotRecord, "id" | "taskId">, expiresOn: string): Item {
   return {
     expiresOn,
-    gsi3pk: keys.expiresOn(expiresOn, shardOf(`${snapshot.taskId}#${snapshot.id}`, EXPIRY_SHARDS)),
-    gsi3sk: `${snapshot.taskId}#${snapshot.id}`,
+    gsi3pk: keys.expiryShard(shardOf(`${snapshot.taskId}#${snapshot.id}`, EXPIRY_SHARDS)),
+    gsi3sk: `${expiresOn}#${snapshot.taskId}#${snapshot.id}`,
     expiresAt: Math.floor((Date.parse(expiresOn) + TTL_GRACE_DAYS * DAY_MS) / 1000),
   };
 }
