@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileS
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { freePort } from "../stacks/local/emulators.js";
 
 /**
@@ -12,18 +12,19 @@ import { freePort } from "../stacks/local/emulators.js";
  * twice over the same data, and `npm run owner` against it.
  */
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const TSX = join(ROOT, "node_modules", ".bin", "tsx");
+/** How `npm start` runs the script: node with tsx's loader, so signals reach the script itself (no tsx process in between). */
+const TSX_LOADER = pathToFileURL(join(ROOT, "node_modules", "tsx", "dist", "loader.mjs")).href;
 const cwd = mkdtempSync(join(tmpdir(), "makima-start-"));
 const running: ChildProcess[] = [];
 
 afterAll(async () => {
-  // SIGTERM, which tsx passes on: the start script stops its emulators on it (a SIGKILL would orphan them).
+  // SIGTERM: the start script stops its emulators on it (a SIGKILL would orphan them).
   await Promise.all(running.filter((c) => c.exitCode === null).map((c) => stop(c, "SIGTERM")));
   rmSync(cwd, { recursive: true, force: true });
 });
 
 async function start(port: number, wsPort: number, extra: string[] = []): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(TSX, [join(ROOT, "stacks/local/start.ts"), ...extra], {
+  const child = spawn(process.execPath, ["--import", TSX_LOADER, join(ROOT, "stacks/local/start.ts"), ...extra], {
     cwd,
     env: { ...process.env, PORT: String(port), WS_PORT: String(wsPort) },
     stdio: ["ignore", "pipe", "pipe"],
@@ -64,7 +65,7 @@ describe("npm start", () => {
     const contract = (await created.json()) as { id: string };
     expect((await fetch(`${file.apiUrl}/api/v1/docs`)).status).toBe(200);
 
-    const added = JSON.parse(execFileSync(TSX, [join(ROOT, "stacks/local/owner.ts"), "--name", "alice"], { cwd, encoding: "utf8" }).trim());
+    const added = JSON.parse(execFileSync(process.execPath, ["--import", TSX_LOADER, join(ROOT, "stacks/local/owner.ts"), "--name", "alice"], { cwd, encoding: "utf8" }).trim());
     expect(added.apiKey).toMatch(/^mk_/);
     const aliceSees = await fetch(`${file.apiUrl}/api/v1/contracts/${contract.id}`, { headers: { authorization: `Bearer ${added.apiKey}` } });
     expect(aliceSees.status).toBe(404);
