@@ -93,21 +93,6 @@ describe("relay with prompt, late and silent daemons", () => {
     expect(res.body.error.code).toBe("no_daemon");
   });
 
-  it("a prompt reply answers the request itself", async () => {
-    const daemonId = randomUUID();
-    const daemon = await env.scriptedDaemon(owner, daemonId, answerNow);
-    const { task, cps } = await taskWithCheckpoints(env, owner);
-    const res = await env.call("POST", `/api/v1/mesh/tasks/${task.id}/checkpoints/${cps[0].id}/branch`, {
-      key: owner.apiKey,
-      body: { branchName: "feature/one" },
-    });
-    expect(res.status).toBe(201);
-    expect(res.body).toEqual({ branchName: "feature/one", commitSha: "1".repeat(40) });
-    expect(daemon.received.map((c) => c.type)).toEqual(["createBranch"]);
-    daemon.ws.close();
-    await waitFor(async () => !(await env.call("GET", "/api/v1/daemons", { key: owner.apiKey })).body.items.some((d: any) => d.daemonId === daemonId));
-  });
-
   it("a reply slower than the wait: 202 with an operation, which the reply settles", async () => {
     const o = await env.newOwner("late");
     const daemon = await env.scriptedDaemon(o, randomUUID(), async (command, ws) => {
@@ -180,21 +165,6 @@ describe("relay with prompt, late and silent daemons", () => {
     expect((await env.call("GET", res.body.statusUrl, { key: o.apiKey })).body.status).toBe("timed_out");
   });
 
-  it("a daemon's refusal maps to the API's status: invalid input 400, conflicts 409", async () => {
-    const o = await env.newOwner("refusals");
-    await env.scriptedDaemon(o, randomUUID(), (command, ws) => {
-      const code = command.branchName === "taken" ? "branch_exists" : "invalid_input";
-      ws.send(JSON.stringify({ type: "error", requestId: command.requestId, code, message: `refused ${command.branchName}` }));
-    });
-    const { task, cps } = await taskWithCheckpoints(env, o);
-    const branch = (name: string) =>
-      env.call("POST", `/api/v1/mesh/tasks/${task.id}/checkpoints/${cps[0].id}/branch`, { key: o.apiKey, body: { branchName: name } });
-    const bad = await branch("odd");
-    expect(bad.status).toBe(400);
-    expect(bad.body.error).toEqual({ code: "invalid_input", message: "refused odd" });
-    expect((await branch("taken")).status).toBe(409);
-  });
-
   it("a conversation rewind with the code is undone when the code cannot go back, and goes through with force", async () => {
     const o = await env.newOwner("both-or-neither");
     await env.scriptedDaemon(o, randomUUID(), (command, ws) => {
@@ -231,6 +201,49 @@ describe("relay with prompt, late and silent daemons", () => {
     expect(forced.body).toMatchObject({ messageCount: 0, hiddenCount: 3, codeRewind: { safetyRef: `refs/makima/safety/${task.id}/1` } });
     await waitFor(async () => (await env.call("GET", `/api/v1/mesh/tasks/${task.id}`, { key: o.apiKey })).body.messageCount === 0, 15_000, "the cut");
   });
+});
+
+describe("relay with a daemon that answers promptly", () => {
+  let env: RelayEnv;
+  let owner: TestOwner;
+  beforeAll(async () => {
+    // A wait far longer than any answer, so that what is checked is the answer itself, however loaded the machine.
+    env = await createRelayEnv({ relayWaitMs: 30_000, relayTimeoutMs: 60_000 });
+    owner = await env.newOwner("prompt");
+  });
+  afterAll(() => env.close());
+
+  it("a prompt reply answers the request itself", async () => {
+    const daemonId = randomUUID();
+    const daemon = await env.scriptedDaemon(owner, daemonId, answerNow);
+    const { task, cps } = await taskWithCheckpoints(env, owner);
+    const res = await env.call("POST", `/api/v1/mesh/tasks/${task.id}/checkpoints/${cps[0].id}/branch`, {
+      key: owner.apiKey,
+      body: { branchName: "feature/one" },
+    });
+    expect(res.status).toBe(201);
+    expect(res.body).toEqual({ branchName: "feature/one", commitSha: "1".repeat(40) });
+    expect(daemon.received.map((c) => c.type)).toEqual(["createBranch"]);
+    daemon.ws.close();
+    await waitFor(async () => !(await env.call("GET", "/api/v1/daemons", { key: owner.apiKey })).body.items.some((d: any) => d.daemonId === daemonId));
+  });
+
+
+  it("a daemon's refusal maps to the API's status: invalid input 400, conflicts 409", async () => {
+    const o = await env.newOwner("refusals");
+    await env.scriptedDaemon(o, randomUUID(), (command, ws) => {
+      const code = command.branchName === "taken" ? "branch_exists" : "invalid_input";
+      ws.send(JSON.stringify({ type: "error", requestId: command.requestId, code, message: `refused ${command.branchName}` }));
+    });
+    const { task, cps } = await taskWithCheckpoints(env, o);
+    const branch = (name: string) =>
+      env.call("POST", `/api/v1/mesh/tasks/${task.id}/checkpoints/${cps[0].id}/branch`, { key: o.apiKey, body: { branchName: name } });
+    const bad = await branch("odd");
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toEqual({ code: "invalid_input", message: "refused odd" });
+    expect((await branch("taken")).status).toBe(409);
+  });
+
 });
 
 describe("relay across connections and daemons", () => {
