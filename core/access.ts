@@ -60,6 +60,7 @@ export const ACCESS_MATRIX: readonly AccessRow[] = [
   row("DELETE", "/mesh/tasks/{id}/snapshots/{sid}/pin", "denied"),
   row("POST", "/mesh/tasks/{id}/rewind", "denied"),
   row("POST", "/mesh/tasks/{id}/rewind/undo", "denied"),
+  row("GET", "/mesh/tasks/{id}/rewinds", "allowed"),
   row("POST", "/mesh/tasks/{id}/conversation/rewind", "denied"),
   row("POST", "/mesh/tasks/{id}/conversation/restore", "denied"),
   row("GET", "/mesh/tasks/{id}/conversation/rewinds", "allowed"),

@@ -47,6 +47,12 @@ export const RewindToCheckpoint = z.object({
   branchName: z.string().optional(),
   /** Overwrite changes the task did not make (they still go under the safety ref). */
   force: z.boolean().optional(),
+  /**
+   * The name to save the safety ref under (`refs/makima/safety/<taskId>/…`),
+   * chosen by the server, which records it before sending the command. A
+   * command without one lets the daemon choose.
+   */
+  safetyRef: z.string().max(300).optional(),
 });
 export const UndoRewind = z.object({
   type: z.literal("undoRewind"),
@@ -92,6 +98,8 @@ export const SpawnTask = z.object({
    * create_branch, safety ref first, before starting the agent.
    */
   resetToCommit: z.boolean().optional(),
+  /** With `resetToCommit`: the safety ref to save first (as in rewindToCheckpoint). */
+  safetyRef: z.string().max(300).optional(),
   branchName: z.string().optional(),
   additionalContext: z.string().optional(),
   /** Presigned GET of the conversation to start with (JSON `{messages}`), if any. */

@@ -261,6 +261,7 @@ const FAILURE_STATUS: Record<string, 400 | 404 | 409 | 503> = {
   branch_exists: 409,
   worktree_exists: 409,
   not_a_commit: 409,
+  safety_ref_missing: 409,
   no_daemon: 503,
 };
 

@@ -76,6 +76,31 @@ export const CodeRewindResult = z
   })
   .meta({ id: "RewindTaskResponse" });
 
+export const CodeRewindView = z
+  .object({
+    id: z.uuid(),
+    taskId: z.uuid(),
+    checkpointId: z.uuid(),
+    commitSha: z.string(),
+    preserveMode: z.enum(["discard", "create_branch", "stash"]),
+    preservedAs: PreservedState.optional(),
+    safetyRef: z.string().optional().describe("Where the daemon saved (or, while `dispatched`/`unknown`, was told to save) the worktree before the rewind"),
+    actor: z.string(),
+    createdAt: z.string(),
+    undoneAt: z.string().optional(),
+    status: z
+      .enum(["dispatched", "done", "failed", "unknown"])
+      .describe(
+        "`dispatched`: sent, the daemon has not answered yet; `done`: carried out; `failed`: did not happen; `unknown`: the daemon did not answer by `deadline` — it may have rewound (it reports the outcome when it comes back), and POST …/rewind/undo with this `rewindId` puts the worktree back if the safety ref exists (409 `safety_ref_missing` if it never got that far)",
+      ),
+    operationId: z.uuid().optional(),
+    deadline: z.string().optional(),
+    error: z.object({ code: z.string(), message: z.string() }).optional(),
+    next: z.string().optional().describe("The way forward, for an `unknown` rewind"),
+  })
+  .meta({ id: "CodeRewind" });
+export type CodeRewindView = z.infer<typeof CodeRewindView>;
+
 export const ConversationRewindResult = z
   .object({
     taskId: z.uuid(),

@@ -623,14 +623,21 @@ describe("A daemon killed mid-rewind", () => {
     child.kill("SIGKILL");
     const res = await pending;
     expect(res.status).toBe(504);
-    // Killed before HEAD moved, with the safety ref saved: not recorded yet.
+    // Killed before HEAD moved, with the safety ref saved: its record names that ref, the history has no rewind yet.
     expect(g(dir, "rev-parse", "HEAD")).toBe(c2);
     expect((await get(`/api/v1/mesh/tasks/${task.id}/history?eventTypes=rewind`, o)).body.items).toHaveLength(0);
+    const [dispatched] = (await get(`/api/v1/mesh/tasks/${task.id}/rewinds`, o)).body.items;
+    expect(["dispatched", "unknown"]).toContain(dispatched.status);
+    expect(g(dir, "rev-parse", "--verify", `${dispatched.safetyRef}^{commit}`)).toMatch(/^[0-9a-f]{40}$/);
+    // Undo is attempted (no daemon is online to carry it out), never a 404.
+    const early = await post(`/api/v1/mesh/tasks/${task.id}/rewind/undo`, { rewindId: dispatched.id }, o);
+    expect(early.status).toBe(503);
 
     // The same daemon (same root, same id) starts again, with a git that works.
     const again = await env.startTestDaemon(o, { root });
     const recorded = await waitFor(async () => (await get(`/api/v1/mesh/tasks/${task.id}/history?eventTypes=rewind`, o)).body.items[0], 20_000, "the rewind reported");
-    expect(recorded.eventData.safetyRef).toMatch(new RegExp(`^refs/makima/safety/${task.id}/`));
+    expect(recorded.eventData.safetyRef).toBe(dispatched.safetyRef);
+    expect((await get(`/api/v1/mesh/tasks/${task.id}/rewinds`, o)).body.items).toMatchObject([{ id: dispatched.id, status: "done", safetyRef: dispatched.safetyRef }]);
     expect(g(dir, "rev-parse", "HEAD")).toBe(c1);
     expect(g(dir, "status", "--porcelain", "--untracked-files=all")).toBe("");
     expect(again.log.some((line) => line.includes("interrupted"))).toBe(true);

@@ -363,6 +363,105 @@ describe("A daemon speaking the plan's wire format", () => {
   });
 });
 
+describe("A code rewind is recorded before it is dispatched", () => {
+  let env: Env;
+  beforeAll(async () => {
+    env = await createRelayEnv({ relayWaitMs: 200, relayTimeoutMs: 1500 });
+  });
+  afterAll(() => env.close());
+
+  const rewinds = async (owner: TestOwner, taskId: string) =>
+    (await env.call("GET", `/api/v1/mesh/tasks/${taskId}/rewinds`, { key: owner.apiKey })).body.items as any[];
+
+  it("a daemon that never answers leaves a record naming the safety ref it was told to save; past its deadline it is unknown, and undo is attempted", async () => {
+    const owner = await env.newOwner();
+    const daemon = await env.scriptedDaemon(owner, randomUUID(), (c, ws) => {
+      // Never answers the rewind; the undo finds no safety ref.
+      if (c.type === "undoRewind") send(ws, { type: "error", requestId: c.requestId, code: "safety_ref_missing", message: `${c.safetyRef} does not exist` });
+    });
+    const task = await newTask(env, owner);
+    const cp = await checkpoint(env, owner, task.id, "1");
+    const res = await env.call("POST", `/api/v1/mesh/tasks/${task.id}/rewind`, { key: owner.apiKey, body: { checkpointId: cp.id, preserveMode: "discard" } });
+    expect(res.status).toBe(202);
+    const command = daemon.received.find((c) => c.type === "rewindToCheckpoint");
+    expect(command.safetyRef).toMatch(new RegExp(`^refs/makima/safety/${task.id}/[A-Za-z0-9_-]+$`));
+    const [record] = await rewinds(owner, task.id);
+    expect(record).toMatchObject({ safetyRef: command.safetyRef, operationId: command.requestId, checkpointId: cp.id });
+    expect(["dispatched", "unknown"]).toContain(record.status);
+    const unknown = await waitFor(async () => (await rewinds(owner, task.id)).find((r) => r.status === "unknown"), 20_000, "the deadline to pass");
+    expect(unknown.next).toMatch(/rewind\/undo/);
+    const undo = await env.call("POST", `/api/v1/mesh/tasks/${task.id}/rewind/undo`, { key: owner.apiKey, body: { rewindId: record.id } });
+    expect(undo.status).toBe(409);
+    expect(undo.body.error.code).toBe("safety_ref_missing");
+    expect(daemon.received.find((c) => c.type === "undoRewind")).toMatchObject({ safetyRef: command.safetyRef });
+  });
+
+  it("the daemon's answer, however late, settles the record: done with its safety ref, or failed and never undone", async () => {
+    const owner = await env.newOwner();
+    let answer: ((success: boolean) => void) | undefined;
+    await env.scriptedDaemon(owner, randomUUID(), (c, ws) => {
+      if (c.type !== "rewindToCheckpoint") return;
+      answer = (success) =>
+        send(ws, success
+          ? { type: "rewindResult", requestId: c.requestId, taskId: c.taskId, success, message: "ok", safetyRef: c.safetyRef }
+          : { type: "rewindResult", requestId: c.requestId, taskId: c.taskId, success, message: "rolled back", error: "rolled back" });
+    });
+    const task = await newTask(env, owner);
+    const cp = await checkpoint(env, owner, task.id, "1");
+    const rewindOnce = async (success: boolean) => {
+      answer = undefined;
+      const res = await env.call("POST", `/api/v1/mesh/tasks/${task.id}/rewind`, { key: owner.apiKey, body: { checkpointId: cp.id, preserveMode: "discard" } });
+      expect(res.status).toBe(202);
+      await waitFor(() => answer, 10_000, "the command");
+      // Answered after the operation timed out.
+      await waitFor(async () => (await env.call("GET", `/api/v1/operations/${res.body.operationId}`, { key: owner.apiKey })).body.status === "timed_out", 20_000, "the timeout");
+      answer!(success);
+      return res.body.operationId as string;
+    };
+    const doneOp = await rewindOnce(true);
+    const done = await waitFor(async () => (await rewinds(owner, task.id)).find((r) => r.operationId === doneOp && r.status === "done"), 20_000, "the late success");
+    expect(done.safetyRef).toMatch(new RegExp(`^refs/makima/safety/${task.id}/`));
+    const failedOp = await rewindOnce(false);
+    const failed = await waitFor(async () => (await rewinds(owner, task.id)).find((r) => r.operationId === failedOp && r.status === "failed"), 20_000, "the late failure");
+    const refused = await env.call("POST", `/api/v1/mesh/tasks/${task.id}/rewind/undo`, { key: owner.apiKey, body: { rewindId: failed.id } });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe("rewind_failed");
+    // One event, for the rewind that happened.
+    expect(await events(env, owner, task.id, "rewind")).toHaveLength(1);
+  });
+
+  it("continuing from a checkpoint records the worktree's rewind before the start is sent, and the start's answer settles it", async () => {
+    const owner = await env.newOwner();
+    const daemonId = randomUUID();
+    let answer: (() => void) | undefined;
+    const daemon = await env.scriptedDaemon(owner, daemonId, (c, ws) => {
+      if (c.type === "spawnTask") answer = () => send(ws, { ...spawned(c), safetyRef: c.safetyRef, preservedAs: { type: "branch", reference: "makima/preserved/x" } });
+    });
+    const task = await newTask(env, owner);
+    const cp = await checkpoint(env, owner, task.id, "1");
+    await env.call("PATCH", `/api/v1/mesh/tasks/${task.id}`, { key: owner.apiKey, body: { status: "interrupted", daemonId } });
+    const res = await env.call("POST", `/api/v1/mesh/tasks/${task.id}/continue`, { key: owner.apiKey, body: { mode: "from_checkpoint", checkpointSha: cp.commitSha } });
+    expect(res.status).toBe(200);
+    await waitFor(() => answer, 10_000, "the start");
+    const command = daemon.received.find((c) => c.type === "spawnTask");
+    expect(command).toMatchObject({ resetToCommit: true, safetyRef: expect.stringMatching(new RegExp(`^refs/makima/safety/${task.id}/`)) });
+    const [record] = await rewinds(owner, task.id);
+    expect(record).toMatchObject({ status: "dispatched", safetyRef: command.safetyRef, operationId: command.requestId, checkpointId: cp.id, preserveMode: "create_branch" });
+    answer!();
+    const done = await waitFor(async () => (await rewinds(owner, task.id)).find((r) => r.status === "done"), 15_000, "the start's answer");
+    expect(done).toMatchObject({ id: record.id, safetyRef: command.safetyRef, preservedAs: { reference: "makima/preserved/x" } });
+  });
+
+  it("a rewind whose command cannot be sent leaves no record", async () => {
+    const owner = await env.newOwner();
+    const task = await newTask(env, owner);
+    const cp = await checkpoint(env, owner, task.id, "1");
+    const res = await env.call("POST", `/api/v1/mesh/tasks/${task.id}/rewind`, { key: owner.apiKey, body: { checkpointId: cp.id, preserveMode: "discard" } });
+    expect(res.status).toBe(503);
+    expect(await rewinds(owner, task.id)).toEqual([]);
+  });
+});
+
 /** A poster that cannot reach API Gateway for a reason other than a stale connection. */
 const brokenPoster: ConnectionPoster = {
   post: async () => {

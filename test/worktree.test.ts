@@ -490,6 +490,22 @@ describe("hostile input", () => {
     await expect(manager.createBranch(taskId, "made", c1.slice(0, 8))).resolves.toEqual({ branchName: "made", commitSha: c1 });
   });
 
+  it("saves the safety ref under the name it is given, refusing one outside the task's safety refs or already taken before anything changes", async () => {
+    const { taskId, dir, c1 } = dirtyTask();
+    const before = captureState(dir);
+    for (const ref of [`refs/makima/safety/${randomUUID()}/x`, "refs/heads/main", `refs/makima/safety/${taskId}/../x`]) {
+      await expect(manager.rewind(taskId, { checkpointSha: c1, preserveMode: "discard", force: true, safetyRef: ref })).rejects.toThrow(ValidationError);
+    }
+    expect(captureState(dir)).toEqual(before);
+    const name = `refs/makima/safety/${taskId}/${randomUUID()}`;
+    const out = await manager.rewind(taskId, { checkpointSha: c1, preserveMode: "discard", force: true, safetyRef: name });
+    expect(out.safetyRef).toBe(name);
+    expect(g(dir, "rev-parse", "HEAD")).toBe(c1);
+    await expect(manager.rewind(taskId, { checkpointSha: c1, preserveMode: "discard", force: true, safetyRef: name })).rejects.toThrow("already exists");
+    await manager.undoRewind(taskId, name);
+    expect(captureState(dir)).toEqual(before);
+  });
+
   it("refuses bad task ids and safety refs", async () => {
     const { taskId, dir } = dirtyTask();
     const other = randomUUID();

@@ -17,7 +17,7 @@ import type { ServiceContext } from "./context.js";
 import { appendMessages, eventWrites, phaseOf, recordTaskEvent, setTaskStatus } from "./tasks.js";
 import { createCheckpoint } from "./checkpoints.js";
 import { spawnOperationFailed, startAwaitingTasks } from "./spawn.js";
-import { codeRewindWrite, markCodeRewindUndone } from "../store/codeRewinds.js";
+import { codeRewindWrite, failCodeRewind, markCodeRewindUndone } from "../store/codeRewinds.js";
 import type { TransactItem } from "../store/table.js";
 import { applyConversationRewind, type PendingConversationCut } from "./rewind.js";
 
@@ -59,11 +59,14 @@ export async function handleDaemonMessage(db: Db, relay: Relay, connection: Conn
         return;
       }
       const op = await operationFor(db, connection, message.requestId);
-      if (op && (await claimReply(db, op))) {
-        const error = { code: message.code, message: message.message };
+      if (!op) return;
+      const error = { code: message.code, message: message.message };
+      if (await claimReply(db, op)) {
         await settleOperation(db, op, { status: "failed", error });
         await spawnOperationFailed(db, op, error);
       }
+      // Late or not, a rewind the daemon reports failed did not happen (it rolls back first).
+      await codeRewindFailed(db, op, error);
       return;
     }
     default:
@@ -205,7 +208,7 @@ async function handleReply(ctx: ServiceContext, connection: Connection, reply: D
   if (readOnly ? op.status !== "pending" : !(await claimReply(ctx.db, op))) return;
   if (op.status !== "pending") {
     // Timed out already: record what was done, leave the operation as it was told.
-    if (!reply.success) return;
+    if (!reply.success) return codeRewindFailed(ctx.db, op, failureOf(reply));
     await complete(ctx, op, reply).catch((error) =>
       console.warn(JSON.stringify({ level: "warn", message: "late reply not recorded", operationId: op.id, error: (error as Error).message })),
     );
@@ -221,6 +224,16 @@ async function handleReply(ctx: ServiceContext, connection: Connection, reply: D
   }
   await settleOperation(ctx.db, op, outcome);
   if (outcome.status !== "succeeded") await spawnOperationFailed(ctx.db, op, outcome.error);
+  // A reply that could not be recorded says nothing of the worktree: only the daemon's own failure settles the record failed.
+  if (!reply.success && outcome.status === "failed") await codeRewindFailed(ctx.db, op, outcome.error);
+}
+
+/** The code rewind recorded before a `rewindToCheckpoint` was sent, settled `failed`: it did not happen. */
+async function codeRewindFailed(db: Db, op: OperationRecord, error: { code: string; message: string }): Promise<void> {
+  const rewindId = op.context?.codeRewindId;
+  const taskId = op.context?.taskId;
+  if (op.commandType !== "rewindToCheckpoint" || typeof rewindId !== "string" || typeof taskId !== "string") return;
+  await failCodeRewind(db, taskId, rewindId, error);
 }
 
 function failureOf(reply: DaemonReply): { code: string; message: string } {
@@ -262,7 +275,14 @@ async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonR
     case "rewindResult": {
       const checkpoint = await getCheckpoint(db, task, str(op, "checkpointId"));
       const cut = op.context?.conversationCut as PendingConversationCut | undefined;
-      const done = { preserveMode: op.context?.preserveMode, preservedAs: reply.preservedAs, safetyRef: reply.safetyRef, actor: str(op, "actor") };
+      const done = {
+        id: typeof op.context?.codeRewindId === "string" ? op.context.codeRewindId : undefined,
+        operationId: op.id,
+        preserveMode: op.context?.preserveMode,
+        preservedAs: reply.preservedAs,
+        safetyRef: reply.safetyRef,
+        actor: str(op, "actor"),
+      };
       if (!cut) {
         const rewind = await recordCodeRewind(db, task, checkpoint, phase, done);
         return { taskId: task.id, rewindId: rewind.id, checkpoint, preservedAs: rewind.preservedAs, safetyRef: rewind.safetyRef };
@@ -313,9 +333,11 @@ async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonR
         setTaskStatus(ctx, current, current.status === "pending" || current.status === "failed" ? "running" : current.status, { daemonId: op.daemonId }),
       );
       // A resume from a checkpoint moved the worktree back first: record it, so it can be undone.
-      if (reply.safetyRef && op.context?.checkpointId) {
+      if ((reply.safetyRef || typeof op.context?.codeRewindId === "string") && op.context?.checkpointId) {
         const checkpoint = await getCheckpoint(db, task, str(op, "checkpointId"));
         await recordCodeRewind(db, task, checkpoint, phase, {
+          id: typeof op.context?.codeRewindId === "string" ? op.context.codeRewindId : undefined,
+          operationId: op.id,
           preserveMode: "create_branch",
           preservedAs: reply.preservedAs,
           safetyRef: reply.safetyRef,
@@ -339,16 +361,28 @@ async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonR
   }
 }
 
+/** What the daemon reported of a code rewind it carried out, and the record it settles (`id`, when one was written before dispatch). */
+interface CodeRewindDone {
+  id?: string;
+  operationId?: string;
+  preserveMode: unknown;
+  preservedAs?: PreservedState;
+  safetyRef?: string;
+  actor: string;
+}
+
 /** A code rewind the daemon carried out: its record (the way back, when it saved one) and its history event. */
 function codeRewindWrites(
   db: Db,
   task: TaskRecord,
   checkpoint: TaskCheckpoint,
   phase: Phase | undefined,
-  done: { preserveMode: unknown; preservedAs?: PreservedState; safetyRef?: string; actor: string },
+  done: CodeRewindDone,
 ): { rewind: CodeRewind; writes: TransactItem[] } {
   const rewind = CodeRewind.parse({
-    id: newId(),
+    id: done.id ?? newId(),
+    operationId: done.operationId,
+    status: "done",
     taskId: task.id,
     ownerId: task.ownerId,
     checkpointId: checkpoint.id,
@@ -387,7 +421,7 @@ async function recordCodeRewind(
   task: TaskRecord,
   checkpoint: TaskCheckpoint,
   phase: Phase | undefined,
-  done: { preserveMode: unknown; preservedAs?: PreservedState; safetyRef?: string; actor: string },
+  done: CodeRewindDone,
 ): Promise<CodeRewind> {
   const { rewind, writes } = codeRewindWrites(db, task, checkpoint, phase, done);
   await db.table.transact(writes);

@@ -1,4 +1,4 @@
-import type { ConversationSegment, RewindConversationRequest, RewindTaskRequest, TaskCheckpoint, TaskRecord } from "../models.js";
+import type { CodeRewind, ConversationSegment, RewindConversationRequest, RewindTaskRequest, TaskCheckpoint, TaskRecord } from "../models.js";
 import { badRequest, conflict } from "../errors.js";
 import { newId } from "../ids.js";
 import type { Db } from "../store/db.js";
@@ -17,7 +17,8 @@ import {
   rewindConversation as storeRewind,
 } from "../store/conversation.js";
 import { toTask } from "../store/tasks.js";
-import { findCodeRewind } from "../store/codeRewinds.js";
+import { deleteDispatchedCodeRewind, findCodeRewind, listCodeRewinds, putDispatchedCodeRewind, safetyRefFor } from "../store/codeRewinds.js";
+import type { CodeRewindView } from "../responses.js";
 import { assertBranchName } from "../gitRefs.js";
 import { ownedSupervisor, ownedTask, type ServiceContext } from "./context.js";
 import { assertNotRunning, eventWrites, phaseOf, taskEventWrites } from "./tasks.js";
@@ -36,7 +37,11 @@ async function checkpointFor(ctx: ServiceContext, task: TaskRecord, req: { check
   return findCheckpointBySha(ctx.db, task, req.checkpointSha!);
 }
 
-/** Sends the code rewind to the daemon; the reply handler records it (see replies.ts). */
+/**
+ * Records the code rewind (`dispatched`, naming its safety ref), then sends
+ * it to the daemon; the reply settles the record (see replies.ts). A command
+ * that never left takes its record with it.
+ */
 async function dispatchCodeRewind(
   ctx: ServiceContext,
   task: TaskRecord,
@@ -45,27 +50,55 @@ async function dispatchCodeRewind(
   conversationCut?: PendingConversationCut,
 ): Promise<RelayOutcome<CodeRewindResult>> {
   if (req.branchName) assertBranchName(req.branchName);
-  const op = await ctx.relay.dispatch(
-    task.ownerId,
-    {
-      type: "rewindToCheckpoint",
-      taskId: task.id,
-      checkpointSha: checkpoint.commitSha,
-      preserveMode: req.preserveMode,
-      branchName: req.branchName,
-      force: req.force,
-    },
-    {
-      preferDaemonId: task.daemonId,
-      context: {
+  const actor = actorOf(ctx.principal);
+  const operationId = newId();
+  const rewindId = newId();
+  const safetyRef = safetyRefFor(task.id, rewindId);
+  const now = ctx.db.clock();
+  await putDispatchedCodeRewind(ctx.db, {
+    id: rewindId,
+    taskId: task.id,
+    ownerId: task.ownerId,
+    checkpointId: checkpoint.id,
+    commitSha: checkpoint.commitSha,
+    preserveMode: req.preserveMode,
+    safetyRef,
+    actor,
+    createdAt: now.toISOString(),
+    status: "dispatched",
+    operationId,
+    deadline: new Date(now.getTime() + ctx.relay.timeoutMs).toISOString(),
+  });
+  let op;
+  try {
+    op = await ctx.relay.dispatch(
+      task.ownerId,
+      {
+        type: "rewindToCheckpoint",
         taskId: task.id,
-        checkpointId: checkpoint.id,
+        checkpointSha: checkpoint.commitSha,
         preserveMode: req.preserveMode,
-        actor: actorOf(ctx.principal),
-        ...(conversationCut ? { conversationCut } : {}),
+        branchName: req.branchName,
+        force: req.force,
+        safetyRef,
       },
-    },
-  );
+      {
+        preferDaemonId: task.daemonId,
+        operationId,
+        context: {
+          taskId: task.id,
+          checkpointId: checkpoint.id,
+          preserveMode: req.preserveMode,
+          actor,
+          codeRewindId: rewindId,
+          ...(conversationCut ? { conversationCut } : {}),
+        },
+      },
+    );
+  } catch (error) {
+    await deleteDispatchedCodeRewind(ctx.db, task.id, rewindId);
+    throw error;
+  }
   return outcomeOf(ctx.db, op);
 }
 
@@ -78,12 +111,35 @@ export async function rewindTask(ctx: ServiceContext, taskId: string, req: Rewin
 }
 
 
+/** A code rewind as the API shows it: a dispatched one past its deadline is `unknown`, with the way forward. */
+export function codeRewindView(rewind: CodeRewind, now: Date): CodeRewindView {
+  const overdue = rewind.status === "dispatched" && rewind.deadline !== undefined && Date.parse(rewind.deadline) <= now.getTime();
+  const { ownerId: _owner, ...shown } = rewind;
+  if (!overdue) return shown;
+  return {
+    ...shown,
+    status: "unknown",
+    next: `the daemon did not answer by ${rewind.deadline}: it reports the outcome when it reconnects; POST /api/v1/mesh/tasks/${rewind.taskId}/rewind/undo with rewindId ${rewind.id} puts the worktree back if ${rewind.safetyRef ?? "its safety ref"} exists`,
+  };
+}
+
+/** A task's code rewinds, newest first, each with its status. */
+export async function codeRewindsOf(ctx: ServiceContext, taskId: string, limit: number, cursor?: string) {
+  const task = await ownedTask(ctx, taskId);
+  const page = await listCodeRewinds(ctx.db, task.id, limit, cursor);
+  const now = ctx.db.clock();
+  return { ...page, items: page.items.map((r) => codeRewindView(r, now)) };
+}
+
 /** Puts the worktree back exactly as it was just before a rewind (the latest by default). */
 export async function undoRewind(ctx: ServiceContext, taskId: string, rewindId?: string) {
   const task = await ownedTask(ctx, taskId);
   assertNotRunning(task, "undoing a rewind");
   const rewind = await findCodeRewind(ctx.db, task, rewindId);
   if (rewind.undoneAt) throw conflict("already_undone", `rewind ${rewind.id} was already undone at ${rewind.undoneAt}`);
+  if (rewind.status === "failed") {
+    throw conflict("rewind_failed", `rewind ${rewind.id} did not happen (${rewind.error?.message ?? "the daemon reported a failure"}); there is nothing to undo`);
+  }
   if (!rewind.safetyRef) {
     throw conflict("not_undoable", `rewind ${rewind.id} was carried out by a daemon that saved no safety ref; it cannot be undone`);
   }

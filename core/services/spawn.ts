@@ -1,4 +1,6 @@
-import type { OperationRecord, TaskRecord } from "../models.js";
+import { CodeRewind, type OperationRecord, type TaskRecord } from "../models.js";
+import { deleteDispatchedCodeRewind, putDispatchedCodeRewind, safetyRefFor } from "../store/codeRewinds.js";
+import { getCheckpoint } from "../store/checkpoints.js";
 import { blobKeys } from "../blobs.js";
 import { newId } from "../ids.js";
 import { DomainError } from "../errors.js";
@@ -128,27 +130,63 @@ async function dispatchSpawn(
     await db.blobs.putJson(key, { plan: task.plan, additionalContext: task.resumeContext });
     brief = { plan: "", briefUrl: await db.blobs.presignGet(key, 3600) };
   }
-  return relay.dispatch(
-    task.ownerId,
-    {
-      type: "spawnTask",
-      taskId: task.id,
-      name: task.name,
-      ...brief,
-      sourceTaskId: options.sourceTaskId,
-      commitSha: task.baseSha,
-      resetToCommit: task.restartAtCheckpointId ? true : undefined,
-      branchName: task.branchName,
-      conversationUrl,
-    },
-    {
-      targetDaemonId: options.targetDaemonId,
-      preferDaemonId: source?.daemonId,
-      wait: false,
-      operationId,
-      context: { taskId: task.id, ...(task.restartAtCheckpointId ? { checkpointId: task.restartAtCheckpointId } : {}) },
-    },
-  );
+  // A resume from a checkpoint moves the worktree back first: that rewind is recorded before the command goes.
+  const rewind = task.restartAtCheckpointId ? await recordResumeRewind(db, relay, task, operationId) : undefined;
+  try {
+    return await relay.dispatch(
+      task.ownerId,
+      {
+        type: "spawnTask",
+        taskId: task.id,
+        name: task.name,
+        ...brief,
+        sourceTaskId: options.sourceTaskId,
+        commitSha: task.baseSha,
+        resetToCommit: task.restartAtCheckpointId ? true : undefined,
+        safetyRef: rewind?.safetyRef,
+        branchName: task.branchName,
+        conversationUrl,
+      },
+      {
+        targetDaemonId: options.targetDaemonId,
+        preferDaemonId: source?.daemonId,
+        wait: false,
+        operationId,
+        context: {
+          taskId: task.id,
+          ...(task.restartAtCheckpointId ? { checkpointId: task.restartAtCheckpointId } : {}),
+          ...(rewind ? { codeRewindId: rewind.id } : {}),
+        },
+      },
+    );
+  } catch (error) {
+    // Nothing was sent: no rewind happened.
+    if (rewind) await deleteDispatchedCodeRewind(db, task.id, rewind.id);
+    throw error;
+  }
+}
+
+/** The code rewind a resume from a checkpoint makes, recorded `dispatched` with the safety ref the daemon is told to save. */
+async function recordResumeRewind(db: Db, relay: Relay, task: TaskRecord, operationId: string): Promise<CodeRewind> {
+  const checkpoint = await getCheckpoint(db, task, task.restartAtCheckpointId!);
+  const id = newId();
+  const now = db.clock();
+  const rewind = CodeRewind.parse({
+    id,
+    taskId: task.id,
+    ownerId: task.ownerId,
+    checkpointId: checkpoint.id,
+    commitSha: checkpoint.commitSha,
+    preserveMode: "create_branch",
+    safetyRef: safetyRefFor(task.id, id),
+    actor: "resume",
+    createdAt: now.toISOString(),
+    status: "dispatched",
+    operationId,
+    deadline: new Date(now.getTime() + relay.timeoutMs).toISOString(),
+  });
+  await putDispatchedCodeRewind(db, rewind);
+  return rewind;
 }
 
 /**

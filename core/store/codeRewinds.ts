@@ -2,15 +2,72 @@ import { CodeRewind, type TaskRecord } from "../models.js";
 import { keys } from "../keys.js";
 import { notFound } from "../errors.js";
 import type { Db } from "./db.js";
-import type { TransactItem } from "./table.js";
+import { queryPage, type Page } from "./paging.js";
+import { isConditionFailure, type TransactItem } from "./table.js";
 
-/** Code rewinds the daemons carried out, newest first per task: each names the safety ref that undoes it (if the daemon saved one). */
-/** The record of a code rewind as a write of a transaction (with its history event). */
-export function codeRewindWrite(rewind: CodeRewind): TransactItem {
-  return { Put: { Item: { ...keys.codeRewind(rewind.taskId, rewind.id), ...CodeRewind.parse(rewind) }, ConditionExpression: "attribute_not_exists(pk)" } };
+/**
+ * Code rewinds, newest first per task. Each is recorded `dispatched` before
+ * its command goes to the daemon, naming the safety ref the daemon is told to
+ * save, and settled `done` or `failed` by the daemon's reply.
+ */
+
+/** The safety ref the daemon is told to save a rewind under: named by the server, so the record names it before the daemon answers. */
+export const safetyRefFor = (taskId: string, rewindId: string) => `refs/makima/safety/${taskId}/${rewindId}`;
+
+/** Records a rewind about to be dispatched: from now on it can be found (and undone, if its safety ref exists). */
+export async function putDispatchedCodeRewind(db: Db, rewind: CodeRewind): Promise<void> {
+  await db.table.put(
+    { ...keys.codeRewind(rewind.taskId, rewind.id), ...CodeRewind.parse({ ...rewind, status: "dispatched" }) },
+    { ConditionExpression: "attribute_not_exists(pk)" },
+  );
 }
 
-/** A rewind by id, or the latest one not undone yet. */
+/** A rewind whose command never left: nothing happened, so no record stays. */
+export async function deleteDispatchedCodeRewind(db: Db, taskId: string, rewindId: string): Promise<void> {
+  try {
+    await db.table.delete(keys.codeRewind(taskId, rewindId), {
+      ConditionExpression: "#s = :d",
+      ExpressionAttributeNames: { "#s": "status" },
+      ExpressionAttributeValues: { ":d": "dispatched" },
+    });
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+  }
+}
+
+/**
+ * The record of a rewind the daemon carried out, as a write of a transaction
+ * (with its history event): it settles the dispatched record, or is the
+ * record itself when none was written first (a rewind settled twice fails
+ * the condition).
+ */
+export function codeRewindWrite(rewind: CodeRewind): TransactItem {
+  return {
+    Put: {
+      Item: { ...keys.codeRewind(rewind.taskId, rewind.id), ...CodeRewind.parse({ ...rewind, status: "done" }) },
+      ConditionExpression: "attribute_not_exists(pk) OR #s = :d",
+      ExpressionAttributeNames: { "#s": "status" },
+      ExpressionAttributeValues: { ":d": "dispatched" },
+    },
+  };
+}
+
+/** A dispatched rewind the daemon reported as not done (refused, or rolled back): it stays listed, and is never undone. */
+export async function failCodeRewind(db: Db, taskId: string, rewindId: string, error: { code: string; message: string }): Promise<void> {
+  try {
+    await db.table.update(keys.codeRewind(taskId, rewindId), {
+      UpdateExpression: "SET #s = :f, #e = :e",
+      ConditionExpression: "#s = :d",
+      ExpressionAttributeNames: { "#s": "status", "#e": "error" },
+      ExpressionAttributeValues: { ":f": "failed", ":d": "dispatched", ":e": error },
+    });
+  } catch (error) {
+    // Settled already (or never recorded): the first answer stands.
+    if (!isConditionFailure(error)) throw error;
+  }
+}
+
+/** A rewind by id, or the latest one not undone yet that did not fail. */
 export async function findCodeRewind(db: Db, task: TaskRecord, rewindId?: string): Promise<CodeRewind> {
   if (rewindId) {
     const item = await db.table.get(keys.codeRewind(task.id, rewindId));
@@ -19,13 +76,25 @@ export async function findCodeRewind(db: Db, task: TaskRecord, rewindId?: string
   }
   const item = await db.table.queryFirst({
     KeyConditionExpression: "pk = :p AND begins_with(sk, :r)",
-    FilterExpression: "attribute_not_exists(undoneAt)",
-    ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":r": keys.codeRewindPrefix },
+    FilterExpression: "attribute_not_exists(undoneAt) AND (attribute_not_exists(#s) OR #s <> :f)",
+    ExpressionAttributeNames: { "#s": "status" },
+    ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":r": keys.codeRewindPrefix, ":f": "failed" },
     ScanIndexForward: false,
     ConsistentRead: true,
   });
   if (item) return CodeRewind.parse(item);
   throw notFound("a code rewind to undo");
+}
+
+export function listCodeRewinds(db: Db, taskId: string, limit: number, cursor?: string): Promise<Page<CodeRewind>> {
+  return queryPage(db, {
+    scope: `codeRewinds:${taskId}`,
+    cursor,
+    limit,
+    keyCondition: "pk = :p AND begins_with(sk, :r)",
+    values: { ":p": keys.taskPartition(taskId), ":r": keys.codeRewindPrefix },
+    parse: (item) => CodeRewind.parse(item),
+  });
 }
 
 /** Marks a rewind undone, as a write of a transaction (with its history event). */

@@ -82,3 +82,10 @@ export class WorktreeExistsError extends WorktreeError {
     super("worktree_exists", `${path} already exists`);
   }
 }
+
+/** The safety ref an undo names is not in the repository: the rewind never saved it (it did not get that far), or it was deleted. */
+export class SafetyRefMissingError extends WorktreeError {
+  constructor(readonly safetyRef: string) {
+    super("safety_ref_missing", `${safetyRef} does not exist in the repository: the rewind that was to save it did not get that far, or it was deleted`);
+  }
+}

@@ -11,6 +11,7 @@ import {
   ForeignChangesError,
   GitError,
   NotACommitError,
+  SafetyRefMissingError,
   UnknownTaskError,
   ValidationError,
   WorktreeError,
@@ -110,6 +111,8 @@ export interface RewindOptions {
   taskPaths?: string[];
   /** The command's request id: the rewind is journaled under it (see `journalDir`). */
   requestId?: string;
+  /** The name to save the safety ref under (a ref under `refs/makima/safety/<taskId>/`); default: one the daemon picks. */
+  safetyRef?: string;
 }
 
 export interface RewindOutcome {
@@ -359,6 +362,7 @@ export class WorktreeManager {
   async rewind(taskId: string, options: RewindOptions): Promise<RewindOutcome> {
     assertTaskId(taskId);
     assertSha(options.checkpointSha, "checkpoint SHA");
+    if (options.safetyRef !== undefined) assertMakimaRef(options.safetyRef, "safety", taskId);
     const mode = options.preserveMode;
     if (mode !== "discard" && mode !== "create_branch" && mode !== "stash") {
       throw new ValidationError("preserve mode", mode, "expected discard, create_branch or stash");
@@ -378,9 +382,12 @@ export class WorktreeManager {
       const snap = await snapshot(dir);
       const foreign = await this.foreignChanges(dir, taskId, snap, taskPaths);
       if (foreign.length > 0 && !options.force) throw new ForeignChangesError(taskId, foreign);
+      if (options.safetyRef !== undefined && (await refExists(dir, options.safetyRef))) {
+        throw new ValidationError("safety ref", options.safetyRef, "already exists (a rewind was saved under it)");
+      }
 
       const short = target.slice(0, 12);
-      const safetyRef = await this.writeSafetyRef(dir, taskId, snap, `before rewind to ${short}`);
+      const safetyRef = await this.writeSafetyRef(dir, taskId, snap, `before rewind to ${short}`, options.safetyRef);
       const journal: RewindJournal | undefined = options.requestId ? { requestId: options.requestId, taskId, target, safetyRef, step: "saved" } : undefined;
       await this.record(journal);
       try {
@@ -514,7 +521,7 @@ export class WorktreeManager {
   /** The worktree back to a safety ref (see undoRewind); the caller holds the task's lock. */
   private async restore(dir: string, taskId: string, safetyRef: string): Promise<UndoOutcome> {
     const commit = await revParse(dir, `${safetyRef}^{commit}`);
-    if (!commit) throw new ValidationError("safety ref", safetyRef, "does not exist");
+    if (!commit) throw new SafetyRefMissingError(safetyRef);
     const meta = parseSafetyMessage(await gitOut(["cat-file", "commit", commit], { cwd: dir }));
     if (!meta || meta.taskId !== taskId) {
       throw new ValidationError("safety ref", safetyRef, `is not a safety snapshot of task ${taskId}`);
@@ -633,7 +640,7 @@ export class WorktreeManager {
    * ref. The message records what parents cannot say (which is which, the
    * branch).
    */
-  private async writeSafetyRef(dir: string, taskId: string, snap: Snapshot, reason: string): Promise<string> {
+  private async writeSafetyRef(dir: string, taskId: string, snap: Snapshot, reason: string, name?: string): Promise<string> {
     const taskState = await revParse(dir, `${TASK_STATE_REF_PREFIX}/${taskId}^{commit}`);
     const indexCommit = snap.indexTree
       ? await commitTree(dir, snap.indexTree, snap.headSha ? [snap.headSha] : [], `makima index of ${taskId}\n`, DAEMON_IDENTITY)
@@ -648,7 +655,7 @@ export class WorktreeManager {
       `Makima-Task-State: ${taskState ?? "none"}\n`;
     const commit = await commitTree(dir, snap.tree, [...new Set(parents)], message, DAEMON_IDENTITY);
     const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-    const ref = `${SAFETY_REF_PREFIX}/${taskId}/${stamp}-${randomUUID().slice(0, 8)}`;
+    const ref = name ?? `${SAFETY_REF_PREFIX}/${taskId}/${stamp}-${randomUUID().slice(0, 8)}`;
     // Empty old value: create only, never overwrite.
     await git(["update-ref", "-m", `makima: ${reason}`, ref, commit, ""], { cwd: dir });
     return ref;

@@ -136,6 +136,7 @@ export class CommandHandler {
         branchName: c.branchName,
         force: c.force,
         requestId: c.requestId,
+        safetyRef: c.safetyRef,
       });
       return {
         type: "rewindResult",
@@ -211,7 +212,7 @@ export class CommandHandler {
       cwd = own;
       if (c.resetToCommit && c.commitSha) {
         // Resuming from a checkpoint: back to its commit, the way a rewind does it (safety ref, work kept on a branch).
-        const out = await manager.rewind(c.taskId, { checkpointSha: c.commitSha, preserveMode: "create_branch" });
+        const out = await manager.rewind(c.taskId, { checkpointSha: c.commitSha, preserveMode: "create_branch", safetyRef: c.safetyRef });
         rewound = { safetyRef: out.safetyRef, preservedAs: out.preservedAs };
       }
       // Otherwise continuing in place: the worktree stays as the task left it.

@@ -1,5 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
-import { CodeRewindResult, ContinueTaskResult, ConversationRewindResult, ForkResult, RestoreResult, ResumeFromCheckpointResult, UndoRewindResult } from "../../../core/responses.js";
+import { CodeRewindResult, CodeRewindView, ContinueTaskResult, ConversationRewindResult, ForkResult, RestoreResult, ResumeFromCheckpointResult, UndoRewindResult } from "../../../core/responses.js";
 import {
   ContinueTaskRequest,
   ForkTaskRequest,
@@ -10,7 +10,7 @@ import {
   RewindTaskRequest,
   UndoRewindRequest,
 } from "../../../core/models.js";
-import { restoreTaskConversation, rewindTask, rewindTaskConversation, undoRewind } from "../../../core/services/rewind.js";
+import { codeRewindsOf, restoreTaskConversation, rewindTask, rewindTaskConversation, undoRewind } from "../../../core/services/rewind.js";
 import { forkTask, resumeFromCheckpoint } from "../../../core/services/fork.js";
 import { continueTask } from "../../../core/services/resume.js";
 import { ownedTask } from "../../../core/services/context.js";
@@ -51,6 +51,8 @@ rewindRoutes.openapi(
     path: "/api/v1/mesh/tasks/{id}/rewind/undo",
     tags: ["rewind"],
     summary: "Undo a code rewind: the worktree as it was just before it, uncommitted files included",
+    description:
+      "The latest rewind not undone (and not `failed`) by default, or `rewindId`. A rewind still `dispatched` or `unknown` (see GET …/rewinds) is attempted: the daemon puts the worktree back if its safety ref exists, else 409 `safety_ref_missing`. A `failed` rewind is 409 `rewind_failed`; one saved without a safety ref 409 `not_undoable`.",
     security: bearer,
     request: { params: IdParam, headers: IdempotencyHeader, body: jsonBody(UndoRewindRequest.strict(), false) },
     responses: {
@@ -62,6 +64,28 @@ rewindRoutes.openapi(
   async (c) => {
     const outcome = await undoRewind(c.get("service"), c.req.valid("param").id, c.req.valid("json")?.rewindId);
     return outcome.pending ? c.json(accepted(outcome.operationId), 202) : c.json(outcome.result, 200);
+  },
+);
+
+rewindRoutes.openapi(
+  createRoute({
+    operationId: "listCodeRewinds",
+    method: "get",
+    path: "/api/v1/mesh/tasks/{id}/rewinds",
+    tags: ["rewind"],
+    summary: "A task's code rewinds, newest first, each with its status and safety ref",
+    description:
+      "A code rewind is recorded (`dispatched`, naming the safety ref the daemon is told to save) before its command is sent, and settled `done` or `failed` by the daemon's answer, however late (a daemon restarted mid-rewind completes or rolls it back, then reports). One the daemon has not answered by its `deadline` is `unknown`: `next` says what to do.",
+    security: bearer,
+    request: { params: IdParam, query: ListQuery },
+    responses: {
+      200: json(pageOf(CodeRewindView, "CodeRewindPage")),
+      ...failures({ input: true, also: [404] }),
+    },
+  }),
+  async (c) => {
+    const { limit, cursor } = c.req.valid("query");
+    return c.json(await codeRewindsOf(c.get("service"), c.req.valid("param").id, limit, cursor), 200);
   },
 );
 
