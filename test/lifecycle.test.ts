@@ -510,6 +510,44 @@ describe("Partial writes", () => {
     expect(await events(api, owner, parent.id, "fork")).toHaveLength(0);
   });
 
+  it("a task, a checkpoint, a contract and a phase change are written with their history events or not at all", async () => {
+    const api = await createTestApi();
+    for (const command of ["BatchWriteCommand", "TransactWriteCommand", "PutCommand"]) {
+      const owner = await api.newOwner();
+      const key = owner.apiKey;
+      const timeline = async (type: string, subtype: string) =>
+        ((await api.call("GET", `/api/v1/timeline?eventTypes=${type}&limit=200`, { key })).body.items as any[]).filter((e) => e.eventSubtype === subtype);
+      const faults = injectFaults(api.db.table.doc);
+      const faulty = async <T>(run: () => Promise<T>) => {
+        faults.fail({ command, nth: 1, error: throttled });
+        const out = await run();
+        faults.clear();
+        return out;
+      };
+      try {
+        await faulty(() => api.call("POST", "/api/v1/contracts", { key, body: { name: "c" } }));
+        const contracts = (await api.call("GET", "/api/v1/contracts", { key })).body.items as any[];
+        expect(await timeline("phase", "contract_created"), command).toHaveLength(contracts.length);
+
+        const contract = (await api.call("POST", "/api/v1/contracts", { key, body: { name: "c2" } })).body;
+        await faulty(() => api.call("POST", "/api/v1/mesh/tasks", { key, body: { name: "t", plan: "p", contractId: contract.id } }));
+        const tasks = (await api.call("GET", `/api/v1/contracts/${contract.id}/tasks`, { key })).body.items as any[];
+        expect(await timeline("task", "created"), command).toHaveLength(tasks.length);
+
+        const task = await newTask(api, owner, { contractId: contract.id });
+        await faulty(() => api.call("POST", `/api/v1/mesh/tasks/${task.id}/checkpoints`, { key, body: { commitSha: "1".repeat(40), branchName: "main", message: "one" } }));
+        const checkpoints = (await api.call("GET", `/api/v1/mesh/tasks/${task.id}/checkpoints`, { key })).body.items as any[];
+        expect(await timeline("checkpoint", "created"), command).toHaveLength(checkpoints.length);
+
+        await faulty(() => api.call("PATCH", `/api/v1/contracts/${contract.id}`, { key, body: { phase: "execute" } }));
+        const phase = (await api.call("GET", `/api/v1/contracts/${contract.id}`, { key })).body.phase;
+        expect(await timeline("phase", "changed"), command).toHaveLength(phase === "execute" ? 1 : 0);
+      } finally {
+        faults.restore();
+      }
+    }
+  });
+
   it("a status change and its history event are written together or not at all", async () => {
     const api = await createTestApi();
     const owner = await api.newOwner();

@@ -8,24 +8,31 @@ import { createCheckpointWithSnapshot, getCheckpoint, getCheckpointInfo, listChe
 import { createSnapshot, getSnapshot, listSnapshots, setPinned, toSnapshot } from "../store/snapshots.js";
 import { readConversation, type ReportPosition } from "../store/conversation.js";
 import { ownedTask, type ServiceContext } from "./context.js";
-import { recordTaskEvent } from "./tasks.js";
+import { eventWrites, phaseOf } from "./tasks.js";
 import { assertBranchName } from "../gitRefs.js";
 
 export async function createCheckpoint(ctx: ServiceContext, taskId: string, input: CreateCheckpointRequest, report?: ReportPosition) {
   const task = await ownedTask(ctx, taskId);
-  const { checkpoint, snapshot } = await createCheckpointWithSnapshot(ctx.db, task, input, report);
-  await recordTaskEvent(ctx.db, task, {
-    eventType: "checkpoint",
-    eventSubtype: "created",
-    eventData: {
-      checkpointId: checkpoint.id,
-      checkpointNumber: checkpoint.checkpointNumber,
-      commitSha: checkpoint.commitSha,
-      message: checkpoint.message,
-      snapshotId: snapshot.id,
-      messageCount: snapshot.messageCount,
-    },
-  });
+  const phase = await phaseOf(ctx, task);
+  // The checkpoint, its snapshot and its history event: one transaction.
+  const { checkpoint, snapshot } = await createCheckpointWithSnapshot(ctx.db, task, input, report, (checkpoint, snapshot) =>
+    eventWrites(ctx.db, {
+      ownerId: task.ownerId,
+      contractId: task.contractId,
+      taskId: task.id,
+      phase,
+      eventType: "checkpoint",
+      eventSubtype: "created",
+      eventData: {
+        checkpointId: checkpoint.id,
+        checkpointNumber: checkpoint.checkpointNumber,
+        commitSha: checkpoint.commitSha,
+        message: checkpoint.message,
+        snapshotId: snapshot.id,
+        messageCount: snapshot.messageCount,
+      },
+    }),
+  );
   return { checkpoint, snapshot: toSnapshot(snapshot) };
 }
 

@@ -2,22 +2,23 @@ import type { Contract, Phase, Task } from "../models.js";
 import type { Page } from "../store/paging.js";
 import { listContractTasks, toTask } from "../store/tasks.js";
 import { createContract as storeContract, listContracts, updateContract } from "../store/contracts.js";
-import { recordHistoryEvent } from "../store/history.js";
 import { actorOf } from "../auth.js";
 import { ownedContract, requireUser, type ServiceContext } from "./context.js";
+import { eventWrites } from "./tasks.js";
 
 export async function createContract(ctx: ServiceContext, input: { name: string; phase?: Phase }): Promise<Contract> {
   requireUser(ctx);
-  const contract = await storeContract(ctx.db, ctx.principal.ownerId, input);
-  await recordHistoryEvent(ctx.db, {
-    ownerId: contract.ownerId,
-    contractId: contract.id,
-    eventType: "phase",
-    eventSubtype: "contract_created",
-    phase: contract.phase,
-    eventData: { name: contract.name, phase: contract.phase, actor: actorOf(ctx.principal) },
-  });
-  return contract;
+  // The contract and its history event: one transaction.
+  return storeContract(ctx.db, ctx.principal.ownerId, input, (contract) =>
+    eventWrites(ctx.db, {
+      ownerId: contract.ownerId,
+      contractId: contract.id,
+      eventType: "phase",
+      eventSubtype: "contract_created",
+      phase: contract.phase,
+      eventData: { name: contract.name, phase: contract.phase, actor: actorOf(ctx.principal) },
+    }),
+  );
 }
 
 export async function contractsOf(ctx: ServiceContext, limit: number, cursor?: string) {
@@ -32,28 +33,33 @@ export async function changeContract(
   changes: { name?: string; phase?: Phase; status?: Contract["status"] },
 ): Promise<Contract> {
   const before = await ownedContract(ctx, contractId);
-  const after = await updateContract(ctx.db, before, changes);
-  if (changes.phase && changes.phase !== before.phase) {
-    await recordHistoryEvent(ctx.db, {
-      ownerId: after.ownerId,
-      contractId: after.id,
-      eventType: "phase",
-      eventSubtype: "changed",
-      phase: after.phase,
-      eventData: { from: before.phase, to: after.phase, actor: actorOf(ctx.principal) },
-    });
-  }
-  if (changes.status && changes.status !== before.status) {
-    await recordHistoryEvent(ctx.db, {
-      ownerId: after.ownerId,
-      contractId: after.id,
-      eventType: "phase",
-      eventSubtype: `contract_${after.status}`,
-      phase: after.phase,
-      eventData: { from: before.status, to: after.status, actor: actorOf(ctx.principal) },
-    });
-  }
-  return after;
+  // The change and its history events: one transaction.
+  return updateContract(ctx.db, before, changes, (after) => [
+    ...(changes.phase && changes.phase !== before.phase
+      ? eventWrites(ctx.db, {
+          ownerId: after.ownerId,
+          contractId: after.id,
+          eventType: "phase",
+          eventSubtype: "changed",
+          phase: after.phase,
+          eventData: { from: before.phase, to: after.phase, actor: actorOf(ctx.principal) },
+        })
+      : []),
+    ...(changes.status && changes.status !== before.status
+      ? eventWrites(
+          ctx.db,
+          {
+            ownerId: after.ownerId,
+            contractId: after.id,
+            eventType: "phase",
+            eventSubtype: `contract_${after.status}`,
+            phase: after.phase,
+            eventData: { from: before.status, to: after.status, actor: actorOf(ctx.principal) },
+          },
+          1,
+        )
+      : []),
+  ]);
 }
 
 /** A contract's tasks, newest first. */

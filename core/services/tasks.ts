@@ -2,10 +2,10 @@ import type { CreateTaskRequest, NewConversationMessage, Task, TaskRecord, TaskS
 import { badRequest, conflict } from "../errors.js";
 import { actorOf } from "../auth.js";
 import { createTask as storeTask, saveTask, saveTaskWith, toTask, getTaskRecord, listForks } from "../store/tasks.js";
-import { getContract, updateContract } from "../store/contracts.js";
+import { contractUpdate, getContract } from "../store/contracts.js";
 import { appendMessages as storeMessages, type ReportPosition } from "../store/conversation.js";
 import { historyEventItems, newHistoryEvent, recordHistoryEvent, type NewHistoryEvent } from "../store/history.js";
-import type { TransactItem } from "../store/table.js";
+import { cancellationReasons, type TransactItem } from "../store/table.js";
 import type { Db } from "../store/db.js";
 import type { Page } from "../store/paging.js";
 import { ownedContract, ownedTask, type ServiceContext } from "./context.js";
@@ -15,13 +15,23 @@ export async function createTask(ctx: ServiceContext, input: CreateTaskRequest):
   const contract = input.contractId ? await ownedContract(ctx, input.contractId) : undefined;
   if (ctx.principal.contractId && !contract) throw badRequest("a tool key's tasks belong to its contract: give contractId", "contractId");
   if (input.isSupervisor && !contract) throw badRequest("a supervisor task needs the contract it supervises", "contractId");
-  const task = await storeTask(ctx.db, ctx.principal.ownerId, input);
-  if (input.isSupervisor && contract) await updateContract(ctx.db, contract, { supervisorTaskId: task.id });
-  await recordTaskEvent(ctx.db, task, {
-    eventType: "task",
-    eventSubtype: "created",
-    phase: contract?.phase,
-    eventData: { name: task.name, isSupervisor: task.isSupervisor, actor: actorOf(ctx.principal) },
+  // The task, its history event and a supervisor's link from its contract: one transaction.
+  const task = await storeTask(ctx.db, ctx.principal.ownerId, input, (task) => [
+    ...eventWrites(ctx.db, {
+      ownerId: task.ownerId,
+      contractId: task.contractId,
+      taskId: task.id,
+      eventType: "task",
+      eventSubtype: "created",
+      phase: contract?.phase,
+      eventData: { name: task.name, isSupervisor: task.isSupervisor, actor: actorOf(ctx.principal) },
+    }),
+    ...(input.isSupervisor && contract ? [contractUpdate(ctx.db, contract, { supervisorTaskId: task.id }).write] : []),
+  ]).catch((error: unknown) => {
+    if (cancellationReasons(error)?.some((r) => r === "ConditionalCheckFailed" || r === "TransactionConflict")) {
+      throw conflict("concurrent_update", "the contract changed while this request ran; try again");
+    }
+    throw error;
   });
   return toTask(task);
 }

@@ -3,7 +3,7 @@ import { keys } from "../keys.js";
 import { newId } from "../ids.js";
 import { notFound } from "../errors.js";
 import { type Db, nowIso } from "./db.js";
-import { backoff, cancellationReasons, isExpired, type Item } from "./table.js";
+import { backoff, cancellationReasons, isExpired, type Item, type TransactItem } from "./table.js";
 import { clipSegments, countOf } from "./conversation.js";
 import { buildSnapshot, snapshotItem } from "./snapshots.js";
 import { ReportOutOfOrder, reportGuard, type ReportPosition } from "./conversation.js";
@@ -20,6 +20,8 @@ export async function createCheckpointWithSnapshot(
   input: CreateCheckpointRequest,
   /** A daemon report: the checkpoint is stored with its report number, once and in order (ReportOutOfOrder otherwise). */
   report?: ReportPosition,
+  /** Written in the same transaction (the checkpoint's history event). */
+  alsoWrite: (checkpoint: TaskCheckpoint, snapshot: SnapshotRecord) => TransactItem[] = () => [],
 ): Promise<{ checkpoint: TaskCheckpoint; snapshot: SnapshotRecord }> {
   const guard = report ? reportGuard(report) : undefined;
   const checkpointId = newId();
@@ -48,6 +50,7 @@ export async function createCheckpointWithSnapshot(
         ...(guard
           ? [{ Update: { Key: keys.task(task.id), UpdateExpression: `SET ${guard.set}`, ConditionExpression: guard.condition, ExpressionAttributeValues: guard.values } }]
           : []),
+        ...alsoWrite(checkpoint, snapshot),
       ]);
       return { checkpoint, snapshot };
     } catch (error) {
