@@ -578,4 +578,16 @@ describe("owner isolation", () => {
     expect(await store.claimIdempotencyKey(db, scope(bob), "k1", "h2")).toHaveProperty("claimId");
     expect(await store.claimIdempotencyKey(db, scope(alice, "key-2"), "k1", "h1")).toHaveProperty("claimId");
   });
+
+  it("an idempotency record past its expiresAt is gone: the key is claimed again, never answered from it", async () => {
+    const scope = { ownerId: alice, credentialId: "key-1", method: "POST", route: "/api/v1/contracts/expiring" };
+    // The very second it expires, and after.
+    for (const [key, past] of [["k-exp-0", 0], ["k-exp-60", 60]] as const) {
+      const first = await store.claimIdempotencyKey(db, scope, key, "h1");
+      await store.completeIdempotencyKey(db, scope, key, (first as { claimId: string }).claimId, { status: 201, body: { id: 1 } });
+      const { expiresAt } = (await db.table.get(store.recordKey(scope, key)))!;
+      const later = { ...db, clock: () => new Date((Number(expiresAt) + past) * 1000) };
+      expect(await store.claimIdempotencyKey(later, scope, key, "h2")).toHaveProperty("claimId");
+    }
+  });
 });

@@ -13,7 +13,8 @@ import { awsEvent } from "./support/fixtures.js";
 import { createHandler as connectHandler, type ConnectEvent } from "../functions/ws-connect.js";
 import { createHandler as disconnectHandler } from "../functions/ws-disconnect.js";
 import { createHandler as messageHandler } from "../functions/ws-message.js";
-import { getConnection, putConnection } from "../core/store/connections.js";
+import { getConnection, listConnections, putConnection } from "../core/store/connections.js";
+import { injectFaults, throttled, unreachable } from "./support/faults.js";
 import { createOperation, getOperationRecord } from "../core/store/operations.js";
 import { keys } from "../core/keys.js";
 
@@ -216,5 +217,49 @@ describe("$disconnect (ws-disconnect)", () => {
     expect(await getOperationRecord(api.db, owner.ownerId, op.id)).toMatchObject({ status: "timed_out", error: { code: "daemon_disconnected" } });
     // A second delivery of the same event is harmless.
     expect((await disconnect(event)).statusCode).toBe(200);
+  });
+});
+
+describe("storage outages and expired records", () => {
+  it("each handler answers an outage of DynamoDB with 503 unavailable, never a throw", async () => {
+    const live = await connected();
+    const event = fixture<ConnectEvent>("ws-connect.json");
+    event.requestContext.connectionId = `${randomUUID().slice(0, 12)}=`;
+    event.headers = { ...event.headers, Authorization: `Bearer ${owner.daemonKey}` };
+    event.queryStringParameters = { ...event.queryStringParameters, daemonId: randomUUID() };
+    const gone = fixture<APIGatewayProxyWebsocketEventV2>("ws-disconnect.json");
+    gone.requestContext.connectionId = live.connectionId;
+    for (const error of [throttled, unreachable]) {
+      const faults = injectFaults(api.db.table.doc);
+      faults.fail({ command: "*", error });
+      try {
+        const answers = [
+          await connect(event),
+          await message(messageEvent(live.connectionId, { type: "heartbeat" })),
+          await disconnect(gone),
+        ];
+        for (const answer of answers) {
+          expect(answer.statusCode).toBe(503);
+          expect(JSON.parse(answer.body!).error.code).toBe("unavailable");
+        }
+      } finally {
+        faults.restore();
+      }
+    }
+    // Nothing was lost meanwhile: the connection is still there, and answers again.
+    expect((await message(messageEvent(live.connectionId, { type: "heartbeat" }))).statusCode).toBe(200);
+  });
+
+  it("a connection past its expiresAt is gone: its messages are refused and it is not listed", async () => {
+    const daemonId = randomUUID();
+    const connectionId = `${randomUUID().slice(0, 12)}=`;
+    // Connected four hours ago: past the three hours a connection is kept (API Gateway closes one after two).
+    const connectedAt = new Date(Date.now() - 4 * 3600_000).toISOString();
+    await putConnection(api.db, { connectionId, ownerId: owner.ownerId, daemonId, connectedAt });
+    expect(await getConnection(api.db, connectionId)).toBeUndefined();
+    const answer = await message(messageEvent(connectionId, { type: "heartbeat" }));
+    expect(answer.statusCode).toBe(403);
+    expect(JSON.parse(answer.body!).error.code).toBe("unknown_connection");
+    expect((await listConnections(api.db, owner.ownerId)).map((c) => c.connectionId)).not.toContain(connectionId);
   });
 });

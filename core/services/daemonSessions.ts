@@ -1,5 +1,5 @@
 import { isUuid } from "../ids.js";
-import { DomainError } from "../errors.js";
+import { DomainError, isUnavailable, unavailable } from "../errors.js";
 import { DaemonMessage, type Welcome } from "../protocol.js";
 import type { Runtime } from "../runtime.js";
 import { getConnection, listConnections, putConnection, takeConnection } from "../store/connections.js";
@@ -15,6 +15,13 @@ export interface WsAnswer {
 
 const answer = (statusCode: number, code?: string, message?: string): WsAnswer =>
   code ? { statusCode, body: JSON.stringify({ error: { code, message } }) } : { statusCode };
+
+/** DynamoDB or S3 unavailable or throttling: a refusal the daemon retries (it reconnects, or resends from its outbox). */
+function outage(route: string, connectionId: string, error: unknown): WsAnswer {
+  console.warn(JSON.stringify({ level: "warn", message: "storage unavailable", route, connectionId, error: (error as Error).message }));
+  const refusal = unavailable();
+  return answer(refusal.status, refusal.code, refusal.message);
+}
 
 function header(headers: Record<string, string | undefined> | undefined, name: string): string | undefined {
   const found = Object.entries(headers ?? {}).find(([k]) => k.toLowerCase() === name);
@@ -49,6 +56,8 @@ export async function connectDaemon(
     return answer(200);
   } catch (error) {
     if (error instanceof DomainError) return answer(error.status, error.code, error.message);
+    // Refused: a connection stored before the outage expires on its own, and is not listed past its expiresAt.
+    if (isUnavailable(error)) return outage("$connect", input.connectionId, error);
     throw error;
   }
 }
@@ -60,6 +69,16 @@ export async function connectDaemon(
  * what it did is still recorded (see replies.ts).
  */
 export async function disconnectDaemon(runtime: Pick<Runtime, "db">, connectionId: string): Promise<WsAnswer> {
+  try {
+    return await forgetConnection(runtime, connectionId);
+  } catch (error) {
+    // The connection stays until its expiresAt (a post to it is a 410 that removes it); its operations time out on their own.
+    if (isUnavailable(error)) return outage("$disconnect", connectionId, error);
+    throw error;
+  }
+}
+
+async function forgetConnection(runtime: Pick<Runtime, "db">, connectionId: string): Promise<WsAnswer> {
   const { db } = runtime;
   const { ownerId, pendingOperations } = await takeConnection(db, connectionId);
   for (const opId of ownerId ? pendingOperations : []) {
@@ -124,6 +143,7 @@ export async function receiveDaemonMessage(runtime: Runtime, connectionId: strin
     return answer(200);
   } catch (error) {
     if (error instanceof DomainError) return answer(error.status, error.code, error.message);
+    if (isUnavailable(error)) return outage("$default", connectionId, error);
     console.error(JSON.stringify({ level: "error", message: "daemon message failed", connectionId, type, error: (error as Error).message, stack: (error as Error).stack }));
     return answer(500, "internal_error", "the message could not be handled; it has been logged");
   }

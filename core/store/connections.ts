@@ -1,7 +1,7 @@
 import { Connection } from "../models.js";
 import { keys } from "../keys.js";
 import { type Db } from "./db.js";
-import { isConditionFailure } from "./table.js";
+import { isConditionFailure, isExpired } from "./table.js";
 
 /** A daemon's WebSocket connection, stored on $connect and removed on $disconnect or 410 Gone. */
 export async function putConnection(db: Db, connection: Connection): Promise<void> {
@@ -18,7 +18,8 @@ export async function putConnection(db: Db, connection: Connection): Promise<voi
 
 export async function getConnection(db: Db, connectionId: string): Promise<Connection | undefined> {
   const item = await db.table.get(keys.connection(connectionId));
-  return item ? Connection.parse(item) : undefined;
+  // Past its expiresAt a connection is gone, whether or not TTL has removed it yet.
+  return item && !isExpired(db, item) ? Connection.parse(item) : undefined;
 }
 
 export async function updateConnection(db: Db, connectionId: string, changes: { hostname?: string; version?: string }) {
@@ -42,7 +43,7 @@ export async function listConnections(db: Db, ownerId: string): Promise<Connecti
     ScanIndexForward: false,
     Limit: 100,
   });
-  return items.map((item) => Connection.parse(item));
+  return items.filter((item) => !isExpired(db, item)).map((item) => Connection.parse(item));
 }
 
 /**

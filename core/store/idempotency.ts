@@ -2,7 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { keys } from "../keys.js";
 import { conflict } from "../errors.js";
 import { type Db } from "./db.js";
-import { isConditionFailure } from "./table.js";
+import { isConditionFailure, isExpired } from "./table.js";
 
 const WINDOW_SECONDS = 24 * 3600;
 /**
@@ -67,14 +67,15 @@ export async function claimIdempotencyKey(
     },
     {
       // An expired record that TTL has not removed yet, or a request that outlived its time limit, may be claimed again.
-      ConditionExpression: "attribute_not_exists(pk) OR expiresAt < :now OR (#st = :running AND (attribute_not_exists(runningUntil) OR runningUntil < :now))",
+      ConditionExpression: "attribute_not_exists(pk) OR expiresAt <= :now OR (#st = :running AND (attribute_not_exists(runningUntil) OR runningUntil < :now))",
       ExpressionAttributeNames: { "#st": "state" },
       ExpressionAttributeValues: { ":now": now, ":running": "running" },
     },
   );
   if (claimed) return { claimId };
   const item = await db.table.get(itemKey);
-  if (!item) return claimIdempotencyKey(db, scope, key, requestHash);
+  // Gone (or past its expiresAt, which the claim's condition treats the same): claim it again.
+  if (!item || isExpired(db, item)) return claimIdempotencyKey(db, scope, key, requestHash);
   if (item.requestHash !== requestHash) {
     throw conflict("idempotency_key_reused", "this Idempotency-Key was used with a different request body");
   }
