@@ -93,6 +93,7 @@ describe("logs and metrics of an HTTP request", () => {
       requestId: "gw-request-1",
       ownerId: owner.ownerId,
       taskId: task.id,
+      route: "/api/v1/mesh/tasks/{id}/checkpoints/{cid}/branch",
       command: "createBranch",
       outcome: "succeeded",
     });

@@ -132,7 +132,6 @@ const observe: MiddlewareHandler<AppEnv> = (c, next) => {
       await next();
     } finally {
       const route = matchedRoute(c) ?? "unmatched";
-      addLogContext({ route });
       recordMetric("HttpResponses", 1, { route, statusClass: statusClass(c.res.status) });
       recordMetric("HttpLatency", performance.now() - started, { route });
     }
@@ -144,6 +143,7 @@ const keyScope: MiddlewareHandler<AppEnv> = async (c, next) => {
   const service = c.get("service");
   const route = matchedRoute(c);
   if (!service || !route) return next();
+  addLogContext({ route });
   let body: unknown;
   if (service.principal.via === "tool_key" && c.req.method !== "GET" && c.req.method !== "DELETE") {
     // Read as text (kept for the validator and the idempotency hash); a body that is not JSON is the validator's to refuse.
