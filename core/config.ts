@@ -24,6 +24,21 @@ export interface Config {
   operators: string[];
 }
 
+/**
+ * The CursorSecret's value until someone sets it (`sst secret set`). The
+ * stacks replace it with a key drawn at deploy time on unprotected stages; a
+ * protected stage passes it through, and loadConfig refuses it there.
+ */
+export const CURSOR_SECRET_UNSET = "makima-cursor-secret-unset";
+
+function cursorSecret(env: NodeJS.ProcessEnv): string {
+  const value = env.MAKIMA_CURSOR_SECRET;
+  if (value === CURSOR_SECRET_UNSET) {
+    throw new Error("MAKIMA_CURSOR_SECRET is the placeholder: set it with `npx sst secret set CursorSecret <value> --stage <stage>` and deploy again");
+  }
+  return value || "makima-local-cursor-secret";
+}
+
 function num(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
@@ -40,7 +55,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bucketName: env.MAKIMA_BUCKET ?? "makima-history",
     dynamoEndpoint: env.MAKIMA_DYNAMO_ENDPOINT || undefined,
     s3Endpoint: env.MAKIMA_S3_ENDPOINT || undefined,
-    cursorSecret: env.MAKIMA_CURSOR_SECRET ?? "makima-local-cursor-secret",
+    cursorSecret: cursorSecret(env),
     wsManagementEndpoint: env.MAKIMA_WS_MANAGEMENT_ENDPOINT || undefined,
     retentionDays: num(env, "MAKIMA_RETENTION_DAYS", 30),
     relayWaitMs: num(env, "MAKIMA_RELAY_WAIT_MS", 5_000),

@@ -7,6 +7,8 @@ import { DaemonCommand, MAX_INLINE_PAYLOAD_BYTES, type DaemonCommand as Command,
 import type { Connection, OperationRecord } from "./models.js";
 import { DomainError, noDaemon } from "./errors.js";
 import { newId } from "./ids.js";
+import { addLogContext, log } from "./log.js";
+import { recordMetric } from "./metrics.js";
 import type { Db } from "./store/db.js";
 import { addPendingOperation, deleteConnection, listConnections } from "./store/connections.js";
 import { assignOperation, createOperation, getOperationRecord, operationResult, settleOperation } from "./store/operations.js";
@@ -119,6 +121,25 @@ export class Relay {
    * and the next one is tried.
    */
   async dispatch(ownerId: string, input: CommandInput, options: DispatchOptions = {}): Promise<OperationRecord> {
+    const started = performance.now();
+    let outcome = "error";
+    try {
+      const op = await this.send(ownerId, input, options);
+      outcome = op.status;
+      return op;
+    } catch (error) {
+      if (error instanceof DomainError) outcome = error.code;
+      throw error;
+    } finally {
+      const ms = performance.now() - started;
+      const dimensions = { command: input.type, outcome };
+      log.info("command relayed", { command: input.type, outcome, ms: Math.round(ms) });
+      recordMetric("RelayOutcome", 1, dimensions);
+      recordMetric("RelayLatency", ms, dimensions);
+    }
+  }
+
+  private async send(ownerId: string, input: CommandInput, options: DispatchOptions): Promise<OperationRecord> {
     const connections = (await listConnections(this.db, ownerId))
       .filter((c) => !options.targetDaemonId || c.daemonId === options.targetDaemonId)
       .sort((a, b) => Number(b.daemonId === options.preferDaemonId) - Number(a.daemonId === options.preferDaemonId));
@@ -130,6 +151,7 @@ export class Relay {
       );
     }
     const requestId = options.operationId ?? newId();
+    addLogContext({ operationId: requestId });
     const command = DaemonCommand.parse({ ...input, requestId });
     const data = JSON.stringify(command);
     if (Buffer.byteLength(data) > MAX_INLINE_PAYLOAD_BYTES) {
@@ -172,7 +194,7 @@ export class Relay {
       await this.poster.post(connectionId, JSON.stringify(notice));
     } catch (error) {
       if (!(error instanceof GoneError)) {
-        console.warn(JSON.stringify({ level: "warn", message: "notice not posted", connectionId, type: notice.type, error: (error as Error).message }));
+        log.warn("notice not posted", { connectionId, type: notice.type }, error);
       }
     }
   }
@@ -200,7 +222,7 @@ export class Relay {
       await addPendingOperation(this.db, connection.connectionId, operationId);
     } catch (error) {
       // The operation then runs out its time like any other; this list only makes a 504 come sooner.
-      console.warn(JSON.stringify({ level: "warn", message: "pending operation not listed on its connection", operationId, error: (error as Error).message }));
+      log.warn("pending operation not listed on its connection", { operationId }, error);
     }
   }
 

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { log } from "./log.js";
+import { recordMetric } from "./metrics.js";
 import { EXPIRY_SHARDS, keys } from "./keys.js";
 import { newId } from "./ids.js";
 import { blobKeys, type BlobInfo } from "./blobs.js";
@@ -81,7 +83,7 @@ export interface CleanupOptions {
   /** What started the run, recorded in the summary ("schedule", "local", …). */
   trigger?: string;
   scheduledTime?: string;
-  /** Receives the summary as one JSON line; default console.log. */
+  /** Receives the summary as one JSON line; default: the service's log (core/log.ts). */
   log?: (line: string) => void;
   /** Write the run item (default true). */
   record?: boolean;
@@ -745,7 +747,13 @@ export async function runCleanup(db: Db, options: CleanupOptions = {}): Promise<
     capacity: { read: round(db.table.meter.read - read0), write: round(db.table.meter.write - write0) },
     s3Requests: s3Requests(db) - s3Before,
   });
-  (options.log ?? console.log)(JSON.stringify({ level: "info", msg: "cleanup run", ...summary }));
+  if (options.log) options.log(JSON.stringify({ level: "info", msg: "cleanup run", ...summary }));
+  else log.info("cleanup run", summary);
+  recordMetric("CleanupDeleted", summary.deleted, {});
+  recordMetric("CleanupOrphansDeleted", summary.orphans.snapshots + summary.orphans.messages + summary.orphans.transfers, {});
+  recordMetric("CleanupBacklog", summary.hasMore ? 1 : 0, {});
+  recordMetric("CleanupErrors", summary.errors, {});
+  recordMetric("CleanupDuration", summary.durationMs, {});
   if (options.record ?? true) {
     await db.table.put({
       ...keys.cleanupRun(summary.runId),

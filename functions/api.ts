@@ -1,5 +1,6 @@
 import { handle } from "hono/aws-lambda";
 import { loadConfig } from "../core/config.js";
+import { withInvocation } from "./lambda.js";
 import { createRuntime } from "../core/runtime.js";
 import { createApp } from "./http/app.js";
 
@@ -22,4 +23,4 @@ function withoutBodyOnRead(event: LambdaEvent): LambdaEvent {
   return { ...event, body: "", isBase64Encoded: false };
 }
 
-export const handler = (event: LambdaEvent, context: Parameters<typeof serve>[1]) => serve(withoutBodyOnRead(event), context);
+export const handler = withInvocation((event: LambdaEvent, context: Parameters<typeof serve>[1]) => serve(withoutBodyOnRead(event), context));

@@ -1,4 +1,5 @@
 import { loadConfig } from "../core/config.js";
+import { withInvocation } from "./lambda.js";
 import { createDb, type Db } from "../core/store/db.js";
 import { runCleanup, type CleanupOptions, type CleanupSummary } from "../core/retention.js";
 
@@ -50,4 +51,4 @@ export function makeHandler(getDb: Db | (() => Db), options: CleanupOptions = {}
 // Built at the first invocation, not at import: configuration is read from the environment then.
 let db: Db | undefined;
 
-export const handler = makeHandler(() => (db ??= createDb(loadConfig())));
+export const handler = withInvocation(makeHandler(() => (db ??= createDb(loadConfig()))));

@@ -1,5 +1,6 @@
 import type { APIGatewayProxyWebsocketEventV2 } from "aws-lambda";
 import { loadConfig } from "../core/config.js";
+import { withInvocation } from "./lambda.js";
 import { createRuntime, type Runtime } from "../core/runtime.js";
 import { connectDaemon, type WsAnswer } from "../core/services/daemonSessions.js";
 
@@ -19,4 +20,4 @@ export function createHandler(runtime: Runtime) {
     });
 }
 
-export const handler = createHandler(createRuntime(loadConfig()));
+export const handler = withInvocation(createHandler(createRuntime(loadConfig())));

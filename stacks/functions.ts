@@ -55,3 +55,9 @@ export const LAMBDA_ENTRIES: readonly LambdaEntry[] = [
     trigger: { type: "schedule", component: "Cleanup" },
   },
 ];
+
+/**
+ * The infrastructure files sst.config.ts imports (the rest of stacks/ is
+ * tooling: this list, the build, the type check, the local stack).
+ */
+export const INFRA_STACK_FILES = ["stacks/api.ts", "stacks/cleanup.ts", "stacks/realtime.ts", "stacks/storage.ts"] as const;

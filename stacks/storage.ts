@@ -5,9 +5,10 @@
  *
  * The table declares exactly core/keys.ts `TABLE_KEYS` (the local stack
  * creates the same table from it in core/tableSchema.ts); test/stack.test.ts
- * compares the two. Keep the literals below literal: the test reads this file
- * as text.
+ * runs these stacks and compares the two.
  */
+import { randomBytes } from "node:crypto";
+import { CURSOR_SECRET_UNSET } from "../core/config.js";
 
 /** Stages whose data must survive `sst remove` and accidental deletes. */
 export const isProductionStage = (stage: string) => stage === "production" || stage === "prod";
@@ -55,14 +56,22 @@ export function createStorage() {
     ],
   });
 
-  /** Signs pagination cursors: `npx sst secret set CursorSecret <value> --stage <stage>`. */
-  const cursorSecret = new sst.Secret("CursorSecret");
+  /**
+   * Signs pagination cursors: `npx sst secret set CursorSecret <value> --stage <stage>`.
+   * Until it is set, an unprotected stage signs with a key drawn at each
+   * deploy (outstanding cursors end with the deploy); a protected stage passes
+   * the placeholder on and its functions refuse to start (core/config.ts).
+   */
+  const cursorSecret = new sst.Secret("CursorSecret", CURSOR_SECRET_UNSET);
+  const cursorKey = production
+    ? cursorSecret.value
+    : cursorSecret.value.apply((value) => (value === CURSOR_SECRET_UNSET ? randomBytes(32).toString("base64url") : value));
 
   /** Read by core/config.ts loadConfig(); every function gets these. */
   const environment = {
     MAKIMA_TABLE: table.name,
     MAKIMA_BUCKET: bucket.name,
-    MAKIMA_CURSOR_SECRET: cursorSecret.value,
+    MAKIMA_CURSOR_SECRET: cursorKey,
     MAKIMA_RETENTION_DAYS: process.env.MAKIMA_RETENTION_DAYS ?? "30",
     // Owner ids who may read service-wide records (the cleanup job's runs).
     MAKIMA_OPERATORS: process.env.MAKIMA_OPERATORS ?? "",

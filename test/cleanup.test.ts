@@ -11,6 +11,7 @@ import { expiryAttributes } from "../core/store/snapshots.js";
 import { handler, makeHandler } from "../functions/cleanup.js";
 import { startCleanupTimer } from "../stacks/local/cleanupTimer.js";
 import type { SnapshotType, TaskRecord } from "../core/models.js";
+import { captureStdout, jsonLines } from "./support/stdout.js";
 
 const DAY = 86_400_000;
 const quiet = { log: () => {} } satisfies CleanupOptions;
@@ -386,17 +387,9 @@ describe("functions/cleanup handler", () => {
       MAKIMA_DYNAMO_ENDPOINT: db.config.dynamoEndpoint,
       MAKIMA_S3_ENDPOINT: db.config.s3Endpoint,
     });
-    const logs: string[] = [];
-    const log = console.log;
-    console.log = (line: string) => logs.push(line);
-    let summary;
-    try {
-      summary = await handler(scheduled, context(300_000));
-    } finally {
-      console.log = log;
-    }
+    const { result: summary, lines } = await captureStdout(() => handler(scheduled, context(300_000)));
     expect(summary).toMatchObject({ trigger: "schedule:aws.events", scheduledTime: "2015-10-08T16:53:06.000Z", deleted: 2, cleared: 1, stateObjectsDeleted: 1, hasMore: false });
-    expect(JSON.parse(logs.find((l) => l.includes('"cleanup run"'))!)).toMatchObject({ deleted: 2, runId: summary.runId });
+    expect(jsonLines(lines).find((l) => l.message === "cleanup run")).toMatchObject({ level: "INFO", deleted: 2, runId: summary.runId });
     expect(await snapshotItem(db, task.id, old.id)).toBeUndefined();
     expect(await db.blobs.exists(old.stateBlobKey!)).toBe(false);
     expect(await snapshotItem(db, task.id, recent.id)).toBeDefined();

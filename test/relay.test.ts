@@ -374,6 +374,18 @@ describe("the local gateway as API Gateway", () => {
     await waitFor(async () => !(await getConnection(env.db, connectionId!)));
   });
 
+  it("sends a message's answer back on its connection, like API Gateway's $default route response", async () => {
+    const o = await env.newOwner("route-response");
+    const { ws } = await env.scriptedDaemon(o, randomUUID());
+    const answers: unknown[] = [];
+    ws.on("message", (data) => answers.push(JSON.parse(data.toString())));
+    ws.send("not json");
+    ws.send(JSON.stringify({ type: "progress", taskId: "not-a-uuid" }));
+    await waitFor(async () => answers.length >= 2);
+    const codes = answers.map((a) => (a as { error?: { code?: string } }).error?.code).sort();
+    expect(codes).toEqual(["malformed_json", "validation_failed"]);
+  });
+
   it("closes a connection that sends a message over 128 KB (1009), like API Gateway", async () => {
     const o = await env.newOwner("big-message");
     const { ws } = await env.scriptedDaemon(o, randomUUID());

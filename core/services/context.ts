@@ -1,4 +1,5 @@
 import type { Principal } from "../auth.js";
+import { addLogContext, logContext } from "../log.js";
 import { forbidden } from "../auth.js";
 import type { Relay } from "../relay.js";
 import type { Db } from "../store/db.js";
@@ -28,6 +29,8 @@ export async function ownedTask(ctx: ServiceContext, taskId: string): Promise<Ta
   const task = await getTaskRecord(ctx.db, ctx.principal.ownerId, taskId);
   if (!task) throw notFound("task");
   if (ctx.principal.contractId && ctx.principal.contractId !== task.contractId) throw outOfScope();
+  // The first task a request or message reaches is the one its log lines are about.
+  if (!logContext().taskId) addLogContext({ taskId: task.id, contractId: task.contractId });
   return task;
 }
 

@@ -6,6 +6,7 @@ import { getConnection, listConnections, putConnection, takeConnection } from ".
 import { getOperationRecord, settleOperation } from "../store/operations.js";
 import { handleDaemonMessage } from "./replies.js";
 import { spawnOperationFailed } from "./spawn.js";
+import { log } from "../log.js";
 
 /** What a WebSocket route answers API Gateway: 2xx accepts, anything else refuses (on $connect: no connection). */
 export interface WsAnswer {
@@ -18,7 +19,7 @@ const answer = (statusCode: number, code?: string, message?: string): WsAnswer =
 
 /** DynamoDB or S3 unavailable or throttling: a refusal the daemon retries (it reconnects, or resends from its outbox). */
 function outage(route: string, connectionId: string, error: unknown): WsAnswer {
-  console.warn(JSON.stringify({ level: "warn", message: "storage unavailable", route, connectionId, error: (error as Error).message }));
+  log.warn("storage unavailable", { route, connectionId }, error);
   const refusal = unavailable();
   return answer(refusal.status, refusal.code, refusal.message);
 }
@@ -101,7 +102,7 @@ export async function closeKeyConnections(runtime: Pick<Runtime, "db" | "relay">
   for (const connection of connections) {
     await disconnectDaemon(runtime, connection.connectionId);
     await runtime.relay.close(connection.connectionId).catch((error) =>
-      console.warn(JSON.stringify({ level: "warn", message: "revoked key's connection not closed", connectionId: connection.connectionId, error: (error as Error).message })),
+      log.warn("revoked key's connection not closed", { connectionId: connection.connectionId }, error),
     );
   }
   return connections.length;
@@ -133,7 +134,7 @@ export async function receiveDaemonMessage(runtime: Runtime, connectionId: strin
     const parsed = DaemonMessage.safeParse(json);
     if (!parsed.success) {
       const details = parsed.error.issues.map((i) => `${i.path.join(".") || "type"}: ${i.message}`).join("; ").slice(0, 2_000);
-      console.warn(JSON.stringify({ level: "warn", message: "invalid daemon message", connectionId, details }));
+      log.warn("invalid daemon message", { connectionId, details });
       return answer(400, "validation_failed", details);
     }
     type = parsed.data.type;
@@ -144,7 +145,7 @@ export async function receiveDaemonMessage(runtime: Runtime, connectionId: strin
   } catch (error) {
     if (error instanceof DomainError) return answer(error.status, error.code, error.message);
     if (isUnavailable(error)) return outage("$default", connectionId, error);
-    console.error(JSON.stringify({ level: "error", message: "daemon message failed", connectionId, type, error: (error as Error).message, stack: (error as Error).stack }));
+    log.error("daemon message failed", { connectionId, type }, error);
     return answer(500, "internal_error", "the message could not be handled; it has been logged");
   }
 }

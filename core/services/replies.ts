@@ -20,6 +20,7 @@ import { spawnOperationFailed, startAwaitingTasks } from "./spawn.js";
 import { codeRewindWrite, failCodeRewind, markCodeRewindUndone } from "../store/codeRewinds.js";
 import type { TransactItem } from "../store/table.js";
 import { applyConversationRewind, type PendingConversationCut } from "./rewind.js";
+import { log } from "../log.js";
 
 /**
  * Everything a daemon says over the WebSocket, handled once: replies settle
@@ -55,7 +56,7 @@ export async function handleDaemonMessage(db: Db, relay: Relay, connection: Conn
       return;
     case "error": {
       if (!message.requestId) {
-        console.warn(JSON.stringify({ level: "warn", message: "daemon error", daemonId: connection.daemonId, code: message.code, detail: message.message }));
+        log.warn("daemon error", { daemonId: connection.daemonId, code: message.code, detail: message.message });
         return;
       }
       const op = await operationFor(db, connection, message.requestId);
@@ -191,7 +192,7 @@ async function operationFor(db: Db, connection: Connection, requestId: string): 
   ]);
   if (!op) return undefined;
   if (op.daemonId && op.daemonId !== connection.daemonId) {
-    console.warn(JSON.stringify({ level: "warn", message: "reply from another daemon ignored", operationId: op.id, daemonId: connection.daemonId }));
+    log.warn("reply from another daemon ignored", { operationId: op.id, daemonId: connection.daemonId });
     return undefined;
   }
   return op;
@@ -210,7 +211,7 @@ async function handleReply(ctx: ServiceContext, connection: Connection, reply: D
     // Timed out already: record what was done, leave the operation as it was told.
     if (!reply.success) return codeRewindFailed(ctx.db, op, failureOf(reply));
     await complete(ctx, op, reply).catch((error) =>
-      console.warn(JSON.stringify({ level: "warn", message: "late reply not recorded", operationId: op.id, error: (error as Error).message })),
+      log.warn("late reply not recorded", { operationId: op.id }, error),
     );
     return;
   }

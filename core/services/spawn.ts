@@ -20,6 +20,7 @@ import type { Db } from "../store/db.js";
 import type { Relay } from "../relay.js";
 import { MAX_INLINE_PAYLOAD_BYTES } from "../protocol.js";
 import { eventWrites, phaseOf } from "./tasks.js";
+import { log } from "../log.js";
 
 /** How many times a daemon is asked to start a task before it is marked failed. */
 export const MAX_START_ATTEMPTS = 3;
@@ -259,7 +260,7 @@ export async function startAwaitingTasks(db: Db, relay: Relay, ownerId: string, 
       if (outcome.start === "starting" && outcome.daemonId === daemonId) started++;
     } catch (error) {
       // One task that cannot start must not keep the others (or the daemon's hello) from going through.
-      console.warn(JSON.stringify({ level: "warn", message: "awaiting task not started", taskId: task.id, error: (error as Error).message }));
+      log.warn("awaiting task not started", { taskId: task.id }, error);
     }
   }
   return started;

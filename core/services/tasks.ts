@@ -3,6 +3,7 @@ import { badRequest, conflict } from "../errors.js";
 import { actorOf } from "../auth.js";
 import { createTask as storeTask, saveTask, saveTaskWith, toTask, getTaskRecord, listForks } from "../store/tasks.js";
 import { contractUpdate, getContract } from "../store/contracts.js";
+import { recordMetric } from "../metrics.js";
 import { appendMessages as storeMessages, type ReportPosition } from "../store/conversation.js";
 import { historyEventItems, newHistoryEvent, recordHistoryEvent, type NewHistoryEvent } from "../store/history.js";
 import { cancellationReasons, type TransactItem } from "../store/table.js";
@@ -118,6 +119,7 @@ export async function appendMessages(
 ): Promise<{ appended: number; messageCount: number }> {
   const task = await ownedTask(ctx, taskId);
   const phase = await phaseOf(ctx, task);
+  const started = performance.now();
   const out = await storeMessages(ctx.db, task, messages, {
     report,
     event: (chunk) => ({
@@ -130,6 +132,9 @@ export async function appendMessages(
       eventData: chunk,
     }),
   });
+  const source = report ? "daemon" : "api";
+  recordMetric("AppendLatency", performance.now() - started, { source });
+  recordMetric("AppendBatchSize", messages.length, { source });
   const after = await getTaskRecord(ctx.db, task.ownerId, task.id);
   return { appended: out.appended, messageCount: toTask(after ?? task).messageCount };
 }

@@ -74,7 +74,9 @@ export class CommandHandler {
     if (!parsed.success) {
       const raw = json as { requestId?: unknown; type?: unknown };
       const requestId = typeof raw?.requestId === "string" && /^[0-9a-f-]{36}$/i.test(raw.requestId) ? raw.requestId : undefined;
-      if (raw && typeof raw === "object" && "message" in raw && !("type" in raw)) {
+      // API Gateway's own notices, and the server's answer refusing one of our messages
+      // (`{ error: { code, message } }`), are not commands: never answered, or the two would echo.
+      if (raw && typeof raw === "object" && ("message" in raw || "error" in raw) && !("type" in raw)) {
         this.options.log(`server: ${text.slice(0, 300)}`);
         return;
       }

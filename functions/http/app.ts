@@ -1,7 +1,9 @@
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import type { Context, MiddlewareHandler } from "hono";
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
+import { addLogContext, withLogContext } from "../../core/log.js";
+import { recordMetric, statusClass } from "../../core/metrics.js";
 import type { Runtime } from "../../core/runtime.js";
 import { claimIdempotencyKey, completeIdempotencyKey, releaseIdempotencyKey, type IdempotencyScope } from "../../core/store/idempotency.js";
 import { accessMatrixMarkdown, accessProblem } from "../../core/access.js";
@@ -46,6 +48,7 @@ export function createApp(runtime: Runtime): OpenAPIHono<AppEnv> {
     return errorJson(c, 404, "route_not_found", `no route ${c.req.method} ${c.req.path}`);
   });
 
+  app.use("*", observe);
   app.use(
     "*",
     bodyLimit({
@@ -62,6 +65,7 @@ export function createApp(runtime: Runtime): OpenAPIHono<AppEnv> {
     if (PUBLIC_PATHS.has(c.req.path)) return next();
     const principal = await runtime.auth.authenticate(c.req.header("authorization"));
     c.set("principal", principal);
+    addLogContext({ ownerId: principal.ownerId });
     // A wait for a daemon ends before the invocation does: the caller gets its 202, not a timeout.
     c.set("service", { db: runtime.db, relay: runtime.relay.until(requestDeadline(c.env)), principal });
     return next();
@@ -107,11 +111,39 @@ function matchedRoute(c: Context<AppEnv>): string | undefined {
   return path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
 }
 
+const UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
+const ID_IN_PATH = {
+  contractId: new RegExp(`/contracts/(${UUID})(?:/|$)`),
+  taskId: new RegExp(`/tasks/(${UUID})(?:/|$)`),
+  operationId: new RegExp(`/operations/(${UUID})(?:/|$)`),
+} as const;
+
+/**
+ * Every request runs in its own log scope (its API Gateway request id, and
+ * the contract, task or operation its path names; the owner is added once
+ * authenticated), and is counted by route and status class, with its latency.
+ */
+const observe: MiddlewareHandler<AppEnv> = (c, next) => {
+  const ids = Object.fromEntries(Object.entries(ID_IN_PATH).map(([name, pattern]) => [name, pattern.exec(c.req.path)?.[1]]));
+  const requestId = c.env?.requestContext?.requestId ?? randomUUID();
+  return withLogContext({ requestId, ...ids }, async () => {
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      const route = matchedRoute(c) ?? "unmatched";
+      recordMetric("HttpResponses", 1, { route, statusClass: statusClass(c.res.status) });
+      recordMetric("HttpLatency", performance.now() - started, { route });
+    }
+  });
+};
+
 /** Which kind of key may call which route: the table in core/access.ts, checked before anything runs or is replayed. */
 const keyScope: MiddlewareHandler<AppEnv> = async (c, next) => {
   const service = c.get("service");
   const route = matchedRoute(c);
   if (!service || !route) return next();
+  addLogContext({ route });
   let body: unknown;
   if (service.principal.via === "tool_key" && c.req.method !== "GET" && c.req.method !== "DELETE") {
     // Read as text (kept for the validator and the idempotency hash); a body that is not JSON is the validator's to refuse.

@@ -8,7 +8,8 @@ interface InvocationClock {
 }
 
 export interface AppEnv {
-  Bindings: { lambdaContext?: InvocationClock } | undefined;
+  /** The Lambda adapter's bindings: the invocation's clock, and API Gateway's request context (its request id). */
+  Bindings: { lambdaContext?: InvocationClock; requestContext?: { requestId?: string } } | undefined;
   Variables: {
     runtime: Runtime;
     principal: Principal;

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { log } from "../../core/log.js";
 import { DomainError, isUnavailable, RETRY_AFTER_SECONDS, unavailable } from "../../core/errors.js";
 
 export function errorJson(c: Context, status: number, code: string, message: string, details?: Array<{ path: string; message: string }>) {
@@ -14,7 +15,7 @@ export function handleError(error: Error, c: Context) {
     return errorJson(c, error.status, error.code, error.message, error.details);
   }
   if (isUnavailable(error)) {
-    console.warn(JSON.stringify({ level: "warn", message: "storage unavailable", name: error.name, error: error.message, path: c.req.path }));
+    log.warn("storage unavailable", { path: c.req.path }, error);
     const answer = unavailable();
     c.header("Retry-After", String(RETRY_AFTER_SECONDS));
     return errorJson(c, answer.status, answer.code, answer.message);
@@ -30,7 +31,7 @@ export function handleError(error: Error, c: Context) {
     return errorJson(c, error.status, code, code === "malformed_json" ? "the request body is not valid JSON" : message);
   }
   if (error instanceof SyntaxError) return errorJson(c, 400, "malformed_json", "the request body is not valid JSON");
-  console.error(JSON.stringify({ level: "error", message: error.message, name: error.name, stack: error.stack, path: c.req.path }));
+  log.error("request failed", { path: c.req.path }, error);
   return errorJson(c, 500, "internal_error", "something went wrong on our side; it has been logged");
 }
 

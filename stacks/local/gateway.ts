@@ -24,6 +24,8 @@ import { createHandler as createMessageHandler } from "../../functions/ws-messag
  * - each message is its own invocation, run concurrently (no ordering);
  * - an invocation that throws sends the client API Gateway's
  *   `{"message": "Internal server error", …}`;
+ * - `$default` has a route response (stacks/realtime.ts), so the body a
+ *   message's invocation returns is sent back to the client; no body, nothing;
  * - idle connections are closed after 10 minutes, any after 2 hours.
  *
  * With `chaos` it also drops, duplicates, delays and reorders messages and
@@ -292,12 +294,16 @@ export async function startWsGateway(runtimeOrHandlers: Runtime | WsHandlers, op
           body: isBinary ? bytes.toString("base64") : bytes.toString("utf8"),
           isBase64Encoded: isBinary,
         };
-        track(handlers.message(event)).catch((error) => {
-          log(`gateway: $default failed: ${(error as Error).stack ?? error}`);
-          if (ws.readyState === WebSocket.OPEN) {
-            ws.send(JSON.stringify({ message: "Internal server error", connectionId: client.id, requestId: requestContext.requestId }));
-          }
-        });
+        track(handlers.message(event))
+          .then((answer) => {
+            if (answer.body !== undefined && ws.readyState === WebSocket.OPEN) ws.send(answer.body);
+          })
+          .catch((error) => {
+            log(`gateway: $default failed: ${(error as Error).stack ?? error}`);
+            if (ws.readyState === WebSocket.OPEN) {
+              ws.send(JSON.stringify({ message: "Internal server error", connectionId: client.id, requestId: requestContext.requestId }));
+            }
+          });
       };
       if (!chaos) return invoke();
       if (chance(chaos.closeConnection)) {
