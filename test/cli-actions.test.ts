@@ -174,7 +174,7 @@ describe("makima supervisor checkpoint-diff (with a daemon)", () => {
   });
 
   it.skipIf(!HAS_SCRIPT)("spins on a terminal while it waits, then clears the spinner line", async () => {
-    answers.getCheckpointDiff = (c) => ({ reply: { type: "checkpointDiffResult", taskId: c.taskId, success: true, diff: DIFF }, delayMs: 1200 });
+    answers.getCheckpointDiff = (c) => ({ reply: { type: "checkpointDiffResult", taskId: c.taskId, success: true, diff: DIFF }, delayMs: 3000 });
     const command = `${process.execPath} ${BIN} supervisor checkpoint-diff ${taskId} 2 --format stat`;
     const r = await runProcess("/usr/bin/script", ["-qec", command, "/dev/null"], s.env, { cwd: s.cwd });
     expect(r.code).toBe(0);
