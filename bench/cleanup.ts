@@ -21,7 +21,7 @@ import { blobKeys } from "../core/blobs.js";
 import { dayOf, snapshotItem } from "../core/store/snapshots.js";
 import type { Item } from "../core/store/table.js";
 import type { SnapshotRecord, SnapshotType } from "../core/models.js";
-import { expiryEntriesOn, runCleanup, type CleanupSummary } from "../core/retention.js";
+import { expiryEntriesOn, runCleanup, type CleanupSummary } from "../core/retention/index.js";
 
 const TOTAL = 100_000;
 const EXPIRED = 10_000;

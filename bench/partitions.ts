@@ -29,7 +29,7 @@ const MESSAGES_PER_AGENT_PER_SECOND = 2;
 const MESSAGE_BYTES = 2_000;
 const SNAPSHOTS_PER_DAY = 100_000;
 const SECONDS = 30;
-/** The cleanup job's writes in flight (core/retention.ts DEFAULTS.concurrency) over a fast DynamoDB round trip. */
+/** The cleanup job's writes in flight (core/retention/policy.ts DEFAULTS.concurrency) over a fast DynamoDB round trip. */
 const CLEANUP_CONCURRENCY = 16;
 const CLEANUP_ROUND_TRIP_MS = 3;
 const CLEANUP_DELETES_PER_SECOND = (CLEANUP_CONCURRENCY * 1000) / CLEANUP_ROUND_TRIP_MS;
@@ -130,7 +130,7 @@ export async function runPartitionsBench(): Promise<void> {
   }
 
   // The cleanup job on a day of 100,000 expired checkpoint snapshots: each delete a transaction (the checkpoint's
-  // reference cleared with it), entries taken a page per shard and interleaved, as core/retention.ts does.
+  // reference cleared with it), entries taken a page per shard and interleaved, as core/retention/expiry.ts does.
   const dueDay = "2026-11-01";
   const byShard = new Map<string, Item[]>();
   for (let n = 0; n < SNAPSHOTS_PER_DAY; n++) {

@@ -34,6 +34,17 @@ export const blobKeys = {
   transferPrefix: "transfers/",
 };
 
+/** `<prefix><owner…>/<taskId>/<name>.json.gz`; the owner id may itself hold slashes, so parse from the right. */
+export function parseTaskObjectKey(key: string, prefix: string): { taskId: string; name: string } | undefined {
+  const parts = key.slice(prefix.length).split("/");
+  if (parts.length < 3) return undefined;
+  const file = parts.at(-1)!;
+  const taskId = parts.at(-2)!;
+  if (!file.endsWith(".json.gz") || !taskId) return undefined;
+  const name = file.slice(0, -".json.gz".length);
+  return name ? { taskId, name } : undefined;
+}
+
 /** S3's "no such object" (404, NoSuchKey, NotFound). */
 export function isMissing(error: unknown): boolean {
   const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;

@@ -1,11 +1,11 @@
 import { loadConfig } from "../core/config.js";
 import { withInvocation } from "./lambda.js";
 import { createDb, type Db } from "../core/store/db.js";
-import { runCleanup, type CleanupOptions, type CleanupSummary } from "../core/retention.js";
+import { runCleanup, type CleanupOptions, type CleanupSummary } from "../core/retention/index.js";
 
 /**
  * The scheduled cleanup Lambda (stacks/cleanup.ts): snapshot retention and
- * the orphan sweep, in core/retention.ts. Accepts an EventBridge "Scheduled
+ * the orphan sweep, in core/retention/. Accepts an EventBridge "Scheduled
  * Event" (source `aws.events`), the EventBridge Scheduler input that
  * stacks/cleanup.ts sends (source `makima.cleanup`, `time` filled in by
  * Scheduler), or `{}` (a manual invoke).

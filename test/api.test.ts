@@ -546,7 +546,7 @@ describe("isolation and scope", () => {
   });
 
   it("cleanup runs are readable by operators, not by other owners or tool keys", async () => {
-    const { runCleanup } = await import("../core/retention.js");
+    const { runCleanup } = await import("../core/retention/index.js");
     const summary = await runCleanup(api.db, { log: () => undefined });
     expect((await api.call("GET", "/api/v1/cleanup-runs", { key: alice.apiKey })).status).toBe(403);
     api.runtime.config.operators.push(alice.ownerId);

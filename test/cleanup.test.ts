@@ -6,7 +6,7 @@ import { keys } from "../core/keys.js";
 import { blobKeys } from "../core/blobs.js";
 import { newId } from "../core/ids.js";
 import { createDb, type Db } from "../core/store/db.js";
-import { cleanupStateKey, expiryEntriesOn, listCleanupRuns, runCleanup, type CleanupOptions } from "../core/retention.js";
+import { cleanupStateKey, expiryEntriesOn, listCleanupRuns, runCleanup, type CleanupOptions } from "../core/retention/index.js";
 import { expiryAttributes } from "../core/store/snapshots.js";
 import { handler, makeHandler } from "../functions/cleanup.js";
 import { startCleanupTimer } from "../stacks/local/cleanupTimer.js";

@@ -13,7 +13,7 @@ import { captureStdout, jsonLines } from "./support/stdout.js";
 import { withInvocation } from "../functions/lambda.js";
 import { log } from "../core/log.js";
 import { METRICS, METRICS_NAMESPACE } from "../core/metrics.js";
-import { runCleanup } from "../core/retention.js";
+import { runCleanup } from "../core/retention/index.js";
 import { readFileSync } from "node:fs";
 
 interface Emf {

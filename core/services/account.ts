@@ -3,7 +3,7 @@ import type { ApiKey, CreateKeyRequest } from "../models.js";
 import { forbidden } from "../auth.js";
 import { createApiKey, listApiKeys, retentionDaysOf, revokeApiKey, setRetention } from "../store/owners.js";
 import { listConnections } from "../store/connections.js";
-import { listCleanupRuns, type CleanupRun } from "../retention.js";
+import { listCleanupRuns, type CleanupRun } from "../retention/index.js";
 import type { Page } from "../store/paging.js";
 import { ownedContract, requireUser, type ServiceContext } from "./context.js";
 import { closeKeyConnections } from "./daemonSessions.js";

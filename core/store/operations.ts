@@ -112,3 +112,20 @@ export async function assignOperation(db: Db, operationId: string, daemonId: str
     ExpressionAttributeValues: { ":d": daemonId },
   });
 }
+
+/**
+ * The objects among `transfers/` keys that may go. Transfers are temporary;
+ * the exception is an operation's large result (`result-<operationId>`),
+ * kept while its operation item (TTL 7 days) still names it, so a late poll
+ * never finds a missing object.
+ */
+export async function unneededTransfers(db: Db, objectKeys: string[]): Promise<string[]> {
+  const results = objectKeys.flatMap((key) => {
+    const name = key.slice(key.lastIndexOf("/") + 1);
+    const match = /^result-(.+)\.json\.gz$/.exec(name);
+    return match ? [{ key, item: keys.operation(match[1]!) }] : [];
+  });
+  const found = results.length ? await db.table.batchGet(results.map((r) => r.item)) : [];
+  const named = new Set(found.map((item) => item.resultBlobKey));
+  return objectKeys.filter((key) => !named.has(key));
+}

@@ -2,7 +2,7 @@ import { SnapshotRecord, ConversationSnapshot, type SnapshotType, type TaskRecor
 import { EXPIRY_SHARDS, keys, shardOf } from "../keys.js";
 import { newId } from "../ids.js";
 import { notFound } from "../errors.js";
-import { blobKeys } from "../blobs.js";
+import { blobKeys, parseTaskObjectKey } from "../blobs.js";
 import { type Db } from "./db.js";
 import { closeSegments, contentHashOf, countOf } from "./conversation.js";
 import { retentionDaysOf } from "./owners.js";
@@ -144,4 +144,18 @@ async function writePinned(db: Db, task: TaskRecord, snapshot: SnapshotRecord, p
     ReturnValues: "ALL_NEW",
   });
   return SnapshotRecord.parse(item);
+}
+
+/**
+ * The objects among `snapshots/<owner>/<taskId>/<snapshotId>.json.gz` keys
+ * that no snapshot item names (a snapshot names its state object by `stateBlobKey`).
+ */
+export async function unreferencedSnapshotStates(db: Db, objectKeys: string[]): Promise<string[]> {
+  const parsed = objectKeys.flatMap((key) => {
+    const parts = parseTaskObjectKey(key, blobKeys.snapshotPrefix);
+    return parts ? [{ key, item: keys.snapshot(parts.taskId, parts.name) }] : [];
+  });
+  const found = await db.table.batchGet(parsed.map((p) => p.item));
+  const named = new Set(found.map((item) => item.stateBlobKey));
+  return parsed.filter((p) => !named.has(p.key)).map((p) => p.key);
 }

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { loadConfig, type Config } from "../../core/config.js";
 import { createDb } from "../../core/store/db.js";
-import { runCleanup } from "../../core/retention.js";
+import { runCleanup } from "../../core/retention/index.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 

@@ -1,5 +1,5 @@
 import type { Db } from "../../core/store/db.js";
-import { runCleanup, type CleanupOptions, type CleanupSummary } from "../../core/retention.js";
+import { runCleanup, type CleanupOptions, type CleanupSummary } from "../../core/retention/index.js";
 
 /**
  * The local stack's stand-in for the hourly EventBridge schedule: runs the

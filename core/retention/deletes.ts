@@ -1,0 +1,141 @@
+import { keys } from "../keys.js";
+import { expiryAttributes } from "../store/snapshots.js";
+import { backoff, cancellationReasons, isConditionFailure } from "../store/table.js";
+import type { CleanupJob } from "./job.js";
+import type { Entry } from "./expiryIndex.js";
+
+/**
+ * The writes of the expiry walk. Per snapshot, the item is deleted first,
+ * with a condition that it is still where the index showed it (so a
+ * concurrent pin, reindex or second run makes the delete fail and nothing is
+ * counted twice); a checkpoint's reference is cleared in the same
+ * transaction, so a crash never leaves a checkpoint naming a missing
+ * snapshot. The S3 objects of deleted items go afterwards, in DeleteObjects
+ * batches: a crash in between leaves an orphan object, never an item naming
+ * a missing object, and the orphan sweep removes it.
+ */
+export class SnapshotDeletes {
+  private pendingBlobs: string[] = [];
+
+  constructor(private readonly job: CleanupJob) {}
+
+  /** Checkpoint id → number for the due checkpoint snapshots (the id → number pointer items). */
+  async checkpointNumbers(due: Entry[]): Promise<Map<string, number>> {
+    const wanted = due.filter((e) => e.checkpointId).map((e) => keys.checkpointById(e.taskId, e.checkpointId!));
+    const found = wanted.length ? await this.job.db.table.batchGet(wanted) : [];
+    const numbers = new Map<string, number>();
+    for (const item of found) {
+      const id = (item.sk as string).slice("CHECKPOINTID#".length);
+      if (typeof item.checkpointNumber === "number") numbers.set(id, item.checkpointNumber);
+    }
+    return numbers;
+  }
+
+  /**
+   * Deletes a due snapshot's item, only if it is still on that index day, and
+   * clears its checkpoint's reference in the same transaction. True when the
+   * entry is gone from the day (deleted here or by someone else).
+   */
+  async remove(e: Entry, checkpointNumber: number | undefined): Promise<boolean> {
+    const counts = this.job.counts;
+    const snapshotKey = keys.snapshot(e.taskId, e.snapshotId);
+    const stillIndexed = {
+      ConditionExpression: "gsi3pk = :g AND gsi3sk = :gs",
+      ExpressionAttributeValues: { ":g": e.index.pk, ":gs": e.index.sk },
+    };
+    let withReference = checkpointNumber !== undefined;
+    for (let attempt = 0; withReference; attempt++) {
+      try {
+        await this.job.db.table.transact([
+          { Delete: { Key: snapshotKey, ...stillIndexed } },
+          {
+            Update: {
+              Key: keys.checkpoint(e.taskId, checkpointNumber!),
+              UpdateExpression: "REMOVE conversationSnapshotId",
+              ConditionExpression: "conversationSnapshotId = :s",
+              ExpressionAttributeValues: { ":s": e.snapshotId },
+            },
+          },
+        ]);
+        this.deleted(e);
+        counts.cleared++;
+        return true;
+      } catch (error) {
+        const reasons = cancellationReasons(error);
+        if (!reasons) throw error;
+        if (reasons[0] === "ConditionalCheckFailed") {
+          counts.alreadyGone++;
+          return true;
+        }
+        // Another run's transaction on the same items: retry; its outcome decides ours.
+        if (reasons.includes("TransactionConflict") && attempt < 8) {
+          await backoff(attempt, 20, 1000);
+          continue;
+        }
+        // The checkpoint no longer names this snapshot: nothing to clear.
+        if (reasons[1] === "ConditionalCheckFailed") withReference = false;
+        else throw error;
+      }
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.job.db.table.delete(snapshotKey, stillIndexed);
+        this.deleted(e);
+        return true;
+      } catch (error) {
+        if (isConditionFailure(error)) {
+          counts.alreadyGone++;
+          return true;
+        }
+        // A concurrent run's transaction holds the item: retry, the condition then decides.
+        if ((error as Error).name === "TransactionConflictException" && attempt < 8) await backoff(attempt, 20, 1000);
+        else throw error;
+      }
+    }
+  }
+
+  private deleted(e: Entry) {
+    this.job.counts.deleted++;
+    this.job.counts.deletedByType[e.snapshotType]++;
+    // The item is gone, so its object may go: nothing can name it any more.
+    if (e.stateBlobKey) this.pendingBlobs.push(e.stateBlobKey);
+  }
+
+  /** Moves a snapshot whose owner lengthened retention to its new expiry day (and TTL). */
+  async reindex(e: Entry, newDay: string): Promise<boolean> {
+    const attrs = expiryAttributes({ id: e.snapshotId, taskId: e.taskId }, newDay);
+    try {
+      await this.job.db.table.update(keys.snapshot(e.taskId, e.snapshotId), {
+        UpdateExpression: "SET expiresOn = :e, gsi3pk = :g, gsi3sk = :s, expiresAt = :x",
+        ConditionExpression: "gsi3pk = :old AND gsi3sk = :oldSort",
+        ExpressionAttributeValues: {
+          ":e": newDay,
+          ":g": attrs.gsi3pk,
+          ":s": attrs.gsi3sk,
+          ":x": attrs.expiresAt,
+          ":old": e.index.pk,
+          ":oldSort": e.index.sk,
+        },
+      });
+      this.job.counts.reindexed++;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      this.job.counts.alreadyGone++;
+    }
+    return true;
+  }
+
+  /** S3 deletes go in DeleteObjects calls of up to 1,000 keys; `all` sends a partial batch too. */
+  async flushBlobs(all: boolean): Promise<void> {
+    while (this.pendingBlobs.length >= 1000 || (all && this.pendingBlobs.length > 0)) {
+      const batch = this.pendingBlobs.splice(0, 1000);
+      try {
+        await this.job.db.blobs.deleteMany(batch);
+        this.job.counts.stateObjectsDeleted += batch.length;
+      } catch (error) {
+        // The items are gone already: these objects are orphans now, and the sweep removes them.
+        this.job.fail(error);
+      }
+    }
+  }
+}
