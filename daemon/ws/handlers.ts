@@ -17,7 +17,7 @@ import {
   type UndoRewind,
 } from "../../core/protocol.js";
 import type { WorktreeManager } from "../worktree/manager.js";
-import { TASK_BRANCH_PREFIX } from "../worktree/manager.js";
+import { TASK_BRANCH_PREFIX } from "../worktree/refs.js";
 import { AgentRunningError, ForeignChangesError, UnknownTaskError, ValidationError, WorktreeError, WorktreeExistsError } from "../worktree/errors.js";
 import { DAEMON_IDENTITY, git, gitOut } from "../worktree/git.js";
 import { assertBranchName } from "../worktree/validate.js";
