@@ -1,6 +1,6 @@
 import { CodeRewind, NewConversationMessage, type Connection, type OperationRecord, type Phase, type TaskCheckpoint, type TaskRecord } from "../models.js";
 import type { DaemonMessage, DaemonReply, GitDiffInfo, PreservedState, ReportAck } from "../protocol.js";
-import { advanceReport, ReportOutOfOrder } from "../store/conversation.js";
+import { advanceReport, ReportOutOfOrder } from "../store/reportOrder.js";
 import { newId } from "../ids.js";
 import { blobKeys } from "../blobs.js";
 import { DomainError } from "../errors.js";
@@ -151,7 +151,7 @@ async function applyReport(ctx: ServiceContext, connection: Connection, message:
       return;
     }
     case "taskMessages":
-      // Message ids make a resend a no-op (see store/conversation.ts).
+      // Message ids make a resend a no-op (see store/conversationAppend.ts).
       await appendMessages(ctx, message.taskId, await wholeMessages(ctx, connection, message), position);
       return;
     case "taskStatus":
