@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { runReports, seeded } from "./support/reportsRun.js";
 import { createTask, getTaskRecord } from "../core/store/tasks.js";
-import { readWholeConversation } from "../core/store/conversation.js";
+import { readWholeConversation } from "../core/store/conversationLog.js";
 import { randomUUID } from "node:crypto";
 import { WebSocket } from "ws";
 import { getOperationRecord } from "../core/store/operations.js";

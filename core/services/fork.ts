@@ -5,7 +5,7 @@ import { isUuid, newId } from "../ids.js";
 import { keys } from "../keys.js";
 import { assertBranchName } from "../gitRefs.js";
 import { checkpointOnConversation, getCheckpoint, getCheckpointByNumber, latestCheckpointWhere } from "../store/checkpoints.js";
-import { clipSegments, closeSegments, countOf, countUpTo, positionOfMessage } from "../store/conversation.js";
+import { clipSegments, closeSegments, countOf, countUpTo, positionOfMessage } from "../store/segments.js";
 import { getSnapshot } from "../store/snapshots.js";
 import { createTask, getTaskRecord, toTask } from "../store/tasks.js";
 import { ownedTask, type ServiceContext } from "./context.js";

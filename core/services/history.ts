@@ -1,5 +1,6 @@
 import { contractHistory as storeContractHistory, taskHistory as storeTaskHistory, timeline as storeTimeline, type HistoryFilters } from "../store/history.js";
-import { readConversation, getWholeMessage, listConversationRewinds } from "../store/conversation.js";
+import { readConversation, getWholeMessage } from "../store/conversationLog.js";
+import { listConversationRewinds } from "../store/conversationRewinds.js";
 import { listContractTasks } from "../store/tasks.js";
 import { ownedContract, ownedSupervisor, ownedTask, requireUser, type ServiceContext } from "./context.js";
 

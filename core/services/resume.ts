@@ -1,7 +1,8 @@
 import type { ContinueTaskRequest, ConversationRewind, ConversationSegment, ResumeSupervisorRequest, TaskCheckpoint, TaskRecord } from "../models.js";
 import { actorOf } from "../auth.js";
 import { findCheckpointBySha, getCheckpoint } from "../store/checkpoints.js";
-import { closeSegments, countOf, countUpTo, rewindConversation } from "../store/conversation.js";
+import { closeSegments, countOf, countUpTo } from "../store/segments.js";
+import { rewindConversation } from "../store/conversationRewinds.js";
 import { contractHistory } from "../store/history.js";
 import { getTaskRecord, saveTaskWith, toTask } from "../store/tasks.js";
 import { conflict } from "../errors.js";

@@ -6,16 +6,12 @@ import type { TransactItem } from "../store/table.js";
 import { actorOf } from "../auth.js";
 import { outcomeOf, type RelayOutcome } from "../relay.js";
 import { checkpointOnConversation, findCheckpointBySha, getCheckpoint } from "../store/checkpoints.js";
+import { clipSegments, closeSegments, countOf, countUpTo, positionOfMessage } from "../store/segments.js";
 import {
-  clipSegments,
-  closeSegments,
-  countOf,
-  countUpTo,
   getConversationRewind,
-  positionOfMessage,
   restoreConversation as storeRestore,
   rewindConversation as storeRewind,
-} from "../store/conversation.js";
+} from "../store/conversationRewinds.js";
 import { toTask } from "../store/tasks.js";
 import { deleteDispatchedCodeRewind, findCodeRewind, listCodeRewinds, putDispatchedCodeRewind, safetyRefFor } from "../store/codeRewinds.js";
 import type { CodeRewindView } from "../responses.js";

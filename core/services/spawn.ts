@@ -4,7 +4,7 @@ import { getCheckpoint } from "../store/checkpoints.js";
 import { blobKeys } from "../blobs.js";
 import { newId } from "../ids.js";
 import { DomainError } from "../errors.js";
-import { readWholeConversation } from "../store/conversation.js";
+import { readWholeConversation } from "../store/conversationLog.js";
 import { listConnections } from "../store/connections.js";
 import { settleOperation } from "../store/operations.js";
 import { cancellationReasons } from "../store/table.js";

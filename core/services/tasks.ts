@@ -4,7 +4,8 @@ import { actorOf } from "../auth.js";
 import { createTask as storeTask, saveTask, saveTaskWith, toTask, getTaskRecord, listForks } from "../store/tasks.js";
 import { contractUpdate, getContract } from "../store/contracts.js";
 import { recordMetric } from "../metrics.js";
-import { appendMessages as storeMessages, type ReportPosition } from "../store/conversation.js";
+import { appendMessages as storeMessages } from "../store/conversationAppend.js";
+import type { ReportPosition } from "../store/reportOrder.js";
 import { historyEventItems, newHistoryEvent, recordHistoryEvent, type NewHistoryEvent } from "../store/history.js";
 import { cancellationReasons, type TransactItem } from "../store/table.js";
 import type { Db } from "../store/db.js";
@@ -109,7 +110,7 @@ export async function updateTask(ctx: ServiceContext, taskId: string, changes: {
 /**
  * Appends to the task's log; each transaction of messages carries its `chat`
  * history event. A daemon report (`report`) is applied once and in order
- * (ReportOutOfOrder otherwise; see store/conversation.ts).
+ * (ReportOutOfOrder otherwise; see store/reportOrder.ts).
  */
 export async function appendMessages(
   ctx: ServiceContext,

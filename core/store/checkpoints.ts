@@ -4,9 +4,9 @@ import { newId } from "../ids.js";
 import { notFound } from "../errors.js";
 import { type Db, nowIso } from "./db.js";
 import { backoff, cancellationReasons, isExpired, type Item, type TransactItem } from "./table.js";
-import { clipSegments, countOf } from "./conversation.js";
+import { clipSegments, countOf } from "./segments.js";
 import { buildSnapshot, snapshotItem } from "./snapshots.js";
-import { ReportOutOfOrder, reportGuard, type ReportPosition } from "./conversation.js";
+import { ReportOutOfOrder, reportGuard, type ReportPosition } from "./reportOrder.js";
 import { queryPage, type Page } from "./paging.js";
 
 /**

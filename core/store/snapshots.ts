@@ -4,7 +4,7 @@ import { newId } from "../ids.js";
 import { notFound } from "../errors.js";
 import { blobKeys, parseTaskObjectKey } from "../blobs.js";
 import { type Db } from "./db.js";
-import { closeSegments, contentHashOf, countOf } from "./conversation.js";
+import { closeSegments, contentHashOf, countOf } from "./segments.js";
 import { retentionDaysOf } from "./owners.js";
 import { queryPage, type Page } from "./paging.js";
 import { isConditionFailure, isExpired, type Item } from "./table.js";

@@ -6,7 +6,7 @@ import { putConnection } from "../../core/store/connections.js";
 import { createHandler as createMessageHandler } from "../../functions/ws-message.js";
 import { newId } from "../../core/ids.js";
 import { getTaskRecord } from "../../core/store/tasks.js";
-import { appendMessages as appendStoredMessages } from "../../core/store/conversation.js";
+import { appendMessages as appendStoredMessages } from "../../core/store/conversationAppend.js";
 
 type Api = Awaited<ReturnType<typeof createTestApi>>;
 let api: Api;

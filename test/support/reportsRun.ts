@@ -5,7 +5,7 @@ import type { ChaosOptions, WsGateway } from "../../stacks/local/gateway.js";
 import { startDaemon, type Daemon } from "../../daemon/ws/daemon.js";
 import { createTask, getTaskRecord, toTask } from "../../core/store/tasks.js";
 import { listCheckpoints } from "../../core/store/checkpoints.js";
-import { readWholeConversation } from "../../core/store/conversation.js";
+import { readWholeConversation } from "../../core/store/conversationLog.js";
 import { initRepo, tempDir } from "./git.js";
 
 /**

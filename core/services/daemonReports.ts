@@ -1,0 +1,120 @@
+import { NewConversationMessage, type Connection, type TaskRecord } from "../models.js";
+import type { DaemonMessage, ReportAck } from "../protocol.js";
+import { advanceReport, ReportOutOfOrder } from "../store/reportOrder.js";
+import { blobKeys } from "../blobs.js";
+import { DomainError } from "../errors.js";
+import { backoff } from "../store/table.js";
+import { hasRecentCheckpointAt } from "../store/checkpoints.js";
+import { getTaskRecord } from "../store/tasks.js";
+import type { ServiceContext } from "./context.js";
+import { appendMessages, setTaskStatus } from "./tasks.js";
+import { createCheckpoint } from "./checkpoints.js";
+import { withFreshTask } from "./freshTask.js";
+
+export type Report = Extract<DaemonMessage, { type: "checkpointCreated" | "taskMessages" | "taskStatus" }>;
+
+/** How long a report that came before its predecessor waits for it before being answered `early`. */
+export const REPORT_HOLD_MS = 3000;
+
+/**
+ * A daemon's report about a task. Numbered (`report`), it is applied once,
+ * after its predecessor (held up to REPORT_HOLD_MS for it), and answered
+ * with a `reportAck` on the connection; unnumbered (an older daemon), it is
+ * applied on arrival, as the HTTP endpoints would.
+ */
+export async function handleReport(ctx: ServiceContext, connection: Connection, message: Report): Promise<void> {
+  const position = message.report;
+  if (!position) return applyReport(ctx, connection, message);
+  const ack = (status: ReportAck["status"], applied: number, error?: ReportAck["error"]) =>
+    ctx.relay.notify(connection.connectionId, { type: "reportAck", taskId: message.taskId, stream: position.stream, seq: position.seq, applied, status, ...(error ? { error } : {}) });
+  const deadline = Date.now() + REPORT_HOLD_MS;
+  let conflicts = 0;
+  for (let attempt = 0; ; attempt++) {
+    const task = await getTaskRecord(ctx.db, connection.ownerId, message.taskId);
+    if (!task) return ack("rejected", 0, { code: "not_found", message: "task not found" });
+    const state = reportState(task, position);
+    if (state.kind === "duplicate") return ack("duplicate", state.applied);
+    if (state.kind === "superseded") return ack("superseded", state.applied);
+    if (state.kind === "next") {
+      try {
+        await applyReport(ctx, connection, message);
+        return ack("applied", position.seq);
+      } catch (error) {
+        if (++conflicts > 50) throw error;
+        if (error instanceof ReportOutOfOrder || (error instanceof DomainError && error.status === 409)) {
+          // A concurrent copy got there first, or the task moved under it: look again.
+          await backoff(conflicts, 10, 50);
+          continue;
+        }
+        if (error instanceof DomainError && error.status < 500) {
+          // It can never apply: skip it, so that the reports after it still can.
+          await advanceReport(ctx.db, task.id, position).catch((e) => {
+            if (!(e instanceof ReportOutOfOrder)) throw e;
+          });
+          return ack("rejected", position.seq, { code: error.code, message: error.message });
+        }
+        throw error;
+      }
+    }
+    if (Date.now() > deadline) return ack("early", state.applied);
+    await backoff(attempt, 10, 50);
+  }
+}
+
+function reportState(task: TaskRecord, position: NonNullable<Report["report"]>): { kind: "next" | "duplicate" | "early" | "superseded"; applied: number } {
+  const sameStream = task.reportStream === position.stream;
+  const applied = sameStream ? (task.reportSeq ?? 0) : 0;
+  if (!sameStream) return position.seq === 1 ? { kind: "next", applied } : { kind: task.reportStream ? "superseded" : "early", applied };
+  if (applied >= position.seq) return { kind: "duplicate", applied };
+  return { kind: applied === position.seq - 1 ? "next" : "early", applied };
+}
+
+/** What a report changes, with its report number moving in the same write where there is one. */
+async function applyReport(ctx: ServiceContext, connection: Connection, message: Report): Promise<void> {
+  const { db } = ctx;
+  const position = message.report;
+  switch (message.type) {
+    case "checkpointCreated": {
+      const { type: _t, taskId, report: _r, ...checkpoint } = message;
+      const task = await getTaskRecord(db, connection.ownerId, taskId);
+      if (!task) throw new DomainError(404, "not_found", "task not found");
+      // A daemon that is not sure a report arrived sends it again: one checkpoint per commit.
+      if (await hasRecentCheckpointAt(db, task.id, checkpoint.commitSha)) {
+        if (position) await advanceReport(db, task.id, position);
+        return;
+      }
+      await createCheckpoint(ctx, taskId, checkpoint, position);
+      return;
+    }
+    case "taskMessages":
+      // Message ids make a resend a no-op (see store/conversationAppend.ts).
+      await appendMessages(ctx, message.taskId, await wholeMessages(ctx, connection, message), position);
+      return;
+    case "taskStatus":
+      await withFreshTask(db, connection.ownerId, message.taskId, async (task) => {
+        if (position && reportState(task, position).kind !== "next") throw new ReportOutOfOrder(position);
+        // The write is conditional on the task as read, report number included.
+        await setTaskStatus(ctx, task, message.status, {
+          daemonId: connection.daemonId,
+          ...(position ? { reportStream: position.stream, reportSeq: position.seq } : {}),
+        });
+      });
+      return;
+  }
+}
+
+/** The messages of a report, those the daemon uploaded (too large for a WebSocket message) read back whole. */
+async function wholeMessages(ctx: ServiceContext, connection: Connection, message: Extract<Report, { type: "taskMessages" }>): Promise<NewConversationMessage[]> {
+  return Promise.all(
+    message.messages.map(async ({ uploaded, ...m }) => {
+      if (!uploaded) return m;
+      const key = blobKeys.messageUpload(connection.ownerId, message.taskId, m.id);
+      if (!(await ctx.db.blobs.exists(key))) {
+        throw new DomainError(400, "upload_missing", `message ${m.id} was reported uploaded, but no upload is there`);
+      }
+      const parsed = NewConversationMessage.safeParse(await ctx.db.blobs.getJson(key));
+      if (!parsed.success || parsed.data.id !== m.id) throw new DomainError(400, "upload_invalid", `the upload of message ${m.id} is not that message`);
+      return parsed.data;
+    }),
+  );
+}

@@ -1,0 +1,23 @@
+import type { TaskRecord } from "../models.js";
+import { DomainError } from "../errors.js";
+import type { Db } from "../store/db.js";
+import { backoff } from "../store/table.js";
+import { getTaskRecord } from "../store/tasks.js";
+
+/**
+ * Applies a daemon's report to the task as it is now: reports are handled
+ * concurrently, so a write that meets another (a 409 concurrent_update) is
+ * retried on a fresh read instead of being lost.
+ */
+export async function withFreshTask<T>(db: Db, ownerId: string, taskId: string, apply: (task: TaskRecord) => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    const task = await getTaskRecord(db, ownerId, taskId);
+    if (!task) throw new DomainError(404, "not_found", "task not found");
+    try {
+      return await apply(task);
+    } catch (error) {
+      if (!(error instanceof DomainError && error.code === "concurrent_update") || attempt >= 5) throw error;
+      await backoff(attempt);
+    }
+  }
+}
