@@ -10,11 +10,11 @@ import { historyEventItems, newHistoryEvent, type NewHistoryEvent } from "./hist
 import { encodeMessage } from "./messageCodec.js";
 import { lastLogEntry, logEntries, messageIdOf, truncateForPage } from "./conversationLog.js";
 import { advanceReport, ReportOutOfOrder, reportGuard, reportIsNext, type ReportPosition } from "./reportOrder.js";
+import { sha256 } from "./segments.js";
 
 /** Above this an item's message body goes to S3 (items stay well under DynamoDB's 400 KB). */
 export const INLINE_MESSAGE_BYTES = 64 * 1024;
 
-const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 /** 128 bits of sha256 are plenty to pin a log's content; shorter than hex in every item. */
 const chainHash = (previous: string, body: string) => createHash("sha256").update(previous).update(body).digest().subarray(0, 16).toString("base64url");
 

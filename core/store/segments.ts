@@ -4,7 +4,7 @@ import { keys } from "../keys.js";
 import type { Db } from "./db.js";
 import { entryHasId, lastLogEntry } from "./conversationLog.js";
 
-const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+export const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
 /** Segments with the open tail closed at the log's current end: what "now" means for a snapshot or fork. */
 export async function closeSegments(db: Db, task: TaskRecord, ownEnd?: number): Promise<ConversationSegment[]> {
