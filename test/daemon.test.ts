@@ -537,6 +537,20 @@ describe("two daemons", () => {
   });
 });
 
+/**
+ * A directory holding a `git` that hangs for `seconds` on one subcommand (after
+ * touching `mark`, so a test knows the daemon is inside it) and runs the real
+ * git for everything else: put `bin` first on the daemon's PATH.
+ */
+function hangingGit(subcommand: string, seconds: number): { bin: string; mark: string } {
+  const bin = tempDir(`makima-hanging-${subcommand}-`);
+  const realGit = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim();
+  const mark = path.join(bin, `${subcommand}-started`);
+  writeFileSync(path.join(bin, "git"), `#!/bin/sh\nif [ "$1" = "${subcommand}" ]; then touch "${mark}"; sleep ${seconds}; fi\nexec "${realGit}" "$@"\n`);
+  chmodSync(path.join(bin, "git"), 0o755);
+  return { bin, mark };
+}
+
 describe("a daemon killed mid-command", () => {
   let child: ChildProcess | undefined;
   afterAll(() => {
@@ -547,11 +561,7 @@ describe("a daemon killed mid-command", () => {
     const o = await env.newOwner("killed");
     const root = tempDir("makima-killed-");
     // A git that hangs on `git diff`, so the daemon is busy with the command when it dies.
-    const bin = tempDir("makima-slow-git-");
-    const realGit = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim();
-    const mark = path.join(bin, "diff-started");
-    writeFileSync(path.join(bin, "git"), `#!/bin/sh\nif [ "$1" = "diff" ]; then touch "${mark}"; sleep 20; fi\nexec "${realGit}" "$@"\n`);
-    chmodSync(path.join(bin, "git"), 0o755);
+    const { bin, mark } = hangingGit("diff", 20);
     const { task, dir } = await taskRepo(root, o);
     write(dir, "k.txt", "k\n");
     const cp = await checkpoint(task.id, commitAll(dir, "one"), "one", o);
@@ -592,11 +602,7 @@ describe("A daemon killed mid-rewind", () => {
     const o = await env.newOwner("killed-rewind");
     const root = tempDir("makima-killed-rewind-");
     // A git that hangs on `reset`: the daemon has saved the safety ref and preserved the work, and dies before moving HEAD.
-    const bin = tempDir("makima-slow-reset-");
-    const realGit = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim();
-    const mark = path.join(bin, "reset-started");
-    writeFileSync(path.join(bin, "git"), `#!/bin/sh\nif [ "$1" = "reset" ]; then touch "${mark}"; sleep 30; fi\nexec "${realGit}" "$@"\n`);
-    chmodSync(path.join(bin, "git"), 0o755);
+    const { bin, mark } = hangingGit("reset", 30);
     const { task, dir } = await taskRepo(root, o);
     write(dir, "a.txt", "a1\n");
     const c1 = commitAll(dir, "one");
