@@ -4,12 +4,12 @@ import { createTask } from "../core/store/tasks.js";
 import { appendMessages } from "../core/services/tasks.js";
 import type { ServiceContext } from "../core/services/context.js";
 import type { Relay } from "../core/relay.js";
-import { createBenchDb, withEmulators, invokedDirectly } from "./support.js";
+import { createBenchDb, withEmulators, invokedDirectly, seededRandom } from "./support.js";
 import { createRuntime } from "../core/runtime.js";
 import { freePort } from "../stacks/local/emulators.js";
 import { startWsGateway } from "../stacks/local/gateway.js";
 import { createApiKey, createOwner } from "../core/store/owners.js";
-import { runReports, seeded, type ReportsOutcome } from "../test/support/reportsRun.js";
+import { runReports, type ReportsOutcome } from "../test/support/reportsRun.js";
 import { removeTempDirs } from "../test/support/git.js";
 
 /**
@@ -89,7 +89,7 @@ async function throughTheGateway(chaos: boolean): Promise<ReportsOutcome> {
         commits: 20,
         restart: chaos,
         chaos: chaos
-          ? { dropInbound: 0.05, duplicateInbound: 0.1, maxDelayMs: 30, dropOutbound: 0.05, closeConnection: 0.01, random: seeded(2026) }
+          ? { dropInbound: 0.05, duplicateInbound: 0.1, maxDelayMs: 30, dropOutbound: 0.05, closeConnection: 0.01, random: seededRandom(2026) }
           : undefined,
         timeoutMs: 600_000,
       });

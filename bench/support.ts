@@ -253,7 +253,7 @@ export function printTable(headers: string[], rows: string[][]): void {
   for (const row of rows) console.log(line(row));
 }
 
-/** A small seeded generator (mulberry32), so every run stores the same text. */
+/** A small seeded generator (mulberry32), so that a run (the text it stores, the faults it injects) can be repeated. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {

@@ -4,7 +4,8 @@ import type { TestOwner } from "./support/api.js";
 import { initRepo, removeTempDirs, tempDir } from "./support/git.js";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { runReports, seeded } from "./support/reportsRun.js";
+import { runReports } from "./support/reportsRun.js";
+import { seededRandom } from "../bench/support.js";
 import { createTask, getTaskRecord } from "../core/store/tasks.js";
 import { readWholeConversation } from "../core/store/conversationLog.js";
 import { randomUUID } from "node:crypto";
@@ -40,7 +41,7 @@ describe("daemon reports", () => {
       daemonKey: owner.daemonKey,
       messages: 240,
       commits: 6,
-      chaos: { dropInbound: 0.2, duplicateInbound: 0.2, maxDelayMs: 40, dropOutbound: 0.2, closeConnection: 0.05, random: seeded(10) },
+      chaos: { dropInbound: 0.2, duplicateInbound: 0.2, maxDelayMs: 40, dropOutbound: 0.2, closeConnection: 0.05, random: seededRandom(10) },
       timeoutMs: 150_000,
     });
     expect({ lost: outcome.lost, duplicated: outcome.duplicated, reordered: outcome.reordered, short: outcome.shortCheckpoints }).toEqual({

@@ -157,15 +157,3 @@ export async function runReports(run: ReportsRun): Promise<ReportsOutcome> {
     await daemon.stop().catch(() => undefined);
   }
 }
-
-/** A small seeded generator (mulberry32), so that a chaos run can be repeated. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
