@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { createTestApi, type TestOwner } from "./support/api.js";
+import { createTestApi, lambdaApi, type TestOwner } from "./support/api.js";
 import { createApiKey } from "../core/store/owners.js";
 import { awsEvent } from "./support/fixtures.js";
 
@@ -646,16 +646,7 @@ describe("JWT", () => {
 
 describe("Lambda entry", () => {
   it("serves genuine API Gateway HTTP API v2 events", async () => {
-    const config = api.db.config;
-    Object.assign(process.env, {
-      MAKIMA_DYNAMO_ENDPOINT: config.dynamoEndpoint,
-      MAKIMA_S3_ENDPOINT: config.s3Endpoint,
-      MAKIMA_TABLE: config.tableName,
-      MAKIMA_BUCKET: config.bucketName,
-      MAKIMA_CURSOR_SECRET: config.cursorSecret,
-    });
-    const { handler } = await import("../functions/api.js");
-    const invoke = (event: unknown) => (handler as (e: unknown, c: unknown) => Promise<any>)(event, {});
+    const invoke = await lambdaApi(api.db.config);
 
     const get = awsEvent("apigw-http-v2.json");
     const root = await invoke(get);

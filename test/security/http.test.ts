@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
-import { createTestApi, type TestOwner } from "../support/api.js";
+import { createTestApi, lambdaApi, type TestOwner } from "../support/api.js";
 import { freePort } from "../../stacks/local/emulators.js";
 import { serveApi } from "../../stacks/local/http.js";
 import type { ServerType } from "@hono/node-server";
@@ -48,16 +48,7 @@ function raw(method: string, path: string, options: { headers?: Record<string, s
 
 describe("the api Lambda", () => {
   it("answers a GET carrying a body like any GET, as JSON (the reproduction: a text/plain 400)", async () => {
-    const config = api.db.config;
-    Object.assign(process.env, {
-      MAKIMA_DYNAMO_ENDPOINT: config.dynamoEndpoint,
-      MAKIMA_S3_ENDPOINT: config.s3Endpoint,
-      MAKIMA_TABLE: config.tableName,
-      MAKIMA_BUCKET: config.bucketName,
-      MAKIMA_CURSOR_SECRET: config.cursorSecret,
-    });
-    const { handler } = await import("../../functions/api.js");
-    const invoke = (event: unknown) => (handler as (e: unknown, c: unknown) => Promise<any>)(event, {});
+    const invoke = await lambdaApi(api.db.config);
     const get = awsEvent("apigw-http-v2.json");
     const event = {
       ...get,

@@ -49,3 +49,19 @@ export async function createTestApi(options: { config?: Partial<Config>; poster?
 
   return { db, runtime, app, newOwner, call };
 }
+
+/**
+ * The `api` Lambda's handler, configured (through its environment, as on AWS)
+ * for the table and bucket of `config`, and a way to invoke it with an event.
+ */
+export async function lambdaApi(config: Config): Promise<(event: unknown) => Promise<any>> {
+  Object.assign(process.env, {
+    MAKIMA_DYNAMO_ENDPOINT: config.dynamoEndpoint,
+    MAKIMA_S3_ENDPOINT: config.s3Endpoint,
+    MAKIMA_TABLE: config.tableName,
+    MAKIMA_BUCKET: config.bucketName,
+    MAKIMA_CURSOR_SECRET: config.cursorSecret,
+  });
+  const { handler } = await import("../../functions/api.js");
+  return (event) => (handler as (e: unknown, c: unknown) => Promise<any>)(event, {});
+}
