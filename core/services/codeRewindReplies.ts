@@ -5,7 +5,7 @@ import type { Db } from "../store/db.js";
 import type { TransactItem } from "../store/table.js";
 import { getCheckpoint } from "../store/checkpoints.js";
 import { codeRewindWrite, failCodeRewind, markCodeRewindUndone } from "../store/codeRewinds.js";
-import { eventWrites } from "./tasks.js";
+import { aboutTask, eventWrites } from "./tasks.js";
 import { applyConversationRewind, type PendingConversationCut } from "./rewind.js";
 import { withFreshTask } from "./freshTask.js";
 import { str } from "./replyOperation.js";
@@ -53,10 +53,7 @@ export async function undoRewindCompleted(
   await db.table.transact([
     markCodeRewindUndone(db, task.id, rewindId),
     ...eventWrites(db, {
-      ownerId: task.ownerId,
-      contractId: task.contractId,
-      taskId: task.id,
-      phase,
+      ...aboutTask(task, phase),
       eventType: "rewind",
       eventSubtype: "code_undone",
       eventData: { rewindId, restoredFrom, actor: str(op, "actor") },
@@ -106,10 +103,7 @@ function codeRewindWrites(
     createdAt: db.clock().toISOString(),
   });
   const event = eventWrites(db, {
-    ownerId: task.ownerId,
-    contractId: task.contractId,
-    taskId: task.id,
-    phase,
+    ...aboutTask(task, phase),
     eventType: "rewind",
     eventSubtype: "code",
     eventData: {

@@ -17,7 +17,7 @@ import { deleteDispatchedCodeRewind, findCodeRewind, listCodeRewinds, putDispatc
 import type { CodeRewindView } from "../responses.js";
 import { assertBranchName } from "../gitRefs.js";
 import { ownedSupervisor, ownedTask, type ServiceContext } from "./context.js";
-import { assertNotRunning, eventWrites, phaseOf, taskEventWrites } from "./tasks.js";
+import { aboutTask, assertNotRunning, eventWrites, phaseOf, taskEventWrites } from "./tasks.js";
 
 export interface CodeRewindResult {
   taskId: string;
@@ -205,10 +205,7 @@ export async function applyConversationRewind(
     id: options.id,
     alsoWrite: (rewind) => [
       ...eventWrites(db, {
-        ownerId: task.ownerId,
-        contractId: task.contractId,
-        taskId: task.id,
-        phase,
+        ...aboutTask(task, phase),
         eventType: "rewind",
         eventSubtype: "conversation",
         eventData: { rewindId: rewind.id, messageCount: rewind.messageCount, hiddenCount: rewind.hiddenCount, request, actor },

@@ -19,7 +19,7 @@ import {
 import type { Db } from "../store/db.js";
 import type { Relay } from "../relay.js";
 import { MAX_INLINE_PAYLOAD_BYTES } from "../protocol.js";
-import { eventWrites, phaseOf } from "./tasks.js";
+import { aboutTask, eventWrites, phaseOf } from "./tasks.js";
 import { log } from "../log.js";
 
 /** How many times a daemon is asked to start a task before it is marked failed. */
@@ -206,7 +206,7 @@ export async function startFailed(
   const attempt = Math.max(1, task.startAttempts ?? 1);
   const final = attempt >= MAX_START_ATTEMPTS;
   const phase = await phaseOf({ db }, task);
-  const about = { ownerId: task.ownerId, contractId: task.contractId, taskId: task.id, phase };
+  const about = aboutTask(task, phase);
   try {
     await db.table.transact([
       startFailedUpdate(db, task, operationId, { ...reason, attempt }, final),

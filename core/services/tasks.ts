@@ -71,8 +71,12 @@ export async function taskEventWrites(
   task: Pick<TaskRecord, "id" | "ownerId" | "contractId">,
   event: Omit<NewHistoryEvent, "ownerId" | "contractId" | "taskId">,
 ): Promise<TransactItem[]> {
-  const phase = event.phase ?? (await phaseOf({ db }, task));
-  return eventWrites(db, { ...event, ownerId: task.ownerId, contractId: task.contractId, taskId: task.id, phase });
+  return eventWrites(db, { ...event, ...aboutTask(task, event.phase ?? (await phaseOf({ db }, task))) });
+}
+
+/** Whom a task's history event is about: its owner, its contract, the task, and the phase it happened in. */
+export function aboutTask(task: Pick<TaskRecord, "id" | "ownerId" | "contractId">, phase: NewHistoryEvent["phase"]) {
+  return { ownerId: task.ownerId, contractId: task.contractId, taskId: task.id, phase };
 }
 
 /**
