@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { keys, TABLE_KEYS, type IndexName } from "../core/keys.js";
 import { newId } from "../core/ids.js";
-import { encodeMessage } from "../core/store/messageCodec.js";
+import { newBatch } from "../core/store/logBatch.js";
 import { historyEventItems, newHistoryEvent } from "../core/store/history.js";
 import { snapshotItem } from "../core/store/snapshots.js";
-import { SnapshotRecord } from "../core/models.js";
+import { ConversationMessage, SnapshotRecord } from "../core/models.js";
 import type { Item } from "../core/store/table.js";
 import { formatNumber, invokedDirectly, itemSize, printTable, seededRandom } from "./support.js";
 
@@ -105,8 +105,10 @@ export async function runPartitionsBench(): Promise<void> {
       seqs.set(taskId, seq);
       const id = `m-${taskId.slice(0, 8)}-${seq}`;
       const message = { id, role: "assistant" as const, content: messageText(random, MESSAGE_BYTES), timestamp: new Date(Date.UTC(2026, 10, 1) + at * 1000).toISOString() };
-      load.write({ ...keys.message(taskId, seq), ...encodeMessage(message), seq, chain: "x".repeat(22) }, at, true);
-      load.write({ ...keys.messageById(taskId, id), seq }, at, true);
+      // A daemon's batch of one (its flush window is shorter than the gap between an agent's messages).
+      const batch = newBatch({ id: taskId, ownerId }, seq, "", [ConversationMessage.parse(message)], message.timestamp);
+      load.write(batch.item, at, true);
+      load.write(batch.ids, at, true);
       const event = newHistoryEvent(
         { ownerId, contractId, taskId, eventType: "chat", eventSubtype: "messages", phase: "execute", eventData: { count: 1, firstMessageId: id, lastMessageId: id, roles: ["assistant"] } },
         new Date(Date.UTC(2026, 10, 1) + at * 1000),

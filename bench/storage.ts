@@ -12,7 +12,7 @@ import { blobKeys } from "../core/blobs.js";
 import { type Db } from "../core/store/db.js";
 import { type Item } from "../core/store/table.js";
 import { createTask, getTaskRecord } from "../core/store/tasks.js";
-import { appendMessages, INLINE_MESSAGE_BYTES } from "../core/store/conversationAppend.js";
+import { appendMessages } from "../core/store/conversationAppend.js";
 import { readConversation } from "../core/store/conversationLog.js";
 import { createCheckpointWithSnapshot } from "../core/store/checkpoints.js";
 import { dayOf, expiryAttributes, getSnapshot } from "../core/store/snapshots.js";
@@ -46,7 +46,7 @@ const OWNER = "bench-owner";
  * (BENCH_PLAN_INLINE_KB overrides it, e.g. 350). Beyond it, the state goes to
  * S3 gzip (written first), as our storage principles require.
  */
-const PLAN_INLINE_BYTES = Number(process.env.BENCH_PLAN_INLINE_KB ?? INLINE_MESSAGE_BYTES / 1024) * 1024;
+const PLAN_INLINE_BYTES = Number(process.env.BENCH_PLAN_INLINE_KB ?? 64) * 1024;
 const DAY_MS = 86_400_000;
 /** A strongly consistent read unit covers 4 KB; a write unit 1 KB. */
 const READ_UNIT_BYTES = 4 * 1024;

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { pad } from "./keys.js";
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -22,10 +23,14 @@ export const blobKeys = {
   snapshotState: (ownerId: string, taskId: string, snapshotId: string) =>
     `snapshots/${ownerId}/${taskId}/${snapshotId}.json.gz`,
   snapshotPrefix: "snapshots/",
-  /** A conversation message too large for an item (kept with the log, never expired). */
-  message: (ownerId: string, taskId: string, messageId: string) =>
-    `messages/${ownerId}/${taskId}/${encodeURIComponent(messageId)}.json.gz`,
-  messagePrefix: "messages/",
+  /**
+   * A stretch of a task's log kept in S3 (a batch too large for an item, or a
+   * sealed stretch), named by its first sequence number and a token of the
+   * write that made it; the log item at that sequence names it (kept forever).
+   */
+  logChunk: (ownerId: string, taskId: string, firstSeq: number, token: string) =>
+    `logs/${ownerId}/${taskId}/${pad(firstSeq)}-${token}.json.gz`,
+  logChunkPrefix: "logs/",
   /** Payloads travelling between the service and a daemon (diffs, conversations to start with). */
   transfer: (ownerId: string, transferId: string) => `transfers/${ownerId}/${transferId}.json.gz`,
   /** A daemon's upload of a message too large for a WebSocket message. */

@@ -13,9 +13,9 @@
  * | task by id                               | pk = TASK#t, sk = TASK                                | table |
  * | a contract's tasks (spawned tasks)       | gsi1pk = CONTRACT#c#TASKS                             | gsi1  |
  * | a task's forks                           | gsi2pk = TASK#t#FORKS                                 | gsi2  |
+ * | log batch holding sequence n             | pk = TASK#t, sk <= MSG#n, newest first, limit 1       | table |
  * | conversation log, by sequence            | pk = TASK#t, sk between MSG#from and MSG#to           | table |
- * | last log entry (next sequence)           | pk = TASK#t, sk begins_with MSG#, newest, limit 1     | table |
- * | message by id                            | pk = TASK#t, sk = MSGID#id                            | table |
+ * | message by id, dedupe (id digests)       | pk = TASK#t, sk begins_with MSGIDS#                   | table |
  * | checkpoints by number                    | pk = TASK#t, sk begins_with CHECKPOINT#               | table |
  * | checkpoint by id                         | pk = TASK#t, sk = CHECKPOINTID#id → number            | table |
  * | snapshots of a task, newest first        | pk = TASK#t, sk begins_with SNAPSHOT#                 | table |
@@ -101,9 +101,12 @@ export const keys = {
   taskForks: (taskId: string) => `TASK#${taskId}#FORKS`,
   awaitingDaemon: (ownerId: string) => `OWNER#${ownerId}#AWAITING_DAEMON`,
 
-  message: (taskId: string, seq: number) => ({ pk: `TASK#${taskId}`, sk: `MSG#${pad(seq)}` }),
-  messagePrefix: "MSG#",
-  messageById: (taskId: string, messageId: string) => ({ pk: `TASK#${taskId}`, sk: `MSGID#${messageId}` }),
+  /** A batch of the task's log, keyed by the sequence number of its first message. */
+  logBatch: (taskId: string, firstSeq: number) => ({ pk: `TASK#${taskId}`, sk: `MSG#${pad(firstSeq)}` }),
+  logBatchPrefix: "MSG#",
+  /** The id digests of a committed batch (what message lookup by id and dedupe read). */
+  logIds: (taskId: string, firstSeq: number) => ({ pk: `TASK#${taskId}`, sk: `MSGIDS#${pad(firstSeq)}` }),
+  logIdsPrefix: "MSGIDS#",
 
   checkpoint: (taskId: string, number: number) => ({ pk: `TASK#${taskId}`, sk: `CHECKPOINT#${pad(number, 6)}` }),
   checkpointPrefix: "CHECKPOINT#",

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { awsEvent } from "./support/fixtures.js";
 import { createTestDb } from "./support/env.js";
@@ -78,7 +79,7 @@ describe("snapshot retention", () => {
   it("expires auto and manual snapshots, keeps fresh and pinned ones, and never touches the conversation", async () => {
     const { db, time } = await setup();
     const task = await newTask(db);
-    const big = "x".repeat(70 * 1024); // over the inline limit: the message body goes to messages/ in S3
+    const big = randomBytes(120 * 1024).toString("base64"); // incompressible: the batch goes to logs/ in S3
     await store.appendMessages(db, task, [
       { id: "m1", role: "user", content: "hello" },
       { id: "m2", role: "assistant", content: big },
@@ -109,10 +110,10 @@ describe("snapshot retention", () => {
     // Pinned: still there after more than a year, with its state object.
     expect((await snapshotItem(db, task.id, pinned.id))?.pinned).toBe(true);
     expect(await db.blobs.exists(pinned.stateBlobKey!)).toBe(true);
-    // The log and its large message body are untouched.
-    const log = await partition(db, task.id, keys.messagePrefix);
-    expect(log.map((m) => m.id)).toEqual(["m1", "m2"]);
-    expect(await db.blobs.exists(blobKeys.message(task.ownerId, task.id, "m2"))).toBe(true);
+    // The log and its batch in S3 are untouched.
+    const log = await partition(db, task.id, keys.logBatchPrefix);
+    expect(log.map((b) => [b.seq, b.last])).toEqual([[1, 2]]);
+    expect(await db.blobs.exists(log[0]!.chunkKey as string)).toBe(true);
     const whole = await store.readWholeConversation(db, (await store.getTaskRecord(db, task.ownerId, task.id))!.segments);
     expect(whole[1]!.content).toBe(big);
     // A second run finds nothing more to do.
@@ -197,34 +198,32 @@ describe("orphan sweep", () => {
     const { db, time } = await setup();
     const task = await newTask(db, "owner/with/slashes");
     const owner = task.ownerId;
-    // Referenced: a snapshot's state, a large message body (also one whose id item is missing), an operation's result.
+    // Referenced: a snapshot's state, a batch of the log too large for an item, an operation's result.
     const referenced = await snap(db, task, "auto", { state: 1 });
-    await store.appendMessages(db, task, [
-      { id: "big one", role: "assistant", content: "y".repeat(70 * 1024) },
-      { id: "big two", role: "assistant", content: "z".repeat(70 * 1024) },
-    ]);
-    await db.table.delete(keys.messageById(task.id, "big two")); // as after a crash between the two writes of an append
+    await store.appendMessages(db, task, [{ id: "big one", role: "assistant", content: randomBytes(120 * 1024).toString("base64") }]);
+    const [batch] = await partition(db, task.id, keys.logBatchPrefix);
     const op = await store.createOperation(db, { id: newId(), ownerId: owner, commandType: "getCheckpointDiff" });
     await store.settleOperation(db, op, { status: "succeeded", result: { diff: "d".repeat(110 * 1024) } });
     const resultKey = blobKeys.transfer(owner, `result-${op.id}`);
     // Orphans: no item names them.
     const orphanSnapshot = blobKeys.snapshotState(owner, task.id, newId());
-    const orphanMessage = blobKeys.message(owner, task.id, "never/appended");
+    // A batch that lost its sequence number to another append, and one a sealed stretch took in.
+    const orphanMessage = blobKeys.logChunk(owner, task.id, 1, "lost");
     const transfer = blobKeys.transfer(owner, `diff-${newId()}`);
     const unknownShape = "snapshots/README.txt";
     for (const key of [orphanSnapshot, orphanMessage, transfer, unknownShape]) await db.blobs.putJson(key, { key });
-    const keepers = [referenced.stateBlobKey!, blobKeys.message(owner, task.id, "big one"), blobKeys.message(owner, task.id, "big two"), resultKey, unknownShape];
+    const keepers = [referenced.stateBlobKey!, batch!.chunkKey as string, resultKey, unknownShape];
     for (const key of keepers) expect(await db.blobs.exists(key), key).toBe(true);
 
     // Inside the grace period: everything is young and stays.
     const young = await runCleanup(db, quiet);
     expect(young.orphans).toMatchObject({ snapshots: 0, messages: 0, transfers: 0, passComplete: true });
-    expect(young.orphans.listed).toBe(8);
+    expect(young.orphans.listed).toBe(7);
     for (const key of [orphanSnapshot, orphanMessage, transfer]) expect(await db.blobs.exists(key)).toBe(true);
 
     time.days(2);
     const old = await runCleanup(db, quiet);
-    expect(old.orphans).toMatchObject({ snapshots: 1, messages: 1, transfers: 1, listed: 8, passComplete: true });
+    expect(old.orphans).toMatchObject({ snapshots: 1, messages: 1, transfers: 1, listed: 7, passComplete: true });
     for (const key of [orphanSnapshot, orphanMessage, transfer]) expect(await db.blobs.exists(key), key).toBe(false);
     for (const key of keepers) expect(await db.blobs.exists(key), key).toBe(true);
 

@@ -257,7 +257,7 @@ describe("storage (stacks/storage.ts)", () => {
     // Message bodies and snapshot state (pinned snapshots keep theirs forever) are never expired by S3.
     for (const r of rules) {
       expect(typeof r.prefix === "string" && r.prefix.length > 0, "rule without prefix").toBe(true);
-      expect(blobKeys.messagePrefix.startsWith(r.prefix as string)).toBe(false);
+      expect(blobKeys.logChunkPrefix.startsWith(r.prefix as string)).toBe(false);
       expect(blobKeys.snapshotPrefix.startsWith(r.prefix as string)).toBe(false);
     }
   });

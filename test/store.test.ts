@@ -1,9 +1,11 @@
+import { randomBytes } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createTestDb } from "./support/env.js";
 import * as store from "../core/store/index.js";
 import { keys } from "../core/keys.js";
 import type { Table } from "../core/store/table.js";
 import { DomainError } from "../core/errors.js";
+import { decodeLogItem } from "../core/store/logBatch.js";
 import type { HistoryEvent, NewConversationMessage, TaskRecord } from "../core/models.js";
 
 let db: Awaited<ReturnType<typeof createTestDb>>;
@@ -50,6 +52,14 @@ function failingTransaction(table: Table, n: number): Table {
     return table.transact(items);
   };
   return faulty;
+}
+
+/** The log's batch items (not tombstones) and the ids of every message stored in the task's own log, committed or not. */
+async function logOf(taskId: string) {
+  const batches = (await itemsInPartition(keys.taskPartition(taskId))).filter((i) => String(i.sk).startsWith("MSG#") && i.sealedInto === undefined);
+  const ids: string[] = [];
+  for (const item of batches) ids.push(...(await decodeLogItem(db, taskId, item)).messages.map((m) => m.id));
+  return { batches, ids };
 }
 
 async function itemsInPartition(pk: string) {
@@ -137,9 +147,10 @@ describe("conversation log", () => {
   it("50 concurrent appenders produce a gapless, duplicate-free sequence", async () => {
     const task = await newTask();
     await Promise.all(Array.from({ length: 50 }, (_, i) => store.appendMessages(db, task, [msg(i)])));
-    const items = (await itemsInPartition(keys.taskPartition(task.id))).filter((i) => String(i.sk).startsWith("MSG#"));
-    expect(items.map((i) => i.seq).sort((a, b) => Number(a) - Number(b))).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
-    expect(new Set(items.map((i) => i.id)).size).toBe(50);
+    const { batches, ids } = await logOf(task.id);
+    expect(batches.map((i) => i.seq).sort((a, b) => Number(a) - Number(b))).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(new Set(ids).size).toBe(50);
+    expect(ids).toHaveLength(50);
     expect((await reload(task)).lastSeq).toBe(50);
     expect(store.toTask(await reload(task)).messageCount).toBe(50);
   });
@@ -153,12 +164,13 @@ describe("conversation log", () => {
       eventSubtype: "messages",
       eventData: chunk,
     });
-    // 150 messages take two transactions; the second one fails, as a DynamoDB error would make it.
-    const faulty = { ...db, table: failingTransaction(db.table, 2) };
+    await store.appendMessages(db, task, Array.from({ length: 20 }, (_, i) => msg(i)), { event });
+    // The commit of the next batch fails, as a DynamoDB error would make it: the batch it took is taken back.
+    const faulty = { ...db, table: failingTransaction(db.table, 1) };
     await expect(store.appendMessages(faulty, task, Array.from({ length: 150 }, (_, i) => msg(i)), { event })).rejects.toThrow(/injected/);
-    const entries = (await itemsInPartition(keys.taskPartition(task.id))).filter((i) => String(i.sk).startsWith("MSG#"));
     const count = store.toTask(await reload(task)).messageCount;
-    expect(count).toBe(entries.length);
+    expect(count).toBe(20);
+    expect((await logOf(task.id)).ids).toHaveLength(20);
     const chat = (await store.taskHistory(db, task.id, { limit: 100 })).items.reduce((n, e) => n + Number(e.eventData.count), 0);
     expect(chat).toBe(count);
     // The rest arrives on a retry, each message once; the log stays gapless.
@@ -207,21 +219,20 @@ describe("conversation log", () => {
     const batch = [10, 11, 12, 13, 14, 15].map((i) => msg(i));
     const results = await Promise.all([1, 2, 3].map(() => store.appendMessages(db, task, batch)));
     expect(results.reduce((n, r) => n + r.appended, 0)).toBe(6);
-    const items = (await itemsInPartition(keys.taskPartition(task.id))).filter((i) => String(i.sk).startsWith("MSG#"));
-    expect(items.map((i) => i.seq)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(new Set(items.map((i) => i.id)).size).toBe(6);
+    const { batches, ids } = await logOf(task.id);
+    expect(batches.map((i) => [i.seq, i.last])).toEqual([[1, 6]]);
+    expect(ids).toEqual(batch.map((m) => m.id));
   });
 
-  it("offloads a 2 MB tool result to S3 gzip, pages it truncated, returns it whole by id", async () => {
+  it("moves a batch too large for an item to S3 gzip, pages it truncated, returns it whole by id", async () => {
     const task = await newTask();
-    const big = "x".repeat(2 * 1024 * 1024);
+    const big = randomBytes(1024 * 1024).toString("base64");
     await store.appendMessages(db, task, [msg(1, { role: "tool", toolName: "read", toolResult: big })]);
-    const [item] = (await itemsInPartition(keys.taskPartition(task.id))).filter((i) => String(i.sk).startsWith("MSG#"));
-    expect(item!.blobKey).toBe(`messages/${alice}/${task.id}/m1.json.gz`);
-    expect(JSON.stringify(item).length).toBeLessThan(64 * 1024);
-    const objects = await db.blobs.list(`messages/${alice}/${task.id}/`);
-    expect(objects.objects).toHaveLength(1);
-    expect(objects.objects[0]!.size).toBeLessThan(100_000);
+    const { batches } = await logOf(task.id);
+    expect(batches[0]!.chunkKey).toMatch(new RegExp(`^logs/${alice}/${task.id}/0000000001-`));
+    expect(batches[0]!.body).toBeUndefined();
+    const objects = await db.blobs.list(`logs/${alice}/${task.id}/`);
+    expect(objects.objects.map((o) => o.key)).toEqual([batches[0]!.chunkKey]);
     const page = await store.readConversation(db, (await reload(task)).segments, { scope: "x", limit: 10 });
     expect(page.items[0]!.truncated).toBe(true);
     expect(page.items[0]!.toolResult!.length).toBe(store.PAGE_FIELD_CHARS);
@@ -489,8 +500,7 @@ describe("forks and rewinds", () => {
     const reloaded = await reload(child);
     expect(await readAll(reloaded.segments, 2)).toEqual(["m1", "m2", "m3", "m100"]);
     expect(store.toTask(reloaded).messageCount).toBe(4);
-    const childMessages = (await itemsInPartition(keys.taskPartition(child.id))).filter((i) => String(i.sk).startsWith("MSG#"));
-    expect(childMessages.map((i) => i.id)).toEqual(["m100"]);
+    expect((await logOf(child.id)).ids).toEqual(["m100"]);
     expect((await store.listForks(db, parent.id, 10)).items.map((t) => t.id)).toEqual([child.id]);
     expect((await store.getWholeMessage(db, reloaded, "m2")).content).toBe("message 2");
     await expect(store.getWholeMessage(db, reloaded, "m5")).rejects.toMatchObject({ status: 404 });
@@ -520,7 +530,7 @@ describe("forks and rewinds", () => {
     expect(rewind).toMatchObject({ messageCount: 3, hiddenCount: 2, actor: "alice" });
     task = await reload(task);
     expect(await readAll(task.segments)).toEqual(["m1", "m2", "m3"]);
-    expect((await itemsInPartition(keys.taskPartition(task.id))).filter((i) => String(i.sk).startsWith("MSG#"))).toHaveLength(5);
+    expect((await logOf(task.id)).ids).toEqual(["m1", "m2", "m3", "m4", "m5"]);
     await store.appendMessages(db, task, [msg(6)]);
     task = await reload(task);
     expect(await readAll(task.segments)).toEqual(["m1", "m2", "m3", "m6"]);

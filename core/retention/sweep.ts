@@ -1,17 +1,17 @@
 import { blobKeys, type BlobInfo } from "../blobs.js";
 import { unreferencedSnapshotStates } from "../store/snapshots.js";
-import { unreferencedMessageBlobs } from "../store/messageBlobs.js";
+import { unreferencedLogChunks } from "../store/logChunks.js";
 import { unneededTransfers } from "../store/operations.js";
 import type { CleanupJob } from "./job.js";
 import type { CleanupState } from "./state.js";
 
 /**
- * The orphan sweep: walks `snapshots/`, `messages/` and `transfers/` a
+ * The orphan sweep: walks `snapshots/`, `logs/` and `transfers/` a
  * bounded number of keys per run, remembering the last key listed, and
  * deletes the old objects nothing names any more. Whether an object is still
  * named is asked of the store module that owns its kind.
  */
-const SWEEP_PREFIXES = [blobKeys.snapshotPrefix, blobKeys.messagePrefix, blobKeys.transferPrefix] as const;
+const SWEEP_PREFIXES = [blobKeys.snapshotPrefix, blobKeys.logChunkPrefix, blobKeys.transferPrefix] as const;
 
 /** Lists up to sweepMaxKeys objects from where the last run stopped; returns where to go on. */
 export async function sweepOrphans(job: CleanupJob, state: CleanupState): Promise<{ prefix: string; after?: string }> {
@@ -51,10 +51,10 @@ async function sweepPage(job: CleanupJob, prefix: string, objects: BlobInfo[]): 
   if (!old.length) return;
   let orphans: string[];
   if (prefix === blobKeys.snapshotPrefix) orphans = await unreferencedSnapshotStates(job.db, old);
-  else if (prefix === blobKeys.messagePrefix) orphans = await unreferencedMessageBlobs(job.db, old);
+  else if (prefix === blobKeys.logChunkPrefix) orphans = await unreferencedLogChunks(job.db, old);
   else orphans = await unneededTransfers(job.db, old);
   if (!orphans.length) return;
   await job.db.blobs.deleteMany(orphans);
-  const kind = prefix === blobKeys.snapshotPrefix ? "snapshots" : prefix === blobKeys.messagePrefix ? "messages" : "transfers";
+  const kind = prefix === blobKeys.snapshotPrefix ? "snapshots" : prefix === blobKeys.logChunkPrefix ? "messages" : "transfers";
   job.counts.orphans[kind] += orphans.length;
 }

@@ -64,7 +64,9 @@ export async function handleReport(ctx: ServiceContext, connection: Connection, 
 function reportState(task: TaskRecord, position: NonNullable<Report["report"]>): { kind: "next" | "duplicate" | "early" | "superseded"; applied: number } {
   const sameStream = task.reportStream === position.stream;
   const applied = sameStream ? (task.reportSeq ?? 0) : 0;
-  if (!sameStream) return position.seq === 1 ? { kind: "next", applied } : { kind: task.reportStream ? "superseded" : "early", applied };
+  // Streams are UUIDv7: an older stream than the task's is superseded; a newer one starts at report 1.
+  if (!sameStream && task.reportStream !== undefined && position.stream < task.reportStream) return { kind: "superseded", applied };
+  if (!sameStream) return { kind: position.seq === 1 ? "next" : "early", applied };
   if (applied >= position.seq) return { kind: "duplicate", applied };
   return { kind: applied === position.seq - 1 ? "next" : "early", applied };
 }

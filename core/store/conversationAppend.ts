@@ -1,92 +1,178 @@
-import { createHash } from "node:crypto";
 import { ConversationMessage, type NewConversationMessage, type TaskRecord } from "../models.js";
 import { keys } from "../keys.js";
 import { newId } from "../ids.js";
-import { badRequest, notFound } from "../errors.js";
-import { blobKeys } from "../blobs.js";
+import { badRequest, notFound, unavailable } from "../errors.js";
+import { log } from "../log.js";
 import { type Db, nowIso } from "./db.js";
-import { backoff, cancellationReasons, type Item } from "./table.js";
+import { backoff, cancellationReasons, type Item, type TransactItem } from "./table.js";
 import { historyEventItems, newHistoryEvent, type NewHistoryEvent } from "./history.js";
-import { encodeMessage } from "./messageCodec.js";
-import { lastLogEntry, logEntries, messageIdOf, truncateForPage } from "./conversationLog.js";
-import { advanceReport, ReportOutOfOrder, reportGuard, reportIsNext, type ReportPosition } from "./reportOrder.js";
-import { sha256 } from "./segments.js";
+import { findMessages } from "./conversationLog.js";
+import { decodeLogItem, idDigest, LogItem, newBatch } from "./logBatch.js";
+import { advanceReport, ReportOutOfOrder, reportGuard, reportIsNextFor, type ReportPosition } from "./reportOrder.js";
+import { sealIfDue } from "./logSeal.js";
 
-/** Above this an item's message body goes to S3 (items stay well under DynamoDB's 400 KB). */
-export const INLINE_MESSAGE_BYTES = 64 * 1024;
+/**
+ * Appending to a task's log. An append is one batch item (logBatch.ts),
+ * taken and then committed:
+ *
+ * 1. **take**: the item `MSG#<lastSeq + 1>` is put only if no item has that
+ *    key. Every appender that read the same end of the log tries the same
+ *    key, so exactly one takes it.
+ * 2. **commit**: one transaction moves the task's `lastSeq` (conditional on
+ *    the value read), writes the batch's id digests and its `chat` history
+ *    event and, for a daemon report, the report number. Readers see only
+ *    what is committed, so after any failure the log, the message count and
+ *    the history agree.
+ *
+ * A batch taken but left uncommitted (its writer died) blocks the next
+ * sequence number only until ABANDONED_AFTER_MS: the next appender commits
+ * it for its writer, from what the item holds. The big item is written
+ * once, outside the transaction; only small items are transactional.
+ */
 
-/** 128 bits of sha256 are plenty to pin a log's content; shorter than hex in every item. */
-const chainHash = (previous: string, body: string) => createHash("sha256").update(previous).update(body).digest().subarray(0, 16).toString("base64url");
+/** A batch taken and not committed this long ago is committed by the next appender. */
+const ABANDONED_AFTER_MS = 3_000;
+/** How long an append keeps trying against concurrent appends before answering 503. */
+const APPEND_DEADLINE_MS = 20_000;
+
+export interface AppendOptions {
+  /** The history event of the batch's messages (recorded in the commit). */
+  event?: (batch: { count: number; firstMessageId: string; lastMessageId: string; roles: string[] }) => NewHistoryEvent;
+  /** A daemon report: applied once, after its predecessor (ReportOutOfOrder otherwise). */
+  report?: ReportPosition;
+}
+
+/** The committed end of the log, as the task item has it. */
+export interface LogHead {
+  seq: number;
+  chain: string;
+  /** The receive time of the last batch (epoch ms; 0 when empty). */
+  receivedAt: number;
+  reportStream?: string;
+  reportSeq?: number;
+  /** The log is sealed into S3 up to here. */
+  sealedTo: number;
+}
+
+async function readHead(db: Db, taskId: string): Promise<LogHead> {
+  const item = await db.table.get(keys.task(taskId), {
+    ProjectionExpression: "lastSeq, lastChain, lastReceivedAt, reportStream, reportSeq, sealedTo",
+  });
+  if (!item) throw notFound("task");
+  return {
+    seq: (item.lastSeq as number | undefined) ?? 0,
+    chain: (item.lastChain as string | undefined) ?? "",
+    receivedAt: (item.lastReceivedAt as number | undefined) ?? 0,
+    reportStream: item.reportStream as string | undefined,
+    reportSeq: item.reportSeq as number | undefined,
+    sealedTo: (item.sealedTo as number | undefined) ?? 0,
+  };
+}
+
+interface Taken {
+  first: number;
+  last: number;
+  chain: string;
+  receivedAt: string;
+  token: string;
+  messages: ConversationMessage[];
+}
+
+/** What commits a taken batch, all in one transaction. */
+function commitWrites(task: TaskRecord, head: LogHead, batch: Taken, options: AppendOptions, db: Db): TransactItem[] {
+  const guard = options.report ? reportGuard(options.report) : undefined;
+  const event = options.event?.({
+    count: batch.messages.length,
+    firstMessageId: batch.messages[0]!.id,
+    lastMessageId: batch.messages.at(-1)!.id,
+    roles: [...new Set(batch.messages.map((m) => m.role))],
+  });
+  const ids: Item = {
+    ...keys.logIds(task.id, batch.first),
+    seq: batch.first,
+    token: batch.token,
+    ids: Buffer.from(batch.messages.map((m) => idDigest(m.id)).join(""), "hex"),
+  };
+  return [
+    {
+      Update: {
+        Key: keys.task(task.id),
+        UpdateExpression: `SET lastSeq = :seq, lastChain = :chain, lastReceivedAt = :at${guard ? `, ${guard.set}` : ""}`,
+        ConditionExpression: `attribute_exists(pk) AND lastSeq = :prev${guard ? ` AND ${guard.condition}` : ""}`,
+        ExpressionAttributeValues: {
+          ":prev": head.seq,
+          ":seq": batch.last,
+          ":chain": batch.chain,
+          ":at": Date.parse(batch.receivedAt),
+          ...guard?.values,
+        },
+      },
+    },
+    { Put: { Item: ids } },
+    ...(event ? historyEventItems(newHistoryEvent(event, db.clock())).map((Item) => ({ Put: { Item } })) : []),
+  ];
+}
+
+/** Whether the batch with this token is committed (its id digests are written only by its commit). */
+async function isCommitted(db: Db, taskId: string, first: number, token: string): Promise<boolean> {
+  const ids = await db.table.get(keys.logIds(taskId, first), { ProjectionExpression: "#t", ExpressionAttributeNames: { "#t": "token" } });
+  return ids?.token === token;
+}
+
+/**
+ * The batch after the committed end was taken by another append: if it has
+ * been left uncommitted longer than ABANDONED_AFTER_MS, commit it (without
+ * a report number: a resend of that report finds its messages stored).
+ */
+async function commitAbandoned(db: Db, task: TaskRecord, head: LogHead, options: AppendOptions): Promise<void> {
+  const stored = await db.table.get(keys.logBatch(task.id, head.seq + 1));
+  if (!stored) return;
+  const item = LogItem.parse(stored);
+  if (item.sealed || item.sealedInto !== undefined || !item.token || !item.receivedAt) return;
+  if (db.clock().getTime() - Date.parse(item.receivedAt) < ABANDONED_AFTER_MS) return;
+  const batch = await decodeLogItem(db, task.id, stored);
+  const taken: Taken = {
+    first: batch.first,
+    last: batch.last,
+    chain: batch.chains.at(-1)!,
+    receivedAt: item.receivedAt,
+    token: item.token,
+    messages: batch.messages.map(({ receivedAt: _r, ...m }) => m),
+  };
+  try {
+    await db.table.transact([
+      { ConditionCheck: { Key: keys.logBatch(task.id, taken.first), ConditionExpression: "#t = :t", ExpressionAttributeNames: { "#t": "token" }, ExpressionAttributeValues: { ":t": taken.token } } },
+      ...commitWrites(task, head, taken, { event: options.event }, db),
+    ]);
+    log.warn("committed an abandoned append", { taskId: task.id, first: taken.first, last: taken.last });
+  } catch (error) {
+    // Its writer committed or withdrew it meanwhile, or the log moved on.
+    if (!cancellationReasons(error)) throw error;
+  }
+}
+
+/** Takes back a batch whose commit was refused, unless it got committed meanwhile; whether it was committed. */
+async function withdraw(db: Db, taskId: string, head: LogHead, taken: Taken): Promise<boolean> {
+  try {
+    await db.table.transact([
+      { ConditionCheck: { Key: keys.task(taskId), ConditionExpression: "lastSeq = :prev", ExpressionAttributeValues: { ":prev": head.seq } } },
+      { Delete: { Key: keys.logBatch(taskId, taken.first), ConditionExpression: "#t = :t", ExpressionAttributeNames: { "#t": "token" }, ExpressionAttributeValues: { ":t": taken.token } } },
+    ]);
+    return false;
+  } catch (error) {
+    if (!cancellationReasons(error)) throw error;
+    return isCommitted(db, taskId, taken.first, taken.token);
+  }
+}
 
 function completeMessage(db: Db, m: NewConversationMessage): ConversationMessage {
   return ConversationMessage.parse({ ...m, id: m.id ?? newId(), timestamp: m.timestamp ?? nowIso(db) });
 }
 
-/** Messages per transaction: with the task's update and a history event's items, within DynamoDB's 100 actions. */
-export const APPEND_CHUNK = 90;
-/** Bytes of items per transaction, within DynamoDB's 4 MB. */
-const APPEND_CHUNK_BYTES = 3 * 1024 * 1024;
-/** How long a multi-transaction append keeps others out before it counts as abandoned. */
-const APPEND_LOCK_MS = 15_000;
-
-export interface AppendOptions {
-  /** The history event of each transaction's messages (recorded in that transaction). */
-  event?: (chunk: { count: number; firstMessageId: string; lastMessageId: string; roles: string[] }) => NewHistoryEvent;
-  /** A daemon report: applied once, after its predecessor (ReportOutOfOrder otherwise). */
-  report?: ReportPosition;
-}
-
-interface Head {
-  seq: number;
-  chain: string;
-  /** The receive time of the entry at seq (epoch ms; 0 when unknown). */
-  receivedAt: number;
-  /** The task item's lastSeq as read (the transaction's condition). */
-  taskSeq: number;
-}
-
-async function readHead(db: Db, taskId: string, fromLog: boolean): Promise<Head> {
-  const item = await db.table.get(keys.task(taskId), { ProjectionExpression: "lastSeq, lastChain, lastReceivedAt" });
-  if (!item) throw notFound("task");
-  const taskSeq = (item.lastSeq as number | undefined) ?? 0;
-  const receivedAt = (item.lastReceivedAt as number | undefined) ?? 0;
-  // A log written before lastChain was kept (or whose lastSeq lagged) is read from its end.
-  if (fromLog || (taskSeq > 0 && typeof item.lastChain !== "string")) {
-    const last = await lastLogEntry(db, taskId);
-    return { ...last, taskSeq, receivedAt };
-  }
-  return { seq: taskSeq, chain: (item.lastChain as string | undefined) ?? "", taskSeq, receivedAt };
-}
-
-/** Which of these ids are stored in the task's log: pointers are hints, checked against the entry they name. */
-async function storedIds(db: Db, taskId: string, ids: string[], upTo: number): Promise<Set<string>> {
-  const pointers = await db.table.batchGet(ids.map((id) => keys.messageById(taskId, id)));
-  const claimed = pointers.filter((p) => (p.seq as number) <= upTo);
-  if (claimed.length === 0) return new Set();
-  const entries = await db.table.batchGet(claimed.map((p) => keys.message(taskId, p.seq as number)));
-  const at = new Map(entries.map((e) => [e.seq as number, e.id as string]));
-  return new Set(claimed.map((p) => messageIdOf(p)).filter((id, i) => at.get(claimed[i]!.seq as number) === id));
-}
-
-/** Ids of the log entries after `after` up to `upTo` (what a concurrent appender just wrote). */
-async function idsBetween(db: Db, taskId: string, after: number, upTo: number): Promise<Map<string, number>> {
-  const found = new Map<string, number>();
-  for await (const { item, seq } of logEntries(db, [{ taskId, from: after + 1, to: upTo }], { i: 0, after })) {
-    found.set(item.id as string, seq);
-  }
-  return found;
-}
-
 /**
- * Appends messages in order, each id once. Each transaction writes a chunk of
- * log entries together with the task's lastSeq (conditional on the value
- * read, which is what claims the sequence numbers), its history event and,
- * for a daemon report, the report number: after a failure the log, the
- * count and the history agree. An append of more than one chunk holds an
- * append lock on the task so that concurrent appends interleave only at
- * whole appends. The `MSGID#` pointers are written just before, outside the
- * transaction: a pointer is trusted only when the entry it names carries its
- * id. Large bodies go to S3 first, then the item that names them.
+ * Appends messages in order, each id once (an id already in the log is
+ * skipped), as one batch: concurrent appends interleave only as whole
+ * batches. A daemon report is applied once, in order.
  */
 export async function appendMessages(
   db: Db,
@@ -101,126 +187,63 @@ export async function appendMessages(
     if (first !== undefined) throw badRequest(`messages[${i}].id repeats messages[${first}].id`, `messages.${i}.id`);
     seen.set(m.id, i);
   });
+  const result = (appended: number, head: LogHead) => ({
+    appended,
+    skipped: messages.length - appended,
+    messageIds: messages.map((m) => m.id),
+    lastSeq: head.seq,
+  });
 
-  let head = await readHead(db, task.id, false);
-  const already = await storedIds(db, task.id, messages.map((m) => m.id), head.seq);
-  let todo = messages.filter((m) => !already.has(m.id));
-  if (todo.length === 0 && options.report) await advanceReport(db, task.id, options.report);
-
-  // Encoded once (large bodies to S3 once), whatever the retries.
-  const encoded = new Map<string, { item: Item; body: string; bytes: number }>();
-  for (const message of todo) {
-    const body = JSON.stringify(message);
-    let item: Item = encodeMessage(message);
-    if (Buffer.byteLength(body) > INLINE_MESSAGE_BYTES) {
-      const blobKey = blobKeys.message(task.ownerId, task.id, message.id);
-      await db.blobs.putJson(blobKey, message);
-      item = { ...encodeMessage({ ...truncateForPage(message), truncated: true }), blobKey };
+  const deadline = Date.now() + APPEND_DEADLINE_MS;
+  let head = await readHead(db, task.id);
+  const stored = await findMessages(db, task.id, [...seen.keys()], head.seq);
+  let todo = messages.filter((m) => !stored.has(m.id));
+  let headSince = Date.now();
+  for (let attempt = 0; ; attempt++) {
+    if (todo.length === 0) {
+      if (options.report) await advanceReport(db, task.id, options.report);
+      return result(0, head);
     }
-    encoded.set(message.id, { item, body, bytes: Buffer.byteLength(JSON.stringify(item)) });
-  }
-  const chunks: (typeof todo)[] = [];
-  for (let i = 0; i < todo.length; ) {
-    let bytes = 0;
-    let n = 0;
-    while (i + n < todo.length && n < APPEND_CHUNK && (n === 0 || bytes + encoded.get(todo[i + n]!.id)!.bytes <= APPEND_CHUNK_BYTES)) {
-      bytes += encoded.get(todo[i + n]!.id)!.bytes;
-      n++;
-    }
-    chunks.push(todo.slice(i, i + n));
-    i += n;
-  }
-  // Named after the batch: a retry of the same batch after a failure carries on under the lock it left.
-  const lock = sha256(messages.map((m) => m.id).join("\n")).slice(0, 32);
-
-  let appended = 0;
-  let fromLog = false;
-  let deadline = Date.now() + APPEND_LOCK_MS + 5000;
-  for (let c = 0; c < chunks.length; c++) {
-    let chunk = chunks[c]!;
-    for (let attempt = 0; chunk.length > 0; attempt++) {
-      const first = c === 0;
-      const last = c === chunks.length - 1;
-      const entries: Item[] = [];
-      let { seq, chain } = head;
-      // Receive times ascend with the log, strictly from one append to the next (time cuts binary-search
-      // them and can fall between any two appends), even when the appenders' clocks differ.
-      const now = db.clock().getTime();
-      const receivedAt = new Date(Math.max(now, head.receivedAt + 1)).toISOString();
-      for (const message of chunk) {
-        seq++;
-        chain = chainHash(chain, encoded.get(message.id)!.body);
-        entries.push({ ...keys.message(task.id, seq), ...encoded.get(message.id)!.item, receivedAt, seq, chain });
-      }
-      const guard = options.report && last ? reportGuard(options.report) : undefined;
-      const lockCondition = first
-        ? "(attribute_not_exists(appendLock) OR appendLockUntil < :now OR appendLock = :lock)"
-        : "appendLock = :lock";
-      const set = ["lastSeq = :seq", "lastChain = :chain", "lastReceivedAt = :at", ...(guard ? [guard.set] : []), ...(!last ? ["appendLock = :lock", "appendLockUntil = :until"] : [])];
-      const event = options.event?.({
-        count: chunk.length,
-        firstMessageId: chunk[0]!.id,
-        lastMessageId: chunk.at(-1)!.id,
-        roles: [...new Set(chunk.map((m) => m.role))],
-      });
-      // The pointers first: a pointer whose entry is not there (this transaction failed) is ignored by readers.
-      const pointers = chunk.map((m, i) => ({ put: { ...keys.messageById(task.id, m.id), seq: head.seq + i + 1 } }));
-      await Promise.all(Array.from({ length: Math.ceil(pointers.length / 25) }, (_, i) => db.table.batchWrite(pointers.slice(i * 25, i * 25 + 25))));
-      const pending = options.report && !guard ? reportIsNext(options.report) : undefined;
+    if (options.report && !reportIsNextFor(head, options.report)) throw new ReportOutOfOrder(options.report);
+    // Receive times ascend with the log, strictly from one batch to the next, whatever the appenders' clocks say.
+    const receivedAt = new Date(Math.max(db.clock().getTime(), head.receivedAt + 1)).toISOString();
+    const batch = newBatch(task, head.seq + 1, head.chain, todo, receivedAt);
+    const taken: Taken = { first: batch.item.seq, last: batch.item.last, chain: batch.chain, receivedAt, token: batch.item.token, messages: todo };
+    if (batch.chunk) await db.blobs.putJson(batch.chunk.key, batch.chunk.value);
+    if (await db.table.putNew(batch.item)) {
+      let committed: boolean;
       try {
-        await db.table.transact([
-          {
-            Update: {
-              Key: keys.task(task.id),
-              UpdateExpression: `SET ${set.join(", ")}${last ? " REMOVE appendLock, appendLockUntil" : ""}`,
-              ConditionExpression: `attribute_exists(pk) AND lastSeq = :prev AND ${lockCondition}${guard || pending ? ` AND ${(guard ?? pending)!.condition}` : ""}`,
-              ExpressionAttributeValues: {
-                ":prev": head.taskSeq,
-                ":seq": seq,
-                ":chain": chain,
-                ":at": Date.parse(receivedAt),
-                ...(first ? { ":now": now } : {}),
-                ":lock": lock,
-                ...(!last ? { ":until": now + APPEND_LOCK_MS } : {}),
-                ...(guard ?? pending)?.values,
-              },
-            },
-          },
-          ...entries.map((Item) => ({ Put: { Item, ConditionExpression: "attribute_not_exists(pk)" } })),
-          ...(event ? historyEventItems(newHistoryEvent(event, db.clock())).map((Item) => ({ Put: { Item } })) : []),
-        ]);
-        appended += chunk.length;
-        head = { seq, chain, taskSeq: seq, receivedAt: Date.parse(receivedAt) };
-        break;
+        await db.table.transact(commitWrites(task, head, taken, options, db));
+        committed = true;
       } catch (error) {
-        const reasons = cancellationReasons(error);
-        if (!reasons) throw error;
-        // The task matched but an entry was there: lastSeq lagged the log (written before they moved together).
-        if (reasons[0] === "None" && reasons.slice(1, 1 + entries.length).includes("ConditionalCheckFailed")) fromLog = true;
-        if (reasons[0] === "ConditionalCheckFailed" && options.report) {
-          const now = await db.table.get(keys.task(task.id), { ProjectionExpression: "reportStream, reportSeq" });
-          const applied = now?.reportStream === options.report.stream ? ((now.reportSeq as number | undefined) ?? 0) : 0;
-          if (applied !== options.report.seq - 1) throw new ReportOutOfOrder(options.report);
+        if (!cancellationReasons(error)) {
+          // The commit's outcome is unknown (DynamoDB failed or timed out): take the batch back unless it went through.
+          await withdraw(db, task.id, head, taken).catch(() => undefined);
+          throw error;
         }
-        if (Date.now() > deadline) throw error;
-        // Another append moved the end of the log: what it wrote may include some of these (a concurrent resend).
-        await backoff(attempt);
-        const previous = head.seq;
-        head = await readHead(db, task.id, fromLog);
-        fromLog = false;
-        if (head.seq > previous) {
-          // Others are making progress: keep trying (only an append lock that never moves runs out the time).
-          deadline = Date.now() + APPEND_LOCK_MS + 5000;
-          const written = await idsBetween(db, task.id, previous, head.seq);
-          // Pointers this attempt wrote for messages another append stored are put back on their entries.
-          const found = chunk.filter((m) => written.has(m.id));
-          if (found.length) await db.table.batchWrite(found.map((m) => ({ put: { ...keys.messageById(task.id, m.id), seq: written.get(m.id)! } })));
-          chunk = chunk.filter((m) => !written.has(m.id));
-          todo = todo.filter((m) => !written.has(m.id));
-        }
-        if (chunk.length === 0 && last && options.report) await advanceReport(db, task.id, options.report);
+        // Either another append committed this batch for us (the log moved), or the report is not next.
+        committed = (await isCommitted(db, task.id, taken.first, taken.token)) || (await withdraw(db, task.id, head, taken));
+        if (committed && options.report) await advanceReport(db, task.id, options.report).catch(() => undefined);
+        if (!committed && options.report) throw new ReportOutOfOrder(options.report);
       }
+      if (committed) {
+        const end = { ...head, seq: taken.last, chain: taken.chain, receivedAt: Date.parse(receivedAt) };
+        await sealIfDue(db, task, end).catch((error: unknown) => log.warn("sealing failed; the next append retries", { taskId: task.id, error }));
+        return result(todo.length, end);
+      }
+    } else if (Date.now() - headSince > ABANDONED_AFTER_MS) {
+      // The log has not moved for a while: the batch after its end may have lost its writer.
+      await commitAbandoned(db, task, head, options);
+    }
+    if (Date.now() > deadline) throw unavailable();
+    await backoff(attempt, 10, 200);
+    // What the appends that moved the log stored may include some of these (a concurrent resend).
+    const previous = head.seq;
+    head = await readHead(db, task.id);
+    if (head.seq > previous) {
+      headSince = Date.now();
+      const found = await findMessages(db, task.id, todo.map((m) => m.id), head.seq, previous);
+      todo = todo.filter((m) => !found.has(m.id));
     }
   }
-  return { appended, skipped: messages.length - appended, messageIds: messages.map((m) => m.id), lastSeq: head.seq };
 }

@@ -3,42 +3,139 @@ import { keys, pad } from "../keys.js";
 import { notFound } from "../errors.js";
 import type { Db } from "./db.js";
 import type { Item } from "./table.js";
-import { decodeMessage } from "./messageCodec.js";
+import { chainHash, decodeLogItem, digestsOf, idDigest, LogItem, type LogBatch } from "./logBatch.js";
 import type { Page } from "./paging.js";
 
 /**
- * The conversation is an append-only log per task: one item per message at
- * `MSG#<seq>`, the sequence claimed with a conditional put, so concurrent
- * appenders get a gapless, duplicate-free order. What a task *shows* is a list
- * of segments (runs of sequence numbers, possibly in an ancestor's log): a
- * fork shares its parent's prefix by reference, a rewind cuts the segments
+ * Reading the conversation. Each task has an append-only log (see
+ * logBatch.ts for how it is stored); what a task *shows* is a list of
+ * segments (runs of sequence numbers, possibly in an ancestor's log): a fork
+ * shares its parent's prefix by reference, a rewind cuts the segments
  * without deleting a message, and a snapshot keeps the segments it saw.
+ * Only committed messages are read: up to the task item's `lastSeq`.
  */
 
 /** A field longer than this comes truncated in a page; read the whole message by id. */
 export const PAGE_FIELD_CHARS = 16 * 1024;
 /** A page of conversation stays under 1 MB. */
 export const PAGE_BYTES = 900 * 1024;
+/** Log items per query (a query returns at most 1 MB whatever the limit). */
+const ITEMS_PER_QUERY = 25;
 
-const MAX_SEQ = 9_999_999_999;
-
-interface LogEntry {
-  seq: number;
-  chain: string;
+/** The last committed sequence number of a task's log, and the chain hash there. */
+export async function committedEnd(db: Db, taskId: string): Promise<{ seq: number; chain: string }> {
+  const item = await db.table.get(keys.task(taskId), { ProjectionExpression: "lastSeq, lastChain" });
+  return { seq: (item?.lastSeq as number | undefined) ?? 0, chain: (item?.lastChain as string | undefined) ?? "" };
 }
 
-/** The last entry of a task's own log (sequence 0 and an empty chain when empty). */
-export async function lastLogEntry(db: Db, taskId: string): Promise<LogEntry> {
+/** Segments with each open tail closed at its log's committed end (`known` when the caller has just read it). */
+export async function closeOpen(
+  db: Db,
+  segments: ConversationSegment[],
+  known?: { taskId: string; end: number },
+): Promise<ConversationSegment[]> {
+  const closed: ConversationSegment[] = [];
+  for (const s of segments) {
+    const to = s.to ?? (s.taskId === known?.taskId ? known.end : (await committedEnd(db, s.taskId)).seq);
+    if (to >= s.from) closed.push({ taskId: s.taskId, from: s.from, to });
+  }
+  return closed;
+}
+
+/** The log item whose messages include `seq` (or, past a log's end, its last item). */
+async function itemHolding(db: Db, taskId: string, seq: number): Promise<Item | undefined> {
   const { items } = await db.table.query({
-    KeyConditionExpression: "pk = :p AND begins_with(sk, :m)",
-    ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":m": keys.messagePrefix },
+    KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
+    ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":lo": keys.logBatchPrefix, ":hi": keys.logBatch(taskId, seq).sk },
     ScanIndexForward: false,
     Limit: 1,
     ConsistentRead: true,
-    ProjectionExpression: "seq, chain",
   });
-  const item = items[0];
-  return item ? { seq: item.seq as number, chain: item.chain as string } : { seq: 0, chain: "" };
+  return items[0];
+}
+
+/**
+ * The batches of a log holding sequence numbers lo..hi, in order, read as
+ * the caller pulls: the item holding `lo`, then forward. A tombstone sends
+ * the reader to the sealed stretch that took its messages.
+ */
+export async function* batchesOf(db: Db, taskId: string, lo: number, hi: number): AsyncGenerator<LogBatch> {
+  let next = lo;
+  const located = await itemHolding(db, taskId, lo);
+  let queued: Item[] = located ? [located] : [];
+  let after = located ? LogItem.parse(located).seq : lo - 1;
+  while (next <= hi) {
+    if (queued.length === 0) {
+      const { items } = await db.table.query({
+        KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
+        ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":lo": `${keys.logBatchPrefix}${pad(after + 1)}`, ":hi": keys.logBatch(taskId, hi).sk },
+        Limit: ITEMS_PER_QUERY,
+        ConsistentRead: true,
+      });
+      if (items.length === 0) break;
+      queued = items;
+    }
+    const stored = queued.shift()!;
+    const item = LogItem.parse(stored);
+    after = item.seq;
+    if (item.last < next) continue;
+    const holding = item.sealedInto !== undefined ? await db.table.get(keys.logBatch(taskId, item.sealedInto)) : stored;
+    if (!holding) throw new Error(`log of task ${taskId}: sealed stretch ${item.sealedInto} is missing`);
+    const batch = await decodeLogItem(db, taskId, holding);
+    if (batch.first > next) throw new Error(`log of task ${taskId} has no message ${next}`);
+    yield batch;
+    next = batch.last + 1;
+  }
+}
+
+/** A message of a log with its place: what readers walk. */
+export interface LogEntry {
+  message: ConversationMessage;
+  seq: number;
+  chain: string;
+  /** The segment it is visible through. */
+  i: number;
+}
+
+/** The entries that closed segments name, in order, starting after a position (segment index, last sequence read). */
+export async function* logEntries(db: Db, closed: ConversationSegment[], start: { i: number; after: number } = { i: 0, after: 0 }): AsyncGenerator<LogEntry> {
+  for (let i = start.i; i < closed.length; i++) {
+    const s = closed[i]!;
+    const lo = i === start.i ? Math.max(s.from, start.after + 1) : s.from;
+    const hi = s.to ?? 0;
+    if (lo > hi) continue;
+    for await (const batch of batchesOf(db, s.taskId, lo, hi)) {
+      for (let seq = Math.max(lo, batch.first); seq <= Math.min(hi, batch.last); seq++) {
+        const k = seq - batch.first;
+        yield { message: batch.messages[k]!, seq, chain: batch.chains[k]!, i };
+      }
+    }
+  }
+}
+
+/**
+ * Single entries by position, each log item read once: for probes (a
+ * binary search over receive times, the chain at a segment's end).
+ */
+export class EntryReader {
+  private readonly batches = new Map<string, LogBatch>();
+  constructor(private readonly db: Db) {}
+
+  async at(taskId: string, seq: number): Promise<LogEntry | undefined> {
+    for (const [key, batch] of this.batches) {
+      if (key.startsWith(`${taskId}#`) && seq >= batch.first && seq <= batch.last) return this.entry(batch, seq);
+    }
+    for await (const batch of batchesOf(this.db, taskId, seq, seq)) {
+      this.batches.set(`${taskId}#${batch.first}`, batch);
+      return this.entry(batch, seq);
+    }
+    return undefined;
+  }
+
+  private entry(batch: LogBatch, seq: number): LogEntry {
+    const k = seq - batch.first;
+    return { message: batch.messages[k]!, seq, chain: batch.chains[k]!, i: 0 };
+  }
 }
 
 /** Shortens what would make a page too large; `truncated` says the whole message is one GET away. */
@@ -65,8 +162,8 @@ export function truncateForPage(message: ConversationMessage): ConversationMessa
   return out;
 }
 
-function toMessage(item: Item, includeToolCalls: boolean, includeToolResults: boolean): ConversationMessage {
-  const message = truncateForPage(decodeMessage(item));
+function toPageMessage(whole: ConversationMessage, includeToolCalls: boolean, includeToolResults: boolean): ConversationMessage {
+  const message = truncateForPage(whole);
   if (!includeToolCalls) {
     delete message.toolCalls;
     delete message.toolInput;
@@ -85,37 +182,9 @@ export interface ReadOptions {
 }
 
 /**
- * The log entries that segments name, in order, starting after a position
- * (segment index, last sequence read), following segments into ancestors'
- * logs; read a query of at most `chunk` entries at a time, as the caller pulls.
- */
-export async function* logEntries(
-  db: Db,
-  segments: ConversationSegment[],
-  start: { i: number; after: number },
-  chunk?: number,
-): AsyncGenerator<{ item: Item; i: number; seq: number }> {
-  for (let i = start.i; i < segments.length; i++) {
-    const s = segments[i]!;
-    let lo = i === start.i ? Math.max(s.from, start.after + 1) : s.from;
-    const hi = s.to ?? MAX_SEQ;
-    while (lo <= hi) {
-      const { items, lastKey } = await db.table.query({
-        KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
-        ExpressionAttributeValues: { ":p": keys.taskPartition(s.taskId), ":lo": `MSG#${pad(lo)}`, ":hi": `MSG#${pad(hi)}` },
-        ConsistentRead: true,
-        Limit: chunk,
-      });
-      for (const item of items) yield { item, i, seq: item.seq as number };
-      if (!lastKey || items.length === 0) break;
-      lo = (items.at(-1)!.seq as number) + 1;
-    }
-  }
-}
-
-/**
  * One page of a conversation, oldest first, following segments into
- * ancestors' logs. The page stops early rather than pass PAGE_BYTES.
+ * ancestors' logs (open tails end at the log's committed end). The page
+ * stops early rather than pass PAGE_BYTES.
  */
 export async function readConversation(
   db: Db,
@@ -123,12 +192,13 @@ export async function readConversation(
   options: ReadOptions,
 ): Promise<Page<ConversationMessage>> {
   const position = db.cursors.decode<{ i: number; after: number }>(options.scope, options.cursor) ?? { i: 0, after: 0 };
+  const closed = await closeOpen(db, segments);
   const out: Array<{ message: ConversationMessage; i: number; seq: number }> = [];
   let bytes = 0;
   let full = false;
   // One entry past the page tells whether another page exists.
-  for await (const { item, i, seq } of logEntries(db, segments, position, options.limit + 1)) {
-    const message = toMessage(item, options.includeToolCalls ?? true, options.includeToolResults ?? true);
+  for await (const { message: whole, i, seq } of logEntries(db, closed, position)) {
+    const message = toPageMessage(whole, options.includeToolCalls ?? true, options.includeToolResults ?? true);
     const size = Buffer.byteLength(JSON.stringify(message));
     if (out.length === options.limit || (out.length > 0 && bytes + size > PAGE_BYTES)) {
       full = true;
@@ -147,39 +217,75 @@ export async function readConversation(
 /** Every visible message, whole (for a daemon starting a fork with its conversation). */
 export async function readWholeConversation(db: Db, segments: ConversationSegment[]): Promise<ConversationMessage[]> {
   const all: ConversationMessage[] = [];
-  for await (const { item } of logEntries(db, segments, { i: 0, after: 0 })) all.push(await wholeMessage(db, item));
+  for await (const { message } of logEntries(db, await closeOpen(db, segments))) all.push(message);
   return all;
 }
 
-async function wholeMessage(db: Db, item: Item): Promise<ConversationMessage> {
-  if (typeof item.blobKey === "string") {
-    const whole = ConversationMessage.parse(await db.blobs.getJson(item.blobKey));
-    return typeof item.receivedAt === "string" ? { ...whole, receivedAt: item.receivedAt } : whole;
+/**
+ * Where message ids sit in a task's own log, in after+1..upTo: the id digests
+ * of its committed batches say where to look, and the entry there must
+ * carry the id (a digest match alone is not proof).
+ */
+export async function findMessages(db: Db, taskId: string, ids: string[], upTo: number, after = 0): Promise<Map<string, number>> {
+  const found = new Map<string, number>();
+  if (ids.length === 0 || upTo <= after) return found;
+  const wanted = new Map(ids.map((id) => [idDigest(id), id]));
+  const candidates: Array<{ id: string; seq: number }> = [];
+  let startKey: Item | undefined;
+  do {
+    const { items, lastKey } = await db.table.query({
+      KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
+      ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":lo": keys.logIds(taskId, after + 1).sk, ":hi": keys.logIds(taskId, upTo).sk },
+      ConsistentRead: true,
+      ExclusiveStartKey: startKey,
+    });
+    for (const item of items) {
+      for (const { digest, seq } of digestsOf(item)) {
+        const id = wanted.get(digest);
+        if (id !== undefined && seq <= upTo) candidates.push({ id, seq });
+      }
+    }
+    startKey = lastKey;
+  } while (startKey);
+  const reader = new EntryReader(db);
+  for (const { id, seq } of candidates) {
+    if (found.has(id)) continue;
+    const entry = await reader.at(taskId, seq);
+    if (entry?.message.id === id) found.set(id, seq);
   }
-  return decodeMessage(item);
-}
-
-export async function entryHasId(db: Db, taskId: string, seq: number, messageId: string): Promise<boolean> {
-  const item = await db.table.get(keys.message(taskId, seq), { ProjectionExpression: "id" });
-  return item?.id === messageId;
+  return found;
 }
 
 /** A whole message of a task's conversation, by id (never truncated); hidden messages too, for audit. */
 export async function getWholeMessage(db: Db, task: TaskRecord, messageId: string): Promise<ConversationMessage> {
-  const logs = [...new Set(task.segments.map((s) => s.taskId))];
-  for (const taskId of logs) {
-    const ref = await db.table.get(keys.messageById(taskId, messageId));
-    if (!ref) continue;
+  for (const taskId of [...new Set(task.segments.map((s) => s.taskId))]) {
+    const end = taskId === task.id ? task.lastSeq : Math.max(...task.segments.filter((s) => s.taskId === taskId).map((s) => s.to ?? 0));
+    const seq = (await findMessages(db, taskId, [messageId], end)).get(messageId);
+    if (seq === undefined) continue;
     // A message in an ancestor's log belongs to this task only if one of its segments covers it.
-    const seq = ref.seq as number;
     const covered = task.segments.some((s) => s.taskId === taskId && seq >= s.from && (s.to === null || seq <= s.to));
     if (taskId !== task.id && !covered) continue;
-    const item = await db.table.get(keys.message(taskId, seq));
-    // A pointer left by an append that failed names an entry holding another message, or none.
-    if (item && item.id === messageId) return wholeMessage(db, item);
+    const entry = await new EntryReader(db).at(taskId, seq);
+    if (entry) return entry.message;
   }
   throw notFound("message");
 }
 
-/** The message id a `MSGID#<id>` pointer names. */
-export const messageIdOf = (pointer: Item) => String(pointer.sk).slice("MSGID#".length);
+/**
+ * Recomputes a task's chain hashes from its messages as stored, batches and
+ * sealed stretches alike: whether every stored chain hash and the task's
+ * `lastChain` agree with the messages (nothing lost, changed or reordered).
+ */
+export async function verifyLog(db: Db, taskId: string): Promise<{ messages: number; ok: boolean; firstBad?: number }> {
+  const end = await committedEnd(db, taskId);
+  let chain = "";
+  let messages = 0;
+  for await (const batch of batchesOf(db, taskId, 1, end.seq)) {
+    for (let k = 0; k < batch.bodies.length; k++) {
+      chain = chainHash(chain, batch.bodies[k]!);
+      messages++;
+      if (chain !== batch.chains[k] || batch.first + k !== messages) return { messages, ok: false, firstBad: batch.first + k };
+    }
+  }
+  return { messages, ok: messages === end.seq && chain === end.chain };
+}

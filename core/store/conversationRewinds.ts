@@ -6,7 +6,7 @@ import { type Db, nowIso } from "./db.js";
 import type { TransactItem } from "./table.js";
 import { saveTaskWith } from "./tasks.js";
 import { queryPage, type Page } from "./paging.js";
-import { lastLogEntry } from "./conversationLog.js";
+import { committedEnd } from "./conversationLog.js";
 import { clipSegments, closeSegments, countOf, overlap } from "./segments.js";
 
 /**
@@ -28,7 +28,7 @@ export async function rewindConversation(
   } = {},
 ): Promise<{ task: TaskRecord; rewind: ConversationRewind }> {
   // One read of the log's end: a message appended meanwhile is after the cut, visible.
-  const head = await lastLogEntry(db, task.id);
+  const head = await committedEnd(db, task.id);
   const closed = await closeSegments(db, task, head.seq);
   const total = countOf(closed);
   if (typeof target === "number" && target > total) throw badRequest(`the conversation has ${total} messages; cannot keep ${target}`);

@@ -8,11 +8,22 @@ export interface ReportPosition {
   seq: number;
 }
 
-/** The condition that report `seq` of `stream` is next for the task item (its predecessor applied, itself not). */
+/**
+ * The condition that report `seq` of `stream` is next for the task item (its
+ * predecessor applied, itself not). Stream ids are UUIDv7, so they sort by
+ * when the daemon opened them: report 1 of a newer stream takes over, a late
+ * copy of report 1 of an older one does not.
+ */
 export function reportIsNext(report: ReportPosition): { condition: string; values: Record<string, unknown> } {
   return report.seq === 1
-    ? { condition: "(attribute_not_exists(reportStream) OR reportStream <> :rs)", values: { ":rs": report.stream } }
+    ? { condition: "(attribute_not_exists(reportStream) OR reportStream < :rs)", values: { ":rs": report.stream } }
     : { condition: "reportStream = :rs AND reportSeq = :rp", values: { ":rs": report.stream, ":rp": report.seq - 1 } };
+}
+
+/** Whether report `seq` of `stream` is next for a task as read (the same rule as reportIsNext). */
+export function reportIsNextFor(task: { reportStream?: string; reportSeq?: number }, report: ReportPosition): boolean {
+  if (report.seq === 1) return task.reportStream === undefined || task.reportStream < report.stream;
+  return task.reportStream === report.stream && (task.reportSeq ?? 0) === report.seq - 1;
 }
 
 /** The condition and writes that apply report `seq` of `stream` to the task item (after `seq - 1`, once). */

@@ -1,19 +1,13 @@
 import { createHash } from "node:crypto";
 import type { ConversationSegment, TaskRecord } from "../models.js";
-import { keys } from "../keys.js";
 import type { Db } from "./db.js";
-import { entryHasId, lastLogEntry } from "./conversationLog.js";
+import { closeOpen, EntryReader, findMessages } from "./conversationLog.js";
 
 export const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
-/** Segments with the open tail closed at the log's current end: what "now" means for a snapshot or fork. */
-export async function closeSegments(db: Db, task: TaskRecord, ownEnd?: number): Promise<ConversationSegment[]> {
-  const closed: ConversationSegment[] = [];
-  for (const s of task.segments) {
-    const to = s.to ?? (s.taskId === task.id && ownEnd !== undefined ? ownEnd : (await lastLogEntry(db, s.taskId)).seq);
-    if (to >= s.from) closed.push({ taskId: s.taskId, from: s.from, to });
-  }
-  return closed;
+/** Segments with the open tail closed at the log's committed end: what "now" means for a snapshot or fork. */
+export function closeSegments(db: Db, task: TaskRecord, ownEnd?: number): Promise<ConversationSegment[]> {
+  return closeOpen(db, task.segments, ownEnd === undefined ? undefined : { taskId: task.id, end: ownEnd });
 }
 
 const lengthOf = (s: ConversationSegment) => Math.max(0, (s.to ?? 0) - s.from + 1);
@@ -46,12 +40,19 @@ function locate(closed: ConversationSegment[], n: number): { taskId: string; seq
 /**
  * A content hash for a conversation: each log entry carries a chain hash over
  * every entry before it, so the chain at each segment's end pins its content.
+ * `head` is a log end the caller knows (the task's lastSeq and lastChain).
  */
-export async function contentHashOf(db: Db, closed: ConversationSegment[]): Promise<string> {
+export async function contentHashOf(
+  db: Db,
+  closed: ConversationSegment[],
+  head?: { taskId: string; seq: number; chain: string },
+): Promise<string> {
+  const reader = new EntryReader(db);
   const parts: string[] = [];
   for (const s of closed) {
-    const item = await db.table.get(keys.message(s.taskId, s.to ?? 0), { ProjectionExpression: "chain" });
-    parts.push(`${s.taskId}:${s.from}:${s.to}:${(item?.chain as string | undefined) ?? ""}`);
+    const to = s.to ?? 0;
+    const chain = head && head.taskId === s.taskId && head.seq === to ? head.chain : ((await reader.at(s.taskId, to))?.chain ?? "");
+    parts.push(`${s.taskId}:${s.from}:${s.to}:${chain}`);
   }
   return sha256(parts.join("|"));
 }
@@ -60,11 +61,8 @@ export async function contentHashOf(db: Db, closed: ConversationSegment[]): Prom
 export async function positionOfMessage(db: Db, closed: ConversationSegment[], messageId: string): Promise<number | undefined> {
   let before = 0;
   for (const s of closed) {
-    const ref = await db.table.get(keys.messageById(s.taskId, messageId));
-    const seq = ref?.seq as number | undefined;
-    if (seq !== undefined && seq >= s.from && seq <= (s.to ?? 0) && (await entryHasId(db, s.taskId, seq, messageId))) {
-      return before + seq - s.from + 1;
-    }
+    const seq = (await findMessages(db, s.taskId, [messageId], s.to ?? 0)).get(messageId);
+    if (seq !== undefined && seq >= s.from) return before + seq - s.from + 1;
     before += lengthOf(s);
   }
   return undefined;
@@ -75,23 +73,21 @@ export async function positionOfMessage(db: Db, closed: ConversationSegment[], m
  * receive time, which ascends with the log whatever the agents' clocks say
  * (entries stored before receive times were kept fall back to their timestamp).
  */
-export async function timestampAt(db: Db, closed: ConversationSegment[], n: number): Promise<Date | undefined> {
+export async function timestampAt(db: Db, closed: ConversationSegment[], n: number, reader = new EntryReader(db)): Promise<Date | undefined> {
   const where = locate(closed, n);
   if (!where) return undefined;
-  const item = await db.table.get(keys.message(where.taskId, where.seq), {
-    ProjectionExpression: "#t, receivedAt",
-    ExpressionAttributeNames: { "#t": "timestamp" },
-  });
-  return item ? new Date((item.receivedAt ?? item.timestamp) as string) : undefined;
+  const entry = await reader.at(where.taskId, where.seq);
+  return entry ? new Date(entry.message.receivedAt ?? entry.message.timestamp) : undefined;
 }
 
 /** How many visible messages the server had received at or before `at` (binary search over receive times). */
 export async function countUpTo(db: Db, closed: ConversationSegment[], at: Date): Promise<number> {
+  const reader = new EntryReader(db);
   let lo = 0;
   let hi = countOf(closed);
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
-    const sent = await timestampAt(db, closed, mid);
+    const sent = await timestampAt(db, closed, mid, reader);
     if (sent && sent.getTime() <= at.getTime()) lo = mid;
     else hi = mid - 1;
   }

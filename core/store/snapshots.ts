@@ -5,6 +5,7 @@ import { notFound } from "../errors.js";
 import { blobKeys, parseTaskObjectKey } from "../blobs.js";
 import { type Db } from "./db.js";
 import { closeSegments, contentHashOf, countOf } from "./segments.js";
+import { committedEnd } from "./conversationLog.js";
 import { retentionDaysOf } from "./owners.js";
 import { queryPage, type Page } from "./paging.js";
 import { isConditionFailure, isExpired, type Item } from "./table.js";
@@ -45,7 +46,8 @@ export async function buildSnapshot(
   task: TaskRecord,
   input: { snapshotType: SnapshotType; checkpointId?: string; metadata?: Record<string, unknown>; state?: unknown },
 ): Promise<SnapshotRecord> {
-  const segments = await closeSegments(db, task);
+  const end = await committedEnd(db, task.id);
+  const segments = await closeSegments(db, task, end.seq);
   const id = newId();
   const now = db.clock();
   const retention = await retentionDaysOf(db, task.ownerId);
@@ -64,7 +66,7 @@ export async function buildSnapshot(
     metadata: input.metadata,
     pinned: false,
     segments,
-    contentHash: await contentHashOf(db, segments),
+    contentHash: await contentHashOf(db, segments, { taskId: task.id, ...end }),
     stateBlobKey,
     expiresOn: dayOf(new Date(now.getTime() + retention * DAY_MS)),
     createdAt: now.toISOString(),

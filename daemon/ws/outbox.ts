@@ -1,7 +1,7 @@
-import { randomUUID } from "node:crypto";
 import { appendFile, mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { DaemonMessage, ReportAck } from "../../core/protocol.js";
+import { newId } from "../../core/ids.js";
 import { assertTaskId } from "../worktree/validate.js";
 
 /**
@@ -178,7 +178,7 @@ export class Outbox {
   private box(taskId: string): TaskOutbox {
     let box = this.tasks.get(taskId);
     if (!box) {
-      box = this.emptyBox(taskId, randomUUID());
+      box = this.emptyBox(taskId, newId());
       this.tasks.set(taskId, box);
       void this.write(box, [{ stream: box.stream }]);
     }

@@ -1,0 +1,191 @@
+import { createHash, randomBytes } from "node:crypto";
+import { brotliCompressSync, brotliDecompressSync, constants } from "node:zlib";
+import { z } from "zod";
+import { ConversationMessage } from "../models.js";
+import { keys } from "../keys.js";
+import { blobKeys } from "../blobs.js";
+import type { Db } from "./db.js";
+import type { Item, Key } from "./table.js";
+
+/**
+ * How a task's conversation log is stored. The log is a sequence of
+ * messages numbered 1, 2, 3, … and stored in batches: one item
+ * `MSG#<first seq>` per append, its messages compressed together (brotli,
+ * quality 5: conversations are text, and a batch compresses far better
+ * than each message alone), with each message's chain hash beside them.
+ *
+ * An item is one of:
+ * - a **batch**: `body` holds the messages, or `chunkKey` names the S3
+ *   object holding them when the compressed body would pass
+ *   INLINE_BATCH_BYTES; `receivedAt` is when the server took the append;
+ * - a **sealed stretch**: `chunkKey` names an S3 chunk holding many batches
+ *   (see logSeal.ts); `chain` is the chain hash at its end;
+ * - a **tombstone**: a batch folded into the sealed stretch starting at
+ *   `sealedInto`. It keeps its key, so no append can ever take it again.
+ *
+ * Next to each committed batch, `MSGIDS#<first seq>` holds 8-byte digests
+ * of its message ids: message lookup by id and dedupe read those, not the
+ * messages.
+ */
+
+/** A batch whose compressed messages pass this goes to S3 (items stay well under DynamoDB's 400 KB). */
+export const INLINE_BATCH_BYTES = 96 * 1024;
+const CHAIN_BYTES = 16;
+const DIGEST_BYTES = 8;
+
+const BROTLI = {
+  params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT },
+};
+
+/** 128 bits of sha256 are plenty to pin a log's content. */
+export function chainHash(previous: string, body: string): string {
+  return createHash("sha256").update(previous).update(body).digest().subarray(0, CHAIN_BYTES).toString("base64url");
+}
+
+/** A message id as the id index keeps it. */
+export const idDigest = (id: string) => createHash("sha256").update(id).digest().subarray(0, DIGEST_BYTES).toString("hex");
+
+export const newToken = () => randomBytes(9).toString("base64url");
+
+const Bytes = z.instanceof(Uint8Array);
+
+/** A log item as stored (any of the three kinds). */
+export const LogItem = z.object({
+  seq: z.int().min(1),
+  last: z.int().min(1),
+  token: z.string().optional(),
+  receivedAt: z.string().optional(),
+  chains: Bytes.optional(),
+  body: Bytes.optional(),
+  chunkKey: z.string().optional(),
+  chain: z.string().optional(),
+  sealed: z.boolean().optional(),
+  sealedInto: z.int().optional(),
+});
+export type LogItem = z.infer<typeof LogItem>;
+
+/** An S3 chunk: messages as they were hashed, their chain hashes and receive times. */
+export const LogChunk = z.object({
+  messages: z.array(z.record(z.string(), z.unknown())),
+  chains: z.array(z.string()),
+  receivedAt: z.array(z.string()),
+});
+export type LogChunk = z.infer<typeof LogChunk>;
+
+/** A committed id index item. */
+export const LogIds = z.object({ seq: z.int().min(1), ids: Bytes, token: z.string() });
+
+/** Messages first..last of one item, decoded. */
+export interface LogBatch {
+  taskId: string;
+  first: number;
+  last: number;
+  token?: string;
+  /** Each message whole, with its receive time. */
+  messages: ConversationMessage[];
+  chains: string[];
+  /** Each message exactly as it was hashed into the chain. */
+  bodies: string[];
+}
+
+/** A batch of messages ready to store: the item, and the S3 chunk to write before it when it is too large. */
+export interface NewBatch {
+  item: Item & Key & { seq: number; last: number; token: string };
+  chunk?: { key: string; value: LogChunk };
+  ids: Item;
+  chain: string;
+  receivedAt: string;
+}
+
+/** Messages (complete, without receive times) as the batch starting at `first`, after chain `previous`. */
+export function newBatch(
+  task: { id: string; ownerId: string },
+  first: number,
+  previous: string,
+  messages: ConversationMessage[],
+  receivedAt: string,
+): NewBatch {
+  const bodies = messages.map((m) => JSON.stringify(m));
+  const chains: string[] = [];
+  let chain = previous;
+  for (const body of bodies) chains.push((chain = chainHash(chain, body)));
+  const token = newToken();
+  const last = first + messages.length - 1;
+  const body = brotliCompressSync(Buffer.from(`[${bodies.join(",")}]`), BROTLI);
+  const base = { ...keys.logBatch(task.id, first), seq: first, last, token, receivedAt };
+  const ids = {
+    ...keys.logIds(task.id, first),
+    seq: first,
+    token,
+    ids: Buffer.from(messages.map((m) => idDigest(m.id)).join(""), "hex"),
+  };
+  const packedChains = Buffer.concat(chains.map((c) => Buffer.from(c, "base64url")));
+  if (body.length <= INLINE_BATCH_BYTES) return { item: { ...base, chains: packedChains, body }, ids, chain, receivedAt };
+  const key = blobKeys.logChunk(task.ownerId, task.id, first, token);
+  return {
+    item: { ...base, chunkKey: key, chain },
+    chunk: { key, value: { messages: bodies.map((b) => JSON.parse(b) as Record<string, unknown>), chains, receivedAt: messages.map(() => receivedAt) } },
+    ids,
+    chain,
+    receivedAt,
+  };
+}
+
+function unpackChains(bytes: Uint8Array): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < bytes.length; i += CHAIN_BYTES) out.push(Buffer.from(bytes.subarray(i, i + CHAIN_BYTES)).toString("base64url"));
+  return out;
+}
+
+function toBatch(taskId: string, item: LogItem, raw: Record<string, unknown>[], chains: string[], receivedAt: string[]): LogBatch {
+  return {
+    taskId,
+    first: item.seq,
+    last: item.last,
+    token: item.token,
+    messages: raw.map((m, i) => ConversationMessage.parse({ ...m, receivedAt: receivedAt[i] })),
+    chains,
+    bodies: raw.map((m) => JSON.stringify(m)),
+  };
+}
+
+/**
+ * Chunks are never rewritten (a new write gets a new key), so the ones read
+ * last are kept: paging through a sealed stretch reads its chunk once.
+ */
+const CHUNKS_KEPT = 16;
+const chunks = new Map<string, LogChunk>();
+
+async function readChunk(db: Db, key: string): Promise<LogChunk> {
+  const kept = chunks.get(key);
+  if (kept) {
+    chunks.delete(key);
+    chunks.set(key, kept);
+    return kept;
+  }
+  const chunk = LogChunk.parse(await db.blobs.getJson(key));
+  chunks.set(key, chunk);
+  if (chunks.size > CHUNKS_KEPT) chunks.delete(chunks.keys().next().value!);
+  return chunk;
+}
+
+/** A batch or sealed stretch, read whole (one S3 GET when its messages are in S3 and not read lately). */
+export async function decodeLogItem(db: Db, taskId: string, stored: Item): Promise<LogBatch> {
+  const item = LogItem.parse(stored);
+  if (item.body) {
+    const raw = JSON.parse(brotliDecompressSync(item.body).toString("utf8")) as Record<string, unknown>[];
+    return toBatch(taskId, item, raw, unpackChains(item.chains ?? new Uint8Array()), raw.map(() => item.receivedAt ?? ""));
+  }
+  if (!item.chunkKey) throw new Error(`log item ${item.seq} of task ${taskId} holds no messages`);
+  const chunk = await readChunk(db, item.chunkKey);
+  return toBatch(taskId, item, chunk.messages, chunk.chains, chunk.receivedAt);
+}
+
+/** The digests of a committed id index item, each with its sequence number. */
+export function digestsOf(stored: Item): Array<{ digest: string; seq: number }> {
+  const { seq, ids } = LogIds.parse(stored);
+  const hex = Buffer.from(ids).toString("hex");
+  const out: Array<{ digest: string; seq: number }> = [];
+  for (let i = 0; i * DIGEST_BYTES * 2 < hex.length; i++) out.push({ digest: hex.slice(i * 16, i * 16 + 16), seq: seq + i });
+  return out;
+}

@@ -1,0 +1,133 @@
+import { keys, pad } from "../keys.js";
+import { blobKeys } from "../blobs.js";
+import type { Db } from "./db.js";
+import { isConditionFailure, type Item } from "./table.js";
+import { decodeLogItem, LogItem, newToken, type LogChunk } from "./logBatch.js";
+
+/**
+ * Sealing: logs are kept forever, and S3 keeps a byte for about a tenth of
+ * DynamoDB's price. Once a task's committed log holds SEAL_MESSAGES more
+ * messages than were sealed, beyond the newest HOT_MESSAGES (which live
+ * readers read), the oldest unsealed batches move into one S3 chunk:
+ *
+ * 1. the chunk (gzip JSON: the messages as hashed, their chain hashes and
+ *    receive times) is written to S3;
+ * 2. the first batch's item becomes the stretch's index item, naming the
+ *    chunk (conditional on that batch being unchanged: of two sealers, one
+ *    wins; the other's chunk is an orphan the cleanup sweep removes);
+ * 3. every other batch of the stretch becomes a tombstone pointing at it
+ *    (its key stays taken, so no late append can ever write there);
+ * 4. the task's `sealedTo` moves past the stretch.
+ *
+ * A sealer that stops between steps leaves a state the next one finishes:
+ * it finds the index item at `sealedTo + 1` and carries on from step 3.
+ * Readers read a sealed stretch with one S3 GET, whatever the step.
+ */
+
+/** A sealed stretch holds at least this many messages (whole batches, so a few more). */
+export const SEAL_MESSAGES = 500;
+/** The newest messages stay in table items. */
+export const HOT_MESSAGES = 200;
+
+/** Seals the oldest unsealed stretch when the log has grown enough since the last one. */
+export async function sealIfDue(db: Db, task: { id: string; ownerId: string }, end: { seq: number; sealedTo: number }): Promise<boolean> {
+  if (end.seq - end.sealedTo < SEAL_MESSAGES + HOT_MESSAGES) return false;
+  return sealStretch(db, task, end.sealedTo + 1, end.seq - HOT_MESSAGES);
+}
+
+/** The log items from `from` on, up to `upTo`, until they hold SEAL_MESSAGES messages. */
+async function stretchFrom(db: Db, taskId: string, from: number, upTo: number): Promise<Item[]> {
+  const out: Item[] = [];
+  let count = 0;
+  let after = from - 1;
+  while (count < SEAL_MESSAGES) {
+    const { items } = await db.table.query({
+      KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
+      ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":lo": `${keys.logBatchPrefix}${pad(after + 1)}`, ":hi": keys.logBatch(taskId, upTo).sk },
+      Limit: 25,
+      ConsistentRead: true,
+    });
+    if (items.length === 0) break;
+    for (const item of items) {
+      const { seq, last } = LogItem.parse(item);
+      if (last > upTo || count >= SEAL_MESSAGES) return out;
+      out.push(item);
+      count += last - seq + 1;
+      after = seq;
+    }
+  }
+  return out;
+}
+
+/** Seals the stretch starting at `from` (at least SEAL_MESSAGES, ending at or before `upTo`); whether it did. */
+export async function sealStretch(db: Db, task: { id: string; ownerId: string }, from: number, upTo: number): Promise<boolean> {
+  const first = await db.table.get(keys.logBatch(task.id, from));
+  if (!first) return false;
+  const head = LogItem.parse(first);
+  let index: LogItem;
+  let folded: Item[];
+  if (head.sealed) {
+    // A sealer stopped after step 2: finish its stretch.
+    index = head;
+    folded = (await stretchBetween(db, task.id, from + 1, head.last)).filter((i) => LogItem.parse(i).sealedInto === undefined);
+  } else {
+    const items = await stretchFrom(db, task.id, from, upTo);
+    const count = items.reduce((n, i) => n + LogItem.parse(i).last - LogItem.parse(i).seq + 1, 0);
+    if (count < SEAL_MESSAGES || LogItem.parse(items[0]!).seq !== from) return false;
+    const chunk: LogChunk = { messages: [], chains: [], receivedAt: [] };
+    for (const item of items) {
+      const batch = await decodeLogItem(db, task.id, item);
+      chunk.messages.push(...batch.bodies.map((b) => JSON.parse(b) as Record<string, unknown>));
+      chunk.chains.push(...batch.chains);
+      chunk.receivedAt.push(...batch.messages.map((m) => m.receivedAt ?? ""));
+    }
+    const token = newToken();
+    const chunkKey = blobKeys.logChunk(task.ownerId, task.id, from, token);
+    await db.blobs.putJson(chunkKey, chunk);
+    const lastItem = LogItem.parse(items.at(-1)!);
+    index = { seq: from, last: lastItem.last, token, chunkKey, chain: chunk.chains.at(-1)!, sealed: true, receivedAt: lastItem.receivedAt };
+    try {
+      await db.table.put(
+        { ...keys.logBatch(task.id, from), ...index },
+        { ConditionExpression: "#t = :t", ExpressionAttributeNames: { "#t": "token" }, ExpressionAttributeValues: { ":t": head.token } },
+      );
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+    folded = items.slice(1);
+  }
+  await db.table.batchWrite(
+    folded.map((item) => {
+      const { seq, last } = LogItem.parse(item);
+      return { put: { ...keys.logBatch(task.id, seq), seq, last, sealedInto: from } };
+    }),
+  );
+  try {
+    await db.table.update(keys.task(task.id), {
+      UpdateExpression: "SET sealedTo = :to",
+      ConditionExpression: "attribute_exists(pk) AND (attribute_not_exists(sealedTo) OR sealedTo < :to)",
+      ExpressionAttributeValues: { ":to": index.last },
+    });
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+  }
+  return true;
+}
+
+/** Every log item with a first sequence number in from..to. */
+async function stretchBetween(db: Db, taskId: string, from: number, to: number): Promise<Item[]> {
+  const out: Item[] = [];
+  let startKey: Item | undefined;
+  do {
+    const { items, lastKey } = await db.table.query({
+      KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
+      ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":lo": keys.logBatch(taskId, from).sk, ":hi": keys.logBatch(taskId, to).sk },
+      ConsistentRead: true,
+      ExclusiveStartKey: startKey,
+    });
+    out.push(...items);
+    startKey = lastKey;
+  } while (startKey);
+  return out;
+}
