@@ -4,21 +4,21 @@ import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { ConversationMessage } from "../core/models.js";
-import { keys, shardLanes, TIMELINE_SHARDS } from "../core/keys.js";
 import { newId } from "../core/ids.js";
 import { createRuntime } from "../core/runtime.js";
 import { createApp } from "../functions/http/app.js";
 import { createApiKey, createOwner } from "../core/store/owners.js";
 import { createOperation, getOperationRecord, settleOperation } from "../core/store/operations.js";
-import { HistoryEventType } from "../core/models.js";
-import { buildConversation, BATCH, footprint, MESSAGES, rebuildPlan, store } from "./storage.js";
-import { type BenchDb, createBenchDb, formatBytes, formatNumber, invokedDirectly, itemSize, printTable, withEmulators } from "./support.js";
+import { taskHistory } from "../core/store/history.js";
+import { buildConversation, BATCH, footprint, historyBytes, MESSAGES, rebuildPlan, storePlan } from "./storage.js";
+import { createBenchDb, formatBytes, formatNumber, invokedDirectly, printTable, withEmulators } from "./support.js";
 import type { Emulators } from "../stacks/local/emulators.js";
 
 /**
  * bench/cost: what a month of a workload costs, priced with AWS's published
- * on-demand prices, for this service, for the plan's design (every snapshot
- * carries the whole conversation) and for the two stores a user would pick
+ * on-demand prices, for this service, for the plan's design (bench/planDesign.ts:
+ * a row and a history event per message, every snapshot carrying the whole
+ * conversation) and for the two stores a user would pick
  * instead: the LangGraph.js DynamoDB checkpoint saver
  * (`@rwai/langgraphjs-checkpoint-dynamodb`, the whole graph state in each
  * checkpoint) and LangChain's `DynamoDBChatMessageHistory`
@@ -182,62 +182,50 @@ async function runOurs(emulators: Emulators, conversation: ConversationMessage[]
   usage.s3Puts = db.blobs.stats.puts;
   usage.s3Gets = db.blobs.stats.gets;
   const stored = await footprint(db, taskId);
-  usage.dynamoBytes = stored.itemBytes + (await historyBytes(db, owner.id));
+  usage.dynamoBytes = stored.itemBytes + (await historyBytes(db, owner.id)).bytes;
   usage.s3Bytes = stored.s3Bytes;
   return usage;
 }
 
-/** The owner's history events as stored: the timeline and its copies by type, every shard. */
-async function historyBytes(db: BenchDb, ownerId: string): Promise<number> {
-  let bytes = 0;
-  const facets = [undefined, ...HistoryEventType.options.map((t) => `T#${t}`)];
-  for (const facet of facets) {
-    for (const shard of shardLanes(TIMELINE_SHARDS)) {
-      let startKey: Record<string, unknown> | undefined;
-      do {
-        const page = await db.table.query({ KeyConditionExpression: "pk = :p", ExpressionAttributeValues: { ":p": keys.ownerEvents(ownerId, facet, shard) }, ExclusiveStartKey: startKey });
-        for (const item of page.items) bytes += itemSize(item);
-        startKey = page.lastKey;
-      } while (startKey);
-    }
-  }
-  return bytes;
-}
-
 // ------------------------------------------------------------------ the plan's design
 
+/** Each of the plan's API requests reads the caller's key: one eventually consistent read of a small item. */
+const PLAN_READS_PER_REQUEST = 0.5;
+
 /**
- * The plan's design: the same log, and a snapshot with the whole conversation
- * at every checkpoint (bench/storage.ts); a conversation read reads the latest
- * snapshot's state. Its API, history events, history listing and relay are
- * this service's: what the API adds to the store's writes (history events,
- * ownership reads) is this service's API run less its store-only run, and
- * the listing and relay phases are taken as they are.
+ * The plan's design (bench/planDesign.ts), its own writes, reads and
+ * storage: per message a task_events row and a chat history event, per
+ * checkpoint one transaction with the full-copy snapshot; a conversation read
+ * reads the latest snapshot's state, a history listing is a page of 50 of the
+ * task's events (indexed as ours are). Its relay is this service's (the same
+ * operations), and its HTTP requests, Lambda time and WebSocket messages are
+ * taken equal to this service's.
  */
 async function runPlan(emulators: Emulators, conversation: ConversationMessage[], ours: Usage): Promise<Usage> {
-  const oursDb = await createBenchDb(emulators, "cost-ours-store");
-  const oursStoreOnly = await store(oursDb, conversation, "ours");
   const db = await createBenchDb(emulators, "cost-plan");
-  const stored = await store(db, conversation, "plan");
-  const phases = ours.phases!;
-  const usage: Usage = {
-    ...emptyUsage(),
-    wcu: stored.wcu + Math.max(0, phases.writes.wcu - oursStoreOnly.wcu) + phases.history.wcu + phases.diffs.wcu,
-    rcu: stored.rcu + Math.max(0, phases.writes.rcu - oursStoreOnly.rcu) + phases.history.rcu + phases.diffs.rcu,
-    s3Puts: stored.s3.puts,
-    s3Gets: stored.s3.gets,
-  };
-  const readsBefore = { rcu: db.meter.read, gets: db.blobs.stats.gets };
-  for (let r = 0; r < WORKLOAD.conversationReads; r++) await rebuildPlan(db, stored.taskId, stored.lastSnapshotId);
-  usage.rcu += db.meter.read - readsBefore.rcu;
-  usage.s3Gets += db.blobs.stats.gets - readsBefore.gets;
-  const footprintOf = await footprint(db, stored.taskId);
-  const snapshotBytes = footprintOf.byKind.get("SNAPSHOT")?.bytes ?? 0;
-  const oursFootprint = await footprint(oursDb, oursStoreOnly.taskId);
-  // The history events as ours stores them.
-  usage.dynamoBytes = footprintOf.itemBytes - snapshotBytes + Math.max(0, ours.dynamoBytes - oursFootprint.itemBytes);
+  const stored = await storePlan(db, conversation);
+  const usage = emptyUsage();
+  let readUnits = 0;
+  let s3Gets = 0;
+  for (let r = 0; r < WORKLOAD.conversationReads; r++) {
+    const rebuilt = await rebuildPlan(db, stored.taskId, stored.lastSnapshotId);
+    readUnits += rebuilt.rcu;
+    s3Gets += rebuilt.s3Gets;
+  }
+  const beforeLists = db.meter.read;
+  for (let l = 0; l < WORKLOAD.historyLists; l++) await taskHistory(db, stored.taskId, { limit: 50 });
+  readUnits += db.meter.read - beforeLists;
+  const diffs = ours.phases!.diffs;
+  usage.wcu = stored.wcu + diffs.wcu;
+  usage.rcu = stored.rcu + readUnits + diffs.rcu + ours.httpRequests * PLAN_READS_PER_REQUEST;
+  usage.s3Puts = stored.s3.puts;
+  usage.s3Gets = stored.s3.gets + s3Gets;
+  const kept = await footprint(db, stored.taskId);
+  const snapshotBytes = kept.byKind.get("SNAPSHOT")?.bytes ?? 0;
+  // Snapshots (items and their S3 states) go after the plan's 30-day retention; task events, checkpoints and history stay.
+  usage.dynamoBytes = kept.itemBytes - snapshotBytes + (await historyBytes(db, stored.ownerId)).bytes;
   usage.expiringDynamoBytes = snapshotBytes;
-  usage.expiringS3Bytes = footprintOf.s3Bytes;
+  usage.expiringS3Bytes = kept.s3Bytes;
   usage.httpRequests = ours.httpRequests;
   usage.lambdaInvocations = ours.lambdaInvocations;
   usage.lambdaMs = ours.lambdaMs;
@@ -475,6 +463,8 @@ export async function runCostBench(): Promise<void> {
     for (const [name, u] of designs) {
       console.log(`${name}: $ month 1: ${formatNumber(monthBill(u, 1), 2)}, $ month 12: ${formatNumber(monthBill(u, MONTHS), 2)}`);
     }
+    const lgNote = langGraph.failedAt ? ` (the saver failed at message ${langGraph.failedAt.message}: its bill covers the messages before it)` : "";
+    console.log(`\nLangGraph/ours: ×${(monthBill(langGraph, MONTHS) / monthBill(ours, MONTHS)).toFixed(2)} (month ${MONTHS})${lgNote}`);
     console.log(`\ncost ratio: ${(monthBill(plan, MONTHS) / monthBill(ours, MONTHS)).toFixed(2)}`);
   });
 }

@@ -1,22 +1,24 @@
 import { gzipSync } from "node:zlib";
 import {
   ConversationMessage,
-  TaskCheckpoint,
+  HistoryEventType,
+  Phase,
   type CreateCheckpointRequest,
   type NewConversationMessage,
+  type TaskCheckpoint,
   type TaskRecord,
 } from "../core/models.js";
-import { keys } from "../core/keys.js";
+import { keys, shardLanes, TIMELINE_SHARDS } from "../core/keys.js";
 import { newId } from "../core/ids.js";
-import { blobKeys } from "../core/blobs.js";
 import { type Db } from "../core/store/db.js";
-import { type Item } from "../core/store/table.js";
+import { type TransactItem } from "../core/store/table.js";
 import { createTask, getTaskRecord } from "../core/store/tasks.js";
 import { appendMessages } from "../core/store/conversationAppend.js";
 import { readConversation } from "../core/store/conversationLog.js";
 import { createCheckpointWithSnapshot } from "../core/store/checkpoints.js";
-import { dayOf, expiryAttributes, getSnapshot } from "../core/store/snapshots.js";
-import { retentionDaysOf } from "../core/store/owners.js";
+import { getSnapshot } from "../core/store/snapshots.js";
+import { historyEventItems, newHistoryEvent } from "../core/store/history.js";
+import { planAppendMessages, planCheckpointWithSnapshot, planSnapshotState, planTaskConversation } from "./planDesign.js";
 import {
   type BenchDb,
   countingView,
@@ -33,8 +35,10 @@ import {
 /**
  * Storage bench: one 2,000-message conversation with a checkpoint every 20
  * messages, stored our way (append-only log; a snapshot names a log prefix)
- * and the plan's way (every snapshot carries the whole conversation_state),
- * each in a table and bucket of its own on the same emulators.
+ * and the plan's way (bench/planDesign.ts: a row and a history event per
+ * message, every snapshot carrying the whole conversation_state), each in a
+ * table and bucket of its own on the same emulators. Then our appends alone,
+ * at the batch sizes a daemon sends.
  */
 
 export const MESSAGES = 2_000;
@@ -42,12 +46,11 @@ export const BATCH = 20;
 const OWNER = "bench-owner";
 /**
  * The plan's snapshot item keeps conversation_state inline while the item
- * stays within our safe item size: the 64 KB our store uses for messages
+ * stays within the 64 KB this service keeps its items under
  * (BENCH_PLAN_INLINE_KB overrides it, e.g. 350). Beyond it, the state goes to
  * S3 gzip (written first), as our storage principles require.
  */
 const PLAN_INLINE_BYTES = Number(process.env.BENCH_PLAN_INLINE_KB ?? 64) * 1024;
-const DAY_MS = 86_400_000;
 /** A strongly consistent read unit covers 4 KB; a write unit 1 KB. */
 const READ_UNIT_BYTES = 4 * 1024;
 
@@ -222,85 +225,48 @@ function checkpointInput(n: number, random: () => number): CreateCheckpointReque
   };
 }
 
-// ------------------------------------------------------------------ the plan's snapshot
-
-/**
- * The plan's create_checkpoint_with_snapshot in our single table: the same
- * checkpoint and pointer items and the same snapshot metadata and expiry
- * index entry, but the snapshot carries conversation_state (the full
- * conversation, as the plan's daemon sends it) instead of naming a log prefix.
- */
-async function planCheckpointWithSnapshot(
-  db: Db,
-  task: TaskRecord,
-  input: CreateCheckpointRequest,
-  conversation: ConversationMessage[],
-): Promise<{ snapshotId: string; inline: boolean }> {
-  const checkpointId = newId();
-  const snapshotId = newId();
-  const now = db.clock();
-  const retention = await retentionDaysOf(db, task.ownerId);
-  const expiresOn = dayOf(new Date(now.getTime() + retention * DAY_MS));
-  const record: Item = {
-    ...keys.snapshot(task.id, snapshotId),
-    id: snapshotId,
-    taskId: task.id,
-    ownerId: task.ownerId,
-    checkpointId,
-    snapshotType: "checkpoint",
-    messageCount: conversation.length,
-    pinned: false,
-    expiresOn,
-    createdAt: now.toISOString(),
-    ...expiryAttributes({ id: snapshotId, taskId: task.id }, expiresOn),
-  };
-  let snapshotItem: Item = { ...record, conversationState: conversation };
-  const inline = itemSize(snapshotItem) <= PLAN_INLINE_BYTES;
-  if (!inline) {
-    // S3 first, then the item naming it, so no item points at a missing object.
-    const stateBlobKey = blobKeys.snapshotState(task.ownerId, task.id, snapshotId);
-    await db.blobs.putJson(stateBlobKey, conversation);
-    snapshotItem = { ...record, conversationStateBlobKey: stateBlobKey };
-  }
-  const { items } = await db.table.query({
-    KeyConditionExpression: "pk = :p AND begins_with(sk, :c)",
-    ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":c": keys.checkpointPrefix },
-    ScanIndexForward: false,
-    Limit: 1,
-    ConsistentRead: true,
-    ProjectionExpression: "checkpointNumber",
-  });
-  const number = ((items[0]?.checkpointNumber as number | undefined) ?? 0) + 1;
-  const checkpoint = TaskCheckpoint.parse({
-    id: checkpointId,
-    taskId: task.id,
-    checkpointNumber: number,
-    ...input,
-    conversationSnapshotId: snapshotId,
-    messageCount: conversation.length,
-    createdAt: now.toISOString(),
-  });
-  await db.table.transact([
-    {
-      Put: {
-        Item: { ...keys.checkpoint(task.id, number), ownerId: task.ownerId, ...checkpoint },
-        ConditionExpression: "attribute_not_exists(pk)",
-      },
-    },
-    { Put: { Item: { ...keys.checkpointById(task.id, checkpointId), ownerId: task.ownerId, checkpointNumber: number } } },
-    { Put: { Item: snapshotItem } },
-  ]);
-  return { snapshotId, inline };
-}
-
 // ------------------------------------------------------------------ running a way
 
+type ChatEvent = NonNullable<NonNullable<Parameters<typeof appendMessages>[3]>["event"]>;
+
+/** The history event of each transaction of an append, as the service records it (`chat`/`messages`). */
+const chatEvent =
+  (task: TaskRecord): ChatEvent =>
+  (chunk) => ({ ownerId: task.ownerId, contractId: task.contractId, taskId: task.id, eventType: "chat", eventSubtype: "messages", eventData: chunk });
+
+/** A checkpoint's history event (`checkpoint`/`created`), written in its transaction as the service does. */
+function checkpointEventWrites(db: Db, task: TaskRecord, checkpoint: TaskCheckpoint, snapshotId: string): TransactItem[] {
+  const event = newHistoryEvent(
+    {
+      ownerId: task.ownerId,
+      contractId: task.contractId,
+      taskId: task.id,
+      eventType: "checkpoint",
+      eventSubtype: "created",
+      eventData: {
+        checkpointId: checkpoint.id,
+        checkpointNumber: checkpoint.checkpointNumber,
+        commitSha: checkpoint.commitSha,
+        message: checkpoint.message,
+        snapshotId,
+        messageCount: checkpoint.messageCount,
+      },
+    },
+    db.clock(),
+  );
+  return historyEventItems(event).map((Item) => ({ Put: { Item } }));
+}
+
 export interface StoreResult {
+  ownerId: string;
   taskId: string;
   lastSnapshotId: string;
   /** Write units as DynamoDB Local reported them, and with transactions re-costed (see MeteredTable). */
   wcuReported: number;
   wcu: number;
+  /** Of `wcu` (re-costed): appending the messages (log, id index, task, history events), and the checkpoints. */
+  appendWcu: number;
+  checkpointWcu: number;
   writesByKind: Map<string, { writes: number; units: number }>;
   rcu: number;
   s3: { puts: number; gets: number; lists: number; bytesWritten: number };
@@ -308,37 +274,102 @@ export interface StoreResult {
   inlineSnapshots: number;
 }
 
-export async function store(db: BenchDb, conversation: ConversationMessage[], way: "ours" | "plan"): Promise<StoreResult> {
+/** Runs a way over the conversation: an append of BATCH messages, then a checkpoint, until the end. */
+async function storeWith(
+  db: BenchDb,
+  conversation: ConversationMessage[],
+  label: string,
+  way: {
+    append: (task: TaskRecord, batch: ConversationMessage[]) => Promise<void>;
+    checkpoint: (task: TaskRecord, n: number, input: CreateCheckpointRequest, upTo: number) => Promise<{ snapshotId: string; inline: boolean }>;
+  },
+): Promise<StoreResult> {
   const started = performance.now();
   const random = seededRandom(7);
-  const task = await createTask(db, OWNER, { name: `storage bench (${way})`, plan: "Store a long conversation with checkpoints." });
+  const task = await createTask(db, OWNER, { name: `storage bench (${label})`, plan: "Store a long conversation with checkpoints." });
   let lastSnapshotId = "";
   let inlineSnapshots = 0;
+  let appendWcu = 0;
+  let checkpointWcu = 0;
   for (let from = 0, n = 1; from < conversation.length; from += BATCH, n++) {
     const batch = conversation.slice(from, from + BATCH);
-    await appendMessages(db, (await getTaskRecord(db, OWNER, task.id))!, batch);
     const current = (await getTaskRecord(db, OWNER, task.id))!;
+    let mark = db.table.modelledWrite;
+    await way.append(current, batch);
+    appendWcu += db.table.modelledWrite - mark;
+    const after = (await getTaskRecord(db, OWNER, task.id))!;
     const input = checkpointInput(n, random);
-    if (way === "ours") {
-      lastSnapshotId = (await createCheckpointWithSnapshot(db, current, input)).snapshot.id;
-    } else {
-      const made = await planCheckpointWithSnapshot(db, current, input, conversation.slice(0, from + batch.length));
-      lastSnapshotId = made.snapshotId;
-      if (made.inline) inlineSnapshots++;
-    }
+    mark = db.table.modelledWrite;
+    const made = await way.checkpoint(after, n, input, from + batch.length);
+    checkpointWcu += db.table.modelledWrite - mark;
+    lastSnapshotId = made.snapshotId;
+    if (made.inline) inlineSnapshots++;
   }
   const { puts, gets, lists, bytesWritten } = db.blobs.stats;
   return {
+    ownerId: OWNER,
     taskId: task.id,
     lastSnapshotId,
     wcuReported: db.meter.write,
     wcu: db.table.modelledWrite,
+    appendWcu,
+    checkpointWcu,
     writesByKind: new Map(db.table.writesByKind),
     rcu: db.meter.read,
     s3: { puts, gets, lists, bytesWritten },
     ms: performance.now() - started,
-    inlineSnapshots: way === "ours" ? 0 : inlineSnapshots,
+    inlineSnapshots,
   };
+}
+
+/** This service's store: appendMessages with its history events, and createCheckpointWithSnapshot with its event. */
+export function storeOurs(db: BenchDb, conversation: ConversationMessage[]): Promise<StoreResult> {
+  return storeWith(db, conversation, "ours", {
+    append: async (task, batch) => {
+      await appendMessages(db, task, batch, { event: chatEvent(task) });
+    },
+    checkpoint: async (task, _n, input) => {
+      const made = await createCheckpointWithSnapshot(db, task, input, undefined, (checkpoint, snapshot) =>
+        checkpointEventWrites(db, task, checkpoint, snapshot.id),
+      );
+      return { snapshotId: made.snapshot.id, inline: false };
+    },
+  });
+}
+
+/** The plan's design (bench/planDesign.ts): a row and a history event per message, a full-copy snapshot per checkpoint. */
+export function storePlan(db: BenchDb, conversation: ConversationMessage[]): Promise<StoreResult> {
+  return storeWith(db, conversation, "plan", {
+    append: (task, batch) => planAppendMessages(db, task, batch),
+    checkpoint: (task, n, input, upTo) => planCheckpointWithSnapshot(db, task, n, input, conversation.slice(0, upTo), PLAN_INLINE_BYTES),
+  });
+}
+
+/** Batch sizes a daemon sends (messages per append) for the write-units-per-message table. */
+export const APPEND_BATCH_SIZES = [1, 5, 20, 45, 90] as const;
+/** Messages appended per batch size: a multiple of every size. */
+const APPENDED_PER_SIZE = 180;
+
+/** Write units (re-costed) per appended message, our way, at each batch size: a task of its own per size. */
+export async function appendWriteUnits(
+  db: BenchDb,
+  conversation: ConversationMessage[],
+): Promise<Array<{ batch: number; appends: number; wcu: number; perMessage: number }>> {
+  const out: Array<{ batch: number; appends: number; wcu: number; perMessage: number }> = [];
+  for (const size of APPEND_BATCH_SIZES) {
+    const task = await createTask(db, OWNER, { name: `append batch ${size}`, plan: "Append at one batch size." });
+    let wcu = 0;
+    let appends = 0;
+    for (let from = 0; from < APPENDED_PER_SIZE; from += size) {
+      const current = (await getTaskRecord(db, OWNER, task.id))!;
+      const mark = db.table.modelledWrite;
+      await appendMessages(db, current, conversation.slice(from, from + size), { event: chatEvent(current) });
+      wcu += db.table.modelledWrite - mark;
+      appends++;
+    }
+    out.push({ batch: size, appends, wcu, perMessage: wcu / APPENDED_PER_SIZE });
+  }
+  return out;
 }
 
 export interface Footprint {
@@ -393,6 +424,25 @@ export async function footprint(db: Db, taskId: string): Promise<Footprint> {
   return { itemBytes, items, byKind, attributes, s3Bytes, s3Objects };
 }
 
+/** The owner's history events as stored: the timeline and its copies by type and by phase, every shard. */
+export async function historyBytes(db: Db, ownerId: string): Promise<{ items: number; bytes: number }> {
+  let bytes = 0;
+  let items = 0;
+  const facets = [undefined, ...HistoryEventType.options.map((t) => `T#${t}`), ...Phase.options.map((p) => `P#${p}`)];
+  for (const facet of facets) {
+    for (const shard of shardLanes(TIMELINE_SHARDS)) {
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const page = await db.table.query({ KeyConditionExpression: "pk = :p", ExpressionAttributeValues: { ":p": keys.ownerEvents(ownerId, facet, shard) }, ExclusiveStartKey: startKey });
+        for (const item of page.items) bytes += itemSize(item);
+        items += page.items.length;
+        startKey = page.lastKey;
+      } while (startKey);
+    }
+  }
+  return { items, bytes };
+}
+
 export interface Rebuild {
   messages: ConversationMessage[];
   itemBytes: number;
@@ -417,17 +467,13 @@ export async function rebuildOurs(db: Db, taskId: string, snapshotId: string): P
   return { messages, itemBytes: view.table.bytesRead, s3Bytes: 0, rcu: view.table.meter.read, dynamoCalls: view.table.calls, s3Gets: 0 };
 }
 
-/** The plan's way: the snapshot item, and its S3 object when the state is not inline. */
+/** The plan's way: the latest snapshot's conversation_state (the row, and its S3 object when not inline). */
 export async function rebuildPlan(db: Db, taskId: string, snapshotId: string): Promise<Rebuild> {
   const view = countingView(db);
-  const item = (await view.table.get(keys.snapshot(taskId, snapshotId)))!;
   const before = { gets: db.blobs.stats.gets, bytes: db.blobs.stats.bytesRead };
-  const state =
-    typeof item.conversationStateBlobKey === "string"
-      ? await db.blobs.getJson<unknown[]>(item.conversationStateBlobKey)
-      : (item.conversationState as unknown[]);
+  const messages = await planSnapshotState(view, taskId, snapshotId);
   return {
-    messages: state.map((m) => ConversationMessage.parse(m)),
+    messages,
     itemBytes: view.table.bytesRead,
     s3Bytes: db.blobs.stats.bytesRead - before.bytes,
     rcu: view.table.meter.read,
@@ -435,6 +481,9 @@ export async function rebuildPlan(db: Db, taskId: string, snapshotId: string): P
     s3Gets: db.blobs.stats.gets - before.gets,
   };
 }
+
+/** A message as its sender gave it: without the receive time the server assigns. */
+const asSent = (messages: ConversationMessage[]) => messages.map(({ receivedAt: _receivedAt, ...sent }) => sent);
 
 /** Key order differs after a trip through DynamoDB maps; compare canonically. */
 function canonical(value: unknown): string {
@@ -456,35 +505,45 @@ export async function runStorageBench(): Promise<void> {
     `conversation: ${MESSAGES} messages, ${formatBytes(json.length)} JSON (mean ${formatNumber(json.length / MESSAGES)} B/message), ` +
       `gzip ${formatBytes(gzipped)} (×${(json.length / gzipped).toFixed(2)}); a checkpoint every ${BATCH} messages (${MESSAGES / BATCH} checkpoints)`,
   );
-  console.log(`plan's snapshot: conversation_state inline while the item is ≤ ${formatBytes(PLAN_INLINE_BYTES)}, else gzip in S3`);
+  console.log(
+    "plan's design (bench/planDesign.ts): a task_events row and a chat history event per message, uncompressed; at each checkpoint " +
+      `one transaction of the checkpoint, its conversation_snapshots row with the full conversation_state (inline while the item is ≤ ${formatBytes(PLAN_INLINE_BYTES)}, else gzip in S3) and its history event`,
+  );
 
   await withEmulators(async (emulators) => {
     const oursDb = await createBenchDb(emulators, "ours");
     const planDb = await createBenchDb(emulators, "plan");
-    const ours = await store(oursDb, conversation, "ours");
-    const plan = await store(planDb, conversation, "plan");
+    const ours = await storeOurs(oursDb, conversation);
+    const plan = await storePlan(planDb, conversation);
 
     const oursStored = await footprint(oursDb, ours.taskId);
     const planStored = await footprint(planDb, plan.taskId);
+    const oursEvents = await historyBytes(oursDb, OWNER);
+    const planEvents = await historyBytes(planDb, OWNER);
     const oursRebuild = await rebuildOurs(oursDb, ours.taskId, ours.lastSnapshotId);
     const planRebuild = await rebuildPlan(planDb, plan.taskId, plan.lastSnapshotId);
 
-    // Both ways must give back the same conversation, or the comparison means nothing.
+    // Every way must give back the conversation as sent, or the comparison means nothing.
     const expected = canonical(conversation);
-    for (const [way, rebuilt] of [["ours", oursRebuild], ["plan", planRebuild]] as const) {
-      if (canonical(rebuilt.messages) !== expected) {
-        throw new Error(`${way}: the conversation rebuilt at the last checkpoint differs from the one stored (${rebuilt.messages.length} messages)`);
+    const rebuilt: Array<[string, ConversationMessage[]]> = [
+      ["ours", oursRebuild.messages],
+      ["plan", planRebuild.messages],
+      ["plan (task_events)", await planTaskConversation(planDb, plan.taskId)],
+    ];
+    for (const [way, messages] of rebuilt) {
+      if (canonical(asSent(messages)) !== expected) {
+        throw new Error(`${way}: the conversation rebuilt at the last checkpoint differs from the one stored (${messages.length} messages)`);
       }
     }
 
-    // The plan's checkpoint items are written by this file, ours by the store: say so if the store's items grew apart.
-    for (const kind of ["TASK", "MSG", "MSGID", "CHECKPOINT", "CHECKPOINTID"]) {
+    // The plan's checkpoint items are written by bench/planDesign.ts, ours by the store: say so if the store's items grew apart.
+    for (const kind of ["CHECKPOINT", "CHECKPOINTID"]) {
       const o = [...(oursStored.attributes.get(kind) ?? [])].sort().join(",");
       const p = [...(planStored.attributes.get(kind) ?? [])].sort().join(",");
-      if (o !== p) console.warn(`warning: ${kind} items differ between the ways (ours: ${o}; plan: ${p}); update planCheckpointWithSnapshot`);
+      if (o !== p) console.warn(`warning: ${kind} items differ between the ways (ours: ${o}; plan: ${p}); update bench/planDesign.ts`);
     }
 
-    const total = (f: Footprint) => f.itemBytes + f.s3Bytes;
+    const total = (f: Footprint, events: { bytes: number }) => f.itemBytes + events.bytes + f.s3Bytes;
     const ratioOf = (p: number, o: number) => (o === 0 ? "–" : `×${(p / o).toFixed(2)}`);
     const row = (label: string, o: number, p: number, fmt: (n: number) => string = (n) => formatNumber(n)) => [
       label,
@@ -493,24 +552,31 @@ export async function runStorageBench(): Promise<void> {
       ratioOf(p, o),
     ];
     const requests = (r: StoreResult) => r.s3.puts + r.s3.gets + r.s3.lists;
+    const units = (n: number) => formatNumber(n, 1);
     console.log("");
     printTable(
       ["", "ours", "plan", "plan/ours"],
       [
-        row("DynamoDB item bytes (base table)", oursStored.itemBytes, planStored.itemBytes, formatBytes),
-        row("DynamoDB items", oursStored.items, planStored.items),
+        row("DynamoDB item bytes (task partition)", oursStored.itemBytes, planStored.itemBytes, formatBytes),
+        row("DynamoDB items (task partition)", oursStored.items, planStored.items),
+        row("DynamoDB item bytes (history events)", oursEvents.bytes, planEvents.bytes, formatBytes),
+        row("DynamoDB items (history events)", oursEvents.items, planEvents.items),
         row("S3 object bytes", oursStored.s3Bytes, planStored.s3Bytes, formatBytes),
         row("S3 objects", oursStored.s3Objects, planStored.s3Objects),
-        row("bytes stored (items + S3)", total(oursStored), total(planStored), formatBytes),
-        row("write capacity units (Local's report)", ours.wcuReported, plan.wcuReported, (n) => formatNumber(n, 1)),
-        row("write capacity units (txns re-costed)", ours.wcu, plan.wcu, (n) => formatNumber(n, 1)),
-        row("read capacity units", ours.rcu, plan.rcu, (n) => formatNumber(n, 1)),
+        row("bytes stored (items + S3)", total(oursStored, oursEvents), total(planStored, planEvents), formatBytes),
+        row("write capacity units (Local's report)", ours.wcuReported, plan.wcuReported, units),
+        row("write capacity units (txns re-costed)", ours.wcu, plan.wcu, units),
+        row("  of which appends", ours.appendWcu, plan.appendWcu, units),
+        row("  of which checkpoints", ours.checkpointWcu, plan.checkpointWcu, units),
+        row("write units per appended message", ours.appendWcu / MESSAGES, plan.appendWcu / MESSAGES, (n) => formatNumber(n, 2)),
+        row("write units per checkpoint", ours.checkpointWcu / (MESSAGES / BATCH), plan.checkpointWcu / (MESSAGES / BATCH), units),
+        row("read capacity units", ours.rcu, plan.rcu, units),
         row("S3 requests (put/get/list)", requests(ours), requests(plan)),
         row("S3 bytes written", ours.s3.bytesWritten, plan.s3.bytesWritten, formatBytes),
         row("rebuild @ last checkpoint: bytes read", oursRebuild.itemBytes + oursRebuild.s3Bytes, planRebuild.itemBytes + planRebuild.s3Bytes, formatBytes),
         row("  of which item bytes", oursRebuild.itemBytes, planRebuild.itemBytes, formatBytes),
         row("  of which S3 bytes (gzip)", oursRebuild.s3Bytes, planRebuild.s3Bytes, formatBytes),
-        row("  read capacity units", oursRebuild.rcu, planRebuild.rcu, (n) => formatNumber(n, 1)),
+        row("  read capacity units", oursRebuild.rcu, planRebuild.rcu, units),
         row("  RCU × 4 KB", oursRebuild.rcu * READ_UNIT_BYTES, planRebuild.rcu * READ_UNIT_BYTES, formatBytes),
         row("  requests (DynamoDB + S3)", oursRebuild.dynamoCalls + oursRebuild.s3Gets, planRebuild.dynamoCalls + planRebuild.s3Gets),
         row("store time (ms)", ours.ms, plan.ms),
@@ -524,8 +590,8 @@ export async function runStorageBench(): Promise<void> {
     printTable(
       ["item kind", "ours items", "ours bytes", "ours writes", "ours WCU", "plan items", "plan bytes", "plan writes", "plan WCU"],
       kinds.map((k) => {
-        const o = oursStored.byKind.get(k) ?? { items: 0, bytes: 0 };
-        const p = planStored.byKind.get(k) ?? { items: 0, bytes: 0 };
+        const o = k === "EVENT" ? oursEvents : (oursStored.byKind.get(k) ?? { items: 0, bytes: 0 });
+        const p = k === "EVENT" ? planEvents : (planStored.byKind.get(k) ?? { items: 0, bytes: 0 });
         const ow = ours.writesByKind.get(k) ?? { writes: 0, units: 0 };
         const pw = plan.writesByKind.get(k) ?? { writes: 0, units: 0 };
         return [
@@ -541,21 +607,34 @@ export async function runStorageBench(): Promise<void> {
         ];
       }),
     );
+
+    // Ours, appends alone at a daemon's batch sizes: a fresh table, so nothing else is counted.
+    const batchesDb = await createBenchDb(emulators, "batches");
+    const bySize = await appendWriteUnits(batchesDb, conversation);
+    console.log("");
+    console.log(`ours: write units per appended ~${formatBytes(json.length / MESSAGES)} message by batch size (${APPENDED_PER_SIZE} messages each; log items, id index, task update, history events; txns re-costed)`);
+    printTable(
+      ["messages per append", "appends", "write units", "write units / message"],
+      bySize.map((b) => [String(b.batch), formatNumber(b.appends), formatNumber(b.wcu, 1), formatNumber(b.perMessage, 2)]),
+    );
+
     console.log("");
     console.log(
-      "method: item bytes = DynamoDB's item-size rules applied to every item of the task's partition (Query pk = TASK#id): " +
-        "UTF-8 bytes of attribute names and string values, numbers ≈ 1 B per 2 digits + 1, lists/maps 3 B + 1 B per element; " +
-        "GSI copies (snapshots' expiry index) and DynamoDB's 100 B per-item overhead not counted. S3 bytes = ListObjectsV2 sizes. " +
+      "method: item bytes = DynamoDB's item-size rules applied to every item of the task's partition (Query pk = TASK#id) and of the owner's " +
+        "history partitions (Query per timeline facet and shard): UTF-8 bytes of attribute names and string values, numbers ≈ 1 B per 2 digits + 1, " +
+        "lists/maps 3 B + 1 B per element; GSI copies and DynamoDB's 100 B per-item overhead not counted. S3 bytes = ListObjectsV2 sizes. " +
         "Capacity units = ConsumedCapacity (TOTAL) as DynamoDB Local reports it, summed by core/store/table.ts's CapacityMeter; " +
-        "Local undercounts TransactWriteItems (it reports one item's cost, not the sum), so the re-costed row prices each Put of a " +
-        "transaction per AWS's rules (2 units per started KB, again per index copy). " +
+        "Local undercounts TransactWriteItems (it reports one item's cost, not the sum), so the re-costed rows price each Put of a " +
+        "transaction per AWS's rules (2 units per started KB, again per index copy). Appends = the appendMessages (ours) or the plan's " +
+        "row inserts of each batch of messages; checkpoints = the rest of the loop (snapshot, checkpoint, their history event). " +
         "Rebuild bytes = the same item sizing over the items each read returned, plus S3 object bytes as transferred (gzip).",
     );
     console.log(`plan: ${plan.inlineSnapshots} of ${MESSAGES / BATCH} snapshots kept conversation_state inline`);
     console.log(
       `write units ratio (plan/ours): ${(plan.wcu / ours.wcu).toFixed(2)} (with DynamoDB Local's own transaction figures: ${(plan.wcuReported / ours.wcuReported).toFixed(2)})`,
     );
-    console.log(`ratio: ${(total(planStored) / total(oursStored)).toFixed(1)}`);
+    console.log(`write units per appended message: ${formatNumber(ours.appendWcu / MESSAGES, 2)}`);
+    console.log(`ratio: ${(total(planStored, planEvents) / total(oursStored, oursEvents)).toFixed(1)}`);
   });
 }
 
