@@ -11,6 +11,8 @@ import {
 import { keys, shardLanes, TIMELINE_SHARDS } from "../core/keys.js";
 import { newId } from "../core/ids.js";
 import { type Db } from "../core/store/db.js";
+import { BlobStore } from "../core/blobs.js";
+import { runCleanup } from "../core/retention/index.js";
 import { type TransactItem } from "../core/store/table.js";
 import { createTask, getTaskRecord } from "../core/store/tasks.js";
 import { appendMessages } from "../core/store/conversationAppend.js";
@@ -454,7 +456,8 @@ export interface Rebuild {
 
 /** Our way: the snapshot item, then its segments page by page (200, the API's largest page) until the end. */
 export async function rebuildOurs(db: Db, taskId: string, snapshotId: string): Promise<Rebuild> {
-  const view = countingView(db);
+  // A blob store of its own: nothing read while storing is kept for the rebuild.
+  const view = { ...countingView(db), blobs: new BlobStore(db.blobs.s3, db.blobs.bucket) };
   const task = (await getTaskRecord(db, OWNER, taskId))!;
   const snapshot = await getSnapshot(view, task, snapshotId);
   const messages: ConversationMessage[] = [];
@@ -464,7 +467,7 @@ export async function rebuildOurs(db: Db, taskId: string, snapshotId: string): P
     messages.push(...page.items);
     cursor = page.nextCursor ?? undefined;
   } while (cursor);
-  return { messages, itemBytes: view.table.bytesRead, s3Bytes: 0, rcu: view.table.meter.read, dynamoCalls: view.table.calls, s3Gets: 0 };
+  return { messages, itemBytes: view.table.bytesRead, s3Bytes: view.blobs.stats.bytesRead, rcu: view.table.meter.read, dynamoCalls: view.table.calls, s3Gets: view.blobs.stats.gets };
 }
 
 /** The plan's way: the latest snapshot's conversation_state (the row, and its S3 object when not inline). */
@@ -516,6 +519,8 @@ export async function runStorageBench(): Promise<void> {
     const ours = await storeOurs(oursDb, conversation);
     const plan = await storePlan(planDb, conversation);
 
+    // The batches folded into sealed chunks leave their S3 objects behind; the cleanup job's sweep removes them after its grace period.
+    await runCleanup({ ...oursDb, clock: () => new Date(Date.now() + 2 * 86_400_000) }, { log: () => undefined });
     const oursStored = await footprint(oursDb, ours.taskId);
     const planStored = await footprint(planDb, plan.taskId);
     const oursEvents = await historyBytes(oursDb, OWNER);

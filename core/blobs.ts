@@ -62,9 +62,13 @@ export interface BlobInfo {
   lastModified: Date;
 }
 
+/** Immutable objects kept in memory by getImmutableJson (log chunks: up to ~1 MB each). */
+const KEPT_OBJECTS = 16;
+
 export class BlobStore {
   /** Counts requests and bytes written, for the storage bench. */
   readonly stats = { puts: 0, gets: 0, deletes: 0, lists: 0, bytesWritten: 0, bytesRead: 0 };
+  private readonly kept = new Map<string, unknown>();
 
   constructor(
     readonly s3: S3Client,
@@ -97,6 +101,24 @@ export class BlobStore {
     // Objects are stored gzip; a daemon's upload through a presigned URL may be plain JSON.
     const text = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes).toString("utf8") : bytes.toString("utf8");
     return JSON.parse(text) as T;
+  }
+
+  /**
+   * An object whose key is never written twice (its name carries the token
+   * of the write that made it): the last ones read are kept in memory, so
+   * paging through one reads it from S3 once.
+   */
+  async getImmutableJson(key: string): Promise<unknown> {
+    if (this.kept.has(key)) {
+      const value = this.kept.get(key);
+      this.kept.delete(key);
+      this.kept.set(key, value);
+      return value;
+    }
+    const value = await this.getJson(key);
+    this.kept.set(key, value);
+    if (this.kept.size > KEPT_OBJECTS) this.kept.delete(this.kept.keys().next().value!);
+    return value;
   }
 
   /** The object, or undefined when there is none (removed by the cleanup job or the lifecycle rule). */

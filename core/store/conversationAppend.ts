@@ -32,8 +32,8 @@ import { sealIfDue } from "./logSeal.js";
 
 /** A batch taken and not committed this long ago is committed by the next appender. */
 const ABANDONED_AFTER_MS = 3_000;
-/** How long an append keeps trying against concurrent appends before answering 503. */
-const APPEND_DEADLINE_MS = 20_000;
+/** How long an append waits for a log that does not move before answering 503. */
+const APPEND_STALL_MS = 15_000;
 
 export interface AppendOptions {
   /** The history event of the batch's messages (recorded in the commit). */
@@ -194,7 +194,6 @@ export async function appendMessages(
     lastSeq: head.seq,
   });
 
-  const deadline = Date.now() + APPEND_DEADLINE_MS;
   let head = await readHead(db, task.id);
   const stored = await findMessages(db, task.id, [...seen.keys()], head.seq);
   let todo = messages.filter((m) => !stored.has(m.id));
@@ -209,8 +208,10 @@ export async function appendMessages(
     const receivedAt = new Date(Math.max(db.clock().getTime(), head.receivedAt + 1)).toISOString();
     const batch = newBatch(task, head.seq + 1, head.chain, todo, receivedAt);
     const taken: Taken = { first: batch.item.seq, last: batch.item.last, chain: batch.chain, receivedAt, token: batch.item.token, messages: todo };
-    if (batch.chunk) await db.blobs.putJson(batch.chunk.key, batch.chunk.value);
-    if (await db.table.putNew(batch.item)) {
+    // On a retry, look before writing: while another append is committing the next batch, writing ours is for nothing.
+    const free = attempt === 0 || !(await db.table.get(keys.logBatch(task.id, taken.first), { ProjectionExpression: "seq" }));
+    if (free && batch.chunk) await db.blobs.putJson(batch.chunk.key, batch.chunk.value);
+    if (free && (await db.table.putNew(batch.item))) {
       let committed: boolean;
       try {
         await db.table.transact(commitWrites(task, head, taken, options, db));
@@ -235,7 +236,8 @@ export async function appendMessages(
       // The log has not moved for a while: the batch after its end may have lost its writer.
       await commitAbandoned(db, task, head, options);
     }
-    if (Date.now() > deadline) throw unavailable();
+    // Only a log that stops moving runs out the time: under contention, every append gets its turn.
+    if (Date.now() - headSince > APPEND_STALL_MS) throw unavailable();
     await backoff(attempt, 10, 200);
     // What the appends that moved the log stored may include some of these (a concurrent resend).
     const previous = head.seq;

@@ -21,6 +21,8 @@ export const PAGE_FIELD_CHARS = 16 * 1024;
 export const PAGE_BYTES = 900 * 1024;
 /** Log items per query (a query returns at most 1 MB whatever the limit). */
 const ITEMS_PER_QUERY = 25;
+/** Items whose messages are in S3 are fetched this many at a time, ahead of the reader. */
+const READ_AHEAD = 4;
 
 /** The last committed sequence number of a task's log, and the chain hash there. */
 export async function committedEnd(db: Db, taskId: string): Promise<{ seq: number; chain: string }> {
@@ -62,7 +64,19 @@ async function itemHolding(db: Db, taskId: string, seq: number): Promise<Item | 
 export async function* batchesOf(db: Db, taskId: string, lo: number, hi: number): AsyncGenerator<LogBatch> {
   let next = lo;
   const located = await itemHolding(db, taskId, lo);
-  let queued: Item[] = located ? [located] : [];
+  // Items read and not yet yielded; the S3 reads of the next few go out together.
+  let queued: Array<{ stored: Item; item: LogItem; decoded?: Promise<LogBatch> }> = [];
+  const enqueue = (items: Item[]) => {
+    queued = items.map((stored) => ({ stored, item: LogItem.parse(stored) }));
+  };
+  const prefetch = () => {
+    for (const entry of queued.slice(0, READ_AHEAD)) {
+      if (entry.decoded || entry.item.last < next || entry.item.sealedInto !== undefined) continue;
+      entry.decoded = decodeLogItem(db, taskId, entry.stored);
+      entry.decoded.catch(() => undefined);
+    }
+  };
+  if (located) enqueue([located]);
   let after = located ? LogItem.parse(located).seq : lo - 1;
   while (next <= hi) {
     if (queued.length === 0) {
@@ -73,15 +87,20 @@ export async function* batchesOf(db: Db, taskId: string, lo: number, hi: number)
         ConsistentRead: true,
       });
       if (items.length === 0) break;
-      queued = items;
+      enqueue(items);
     }
-    const stored = queued.shift()!;
-    const item = LogItem.parse(stored);
+    prefetch();
+    const { item, decoded } = queued.shift()!;
     after = item.seq;
     if (item.last < next) continue;
-    const holding = item.sealedInto !== undefined ? await db.table.get(keys.logBatch(taskId, item.sealedInto)) : stored;
-    if (!holding) throw new Error(`log of task ${taskId}: sealed stretch ${item.sealedInto} is missing`);
-    const batch = await decodeLogItem(db, taskId, holding);
+    let batch: LogBatch;
+    if (item.sealedInto !== undefined) {
+      const holding = await db.table.get(keys.logBatch(taskId, item.sealedInto));
+      if (!holding) throw new Error(`log of task ${taskId}: sealed stretch ${item.sealedInto} is missing`);
+      batch = await decodeLogItem(db, taskId, holding);
+    } else {
+      batch = await decoded!;
+    }
     if (batch.first > next) throw new Error(`log of task ${taskId} has no message ${next}`);
     yield batch;
     next = batch.last + 1;

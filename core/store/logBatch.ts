@@ -28,8 +28,14 @@ import type { Item, Key } from "./table.js";
  * messages.
  */
 
-/** A batch whose compressed messages pass this goes to S3 (items stay well under DynamoDB's 400 KB). */
-export const INLINE_BATCH_BYTES = 96 * 1024;
+/**
+ * A batch whose compressed messages pass this goes to S3 at once. Every
+ * batch in an item is written twice (appended, then sealed), at a write unit
+ * per KB each time; an S3 PUT costs what about 8 write units do, and its
+ * object is folded into a sealed chunk later for a GET. Past ~5 KB, S3 is
+ * the cheaper home, and items stay small whatever a batch holds.
+ */
+export const INLINE_BATCH_BYTES = 6 * 1024;
 const CHAIN_BYTES = 16;
 const DIGEST_BYTES = 8;
 
@@ -149,26 +155,6 @@ function toBatch(taskId: string, item: LogItem, raw: Record<string, unknown>[], 
   };
 }
 
-/**
- * Chunks are never rewritten (a new write gets a new key), so the ones read
- * last are kept: paging through a sealed stretch reads its chunk once.
- */
-const CHUNKS_KEPT = 16;
-const chunks = new Map<string, LogChunk>();
-
-async function readChunk(db: Db, key: string): Promise<LogChunk> {
-  const kept = chunks.get(key);
-  if (kept) {
-    chunks.delete(key);
-    chunks.set(key, kept);
-    return kept;
-  }
-  const chunk = LogChunk.parse(await db.blobs.getJson(key));
-  chunks.set(key, chunk);
-  if (chunks.size > CHUNKS_KEPT) chunks.delete(chunks.keys().next().value!);
-  return chunk;
-}
-
 /** A batch or sealed stretch, read whole (one S3 GET when its messages are in S3 and not read lately). */
 export async function decodeLogItem(db: Db, taskId: string, stored: Item): Promise<LogBatch> {
   const item = LogItem.parse(stored);
@@ -177,7 +163,7 @@ export async function decodeLogItem(db: Db, taskId: string, stored: Item): Promi
     return toBatch(taskId, item, raw, unpackChains(item.chains ?? new Uint8Array()), raw.map(() => item.receivedAt ?? ""));
   }
   if (!item.chunkKey) throw new Error(`log item ${item.seq} of task ${taskId} holds no messages`);
-  const chunk = await readChunk(db, item.chunkKey);
+  const chunk = LogChunk.parse(await db.blobs.getImmutableJson(item.chunkKey));
   return toBatch(taskId, item, chunk.messages, chunk.chains, chunk.receivedAt);
 }
 
