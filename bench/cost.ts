@@ -6,6 +6,7 @@ import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { ConversationMessage } from "../core/models.js";
 import { newId } from "../core/ids.js";
 import { createRuntime } from "../core/runtime.js";
+import { runCleanup } from "../core/retention/index.js";
 import { createApp } from "../functions/http/app.js";
 import { createApiKey, createOwner } from "../core/store/owners.js";
 import { createOperation, getOperationRecord, settleOperation } from "../core/store/operations.js";
@@ -181,8 +182,13 @@ async function runOurs(emulators: Emulators, conversation: ConversationMessage[]
   usage.rcu = db.meter.read - start.rcu;
   usage.s3Puts = db.blobs.stats.puts;
   usage.s3Gets = db.blobs.stats.gets;
+  // The cleanup job's sweep removes the objects of batches folded into sealed chunks (after its grace period).
+  await runCleanup({ ...db, clock: () => new Date(Date.now() + 2 * 86_400_000) }, { log: () => undefined });
   const stored = await footprint(db, taskId);
-  usage.dynamoBytes = stored.itemBytes + (await historyBytes(db, owner.id)).bytes;
+  // Snapshots are kept for the retention period (30 days), as the plan's are; the log and the history for good.
+  const snapshotBytes = stored.byKind.get("SNAPSHOT")?.bytes ?? 0;
+  usage.dynamoBytes = stored.itemBytes - snapshotBytes + (await historyBytes(db, owner.id)).bytes;
+  usage.expiringDynamoBytes = snapshotBytes;
   usage.s3Bytes = stored.s3Bytes;
   return usage;
 }

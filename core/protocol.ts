@@ -189,7 +189,8 @@ export const TaskSpawned = z.object({
 /**
  * A report's place in its task's report stream. The daemon numbers each
  * task's reports 1, 2, 3, … in the order they happened, under a stream id
- * it picks once per task (kept with its outbox); the server applies report
+ * it picks once per task (a UUIDv7, kept with its outbox: a newer stream
+ * takes over from an older one, never the reverse); the server applies report
  * n only after n − 1 and at most once, and answers each with a `reportAck`.
  * A report without it (an older daemon) is applied on arrival, unordered
  * and unacknowledged.

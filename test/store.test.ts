@@ -201,6 +201,17 @@ describe("conversation log", () => {
     expect(await reload(task)).toMatchObject({ reportStream: stream, reportSeq: 2 });
   });
 
+  it("lets a newer report stream take over, and never a late report 1 of an older one", async () => {
+    const task = await newTask();
+    // Stream ids are UUIDv7: they sort by when the daemon opened them.
+    const older = "0192f0c0-0000-7000-8000-000000000000";
+    const newer = "0192f0c0-0001-7000-8000-000000000000";
+    await store.appendMessages(db, task, [msg(1)], { report: { stream: newer, seq: 1 } });
+    await expect(store.appendMessages(db, task, [msg(2)], { report: { stream: older, seq: 1 } })).rejects.toBeInstanceOf(store.ReportOutOfOrder);
+    expect(await reload(task)).toMatchObject({ reportStream: newer, reportSeq: 1 });
+    expect(await readAll((await reload(task)).segments)).toEqual(["m1"]);
+  });
+
   it("appends a resent message id once and refuses a batch that repeats an id", async () => {
     const task = await newTask();
     await store.appendMessages(db, task, [msg(1), msg(2)]);

@@ -1,5 +1,5 @@
 import type { DiffStats, FileDiffInfo } from "../protocol.js";
-import type { ConversationSnapshot, CreateCheckpointRequest, TaskCheckpoint } from "../models.js";
+import type { ConversationSnapshot, CreateCheckpointRequest, TaskCheckpoint, TaskRecord } from "../models.js";
 import { blobKeys } from "../blobs.js";
 import { newId } from "../ids.js";
 import { actorOf } from "../auth.js";
@@ -12,8 +12,12 @@ import { ownedTask, type ServiceContext } from "./context.js";
 import { eventWrites, phaseOf } from "./tasks.js";
 import { assertBranchName } from "../gitRefs.js";
 
-export async function createCheckpoint(ctx: ServiceContext, taskId: string, input: CreateCheckpointRequest, report?: ReportPosition) {
-  const task = await ownedTask(ctx, taskId);
+export async function createCheckpoint(ctx: ServiceContext, taskId: string, input: CreateCheckpointRequest) {
+  return checkpointTask(ctx, await ownedTask(ctx, taskId), input);
+}
+
+/** A checkpoint of a task already read (a daemon report's, applied once and in order when numbered). */
+export async function checkpointTask(ctx: ServiceContext, task: TaskRecord, input: CreateCheckpointRequest, report?: ReportPosition) {
   const phase = await phaseOf(ctx, task);
   // The checkpoint, its snapshot and its history event: one transaction.
   const { checkpoint, snapshot } = await createCheckpointWithSnapshot(ctx.db, task, input, report, (checkpoint, snapshot) =>

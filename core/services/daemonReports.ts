@@ -7,8 +7,8 @@ import { backoff } from "../store/table.js";
 import { hasRecentCheckpointAt } from "../store/checkpoints.js";
 import { getTaskRecord } from "../store/tasks.js";
 import type { ServiceContext } from "./context.js";
-import { appendMessages, setTaskStatus } from "./tasks.js";
-import { createCheckpoint } from "./checkpoints.js";
+import { appendToTask, setTaskStatus } from "./tasks.js";
+import { checkpointTask } from "./checkpoints.js";
 import { withFreshTask } from "./freshTask.js";
 
 export type Report = Extract<DaemonMessage, { type: "checkpointCreated" | "taskMessages" | "taskStatus" }>;
@@ -37,7 +37,7 @@ export async function handleReport(ctx: ServiceContext, connection: Connection, 
     if (state.kind === "superseded") return ack("superseded", state.applied);
     if (state.kind === "next") {
       try {
-        await applyReport(ctx, connection, message);
+        await applyReport(ctx, connection, message, task);
         return ack("applied", position.seq);
       } catch (error) {
         if (++conflicts > 50) throw error;
@@ -57,7 +57,8 @@ export async function handleReport(ctx: ServiceContext, connection: Connection, 
       }
     }
     if (Date.now() > deadline) return ack("early", state.applied);
-    await backoff(attempt, 10, 50);
+    // Held for its predecessor, which is usually being applied right now: look again soon.
+    await backoff(attempt, 5, 20);
   }
 }
 
@@ -72,25 +73,26 @@ function reportState(task: TaskRecord, position: NonNullable<Report["report"]>):
 }
 
 /** What a report changes, with its report number moving in the same write where there is one. */
-async function applyReport(ctx: ServiceContext, connection: Connection, message: Report): Promise<void> {
+async function applyReport(ctx: ServiceContext, connection: Connection, message: Report, read?: TaskRecord): Promise<void> {
   const { db } = ctx;
   const position = message.report;
+  // The task as just read by the caller (a numbered report), or read now.
+  const task = read ?? (await getTaskRecord(db, connection.ownerId, message.taskId));
+  if (!task) throw new DomainError(404, "not_found", "task not found");
   switch (message.type) {
     case "checkpointCreated": {
-      const { type: _t, taskId, report: _r, ...checkpoint } = message;
-      const task = await getTaskRecord(db, connection.ownerId, taskId);
-      if (!task) throw new DomainError(404, "not_found", "task not found");
+      const { type: _t, taskId: _id, report: _r, ...checkpoint } = message;
       // A daemon that is not sure a report arrived sends it again: one checkpoint per commit.
       if (await hasRecentCheckpointAt(db, task.id, checkpoint.commitSha)) {
         if (position) await advanceReport(db, task.id, position);
         return;
       }
-      await createCheckpoint(ctx, taskId, checkpoint, position);
+      await checkpointTask(ctx, task, checkpoint, position);
       return;
     }
     case "taskMessages":
       // Message ids make a resend a no-op (see store/conversationAppend.ts).
-      await appendMessages(ctx, message.taskId, await wholeMessages(ctx, connection, message), position);
+      await appendToTask(ctx, task, await wholeMessages(ctx, connection, message), position);
       return;
     case "taskStatus":
       await withFreshTask(db, connection.ownerId, message.taskId, async (task) => {

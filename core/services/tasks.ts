@@ -120,9 +120,20 @@ export async function appendMessages(
   ctx: ServiceContext,
   taskId: string,
   messages: NewConversationMessage[],
-  report?: ReportPosition,
 ): Promise<{ appended: number; messageCount: number }> {
   const task = await ownedTask(ctx, taskId);
+  const out = await appendToTask(ctx, task, messages);
+  const after = await getTaskRecord(ctx.db, task.ownerId, task.id);
+  return { appended: out.appended, messageCount: toTask(after ?? task).messageCount };
+}
+
+/** Appends to a task already read (a daemon report's, applied once and in order when numbered). */
+export async function appendToTask(
+  ctx: ServiceContext,
+  task: TaskRecord,
+  messages: NewConversationMessage[],
+  report?: ReportPosition,
+): Promise<{ appended: number }> {
   const phase = await phaseOf(ctx, task);
   const started = performance.now();
   const out = await storeMessages(ctx.db, task, messages, {
@@ -140,8 +151,7 @@ export async function appendMessages(
   const source = report ? "daemon" : "api";
   recordMetric("AppendLatency", performance.now() - started, { source });
   recordMetric("AppendBatchSize", messages.length, { source });
-  const after = await getTaskRecord(ctx.db, task.ownerId, task.id);
-  return { appended: out.appended, messageCount: toTask(after ?? task).messageCount };
+  return { appended: out.appended };
 }
 
 /** Rewinding or resuming a task its agent is running would pull the ground from under it. */
