@@ -18,6 +18,9 @@
  * | message by id                            | pk = TASK#t, sk = MSGID#id                            | table |
  * | checkpoints by number                    | pk = TASK#t, sk begins_with CHECKPOINT#               | table |
  * | checkpoint by id                         | pk = TASK#t, sk = CHECKPOINTID#id → number            | table |
+ * | latest checkpoint at a commit (or prefix)| pk = TASK#t, sk begins_with CHECKPOINTSHA#sha, newest, limit 1 → number | table |
+ * | latest checkpoint at ≤ n messages        | pk = TASK#t, sk between CHECKPOINTAT# and CHECKPOINTAT#n#~, newest first, limit 25 → number | table |
+ * | latest checkpoint at or before a time    | pk = TASK#t, sk = CHECKPOINT#n, a binary search over n (numbers follow creation) | table |
  * | snapshots of a task, newest first        | pk = TASK#t, sk begins_with SNAPSHOT#                 | table |
  * | snapshot by id                           | pk = TASK#t, sk = SNAPSHOT#s                          | table |
  * | snapshots expiring up to a day (cleanup) | gsi3pk = EXPIRES#S<n>, gsi3sk <= yyyy-mm-dd#…, each n  | gsi3  |
@@ -108,6 +111,20 @@ export const keys = {
   checkpoint: (taskId: string, number: number) => ({ pk: `TASK#${taskId}`, sk: `CHECKPOINT#${pad(number, 6)}` }),
   checkpointPrefix: "CHECKPOINT#",
   checkpointById: (taskId: string, checkpointId: string) => ({ pk: `TASK#${taskId}`, sk: `CHECKPOINTID#${checkpointId}` }),
+  /** Pointer to a checkpoint by its commit (lower-case SHA), then number: a SHA or a prefix of one is a key condition. */
+  checkpointBySha: (taskId: string, commitSha: string, number: number) => ({
+    pk: `TASK#${taskId}`,
+    sk: `CHECKPOINTSHA#${commitSha}#${pad(number, 6)}`,
+  }),
+  checkpointShaPrefix: "CHECKPOINTSHA#",
+  /** Pointer to a checkpoint by how many messages its conversation held, then number: the newest at or before a count is read in reverse from it. */
+  checkpointByCount: (taskId: string, messageCount: number, number: number) => ({
+    pk: `TASK#${taskId}`,
+    sk: `CHECKPOINTAT#${pad(messageCount)}#${pad(number, 6)}`,
+  }),
+  checkpointCountPrefix: "CHECKPOINTAT#",
+  /** The last sort key of the count pointers at or below `messageCount`. */
+  checkpointCountUpTo: (messageCount: number) => `CHECKPOINTAT#${pad(messageCount)}#~`,
 
   snapshot: (taskId: string, snapshotId: string) => ({ pk: `TASK#${taskId}`, sk: `SNAPSHOT#${snapshotId}` }),
   snapshotPrefix: "SNAPSHOT#",
