@@ -104,7 +104,13 @@ export function forkBranchName(
   return `makima/fork/${short(parent.id)}-${where}-${short(forkId)}`;
 }
 
-/** Refuses a branch name the parent or one of its forks already works on (the daemon would refuse it later). */
+/** How many of a task's latest forks a branch name is checked against. */
+const FORK_BRANCH_SEARCH = 100;
+
+/**
+ * Refuses a branch name the parent or one of its latest forks already works
+ * on; an older fork's branch is refused by the daemon when it starts the fork.
+ */
 async function assertBranchFree(ctx: ServiceContext, parent: TaskRecord, branchName: string): Promise<void> {
   const taken =
     parent.branchName === branchName ||
@@ -113,7 +119,8 @@ async function assertBranchFree(ctx: ServiceContext, parent: TaskRecord, branchN
       KeyConditionExpression: "gsi2pk = :p",
       FilterExpression: "branchName = :b",
       ExpressionAttributeValues: { ":p": keys.taskForks(parent.id), ":b": branchName },
-    })) !== undefined;
+      ScanIndexForward: false,
+    }, FORK_BRANCH_SEARCH)) !== undefined;
   if (taken) throw conflict("branch_exists", `branch ${branchName} is already used by task ${parent.id} or one of its forks; choose another --branch-name`);
 }
 

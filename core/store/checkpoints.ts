@@ -133,6 +133,9 @@ async function hasUnpointedCheckpoints(db: Db, task: TaskRecord): Promise<boolea
   return first !== undefined && (await db.table.get(keys.checkpointBySha(task.id, first.commitSha, 1))) === undefined;
 }
 
+/** How many checkpoints from before the pointers a search by commit looks through, newest first. */
+const UNPOINTED_SHA_SEARCH = 1000;
+
 /**
  * The latest checkpoint of a task at a commit (a prefix of its SHA is
  * enough; one that names checkpoints at several commits is refused): the
@@ -167,7 +170,7 @@ export async function findCheckpointBySha(db: Db, task: TaskRecord, sha: string)
       ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":c": keys.checkpointPrefix, ":sha": prefix },
       ScanIndexForward: false,
       ConsistentRead: true,
-    });
+    }, UNPOINTED_SHA_SEARCH);
     if (item && item.ownerId === task.ownerId) return TaskCheckpoint.parse(item);
   }
   throw notFound(`checkpoint at commit ${sha}`);
