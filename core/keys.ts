@@ -24,7 +24,8 @@
  * | snapshots of a task, newest first        | pk = TASK#t, sk begins_with SNAPSHOT#                 | table |
  * | snapshot by id                           | pk = TASK#t, sk = SNAPSHOT#s                          | table |
  * | snapshots expiring up to a day (cleanup) | gsi3pk = EXPIRES#S<n>, gsi3sk <= yyyy-mm-dd#…, each n  | gsi3  |
- * | an owner's tasks waiting for a daemon    | gsi3pk = OWNER#o#AWAITING_DAEMON                      | gsi3  |
+ * | an owner's tasks waiting for any daemon  | gsi3pk = OWNER#o#AWAITING_DAEMON, limit a page        | gsi3  |
+ * | … waiting for one daemon (bound to it)   | gsi3pk = OWNER#o#AWAITING_DAEMON#d, limit a page      | gsi3  |
  * | conversation rewinds of a task, newest   | pk = TASK#t, sk begins_with CONVREWIND#               | table |
  * | code rewinds of a task, newest           | pk = TASK#t, sk begins_with CODEREWIND#               | table |
  * | owner timeline (time range by id bounds) | pk = OWNER#o#EVENTS#S<n>, sk between ids, each shard n | table |
@@ -103,6 +104,10 @@ export const keys = {
   contractTasks: (contractId: string) => `CONTRACT#${contractId}#TASKS`,
   taskForks: (taskId: string) => `TASK#${taskId}#FORKS`,
   awaitingDaemon: (ownerId: string) => `OWNER#${ownerId}#AWAITING_DAEMON`,
+  /** Tasks only this daemon may start (an in-place resume), apart from those any daemon may. */
+  awaitingOnDaemon: (ownerId: string, daemonId: string) => `OWNER#${ownerId}#AWAITING_DAEMON#${daemonId}`,
+  /** A waiting task's sort key while a start of it is under way: after every task still to hand out (`~` sorts after ids). */
+  awaitingStarted: (taskId: string) => `~${taskId}`,
 
   message: (taskId: string, seq: number) => ({ pk: `TASK#${taskId}`, sk: `MSG#${pad(seq)}` }),
   messagePrefix: "MSG#",

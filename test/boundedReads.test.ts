@@ -6,6 +6,9 @@ import { CodeRewind, type NewConversationMessage, type TaskRecord } from "../cor
 import { Relay } from "../core/relay.js";
 import { forkTask } from "../core/services/fork.js";
 import { newId } from "../core/ids.js";
+import { DaemonMessage } from "../core/protocol.js";
+import { handleDaemonMessage } from "../core/services/replies.js";
+import { AWAITING_PAGE } from "../core/services/spawn.js";
 
 /**
  * Reads that must not grow with the data: each is a key condition or a
@@ -203,5 +206,44 @@ describe("finding the rewind to restore or undo, and a fork's branch", () => {
     expect(free.result.branchName).toBe("fork/new");
     expect(free.items).toBeLessThanOrEqual(100);
     await expect(fork("fork/119")).rejects.toMatchObject({ status: 409 });
+  }, 120_000);
+});
+
+describe("tasks waiting for a daemon", () => {
+  it("a hello hands out one page; each start the daemon reports done hands out the next waiting task", async () => {
+    const o = "owner-awaiting";
+    const daemonId = newId();
+    const posted: Array<{ type: string; requestId: string; taskId: string }> = [];
+    const relay = new Relay(db, { post: async (_connection, data) => void posted.push(JSON.parse(data)) }, { waitMs: 100, timeoutMs: 60_000 });
+    // Tasks only another daemon may start, waiting first: they take none of this daemon's page.
+    const elsewhere = newId();
+    for (let i = 0; i < AWAITING_PAGE + 2; i++) {
+      await store.markAwaitingDaemon(db, await store.createTask(db, o, { name: `bound ${i}`, plan: "p", daemonId: elsewhere }));
+    }
+    const waiting: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const task = await store.createTask(db, o, { name: `waiting ${i}`, plan: "p" });
+      await store.markAwaitingDaemon(db, task);
+      waiting.push(task.id);
+    }
+    const connection = { connectionId: "AwaitConn0001=", ownerId: o, daemonId, connectedAt: db.clock().toISOString() };
+    await store.putConnection(db, connection);
+    const spawns = () => posted.filter((c) => c.type === "spawnTask");
+    const say = (message: unknown) => handleDaemonMessage(db, relay, connection, DaemonMessage.parse(message));
+
+    await say({ type: "hello", hostname: "h", version: "test" });
+    expect(spawns()).toHaveLength(AWAITING_PAGE);
+    const answered = new Set<string>();
+    const answer = async (spawn: { requestId: string; taskId: string }) => {
+      answered.add(spawn.requestId);
+      await say({ type: "taskSpawned", requestId: spawn.requestId, taskId: spawn.taskId, success: true });
+    };
+    await answer(spawns()[0]!);
+    expect(spawns()).toHaveLength(AWAITING_PAGE + 1);
+
+    // Answering each start as it comes: every waiting task goes out, once.
+    for (let next = spawns().find((c) => !answered.has(c.requestId)); next; next = spawns().find((c) => !answered.has(c.requestId))) await answer(next);
+    expect(spawns().map((c) => c.taskId).sort()).toEqual([...waiting].sort());
+    for (const id of waiting) expect((await store.getTaskRecord(db, o, id))?.status).toBe("running");
   }, 120_000);
 });
