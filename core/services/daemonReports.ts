@@ -29,8 +29,8 @@ export async function handleReport(ctx: ServiceContext, connection: Connection, 
   const ack = (status: ReportAck["status"], applied: number, error?: ReportAck["error"]) =>
     ctx.relay.notify(connection.connectionId, { type: "reportAck", taskId: message.taskId, stream: position.stream, seq: position.seq, applied, status, ...(error ? { error } : {}) });
   const deadline = Date.now() + REPORT_HOLD_MS;
+  // An early report waits for its predecessor, up to the hold.
   for (let attempt = 0; ; attempt++) {
-    // A concurrent copy got there first, or the task moved under it: look again.
     const early = await retryOnConflict(
       async () => {
         const task = await getTaskRecord(ctx.db, connection.ownerId, message.taskId);
@@ -53,6 +53,7 @@ export async function handleReport(ctx: ServiceContext, connection: Connection, 
           throw error;
         }
       },
+      // A concurrent copy got there first, or the task moved under it: look again.
       (error) => error instanceof ReportOutOfOrder || (error instanceof DomainError && error.status === 409),
       { attempts: 51, baseMs: 10, capMs: 50 },
     );

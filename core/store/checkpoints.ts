@@ -12,8 +12,9 @@ import { queryPage, type Page } from "./paging.js";
 
 /**
  * A checkpoint and its `checkpoint` snapshot, written in one transaction with
- * its pointers (by id, by commit, by message count → number); the number is claimed by a conditional put, so
- * concurrent checkpoints of a task get 1, 2, 3… without gaps or repeats.
+ * its pointers (by id, by commit, by message count → number); the number is
+ * claimed by a conditional put, so concurrent checkpoints of a task get 1, 2,
+ * 3… without gaps or repeats.
  */
 export async function createCheckpointWithSnapshot(
   db: Db,
