@@ -226,6 +226,10 @@ describe("tasks waiting for a daemon", () => {
       await store.markAwaitingDaemon(db, task);
       waiting.push(task.id);
     }
+    // One whose start failed before: tried again at a hello, not handed out after another start.
+    const tried = await store.createTask(db, o, { name: "tried", plan: "p" });
+    await store.markAwaitingDaemon(db, tried);
+    await db.table.update(keys.task(tried.id), { UpdateExpression: "SET startAttempts = :one", ExpressionAttributeValues: { ":one": 1 } });
     const connection = { connectionId: "AwaitConn0001=", ownerId: o, daemonId, connectedAt: db.clock().toISOString() };
     await store.putConnection(db, connection);
     const spawns = () => posted.filter((c) => c.type === "spawnTask");
@@ -245,5 +249,8 @@ describe("tasks waiting for a daemon", () => {
     for (let next = spawns().find((c) => !answered.has(c.requestId)); next; next = spawns().find((c) => !answered.has(c.requestId))) await answer(next);
     expect(spawns().map((c) => c.taskId).sort()).toEqual([...waiting].sort());
     for (const id of waiting) expect((await store.getTaskRecord(db, o, id))?.status).toBe("running");
+    await say({ type: "hello", hostname: "h", version: "test" });
+    expect(spawns().at(-1)?.taskId).toBe(tried.id);
+    expect(spawns()).toHaveLength(waiting.length + 1);
   }, 120_000);
 });

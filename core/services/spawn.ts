@@ -26,8 +26,9 @@ import { log } from "../log.js";
 export const MAX_START_ATTEMPTS = 3;
 
 /**
- * How many waiting tasks a daemon's hello hands out; the rest go out one by
- * one, each when the daemon reports a start done (or at its next hello).
+ * How many waiting tasks a daemon's hello hands out; those no daemon was
+ * asked to start yet go out one by one after that, each when the daemon
+ * reports a start done, and one whose start failed waits for the next hello.
  * Each start reads its whole conversation, so a page is what one message's
  * handler can afford.
  */
@@ -250,13 +251,19 @@ export async function expireStaleStart(db: Db, relay: Relay, task: TaskRecord): 
 
 /**
  * Starts tasks that were waiting for a daemon on `daemonId`, now online: one
- * bounded page of them (those it may start, `limit` at most), each claimed
- * once. A start still under way (its daemon has time left to answer) is
- * passed over.
+ * bounded page of them (those it may start; see listAwaitingDaemon), each
+ * claimed once. A start still under way (its daemon has time left to
+ * answer) is passed over.
  */
-export async function startAwaitingTasks(db: Db, relay: Relay, ownerId: string, daemonId: string, limit = AWAITING_PAGE): Promise<number> {
+export async function startAwaitingTasks(
+  db: Db,
+  relay: Relay,
+  ownerId: string,
+  daemonId: string,
+  page: { limit: number; untriedOnly?: boolean } = { limit: AWAITING_PAGE },
+): Promise<number> {
   let started = 0;
-  const waiting = await listAwaitingDaemon(db, ownerId, daemonId, limit);
+  const waiting = await listAwaitingDaemon(db, ownerId, daemonId, page);
   for (const task of waiting) {
     if (task.status !== "pending") {
       await clearAwaitingDaemon(db, task.id);

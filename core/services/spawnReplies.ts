@@ -37,9 +37,9 @@ export async function spawnCompleted(
     });
     await clearRestartPoint(db, task.id);
   }
-  // The daemon can start tasks: the next one waiting for it goes out.
+  // The daemon can start tasks: the next one waiting for it (not tried yet) goes out.
   if (op.daemonId) {
-    await startAwaitingTasks(db, ctx.relay, task.ownerId, op.daemonId, 1).catch((error: unknown) => log.warn("next awaiting task not started", { daemonId: op.daemonId }, error));
+    await startAwaitingTasks(db, ctx.relay, task.ownerId, op.daemonId, { limit: 1, untriedOnly: true }).catch((error: unknown) => log.warn("next awaiting task not started", { daemonId: op.daemonId }, error));
   }
   return { task: toTask(started), branchName: reply.branchName, commitSha: reply.commitSha };
 }

@@ -281,30 +281,43 @@ export async function startSucceeded(db: Db, taskId: string): Promise<void> {
   });
 }
 
+/** How many waiting tasks are read to pick out those not tried yet (a filter applies after the read). */
+const UNTRIED_WINDOW = 25;
+
 /**
  * One bounded page of the tasks waiting for a daemon that `daemonId` may
  * start: those bound to it first, then those any daemon may start (among
  * which a task bound to another daemon before it had a partition of its own
  * is passed over). Tasks whose start is under way come after the others.
- * At most `limit` waiting tasks are read from each partition.
+ * `untriedOnly`: only tasks no daemon was asked to start yet, picked out of
+ * the first UNTRIED_WINDOW × `limit`. At most that many are read from each
+ * partition.
  */
-export async function listAwaitingDaemon(db: Db, ownerId: string, daemonId: string, limit: number): Promise<TaskRecord[]> {
+export async function listAwaitingDaemon(
+  db: Db,
+  ownerId: string,
+  daemonId: string,
+  options: { limit: number; untriedOnly?: boolean },
+): Promise<TaskRecord[]> {
+  const window = options.untriedOnly ? options.limit * UNTRIED_WINDOW : options.limit;
+  const untried = options.untriedOnly ? "attribute_not_exists(startAttempts)" : undefined;
   const bound = await db.table.query({
     IndexName: "gsi3",
     KeyConditionExpression: "gsi3pk = :p",
+    ...(untried ? { FilterExpression: untried } : {}),
     ExpressionAttributeValues: { ":p": keys.awaitingOnDaemon(ownerId, daemonId) },
-    Limit: limit,
+    Limit: window,
   });
-  const found = bound.items.map((item) => TaskRecord.parse(item));
-  if (found.length < limit) {
+  const found = bound.items.map((item) => TaskRecord.parse(item)).slice(0, options.limit);
+  if (found.length < options.limit) {
     const any = await db.table.query({
       IndexName: "gsi3",
       KeyConditionExpression: "gsi3pk = :p",
-      FilterExpression: "attribute_not_exists(daemonId) OR daemonId = :d",
+      FilterExpression: `(attribute_not_exists(daemonId) OR daemonId = :d)${untried ? ` AND ${untried}` : ""}`,
       ExpressionAttributeValues: { ":p": keys.awaitingDaemon(ownerId), ":d": daemonId },
-      Limit: limit - found.length,
+      Limit: window,
     });
-    found.push(...any.items.map((item) => TaskRecord.parse(item)));
+    found.push(...any.items.map((item) => TaskRecord.parse(item)).slice(0, options.limit - found.length));
   }
   return found;
 }
