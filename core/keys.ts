@@ -12,7 +12,7 @@
  * | an owner's contracts, newest first       | gsi1pk = OWNER#o#CONTRACTS                            | gsi1  |
  * | task by id                               | pk = TASK#t, sk = TASK                                | table |
  * | a contract's tasks (spawned tasks)       | gsi1pk = CONTRACT#c#TASKS                             | gsi1  |
- * | a task's forks                           | gsi2pk = TASK#t#FORKS                                 | gsi2  |
+ * | a task's forks (a branch check: newest 100) | gsi2pk = TASK#t#FORKS                              | gsi2  |
  * | conversation log, by sequence            | pk = TASK#t, sk between MSG#from and MSG#to           | table |
  * | last log entry (next sequence)           | pk = TASK#t, sk begins_with MSG#, newest, limit 1     | table |
  * | message by id                            | pk = TASK#t, sk = MSGID#id                            | table |
@@ -24,10 +24,10 @@
  * | snapshots of a task, newest first        | pk = TASK#t, sk begins_with SNAPSHOT#                 | table |
  * | snapshot by id                           | pk = TASK#t, sk = SNAPSHOT#s                          | table |
  * | snapshots expiring up to a day (cleanup) | gsi3pk = EXPIRES#S<n>, gsi3sk <= yyyy-mm-dd#…, each n  | gsi3  |
- * | an owner's tasks waiting for any daemon  | gsi3pk = OWNER#o#AWAITING_DAEMON, limit a page        | gsi3  |
+ * | an owner's tasks waiting for any daemon  | gsi3pk = OWNER#o#AWAITING_DAEMON, limit a page (gsi3sk = task id; ~id while a start is under way) | gsi3  |
  * | … waiting for one daemon (bound to it)   | gsi3pk = OWNER#o#AWAITING_DAEMON#d, limit a page      | gsi3  |
- * | conversation rewinds of a task, newest   | pk = TASK#t, sk begins_with CONVREWIND#               | table |
- * | code rewinds of a task, newest           | pk = TASK#t, sk begins_with CODEREWIND#               | table |
+ * | conversation rewinds of a task, newest   | pk = TASK#t, sk begins_with CONVREWIND# (a restore: limit 25) | table |
+ * | code rewinds of a task, newest           | pk = TASK#t, sk begins_with CODEREWIND# (an undo: limit 25) | table |
  * | owner timeline (time range by id bounds) | pk = OWNER#o#EVENTS#S<n>, sk between ids, each shard n | table |
  * | contract history                         | gsi1pk = CONTRACT#c#EVENTS#S<n>, gsi1sk between ids, each shard n | gsi1 |
  * | task history                             | gsi2pk = TASK#t#EVENTS, gsi2sk between ids            | gsi2  |
