@@ -12,18 +12,22 @@
  * | an owner's contracts, newest first       | gsi1pk = OWNER#o#CONTRACTS                            | gsi1  |
  * | task by id                               | pk = TASK#t, sk = TASK                                | table |
  * | a contract's tasks (spawned tasks)       | gsi1pk = CONTRACT#c#TASKS                             | gsi1  |
- * | a task's forks                           | gsi2pk = TASK#t#FORKS                                 | gsi2  |
+ * | a task's forks (a branch check: newest 100) | gsi2pk = TASK#t#FORKS                              | gsi2  |
  * | log batch holding sequence n             | pk = TASK#t, sk <= MSG#n, newest first, limit 1       | table |
  * | conversation log, by sequence            | pk = TASK#t, sk between MSG#from and MSG#to           | table |
  * | message by id, dedupe (id digests)       | pk = TASK#t, sk begins_with MSGIDS#                   | table |
  * | checkpoints by number                    | pk = TASK#t, sk begins_with CHECKPOINT#               | table |
  * | checkpoint by id                         | pk = TASK#t, sk = CHECKPOINTID#id → number            | table |
+ * | latest checkpoint at a commit (or prefix)| pk = TASK#t, sk begins_with CHECKPOINTSHA#sha, newest, limit 1 → number | table |
+ * | latest checkpoint at ≤ n messages        | pk = TASK#t, sk between CHECKPOINTAT# and CHECKPOINTAT#n#~, newest first, limit 25 → number | table |
+ * | latest checkpoint at or before a time    | pk = TASK#t, sk = CHECKPOINT#n, a binary search over n (numbers follow creation) | table |
  * | snapshots of a task, newest first        | pk = TASK#t, sk begins_with SNAPSHOT#                 | table |
  * | snapshot by id                           | pk = TASK#t, sk = SNAPSHOT#s                          | table |
  * | snapshots expiring up to a day (cleanup) | gsi3pk = EXPIRES#S<n>, gsi3sk <= yyyy-mm-dd#…, each n  | gsi3  |
- * | an owner's tasks waiting for a daemon    | gsi3pk = OWNER#o#AWAITING_DAEMON                      | gsi3  |
- * | conversation rewinds of a task, newest   | pk = TASK#t, sk begins_with CONVREWIND#               | table |
- * | code rewinds of a task, newest           | pk = TASK#t, sk begins_with CODEREWIND#               | table |
+ * | an owner's tasks waiting for any daemon  | gsi3pk = OWNER#o#AWAITING_DAEMON, limit a page (gsi3sk = task id; ~id while a start is under way) | gsi3  |
+ * | … waiting for one daemon (bound to it)   | gsi3pk = OWNER#o#AWAITING_DAEMON#d, limit a page      | gsi3  |
+ * | conversation rewinds of a task, newest   | pk = TASK#t, sk begins_with CONVREWIND# (a restore: limit 25) | table |
+ * | code rewinds of a task, newest           | pk = TASK#t, sk begins_with CODEREWIND# (an undo: limit 25) | table |
  * | owner timeline (time range by id bounds) | pk = OWNER#o#EVENTS#S<n>, sk between ids, each shard n | table |
  * | contract history                         | gsi1pk = CONTRACT#c#EVENTS#S<n>, gsi1sk between ids, each shard n | gsi1 |
  * | task history                             | gsi2pk = TASK#t#EVENTS, gsi2sk between ids            | gsi2  |
@@ -100,6 +104,10 @@ export const keys = {
   contractTasks: (contractId: string) => `CONTRACT#${contractId}#TASKS`,
   taskForks: (taskId: string) => `TASK#${taskId}#FORKS`,
   awaitingDaemon: (ownerId: string) => `OWNER#${ownerId}#AWAITING_DAEMON`,
+  /** Tasks only this daemon may start (an in-place resume), apart from those any daemon may. */
+  awaitingOnDaemon: (ownerId: string, daemonId: string) => `OWNER#${ownerId}#AWAITING_DAEMON#${daemonId}`,
+  /** A waiting task's sort key while a start of it is under way: after every task still to hand out (`~` sorts after ids). */
+  awaitingStarted: (taskId: string) => `~${taskId}`,
 
   /** A batch of the task's log, keyed by the sequence number of its first message. */
   logBatch: (taskId: string, firstSeq: number) => ({ pk: `TASK#${taskId}`, sk: `MSG#${pad(firstSeq)}` }),
@@ -111,6 +119,20 @@ export const keys = {
   checkpoint: (taskId: string, number: number) => ({ pk: `TASK#${taskId}`, sk: `CHECKPOINT#${pad(number, 6)}` }),
   checkpointPrefix: "CHECKPOINT#",
   checkpointById: (taskId: string, checkpointId: string) => ({ pk: `TASK#${taskId}`, sk: `CHECKPOINTID#${checkpointId}` }),
+  /** Pointer to a checkpoint by its commit (lower-case SHA), then number: a SHA or a prefix of one is a key condition. */
+  checkpointBySha: (taskId: string, commitSha: string, number: number) => ({
+    pk: `TASK#${taskId}`,
+    sk: `CHECKPOINTSHA#${commitSha}#${pad(number, 6)}`,
+  }),
+  checkpointShaPrefix: "CHECKPOINTSHA#",
+  /** Pointer to a checkpoint by how many messages its conversation held, then number: the newest at or before a count is read in reverse from it. */
+  checkpointByCount: (taskId: string, messageCount: number, number: number) => ({
+    pk: `TASK#${taskId}`,
+    sk: `CHECKPOINTAT#${pad(messageCount)}#${pad(number, 6)}`,
+  }),
+  checkpointCountPrefix: "CHECKPOINTAT#",
+  /** The last sort key of the count pointers at or below `messageCount`. */
+  checkpointCountUpTo: (messageCount: number) => `CHECKPOINTAT#${pad(messageCount)}#~`,
 
   snapshot: (taskId: string, snapshotId: string) => ({ pk: `TASK#${taskId}`, sk: `SNAPSHOT#${snapshotId}` }),
   snapshotPrefix: "SNAPSHOT#",

@@ -1,6 +1,7 @@
 import { keys } from "../keys.js";
 import { expiryAttributes } from "../store/snapshots.js";
-import { backoff, cancellationReasons, isConditionFailure } from "../store/table.js";
+import { cancellationReasons, isConditionFailure } from "../store/table.js";
+import { retryOnConflict } from "../store/conflicts.js";
 import type { CleanupJob } from "./job.js";
 import type { Entry } from "./expiryIndex.js";
 
@@ -43,55 +44,66 @@ export class SnapshotDeletes {
       ConditionExpression: "gsi3pk = :g AND gsi3sk = :gs",
       ExpressionAttributeValues: { ":g": e.index.pk, ":gs": e.index.sk },
     };
-    let withReference = checkpointNumber !== undefined;
-    for (let attempt = 0; withReference; attempt++) {
-      try {
-        await this.job.db.table.transact([
-          { Delete: { Key: snapshotKey, ...stillIndexed } },
-          {
-            Update: {
-              Key: keys.checkpoint(e.taskId, checkpointNumber!),
-              UpdateExpression: "REMOVE conversationSnapshotId",
-              ConditionExpression: "conversationSnapshotId = :s",
-              ExpressionAttributeValues: { ":s": e.snapshotId },
-            },
-          },
-        ]);
+    // Another run's transaction on the same items is retried (a few times): its outcome decides ours.
+    const retryConflicts = { attempts: 9, baseMs: 20, capMs: 1000 };
+    if (checkpointNumber !== undefined) {
+      const outcome = await retryOnConflict(
+        async () => {
+          try {
+            await this.job.db.table.transact([
+              { Delete: { Key: snapshotKey, ...stillIndexed } },
+              {
+                Update: {
+                  Key: keys.checkpoint(e.taskId, checkpointNumber),
+                  UpdateExpression: "REMOVE conversationSnapshotId",
+                  ConditionExpression: "conversationSnapshotId = :s",
+                  ExpressionAttributeValues: { ":s": e.snapshotId },
+                },
+              },
+            ]);
+            return "cleared";
+          } catch (error) {
+            const reasons = cancellationReasons(error);
+            if (reasons?.[0] === "ConditionalCheckFailed") return "gone";
+            // The checkpoint no longer names this snapshot: nothing to clear.
+            if (reasons?.[1] === "ConditionalCheckFailed" && !reasons.includes("TransactionConflict")) return "unreferenced";
+            throw error;
+          }
+        },
+        (error) => cancellationReasons(error)?.includes("TransactionConflict") === true,
+        retryConflicts,
+      ).catch((error: unknown) => {
+        // Out of retries on a conflict with the reference gone too: delete the snapshot alone.
+        if (cancellationReasons(error)?.[1] === "ConditionalCheckFailed") return "unreferenced" as const;
+        throw error;
+      });
+      if (outcome === "gone") {
+        counts.alreadyGone++;
+        return true;
+      }
+      if (outcome === "cleared") {
         this.deleted(e);
         counts.cleared++;
         return true;
-      } catch (error) {
-        const reasons = cancellationReasons(error);
-        if (!reasons) throw error;
-        if (reasons[0] === "ConditionalCheckFailed") {
-          counts.alreadyGone++;
-          return true;
-        }
-        // Another run's transaction on the same items: retry; its outcome decides ours.
-        if (reasons.includes("TransactionConflict") && attempt < 8) {
-          await backoff(attempt, 20, 1000);
-          continue;
-        }
-        // The checkpoint no longer names this snapshot: nothing to clear.
-        if (reasons[1] === "ConditionalCheckFailed") withReference = false;
-        else throw error;
       }
     }
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.job.db.table.delete(snapshotKey, stillIndexed);
-        this.deleted(e);
-        return true;
-      } catch (error) {
-        if (isConditionFailure(error)) {
-          counts.alreadyGone++;
+    const deleted = await retryOnConflict(
+      async () => {
+        try {
+          await this.job.db.table.delete(snapshotKey, stillIndexed);
           return true;
+        } catch (error) {
+          if (isConditionFailure(error)) return false;
+          throw error;
         }
-        // A concurrent run's transaction holds the item: retry, the condition then decides.
-        if ((error as Error).name === "TransactionConflictException" && attempt < 8) await backoff(attempt, 20, 1000);
-        else throw error;
-      }
-    }
+      },
+      // A concurrent run's transaction holds the item: retry, the condition then decides.
+      (error) => (error as Error).name === "TransactionConflictException",
+      retryConflicts,
+    );
+    if (deleted) this.deleted(e);
+    else counts.alreadyGone++;
+    return true;
   }
 
   private deleted(e: Entry) {

@@ -4,6 +4,7 @@ import { advanceReport, ReportOutOfOrder } from "../store/reportOrder.js";
 import { blobKeys } from "../blobs.js";
 import { DomainError } from "../errors.js";
 import { backoff } from "../store/table.js";
+import { retryOnConflict } from "../store/conflicts.js";
 import { hasRecentCheckpointAt } from "../store/checkpoints.js";
 import { getTaskRecord } from "../store/tasks.js";
 import type { ServiceContext } from "./context.js";
@@ -28,35 +29,36 @@ export async function handleReport(ctx: ServiceContext, connection: Connection, 
   const ack = (status: ReportAck["status"], applied: number, error?: ReportAck["error"]) =>
     ctx.relay.notify(connection.connectionId, { type: "reportAck", taskId: message.taskId, stream: position.stream, seq: position.seq, applied, status, ...(error ? { error } : {}) });
   const deadline = Date.now() + REPORT_HOLD_MS;
-  let conflicts = 0;
+  // An early report waits for its predecessor, up to the hold.
   for (let attempt = 0; ; attempt++) {
-    const task = await getTaskRecord(ctx.db, connection.ownerId, message.taskId);
-    if (!task) return ack("rejected", 0, { code: "not_found", message: "task not found" });
-    const state = reportState(task, position);
-    if (state.kind === "duplicate") return ack("duplicate", state.applied);
-    if (state.kind === "superseded") return ack("superseded", state.applied);
-    if (state.kind === "next") {
-      try {
-        await applyReport(ctx, connection, message, task);
-        return ack("applied", position.seq);
-      } catch (error) {
-        if (++conflicts > 50) throw error;
-        if (error instanceof ReportOutOfOrder || (error instanceof DomainError && error.status === 409)) {
-          // A concurrent copy got there first, or the task moved under it: look again.
-          await backoff(conflicts, 10, 50);
-          continue;
+    const early = await retryOnConflict(
+      async () => {
+        const task = await getTaskRecord(ctx.db, connection.ownerId, message.taskId);
+        if (!task) return ack("rejected", 0, { code: "not_found", message: "task not found" });
+        const state = reportState(task, position);
+        if (state.kind === "duplicate") return ack("duplicate", state.applied);
+        if (state.kind === "superseded") return ack("superseded", state.applied);
+        if (state.kind === "early") return state;
+        try {
+          await applyReport(ctx, connection, message, task);
+          return ack("applied", position.seq);
+        } catch (error) {
+          if (error instanceof DomainError && error.status < 500 && error.status !== 409) {
+            // It can never apply: skip it, so that the reports after it still can.
+            await advanceReport(ctx.db, task.id, position).catch((e) => {
+              if (!(e instanceof ReportOutOfOrder)) throw e;
+            });
+            return ack("rejected", position.seq, { code: error.code, message: error.message });
+          }
+          throw error;
         }
-        if (error instanceof DomainError && error.status < 500) {
-          // It can never apply: skip it, so that the reports after it still can.
-          await advanceReport(ctx.db, task.id, position).catch((e) => {
-            if (!(e instanceof ReportOutOfOrder)) throw e;
-          });
-          return ack("rejected", position.seq, { code: error.code, message: error.message });
-        }
-        throw error;
-      }
-    }
-    if (Date.now() > deadline) return ack("early", state.applied);
+      },
+      // A concurrent copy got there first, or the task moved under it: look again.
+      (error) => error instanceof ReportOutOfOrder || (error instanceof DomainError && error.status === 409),
+      { attempts: 51, baseMs: 10, capMs: 50 },
+    );
+    if (!early) return;
+    if (Date.now() > deadline) return ack("early", early.applied);
     // Held for its predecessor, which is usually being applied right now: look again soon.
     await backoff(attempt, 5, 20);
   }

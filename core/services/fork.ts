@@ -4,7 +4,7 @@ import { actorOf } from "../auth.js";
 import { isUuid, newId } from "../ids.js";
 import { keys } from "../keys.js";
 import { assertBranchName } from "../gitRefs.js";
-import { checkpointOnConversation, getCheckpoint, getCheckpointByNumber, latestCheckpointWhere } from "../store/checkpoints.js";
+import { checkpointOnConversation, getCheckpoint, getCheckpointByNumber, latestCheckpointAtOrBefore } from "../store/checkpoints.js";
 import { clipSegments, closeSegments, countOf, countUpTo, positionOfMessage } from "../store/segments.js";
 import { getSnapshot } from "../store/snapshots.js";
 import { createTask, getTaskRecord, toTask } from "../store/tasks.js";
@@ -46,10 +46,6 @@ async function checkpointNamed(ctx: ServiceContext, task: TaskRecord, value: str
   throw badRequest("forkFromValue must be a checkpoint id or number", "forkFromValue");
 }
 
-/** The latest checkpoint at or before a time, if any: the code a time-based fork starts from. */
-const checkpointAtOrBefore = (ctx: ServiceContext, task: TaskRecord, at: Date) =>
-  latestCheckpointWhere(ctx.db, task, (c) => Date.parse(c.createdAt) <= at.getTime());
-
 interface ForkPoint {
   type: ForkTaskRequest["forkFromType"];
   value: string;
@@ -81,7 +77,7 @@ async function resolveForkPoint(ctx: ServiceContext, task: TaskRecord, req: Fork
     throw badRequest(`${req.forkFromValue} is past the end of the task's conversation`, "forkFromValue");
   }
   const count = await countUpTo(ctx.db, closed, at);
-  return { type: req.forkFromType, value: req.forkFromValue, checkpoint: await checkpointAtOrBefore(ctx, task, at), segments: clipSegments(closed, count) };
+  return { type: req.forkFromType, value: req.forkFromValue, checkpoint: await latestCheckpointAtOrBefore(ctx.db, task, at), segments: clipSegments(closed, count) };
 }
 
 const short = (id: string) => id.replace(/-/g, "").slice(-8);
@@ -108,7 +104,13 @@ export function forkBranchName(
   return `makima/fork/${short(parent.id)}-${where}-${short(forkId)}`;
 }
 
-/** Refuses a branch name the parent or one of its forks already works on (the daemon would refuse it later). */
+/** How many of a task's latest forks a branch name is checked against. */
+const FORK_BRANCH_SEARCH = 100;
+
+/**
+ * Refuses a branch name the parent or one of its latest forks already works
+ * on; an older fork's branch is refused by the daemon when it starts the fork.
+ */
 async function assertBranchFree(ctx: ServiceContext, parent: TaskRecord, branchName: string): Promise<void> {
   const taken =
     parent.branchName === branchName ||
@@ -117,7 +119,8 @@ async function assertBranchFree(ctx: ServiceContext, parent: TaskRecord, branchN
       KeyConditionExpression: "gsi2pk = :p",
       FilterExpression: "branchName = :b",
       ExpressionAttributeValues: { ":p": keys.taskForks(parent.id), ":b": branchName },
-    })) !== undefined;
+      ScanIndexForward: false,
+    }, FORK_BRANCH_SEARCH)) !== undefined;
   if (taken) throw conflict("branch_exists", `branch ${branchName} is already used by task ${parent.id} or one of its forks; choose another --branch-name`);
 }
 

@@ -1,7 +1,7 @@
 import type { TaskRecord } from "../models.js";
 import { DomainError } from "../errors.js";
 import type { Db } from "../store/db.js";
-import { backoff } from "../store/table.js";
+import { retryOnConflict } from "../store/conflicts.js";
 import { getTaskRecord } from "../store/tasks.js";
 
 /**
@@ -9,15 +9,14 @@ import { getTaskRecord } from "../store/tasks.js";
  * concurrently, so a write that meets another (a 409 concurrent_update) is
  * retried on a fresh read instead of being lost.
  */
-export async function withFreshTask<T>(db: Db, ownerId: string, taskId: string, apply: (task: TaskRecord) => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    const task = await getTaskRecord(db, ownerId, taskId);
-    if (!task) throw new DomainError(404, "not_found", "task not found");
-    try {
-      return await apply(task);
-    } catch (error) {
-      if (!(error instanceof DomainError && error.code === "concurrent_update") || attempt >= 5) throw error;
-      await backoff(attempt);
-    }
-  }
+export function withFreshTask<T>(db: Db, ownerId: string, taskId: string, apply: (task: TaskRecord) => Promise<T>): Promise<T> {
+  return retryOnConflict(
+    async () => {
+      const task = await getTaskRecord(db, ownerId, taskId);
+      if (!task) throw new DomainError(404, "not_found", "task not found");
+      return apply(task);
+    },
+    (error) => error instanceof DomainError && error.code === "concurrent_update",
+    { attempts: 6 },
+  );
 }

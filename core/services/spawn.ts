@@ -25,8 +25,14 @@ import { log } from "../log.js";
 /** How many times a daemon is asked to start a task before it is marked failed. */
 export const MAX_START_ATTEMPTS = 3;
 
-/** How many waiting tasks a daemon's hello hands out (the rest go to the next hello). */
-export const AWAITING_PAGE = 25;
+/**
+ * How many waiting tasks a daemon's hello hands out; those no daemon was
+ * asked to start yet go out one by one after that, each when the daemon
+ * reports a start done, and one whose start failed waits for the next hello.
+ * Each start reads its whole conversation, so a page is what one message's
+ * handler can afford.
+ */
+export const AWAITING_PAGE = 5;
 
 /**
  * Where a start stands once the request is answered: `starting` (a daemon
@@ -244,17 +250,26 @@ export async function expireStaleStart(db: Db, relay: Relay, task: TaskRecord): 
 }
 
 /**
- * Starts the tasks that were waiting for a daemon, now that `daemonId` is
- * online: one bounded page of them (those it may start), each claimed once.
+ * Starts tasks that were waiting for a daemon on `daemonId`, now online: one
+ * bounded page of them (those it may start; see listAwaitingDaemon), each
+ * claimed once. A start still under way (its daemon has time left to
+ * answer) is passed over.
  */
-export async function startAwaitingTasks(db: Db, relay: Relay, ownerId: string, daemonId: string): Promise<number> {
+export async function startAwaitingTasks(
+  db: Db,
+  relay: Relay,
+  ownerId: string,
+  daemonId: string,
+  page: { limit: number; untriedOnly?: boolean } = { limit: AWAITING_PAGE },
+): Promise<number> {
   let started = 0;
-  const { items } = await listAwaitingDaemon(db, ownerId, daemonId, { limit: AWAITING_PAGE });
-  for (const task of items) {
+  const waiting = await listAwaitingDaemon(db, ownerId, daemonId, page);
+  for (const task of waiting) {
     if (task.status !== "pending") {
       await clearAwaitingDaemon(db, task.id);
       continue;
     }
+    if (task.startingSince && Date.parse(task.startingSince) >= staleBefore(db, relay).getTime()) continue;
     try {
       const outcome = await startOnDaemon(db, relay, task, { onDaemonId: daemonId });
       if (outcome.start === "starting" && outcome.daemonId === daemonId) started++;

@@ -7,6 +7,8 @@ import { setTaskStatus } from "./tasks.js";
 import { recordCodeRewind } from "./codeRewindReplies.js";
 import { withFreshTask } from "./freshTask.js";
 import { str } from "./replyOperation.js";
+import { startAwaitingTasks } from "./spawn.js";
+import { log } from "../log.js";
 
 /** A `taskSpawned`: the task running (unless it already reported otherwise), and a checkpoint's code rewind recorded. */
 export async function spawnCompleted(
@@ -34,6 +36,10 @@ export async function spawnCompleted(
       actor: str(op, "actor") || "resume",
     });
     await clearRestartPoint(db, task.id);
+  }
+  // The daemon can start tasks: the next one waiting for it (not tried yet) goes out.
+  if (op.daemonId) {
+    await startAwaitingTasks(db, ctx.relay, task.ownerId, op.daemonId, { limit: 1, untriedOnly: true }).catch((error: unknown) => log.warn("next awaiting task not started", { daemonId: op.daemonId }, error));
   }
   return { task: toTask(started), branchName: reply.branchName, commitSha: reply.commitSha };
 }

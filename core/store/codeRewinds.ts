@@ -67,7 +67,10 @@ export async function failCodeRewind(db: Db, taskId: string, rewindId: string, e
   }
 }
 
-/** A rewind by id, or the latest one not undone yet that did not fail. */
+/** How many of a task's latest code rewinds an undo that names none looks through. */
+export const UNDO_SEARCH = 25;
+
+/** A rewind by id, or the latest one not undone yet that did not fail, among the task's latest UNDO_SEARCH (an older one is undone by id). */
 export async function findCodeRewind(db: Db, task: TaskRecord, rewindId?: string): Promise<CodeRewind> {
   if (rewindId) {
     const item = await db.table.get(keys.codeRewind(task.id, rewindId));
@@ -81,9 +84,9 @@ export async function findCodeRewind(db: Db, task: TaskRecord, rewindId?: string
     ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":r": keys.codeRewindPrefix, ":f": "failed" },
     ScanIndexForward: false,
     ConsistentRead: true,
-  });
+  }, UNDO_SEARCH);
   if (item) return CodeRewind.parse(item);
-  throw notFound("a code rewind to undo");
+  throw notFound(`a code rewind to undo among the latest ${UNDO_SEARCH} (name an older one by id)`);
 }
 
 export function listCodeRewinds(db: Db, taskId: string, limit: number, cursor?: string): Promise<Page<CodeRewind>> {

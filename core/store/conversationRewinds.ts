@@ -53,6 +53,10 @@ export async function rewindConversation(
   return { task: updated, rewind };
 }
 
+/** How many of a task's latest conversation rewinds a restore that names none looks through. */
+export const RESTORE_SEARCH = 25;
+
+/** A rewind by id, or the latest one not restored yet among the task's latest RESTORE_SEARCH (an older one is restored by id). */
 export async function getConversationRewind(db: Db, task: TaskRecord, rewindId?: string): Promise<ConversationRewind> {
   if (rewindId) {
     const item = await db.table.get(keys.conversationRewind(task.id, rewindId));
@@ -65,8 +69,8 @@ export async function getConversationRewind(db: Db, task: TaskRecord, rewindId?:
     ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":r": keys.conversationRewindPrefix },
     ScanIndexForward: false,
     ConsistentRead: true,
-  });
-  if (!item) throw notFound("conversation rewind to restore");
+  }, RESTORE_SEARCH);
+  if (!item) throw notFound(`a conversation rewind to restore among the latest ${RESTORE_SEARCH} (name an older one by id)`);
   return ConversationRewind.parse(item);
 }
 

@@ -127,14 +127,20 @@ export class Table {
     return { items: out.Items ?? [], lastKey: out.LastEvaluatedKey, scanned: out.ScannedCount ?? 0 };
   }
 
-  /** The first item a filtered Query returns, reading page after page (a filter can leave a page empty). */
-  async queryFirst(input: Omit<QueryCommandInput, "TableName" | "ExclusiveStartKey">): Promise<Item | undefined> {
+  /**
+   * The first item a filtered Query returns, reading page after page (a
+   * filter can leave a page empty) but no more than `within` items in all:
+   * undefined when none of those matched.
+   */
+  async queryFirst(input: Omit<QueryCommandInput, "TableName" | "ExclusiveStartKey" | "Limit">, within: number): Promise<Item | undefined> {
     let startKey: Item | undefined;
+    let read = 0;
     do {
-      const { items, lastKey } = await this.query({ ...input, ExclusiveStartKey: startKey });
+      const { items, lastKey, scanned } = await this.query({ ...input, Limit: within - read, ExclusiveStartKey: startKey });
       if (items[0]) return items[0];
+      read += scanned;
       startKey = lastKey;
-    } while (startKey);
+    } while (startKey && read < within);
     return undefined;
   }
 

@@ -184,12 +184,20 @@ export function listForks(db: Db, taskId: string, limit: number, cursor?: string
   });
 }
 
-/** Marks a task that must be started on a daemon as soon as one of its owner's is online. */
+/** Where a task waits: with the tasks of the one daemon that may start it, or with those any daemon may. */
+const awaitingPartition = (task: Pick<TaskRecord, "ownerId" | "daemonId">) =>
+  task.daemonId ? keys.awaitingOnDaemon(task.ownerId, task.daemonId) : keys.awaitingDaemon(task.ownerId);
+
+/**
+ * Marks a task that must be started on a daemon as soon as one of its
+ * owner's is online. One whose start is under way keeps its place after the
+ * tasks still to hand out.
+ */
 export async function markAwaitingDaemon(db: Db, task: TaskRecord): Promise<void> {
   await db.table.update(keys.task(task.id), {
-    UpdateExpression: "SET gsi3pk = :p, gsi3sk = :s",
+    UpdateExpression: "SET gsi3pk = :p, gsi3sk = if_not_exists(gsi3sk, :s)",
     ConditionExpression: "attribute_exists(pk)",
-    ExpressionAttributeValues: { ":p": keys.awaitingDaemon(task.ownerId), ":s": task.id },
+    ExpressionAttributeValues: { ":p": awaitingPartition(task), ":s": task.id },
   });
 }
 
@@ -212,7 +220,8 @@ export async function clearRestartPoint(db: Db, taskId: string): Promise<void> {
 export async function claimStart(db: Db, task: TaskRecord, operationId: string, staleBefore: Date): Promise<TaskRecord | undefined> {
   try {
     const item = await db.table.update(keys.task(task.id), {
-      UpdateExpression: "SET startingOperationId = :op, startingSince = :now, startAttempts = if_not_exists(startAttempts, :zero) + :one",
+      UpdateExpression:
+        "SET startingOperationId = :op, startingSince = :now, startAttempts = if_not_exists(startAttempts, :zero) + :one, gsi3sk = :started",
       ConditionExpression: "#st = :pending AND (attribute_not_exists(startingOperationId) OR startingSince < :stale)",
       ExpressionAttributeNames: { "#st": "status" },
       ExpressionAttributeValues: {
@@ -222,6 +231,7 @@ export async function claimStart(db: Db, task: TaskRecord, operationId: string, 
         ":one": 1,
         ":pending": "pending",
         ":stale": staleBefore.toISOString(),
+        ":started": keys.awaitingStarted(task.id),
       },
       ReturnValues: "ALL_NEW",
     });
@@ -257,7 +267,7 @@ export function startFailedUpdate(
         ":e": lastStartError,
         ":op": operationId,
         ":pending": "pending",
-        ...(final ? { ":failed": "failed", ":now": nextUpdatedAt(db, task.updatedAt) } : { ":p": keys.awaitingDaemon(task.ownerId), ":s": task.id }),
+        ...(final ? { ":failed": "failed", ":now": nextUpdatedAt(db, task.updatedAt) } : { ":p": awaitingPartition(task), ":s": task.id }),
       },
     },
   };
@@ -271,24 +281,43 @@ export async function startSucceeded(db: Db, taskId: string): Promise<void> {
   });
 }
 
+/** How many waiting tasks are read to pick out those not tried yet (a filter applies after the read). */
+const UNTRIED_WINDOW = 25;
+
 /**
  * One bounded page of the tasks waiting for a daemon that `daemonId` may
- * start: those not bound to another daemon (an in-place resume goes only to
- * the daemon holding the worktree). At most `limit` waiting tasks are read.
+ * start: those bound to it first, then those any daemon may start (among
+ * which a task bound to another daemon before it had a partition of its own
+ * is passed over). Tasks whose start is under way come after the others.
+ * `untriedOnly`: only tasks no daemon was asked to start yet, picked out of
+ * the first UNTRIED_WINDOW × `limit`. At most that many are read from each
+ * partition.
  */
 export async function listAwaitingDaemon(
   db: Db,
   ownerId: string,
   daemonId: string,
-  options: { limit?: number; after?: Item } = {},
-): Promise<{ items: TaskRecord[]; next?: Item }> {
-  const { items, lastKey } = await db.table.query({
+  options: { limit: number; untriedOnly?: boolean },
+): Promise<TaskRecord[]> {
+  const window = options.untriedOnly ? options.limit * UNTRIED_WINDOW : options.limit;
+  const untried = options.untriedOnly ? "attribute_not_exists(startAttempts)" : undefined;
+  const bound = await db.table.query({
     IndexName: "gsi3",
     KeyConditionExpression: "gsi3pk = :p",
-    FilterExpression: "attribute_not_exists(daemonId) OR daemonId = :d",
-    ExpressionAttributeValues: { ":p": keys.awaitingDaemon(ownerId), ":d": daemonId },
-    Limit: options.limit ?? 25,
-    ExclusiveStartKey: options.after,
+    ...(untried ? { FilterExpression: untried } : {}),
+    ExpressionAttributeValues: { ":p": keys.awaitingOnDaemon(ownerId, daemonId) },
+    Limit: window,
   });
-  return { items: items.map((item) => TaskRecord.parse(item)), next: lastKey };
+  const found = bound.items.map((item) => TaskRecord.parse(item)).slice(0, options.limit);
+  if (found.length < options.limit) {
+    const any = await db.table.query({
+      IndexName: "gsi3",
+      KeyConditionExpression: "gsi3pk = :p",
+      FilterExpression: `(attribute_not_exists(daemonId) OR daemonId = :d)${untried ? ` AND ${untried}` : ""}`,
+      ExpressionAttributeValues: { ":p": keys.awaitingDaemon(ownerId), ":d": daemonId },
+      Limit: window,
+    });
+    found.push(...any.items.map((item) => TaskRecord.parse(item)).slice(0, options.limit - found.length));
+  }
+  return found;
 }

@@ -52,7 +52,7 @@ rewindRoutes.openapi(
     tags: ["rewind"],
     summary: "Undo a code rewind: the worktree as it was just before it, uncommitted files included",
     description:
-      "The latest rewind not undone (and not `failed`) by default, or `rewindId`. A rewind still `dispatched` or `unknown` (see GET …/rewinds) is attempted: the daemon puts the worktree back if its safety ref exists, else 409 `safety_ref_missing`. A `failed` rewind is 409 `rewind_failed`; one saved without a safety ref 409 `not_undoable`.",
+      "The latest rewind not undone (and not `failed`) among the task's 25 latest by default, or `rewindId`. A rewind still `dispatched` or `unknown` (see GET …/rewinds) is attempted: the daemon puts the worktree back if its safety ref exists, else 409 `safety_ref_missing`. A `failed` rewind is 409 `rewind_failed`; one saved without a safety ref 409 `not_undoable`.",
     security: bearer,
     request: { params: IdParam, headers: IdempotencyHeader, body: jsonBody(UndoRewindRequest.strict(), false) },
     responses: {
@@ -113,7 +113,7 @@ rewindRoutes.openapi(
     method: "post",
     path: "/api/v1/mesh/tasks/{id}/conversation/restore",
     tags: ["rewind"],
-    summary: "Undo a conversation rewind (the latest, or `rewindId`)",
+    summary: "Undo a conversation rewind (the latest not restored among the 25 latest, or `rewindId`)",
     security: bearer,
     request: { params: IdParam, headers: IdempotencyHeader, body: jsonBody(RestoreConversationRequest.strict(), false) },
     responses: { 200: json(RestoreResult), ...failures({ body: true, idempotent: true, also: [404, 409] }) },

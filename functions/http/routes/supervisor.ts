@@ -86,7 +86,7 @@ supervisorRoutes.openapi(
     tags: ["supervisor"],
     summary: "Rewind the supervisor's conversation (to a message, a time, or by N messages)",
     description:
-      "Hides the messages after the point without deleting them; new messages follow the kept ones. Undo with `POST …/supervisor/conversation/restore` (the latest rewind, or `rewindId`). With `rewindCode`, the supervisor's worktree also goes back to the checkpoint taken at or before that point (the current state is kept on a branch and under a safety ref).",
+      "Hides the messages after the point without deleting them; new messages follow the kept ones. Undo with `POST …/supervisor/conversation/restore` (the latest rewind not restored among the 25 latest, or `rewindId`). With `rewindCode`, the supervisor's worktree also goes back to the checkpoint taken at or before that point (the current state is kept on a branch and under a safety ref).",
     security: bearer,
     request: { params: IdParam, headers: IdempotencyHeader, body: jsonBody(RewindConversationRequest.strict()) },
     responses: { 200: json(SupervisorRewindResult), ...failures({ body: true, idempotent: true, also: [404, 409, 503] }) },
