@@ -3,16 +3,18 @@
  * into `dist/functions/<name>.mjs` (self-contained: every dependency, the AWS
  * SDK v3 included, is in the bundle) and prints their sizes.
  *
- * SST bundles the functions itself on `sst deploy`; this build is for checking
- * that the entries bundle, for measuring them (bench/ reuses buildFunctions),
- * and for deploying the bundles by other means.
+ * SST bundles the functions itself on `sst deploy`, with the same options
+ * (stacks/functions.ts LAMBDA_NODEJS, plugins from stacks/bundlePlugins.mjs);
+ * this build is for checking that the entries bundle, for measuring them
+ * (bench/ reuses buildFunctions), and for deploying the bundles by other means.
  */
-import { build, type Plugin } from "esbuild";
+import { build } from "esbuild";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
-import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
-import { LAMBDA_ENTRIES, type LambdaEntry } from "./functions.js";
+import bundlePlugins from "./bundlePlugins.mjs";
+import { LAMBDA_ENTRIES, LAMBDA_NODEJS, type LambdaEntry } from "./functions.js";
 
 /** The project root (this file lives in `<root>/stacks/`). */
 export const PROJECT_ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -39,39 +41,15 @@ export interface BuildOptions {
 }
 
 /**
- * ESM output still meets CommonJS code inside dependencies (the AWS SDK and
- * others call `require` for Node built-ins): give the module a real `require`.
- * `__filename` / `__dirname` get prefixed names, and `define` below points the
- * free references of CommonJS code at them, so a bundled ES module that
- * declares its own `__dirname` does not collide with the banner.
+ * What SST's Node runtime puts at the top of every bundle before
+ * LAMBDA_NODEJS.banner: ESM output still meets CommonJS code inside
+ * dependencies (the AWS SDK and others call `require` for Node built-ins), so
+ * the module gets a real `require`.
  */
-const ESM_BANNER = [
+const SST_RUNTIME_BANNER = [
   `import { createRequire as __makimaCreateRequire } from "node:module";`,
-  `import { fileURLToPath as __makimaFileURLToPath } from "node:url";`,
   `const require = __makimaCreateRequire(import.meta.url);`,
-  `const __makimaFilename = __makimaFileURLToPath(import.meta.url);`,
-  `const __makimaDirname = __makimaFileURLToPath(new URL(".", import.meta.url));`,
 ].join("\n");
-
-/**
- * zod re-exports every one of its ~50 error-message locales as a namespace
- * (`z.locales`), which no bundler can shake: about 260 KB of minified text in
- * each bundle. The service speaks English only (zod configures `en` itself),
- * so the namespace is bundled with `en` alone.
- */
-const englishOnlyZodLocales: Plugin = {
-  name: "zod-english-only",
-  setup(b) {
-    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      /[\\/]zod[\\/]v4[\\/]/.test(args.importer) ? { path: resolve(args.resolveDir, "../locales/en.js"), namespace: "zod-locales" } : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: "zod-locales" }, (args) => ({
-      contents: `export { default as en } from "./en.js";`,
-      resolveDir: dirname(args.path),
-      loader: "js",
-    }));
-  },
-};
 
 /**
  * Bundles the Lambda entries into `outDir` (relative paths are taken from the
@@ -93,30 +71,26 @@ export async function buildFunctions(outDir: string = DEFAULT_OUT_DIR, options: 
   }
 
   mkdirSync(out, { recursive: true });
+  const nodejs = LAMBDA_NODEJS;
   await build({
     absWorkingDir: PROJECT_ROOT,
     entryPoints: Object.fromEntries(entries.map((e) => [e.name, e.entry])),
     outdir: out,
     outExtension: { ".js": ".mjs" },
+    // As SST's Node runtime builds each function, from LAMBDA_NODEJS.
     bundle: true,
-    // Everything in the bundle, the AWS SDK included: no reliance on the
-    // runtime's preinstalled SDK version.
-    packages: "bundle",
-    external: [],
     platform: "node",
-    target: "node20",
-    format: "esm",
-    // Prefer the ESM builds of dependencies (smaller, tree-shakeable).
-    mainFields: ["module", "main"],
-    minify: options.minify ?? true,
+    format: nodejs.format,
+    minify: options.minify ?? nodejs.minify,
+    target: nodejs.esbuild.target,
+    mainFields: nodejs.esbuild.mainFields,
+    keepNames: nodejs.esbuild.keepNames,
+    define: nodejs.esbuild.define,
+    external: nodejs.esbuild.external,
+    banner: { js: `${SST_RUNTIME_BANNER}\n${nodejs.banner}` },
+    plugins: bundlePlugins,
     sourcemap: options.sourcemap ?? true,
-    // Lambda handlers and error stack traces read better with real names.
-    keepNames: true,
-    legalComments: "none",
-    banner: { js: ESM_BANNER },
-    define: { __filename: "__makimaFilename", __dirname: "__makimaDirname" },
     logLevel: "warning",
-    plugins: [englishOnlyZodLocales],
   });
 
   return entries.map((e) => {

@@ -57,6 +57,58 @@ export const LAMBDA_ENTRIES: readonly LambdaEntry[] = [
 ];
 
 /**
+ * How every Lambda is bundled, in the shape of SST's `nodejs` function
+ * option: sst.config.ts gives it to every function SST deploys, and
+ * `npm run build` (stacks/build.ts, which the bundle bench runs) makes the same
+ * esbuild build from it, so what is measured is what is deployed.
+ *
+ * SST's Node runtime bundles each handler as an ES module for Node, and puts
+ * its own banner first (a `require` made with createRequire, `__filename`,
+ * `__dirname`); stacks/build.ts adds the same `require`. The AWS SDK is
+ * bundled like every other dependency (nothing is external): the runtime's
+ * preinstalled SDK is not relied on.
+ */
+export interface LambdaNodejs {
+  format: "esm";
+  minify: boolean;
+  /** Goes after SST's own banner. */
+  banner: string;
+  /** A file (from the project root) whose default export is the esbuild plugins. */
+  plugins: string;
+  esbuild: {
+    /** SST takes an `es20xx` target only (not `node20`); ES2023 is what Node 20 and 22 run. */
+    target: string;
+    mainFields: string[];
+    keepNames: boolean;
+    define: Record<string, string>;
+    external: string[];
+  };
+}
+
+export const LAMBDA_NODEJS: LambdaNodejs = {
+  format: "esm",
+  minify: true,
+  // `__filename` / `__dirname` get prefixed names, and `define` points the free
+  // references of CommonJS code at them, so a bundled ES module that declares
+  // its own `__dirname` does not collide with the banner.
+  banner: [
+    `import { fileURLToPath as __makimaFileURLToPath } from "node:url";`,
+    `const __makimaFilename = __makimaFileURLToPath(import.meta.url);`,
+    `const __makimaDirname = __makimaFileURLToPath(new URL(".", import.meta.url));`,
+  ].join("\n"),
+  plugins: "stacks/bundlePlugins.mjs",
+  esbuild: {
+    target: "es2023",
+    // Prefer the ESM builds of dependencies (smaller, tree-shakeable).
+    mainFields: ["module", "main"],
+    // Lambda handlers and error stack traces read better with real names.
+    keepNames: true,
+    define: { __filename: "__makimaFilename", __dirname: "__makimaDirname" },
+    external: [],
+  },
+};
+
+/**
  * The infrastructure files sst.config.ts imports (the rest of stacks/ is
  * tooling: this list, the build, the type check, the local stack).
  */
