@@ -31,12 +31,13 @@ interface LambdaResult {
  * Imports `file` in a fresh Node process (working directory `cwd`), then calls
  * its handler with each event in turn, and returns the answers.
  */
-function runBundle(file: string, events: unknown[], env: Record<string, string>, cwd: string): Promise<LambdaResult[]> {
+function runBundle(file: string, events: unknown[], env: Record<string, string>, cwd: string, alsoImport: string[] = []): Promise<LambdaResult[]> {
   const answers = join(cwd, `answers-${Math.random().toString(36).slice(2)}.json`);
   const script = [
     `import { writeFileSync } from "node:fs";`,
-    `const [file, events, answers] = process.argv.slice(1);`,
+    `const [file, events, answers, ...more] = process.argv.slice(1);`,
     `const { handler } = await import(file);`,
+    `for (const other of more) await import(other);`,
     `const out = [];`,
     `for (const event of JSON.parse(events)) out.push(await handler(event, {}));`,
     `writeFileSync(answers, JSON.stringify(out));`,
@@ -44,7 +45,7 @@ function runBundle(file: string, events: unknown[], env: Record<string, string>,
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      ["--input-type=module", "-e", script, pathToFileURL(file).href, JSON.stringify(events), answers],
+      ["--input-type=module", "-e", script, pathToFileURL(file).href, JSON.stringify(events), answers, ...alsoImport.map((f) => pathToFileURL(f).href)],
       { cwd, env: { PATH: process.env.PATH ?? "", POWERTOOLS_LOG_LEVEL: "SILENT", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", ...env }, timeout: 120_000 },
       (error, _stdout, stderr) => {
         if (error) return reject(new Error(`${file} failed: ${error.message}\n${stderr}`));
@@ -99,8 +100,19 @@ afterAll(() => {
 const bundleOf = (name: string) => bundles.find((b) => b.name === name)!;
 
 describe("the Lambda bundles (stacks/build.ts, LAMBDA_NODEJS)", () => {
-  it.each(LAMBDA_ENTRIES.map((e) => [e.name]))("%s loads on its own, with no node_modules in reach", async (name) => {
-    expect(await runBundle(bundleOf(name).file, [], lambdaEnv(api.db.config), out)).toEqual([]);
+  it("each function is its bundle and the chunks next to it", () => {
+    expect(bundles.map((b) => b.name)).toEqual(LAMBDA_ENTRIES.map((e) => e.name));
+    for (const b of bundles) {
+      expect(b.files[0], b.name).toBe(join(out, `${b.name}.mjs`));
+      for (const f of b.files.slice(1)) expect(f.startsWith(join(out, `${b.name}-`)), f).toBe(true);
+      expect(b.bytes).toBeLessThanOrEqual(b.startBytes);
+      expect(b.startBytes).toBeLessThanOrEqual(b.totalBytes);
+    }
+  });
+
+  it.each(LAMBDA_ENTRIES.map((e) => [e.name]))("%s loads on its own, with no node_modules in reach, and so does each of its chunks", async (name) => {
+    const { file, files } = bundleOf(name);
+    expect(await runBundle(file, [], lambdaEnv(api.db.config), out, files.slice(1))).toEqual([]);
   }, 120_000);
 
   it("the api bundle serves the source's OpenAPI document, validates with zod and writes to the table", async () => {
@@ -135,8 +147,8 @@ describe("the Lambda bundles (stacks/build.ts, LAMBDA_NODEJS)", () => {
   }, 120_000);
 
   it("carry zod's English messages only, and none of zod the service never runs", () => {
-    for (const { name, file } of bundles) {
-      const text = readFileSync(file, "utf8");
+    for (const { name, files } of bundles) {
+      const text = files.map((f) => readFileSync(f, "utf8")).join("\n");
       // A German locale message; zod's compiler (`z.compile`), kept only when the whole `z` namespace is.
       expect(text.includes("zu haben"), name).toBe(false);
       expect(text.includes("z.compile does not support"), name).toBe(false);
