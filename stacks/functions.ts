@@ -95,9 +95,9 @@ export const LAMBDA_NODEJS: LambdaNodejs = {
   // credentials are in its environment), and what the service imports on
   // first use.
   splitting: true,
-  // `__filename` / `__dirname` get prefixed names, and `define` points the free
-  // references of CommonJS code at them, so a bundled ES module that declares
-  // its own `__dirname` does not collide with the banner.
+  // SST's own banner already declares `require`, `__filename` and
+  // `__dirname`: this one declares prefixed names, and `define` points the
+  // free references of CommonJS code at them.
   banner: [
     `import { fileURLToPath as __makimaFileURLToPath } from "node:url";`,
     `const __makimaFilename = __makimaFileURLToPath(import.meta.url);`,
@@ -110,9 +110,10 @@ export const LAMBDA_NODEJS: LambdaNodejs = {
     mainFields: ["module", "main"],
     // esbuild's keepNames wraps every function and class in a call that
     // restores its name: about 50 KB and 15 ms of every cold start. Nothing in
-    // the service reads a function's or class's name (errors carry their own
-    // `name`); stack traces read through the source map (SST uploads it on
-    // deploy, `npm run build` writes it next to the bundle).
+    // the service reads a function's or class's name (AWS SDK errors carry
+    // their own `name`; of jose's errors, only the message is read). Stack
+    // traces show minified names: the source maps read them (SST keeps them
+    // in its bootstrap bucket; `npm run build` writes them).
     keepNames: false,
     define: { __filename: "__makimaFilename", __dirname: "__makimaDirname" },
     external: [],
