@@ -13,7 +13,9 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildFunctions, type BundleSize } from "../stacks/build.js";
-import { LAMBDA_ENTRIES } from "../stacks/functions.js";
+import { LAMBDA_ENTRIES, LAMBDA_NODEJS } from "../stacks/functions.js";
+import bundlePlugins from "../stacks/bundlePlugins.mjs";
+import { build, type OnLoadResult, type OnResolveResult, type Plugin, type PluginBuild } from "esbuild";
 import { createApiKey } from "../core/store/owners.js";
 import type { Config } from "../core/config.js";
 import { createTestApi } from "./support/api.js";
@@ -154,6 +156,49 @@ describe("the Lambda bundles (stacks/build.ts, LAMBDA_NODEJS)", () => {
       expect(text.includes("z.compile does not support"), `${name}: zod's whole namespace is bundled (import it as \`import * as z from "zod"\`)`).toBe(false);
     }
   });
+
+  it("the plugins answer the same when every resolve and load reaches every callback, as SST's plugin relay calls them", async () => {
+    // SST runs stacks/bundlePlugins.mjs in a node process of its own and hands it every
+    // resolve and load, whatever a callback's filter or namespace.
+    const resolvers: Parameters<PluginBuild["onResolve"]>[1][] = [];
+    const loaders: Parameters<PluginBuild["onLoad"]>[1][] = [];
+    const stub = { onResolve: (_: unknown, cb: (typeof resolvers)[number]) => resolvers.push(cb), onLoad: (_: unknown, cb: (typeof loaders)[number]) => loaders.push(cb), onEnd: () => undefined };
+    for (const plugin of bundlePlugins) await plugin.setup(stub as unknown as PluginBuild);
+    const relay: Plugin = {
+      name: "relay",
+      setup(b) {
+        b.onResolve({ filter: /.*/ }, async (args) => {
+          for (const cb of resolvers) {
+            const answer = await cb(args);
+            if (answer) return JSON.parse(JSON.stringify(answer)) as OnResolveResult;
+          }
+          return undefined;
+        });
+        b.onLoad({ filter: /.*/ }, async (args) => {
+          for (const cb of loaders) {
+            const answer = await cb(args);
+            if (answer) return JSON.parse(JSON.stringify(answer)) as OnLoadResult;
+          }
+          return undefined;
+        });
+      },
+    };
+    const { outputFiles } = await build({
+      absWorkingDir: ROOT,
+      entryPoints: ["functions/api.ts"],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      mainFields: LAMBDA_NODEJS.esbuild.mainFields,
+      write: false,
+      logLevel: "silent",
+      plugins: [relay],
+    });
+    const text = outputFiles.map((f) => f.text).join("\n");
+    expect(text.includes("zu haben")).toBe(false);
+    expect(text.includes("z.compile does not support")).toBe(false);
+    expect(text).toContain("ZodType");
+  }, 120_000);
 
   it("nothing imports `z` from @hono/zod-openapi, whose bundled `z` holds only ZodType", () => {
     const files = execFileSync("git", ["ls-files", "core", "functions", "daemon", "stacks"], { cwd: ROOT, encoding: "utf8" })
