@@ -21,10 +21,13 @@ export default $config({
   async run() {
     // Defaults for every function created below (a function may override).
     // Node 22 satisfies package.json's engines (>=20.19); no native
-    // dependencies, so Graviton.
+    // dependencies, so Graviton. Bundled as `npm run build` bundles (and the
+    // bundle bench measures): stacks/functions.ts LAMBDA_NODEJS.
+    const { LAMBDA_NODEJS } = await import("./stacks/functions");
     $transform(sst.aws.Function, (args) => {
       args.runtime ??= "nodejs22.x";
       args.architecture ??= "arm64";
+      args.nodejs ??= LAMBDA_NODEJS;
     });
 
     const { createStorage } = await import("./stacks/storage");

@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from "jose";
+import type { JWTPayload } from "jose";
 import type { Config } from "./config.js";
 import { DomainError } from "./errors.js";
 import { authenticateKey } from "./store/owners.js";
@@ -25,13 +25,25 @@ const unauthorized = (message: string) => new DomainError(401, "unauthorized", m
 export const forbidden = (message: string) => new DomainError(403, "forbidden", message);
 
 export class Authenticator {
-  private jwks?: JWTVerifyGetKey;
+  private readonly jwksUrl?: URL;
+  /** jose is imported on the first JWT: a deployment without an issuer never loads it. */
+  private verifier?: Promise<(token: string) => Promise<JWTPayload>>;
 
   constructor(
     private readonly db: Db,
     private readonly jwt?: Config["jwt"],
   ) {
-    if (jwt) this.jwks = createRemoteJWKSet(new URL(jwt.jwksUrl));
+    if (jwt) this.jwksUrl = new URL(jwt.jwksUrl);
+  }
+
+  private verifyJwt(jwt: NonNullable<Config["jwt"]>, jwksUrl: URL): Promise<(token: string) => Promise<JWTPayload>> {
+    this.verifier ??= import("./jwtVerify.js").then(({ createRemoteJWKSet, jwtVerify }) => {
+      const jwks = createRemoteJWKSet(jwksUrl);
+      // A token without an expiry would be valid forever: refused.
+      return async (token) =>
+        (await jwtVerify(token, jwks, { issuer: jwt.issuer, audience: jwt.audience, requiredClaims: ["exp"] })).payload;
+    });
+    return this.verifier;
   }
 
   /** Resolves `Authorization: Bearer …` for the HTTP API; daemon keys are refused there. */
@@ -47,14 +59,10 @@ export class Authenticator {
         ? { ownerId: key.ownerId, via: "tool_key", contractId: key.contractId, keyId: key.id }
         : { ownerId: key.ownerId, via: "api_key", keyId: key.id };
     }
-    if (this.jwks && this.jwt && token.split(".").length === 3) {
+    if (this.jwksUrl && this.jwt && token.split(".").length === 3) {
+      const verify = await this.verifyJwt(this.jwt, this.jwksUrl);
       try {
-        // A token without an expiry would be valid forever: refused.
-        const { payload } = await jwtVerify(token, this.jwks, {
-          issuer: this.jwt.issuer,
-          audience: this.jwt.audience,
-          requiredClaims: ["exp"],
-        });
+        const payload = await verify(token);
         if (!payload.sub) throw unauthorized("the token has no subject");
         if (!OWNER_ID.test(payload.sub)) {
           throw unauthorized("the token's subject is not a valid owner id (1 to 128 of A–Z a–z 0–9 . _ - | : @ +)");

@@ -10,7 +10,6 @@ import {
   HeadBucketCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
-import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { gunzipSync, gzipSync } from "node:zlib";
 
 /**
@@ -166,11 +165,14 @@ export class BlobStore {
     return { objects, next: out.IsTruncated ? objects.at(-1)?.key : undefined };
   }
 
-  presignPut(key: string, expiresInSeconds = 900): Promise<string> {
+  // The presigner is imported on first use: only transfers to and from a daemon need it.
+  async presignPut(key: string, expiresInSeconds = 900): Promise<string> {
+    const { getSignedUrl } = await import("@aws-sdk/s3-request-presigner");
     return getSignedUrl(this.s3, new PutObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: expiresInSeconds });
   }
 
-  presignGet(key: string, expiresInSeconds = 900): Promise<string> {
+  async presignGet(key: string, expiresInSeconds = 900): Promise<string> {
+    const { getSignedUrl } = await import("@aws-sdk/s3-request-presigner");
     return getSignedUrl(this.s3, new GetObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: expiresInSeconds });
   }
 }

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * The bounds every piece of free-form client JSON is held to, on HTTP and on

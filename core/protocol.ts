@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { BranchName, ConversationMessage, NewConversationMessage, PreserveMode, TaskStatus } from "./models.js";
 import { ATTRIBUTE_JSON, boundedJson, STATE_JSON } from "./jsonBounds.js";
 

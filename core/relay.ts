@@ -1,8 +1,4 @@
-import {
-  ApiGatewayManagementApiClient,
-  DeleteConnectionCommand,
-  PostToConnectionCommand,
-} from "@aws-sdk/client-apigatewaymanagementapi";
+import type { ApiGatewayManagementApiClient } from "@aws-sdk/client-apigatewaymanagementapi";
 import { DaemonCommand, MAX_INLINE_PAYLOAD_BYTES, type DaemonCommand as Command, type ServerNotice } from "./protocol.js";
 import type { Connection, OperationRecord } from "./models.js";
 import { DomainError, noDaemon } from "./errors.js";
@@ -33,16 +29,30 @@ export interface ConnectionPoster {
   close?(connectionId: string): Promise<void>;
 }
 
-export class ApiGatewayPoster implements ConnectionPoster {
-  private readonly client: ApiGatewayManagementApiClient;
+/** The @connections client's module, imported on the first post or close (a function that never posts never loads it). */
+const managementApi = () => import("@aws-sdk/client-apigatewaymanagementapi");
 
-  constructor(endpoint: string, region: string, credentials?: { accessKeyId: string; secretAccessKey: string }) {
-    this.client = new ApiGatewayManagementApiClient({ endpoint, region, ...(credentials ? { credentials } : {}) });
+export class ApiGatewayPoster implements ConnectionPoster {
+  private client?: Promise<ApiGatewayManagementApiClient>;
+
+  constructor(
+    private readonly endpoint: string,
+    private readonly region: string,
+    private readonly credentials?: { accessKeyId: string; secretAccessKey: string },
+  ) {}
+
+  private connect(): Promise<ApiGatewayManagementApiClient> {
+    const { endpoint, region, credentials } = this;
+    this.client ??= managementApi().then(
+      ({ ApiGatewayManagementApiClient }) => new ApiGatewayManagementApiClient({ endpoint, region, ...(credentials ? { credentials } : {}) }),
+    );
+    return this.client;
   }
 
   async post(connectionId: string, data: string): Promise<void> {
+    const [client, { PostToConnectionCommand }] = await Promise.all([this.connect(), managementApi()]);
     try {
-      await this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(data) }));
+      await client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(data) }));
     } catch (error) {
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       if ((error as Error).name === "GoneException" || status === 410) throw new GoneError(connectionId);
@@ -51,8 +61,9 @@ export class ApiGatewayPoster implements ConnectionPoster {
   }
 
   async close(connectionId: string): Promise<void> {
+    const [client, { DeleteConnectionCommand }] = await Promise.all([this.connect(), managementApi()]);
     try {
-      await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+      await client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
     } catch (error) {
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       if ((error as Error).name === "GoneException" || status === 410) return;

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { ApiKey, ConversationMessage, ConversationSnapshot, HistoryEvent, Operation, StartState, Task, TaskCheckpoint, TaskStatus } from "./models.js";
 import { DiffStats, FileDiffInfo, PreservedState } from "./protocol.js";
 

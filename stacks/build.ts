@@ -3,16 +3,18 @@
  * into `dist/functions/<name>.mjs` (self-contained: every dependency, the AWS
  * SDK v3 included, is in the bundle) and prints their sizes.
  *
- * SST bundles the functions itself on `sst deploy`; this build is for checking
- * that the entries bundle, for measuring them (bench/ reuses buildFunctions),
- * and for deploying the bundles by other means.
+ * SST bundles the functions itself on `sst deploy`, with the same options
+ * (stacks/functions.ts LAMBDA_NODEJS, plugins from stacks/bundlePlugins.mjs);
+ * this build is for checking that the entries bundle, for measuring them
+ * (bench/ reuses buildFunctions), and for deploying the bundles by other means.
  */
-import { build, type Plugin } from "esbuild";
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
-import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { build } from "esbuild";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
-import { LAMBDA_ENTRIES, type LambdaEntry } from "./functions.js";
+import bundlePlugins from "./bundlePlugins.mjs";
+import { LAMBDA_ENTRIES, LAMBDA_NODEJS, type LambdaEntry } from "./functions.js";
 
 /** The project root (this file lives in `<root>/stacks/`). */
 export const PROJECT_ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -21,11 +23,17 @@ export const DEFAULT_OUT_DIR = join(PROJECT_ROOT, "dist", "functions");
 
 export interface BundleSize {
   name: string;
-  /** Path of the bundle. */
+  /** Path of the bundle: the module Lambda loads (`<name>.mjs`). */
   file: string;
+  /** Every file of the function: the bundle, then its chunks (`<name>-…`); no source maps. */
+  files: string[];
   /** Size of the bundle in bytes (the `.mjs`, without its source map). */
   bytes: number;
-  /** Size of the bundle gzip-compressed (level 9): roughly what the deployment zip costs. */
+  /** The bundle and the chunks it imports statically: what a cold start reads and compiles. */
+  startBytes: number;
+  /** Every file: what deploys (the rest are chunks loaded when first needed). */
+  totalBytes: number;
+  /** Every file gzip-compressed (level 9): roughly what the deployment zip costs. */
   gzipBytes: number;
 }
 
@@ -39,43 +47,20 @@ export interface BuildOptions {
 }
 
 /**
- * ESM output still meets CommonJS code inside dependencies (the AWS SDK and
- * others call `require` for Node built-ins): give the module a real `require`.
- * `__filename` / `__dirname` get prefixed names, and `define` below points the
- * free references of CommonJS code at them, so a bundled ES module that
- * declares its own `__dirname` does not collide with the banner.
+ * What SST's Node runtime puts at the top of every bundle before
+ * LAMBDA_NODEJS.banner: ESM output still meets CommonJS code inside
+ * dependencies (the AWS SDK and others call `require` for Node built-ins), so
+ * the module gets a real `require`.
  */
-const ESM_BANNER = [
+const SST_RUNTIME_BANNER = [
   `import { createRequire as __makimaCreateRequire } from "node:module";`,
-  `import { fileURLToPath as __makimaFileURLToPath } from "node:url";`,
   `const require = __makimaCreateRequire(import.meta.url);`,
-  `const __makimaFilename = __makimaFileURLToPath(import.meta.url);`,
-  `const __makimaDirname = __makimaFileURLToPath(new URL(".", import.meta.url));`,
 ].join("\n");
 
 /**
- * zod re-exports every one of its ~50 error-message locales as a namespace
- * (`z.locales`), which no bundler can shake: about 260 KB of minified text in
- * each bundle. The service speaks English only (zod configures `en` itself),
- * so the namespace is bundled with `en` alone.
- */
-const englishOnlyZodLocales: Plugin = {
-  name: "zod-english-only",
-  setup(b) {
-    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      /[\\/]zod[\\/]v4[\\/]/.test(args.importer) ? { path: resolve(args.resolveDir, "../locales/en.js"), namespace: "zod-locales" } : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: "zod-locales" }, (args) => ({
-      contents: `export { default as en } from "./en.js";`,
-      resolveDir: dirname(args.path),
-      loader: "js",
-    }));
-  },
-};
-
-/**
  * Bundles the Lambda entries into `outDir` (relative paths are taken from the
- * project root) and returns each bundle's size, in LAMBDA_ENTRIES order.
+ * project root), each on its own, and returns each bundle's sizes, in
+ * LAMBDA_ENTRIES order.
  * Throws, naming them, if entry files are missing.
  */
 export async function buildFunctions(outDir: string = DEFAULT_OUT_DIR, options: BuildOptions = {}): Promise<BundleSize[]> {
@@ -93,51 +78,85 @@ export async function buildFunctions(outDir: string = DEFAULT_OUT_DIR, options: 
   }
 
   mkdirSync(out, { recursive: true });
-  await build({
+  return Promise.all(entries.map((e) => buildOne(e, out, options)));
+}
+
+/** A previous build's files of function `name` in `out` (its bundle and chunks, with their maps). */
+function previousFiles(out: string, name: string): string[] {
+  const own = new RegExp(`^${name.replace(/[^\w-]/g, "")}(\\.mjs|-[\\w-]+-[A-Z0-9]{8}\\.mjs)(\\.map)?$`);
+  return readdirSync(out).filter((f) => own.test(f));
+}
+
+/**
+ * One function, built on its own as SST's Node runtime builds it, from
+ * LAMBDA_NODEJS: the bundle `<name>.mjs` and, with splitting, the chunks
+ * `<name>-<chunk>-<hash>.mjs` next to it (SST puts them next to its bundle
+ * too, so `__dirname` is the same for all).
+ */
+async function buildOne(e: LambdaEntry, out: string, options: BuildOptions): Promise<BundleSize> {
+  for (const f of previousFiles(out, e.name)) rmSync(join(out, f));
+  const nodejs = LAMBDA_NODEJS;
+  const { metafile } = await build({
     absWorkingDir: PROJECT_ROOT,
-    entryPoints: Object.fromEntries(entries.map((e) => [e.name, e.entry])),
+    entryPoints: { [e.name]: e.entry },
     outdir: out,
     outExtension: { ".js": ".mjs" },
+    chunkNames: `${e.name}-[name]-[hash]`,
     bundle: true,
-    // Everything in the bundle, the AWS SDK included: no reliance on the
-    // runtime's preinstalled SDK version.
-    packages: "bundle",
-    external: [],
     platform: "node",
-    target: "node20",
-    format: "esm",
-    // Prefer the ESM builds of dependencies (smaller, tree-shakeable).
-    mainFields: ["module", "main"],
-    minify: options.minify ?? true,
+    format: nodejs.format,
+    splitting: nodejs.splitting,
+    minify: options.minify ?? nodejs.minify,
+    target: nodejs.esbuild.target,
+    mainFields: nodejs.esbuild.mainFields,
+    keepNames: nodejs.esbuild.keepNames,
+    define: nodejs.esbuild.define,
+    external: nodejs.esbuild.external,
+    banner: { js: `${SST_RUNTIME_BANNER}\n${nodejs.banner}` },
+    plugins: bundlePlugins,
     sourcemap: options.sourcemap ?? true,
-    // Lambda handlers and error stack traces read better with real names.
-    keepNames: true,
-    legalComments: "none",
-    banner: { js: ESM_BANNER },
-    define: { __filename: "__makimaFilename", __dirname: "__makimaDirname" },
+    metafile: true,
     logLevel: "warning",
-    plugins: [englishOnlyZodLocales],
   });
 
-  return entries.map((e) => {
-    const file = join(out, `${e.name}.mjs`);
-    const bytes = statSync(file).size;
-    const gzipBytes = gzipSync(readFileSync(file), { level: 9 }).length;
-    return { name: e.name, file, bytes, gzipBytes };
-  });
+  const outputs = new Map(Object.entries(metafile.outputs).filter(([path]) => path.endsWith(".mjs")).map(([path, o]) => [resolve(PROJECT_ROOT, path), o]));
+  const file = join(out, `${e.name}.mjs`);
+  const atStart = new Set<string>();
+  const visit = (path: string) => {
+    if (atStart.has(path)) return;
+    atStart.add(path);
+    for (const i of outputs.get(path)?.imports ?? []) if (i.kind === "import-statement" && !i.external) visit(resolve(PROJECT_ROOT, i.path));
+  };
+  visit(file);
+  const files = [file, ...[...outputs.keys()].filter((f) => f !== file).sort()];
+  const size = (f: string) => statSync(f).size;
+  const sum = (paths: Iterable<string>) => [...paths].reduce((acc, f) => acc + size(f), 0);
+  return {
+    name: e.name,
+    file,
+    files,
+    bytes: size(file),
+    startBytes: sum(atStart),
+    totalBytes: sum(files),
+    gzipBytes: files.reduce((acc, f) => acc + gzipSync(readFileSync(f), { level: 9 }).length, 0),
+  };
 }
 
 /** The sizes as an aligned text table, with a total row. */
 export function formatSizes(sizes: readonly BundleSize[]): string {
   const fmt = (n: number) => n.toLocaleString("en-US");
-  const total = sizes.reduce((acc, s) => ({ bytes: acc.bytes + s.bytes, gzipBytes: acc.gzipBytes + s.gzipBytes }), {
-    bytes: 0,
-    gzipBytes: 0,
-  });
+  const sum = (pick: (s: BundleSize) => number) => fmt(sizes.reduce((acc, s) => acc + pick(s), 0));
   const rows: string[][] = [
-    ["function", "bundle", "bytes", "gzip bytes"],
-    ...sizes.map((s) => [s.name, relative(PROJECT_ROOT, s.file), fmt(s.bytes), fmt(s.gzipBytes)]),
-    ["total", "", fmt(total.bytes), fmt(total.gzipBytes)],
+    ["function", "bundle", "bytes", "at start", "all files", "gzip bytes"],
+    ...sizes.map((s) => [
+      s.name,
+      `${relative(PROJECT_ROOT, s.file)}${s.files.length > 1 ? ` (+${s.files.length - 1} chunks)` : ""}`,
+      fmt(s.bytes),
+      fmt(s.startBytes),
+      fmt(s.totalBytes),
+      fmt(s.gzipBytes),
+    ]),
+    ["total", "", sum((s) => s.bytes), sum((s) => s.startBytes), sum((s) => s.totalBytes), sum((s) => s.gzipBytes)],
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) =>

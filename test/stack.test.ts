@@ -18,11 +18,12 @@ import ts from "typescript";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { TABLE_KEYS } from "../core/keys.js";
 import { CURSOR_SECRET_UNSET, loadConfig } from "../core/config.js";
 import { blobKeys } from "../core/blobs.js";
-import { INFRA_STACK_FILES, LAMBDA_ENTRIES } from "../stacks/functions.js";
+import { INFRA_STACK_FILES, LAMBDA_ENTRIES, LAMBDA_NODEJS } from "../stacks/functions.js";
+import bundlePlugins from "../stacks/bundlePlugins.mjs";
 import { checkStacks } from "../stacks/typecheck.js";
 import { Component, Output, runStacks, type Args, type Deployment, type RecordedFunction } from "./support/sstStandIn.js";
 
@@ -158,12 +159,15 @@ describe("types (stacks/typecheck.ts)", () => {
         `new sst.aws.ApiGatewayWebSocket("Relay").route("$default", { handler: "functions/ws-message.handler", timout: "29 seconds" });`,
         `new sst.aws.CronV2("Cleanup", { schedule: "rate(1 hour)", function: { handler: "functions/cleanup.handler", timeout: "29 secs" } });`,
         `new sst.aws.Dynamo("Table", { fields: { pk: "text" }, primaryIndex: { hashKey: "pk" } });`,
+        `new sst.aws.Function("Fn", { handler: "functions/api.handler", nodejs: { esbuild: { alias: { zod: "zod/mini" } } } });`,
       ].join("\n"),
     );
     const { errors } = checkStacks([file]);
     expect(errors.join("\n")).toMatch(/mutant\.ts:1: .*timout/);
     expect(errors.join("\n")).toMatch(/mutant\.ts:2: .*29 secs/);
     expect(errors.join("\n")).toMatch(/mutant\.ts:3: .*"text"/);
+    // SST passes a few esbuild options on, not esbuild's whole BuildOptions.
+    expect(errors.join("\n")).toMatch(/mutant\.ts:4: .*alias/);
   }, 60_000);
 });
 
@@ -192,7 +196,10 @@ describe("sst.config.ts", () => {
       .sort();
     expect([...INFRA_STACK_FILES].sort()).toEqual(onDisk);
     const config = readFileSync(join(ROOT, "sst.config.ts"), "utf8");
-    const imported = [...config.matchAll(/import\("\.\/(stacks\/\w+)"\)/g)].map((m) => `${m[1]}.ts`).sort();
+    const imported = [...config.matchAll(/import\("\.\/(stacks\/\w+)"\)/g)]
+      .map((m) => `${m[1]}.ts`)
+      .filter((f) => !STACKS_TOOLING.includes(f))
+      .sort();
     expect(imported).toEqual(onDisk);
   });
 
@@ -313,6 +320,34 @@ describe("functions (stacks/functions.ts against the stacks)", () => {
     const declared = dev.functions.map((f) => ({ handler: f.handler, trigger: f.trigger })).sort(byHandler);
     const expected = LAMBDA_ENTRIES.map((e) => ({ handler: e.handler, trigger: e.trigger })).sort(byHandler);
     expect(declared).toEqual(expected);
+  });
+
+  it("every function is bundled with LAMBDA_NODEJS, the options `npm run build` and the bundle bench build with", async () => {
+    for (const f of dev.functions) expect(f.args.nodejs, nameOf(f)).toBe(LAMBDA_NODEJS);
+    // SST loads the plugins file with node and uses its default export; stacks/build.ts uses the same list.
+    const plugins = (await import(pathToFileURL(join(ROOT, LAMBDA_NODEJS.plugins)).href)) as { default: unknown };
+    expect(plugins.default).toBe(bundlePlugins);
+    expect(bundlePlugins.map((p) => p.name)).toEqual(["zod-english-only", "zod-type-for-openapi"]);
+  });
+
+  it("the bundle banner declares nothing SST's own banner declares before it", () => {
+    // SST's Node runtime starts every bundle with `const require`, `const __filename`, `const __dirname`
+    // (and imports named topLevel*): declaring one again is a SyntaxError when the function loads.
+    const sf = ts.createSourceFile("banner.mjs", LAMBDA_NODEJS.banner, ts.ScriptTarget.Latest, true);
+    const declared: string[] = [];
+    for (const statement of sf.statements) {
+      if (ts.isVariableStatement(statement)) {
+        for (const d of statement.declarationList.declarations) if (ts.isIdentifier(d.name)) declared.push(d.name.text);
+      }
+      if (ts.isImportDeclaration(statement)) {
+        const bindings = statement.importClause?.namedBindings;
+        if (bindings && ts.isNamedImports(bindings)) declared.push(...bindings.elements.map((e) => e.name.text));
+      }
+    }
+    expect(declared.length).toBeGreaterThan(0);
+    expect(declared.filter((name) => ["require", "__filename", "__dirname"].includes(name) || name.startsWith("topLevel"))).toEqual([]);
+    // CommonJS code's free __filename / __dirname are pointed at what the banner declares.
+    for (const target of Object.values(LAMBDA_NODEJS.esbuild.define)) expect(declared).toContain(target);
   });
 
   it("every function runs on Node.js 22, arm64", () => {

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { branchNameProblem } from "../gitRefs.js";
 
 /** The small schemas every resource, request and record is built from: ids, times, git names and the enums. */

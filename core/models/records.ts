@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { isoTime, PreserveMode, uuid } from "./primitives.js";
 import { ConversationSnapshot, Operation, Task } from "./resources.js";
 

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { boundedJson, MESSAGE_JSON } from "../jsonBounds.js";
 import { BranchName, CommitSha, ContractStatus, daemonId, HistoryEventType, isoTime, KeyKind, MessageId, Phase, PreserveMode, TaskStatus, uuid } from "./primitives.js";
 import { ConversationMessage, ToolCallInfo } from "./resources.js";

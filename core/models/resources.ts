@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { ContractStatus, HistoryEventType, isoTime, KeyKind, MessageRole, OperationStatus, Phase, SnapshotType, TaskStatus, uuid } from "./primitives.js";
 
 /**

@@ -20,7 +20,7 @@ import { rewindRoutes } from "./routes/rewind.js";
 import { accountRoutes } from "./routes/account.js";
 import { failures, json, router } from "./route.js";
 import { allowedMethods } from "./methods.js";
-import { z } from "zod";
+import * as z from "zod";
 
 const PUBLIC_PATHS = new Set(["/api/v1/openapi.json", "/api/v1/docs"]);
 const MAX_BODY_BYTES = 1024 * 1024;

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { log } from "../../core/log.js";

@@ -1,5 +1,5 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { z } from "zod";
+import * as z from "zod";
 import type { AppEnv } from "./context.js";
 import { errorJson, validationDetails } from "./errors.js";
 import { Accepted, ErrorBody } from "../../core/responses.js";

@@ -32,6 +32,23 @@ declare abstract class SstLinkable {
   protected readonly sstLinkable: true;
 }
 
+/** `nodejs`: how SST's Node runtime bundles the handler with esbuild (sst/platform/src/components/aws/function.ts). */
+interface SstFunctionNodejsArgs {
+  /** A file, from the project root, whose default export is a list of esbuild plugins. */
+  plugins?: SstInput<string>;
+  loader?: SstInput<Record<string, import("esbuild").Loader>>;
+  install?: SstInput<string[]>;
+  banner?: SstInput<string>;
+  /** The esbuild options SST passes on (sst/platform/src/components/esbuild.ts). */
+  esbuild?: SstInput<
+    Pick<import("esbuild").BuildOptions, "target" | "sourcemap" | "keepNames" | "define" | "banner" | "external" | "inject" | "nodePaths" | "mainFields" | "conditions">
+  >;
+  minify?: SstInput<boolean>;
+  format?: SstInput<"cjs" | "esm">;
+  sourcemap?: SstInput<boolean>;
+  splitting?: SstInput<boolean>;
+}
+
 interface SstFunctionArgs {
   handler: SstInput<string>;
   link?: SstInput<SstLinkable[]>;
@@ -43,6 +60,7 @@ interface SstFunctionArgs {
   concurrency?: SstInput<{ reserved?: SstInput<number>; provisioned?: SstInput<number> }>;
   description?: SstInput<string>;
   name?: SstInput<string>;
+  nodejs?: SstInput<SstFunctionNodejsArgs>;
 }
 
 interface SstResourceId {

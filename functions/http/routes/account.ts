@@ -5,7 +5,7 @@ import { operationStatus } from "../../../core/services/operations.js";
 import { changeRetention, cleanupRunsFor, issueKey, keysOf, onlineDaemons, retentionOf, revokeKey } from "../../../core/services/account.js";
 import { CleanupRun } from "../../../core/retention/index.js";
 import { MAX_OPERATION_WAIT_MS } from "../../../core/relay.js";
-import { z } from "zod";
+import * as z from "zod";
 import { bearer, failures, IdempotencyHeader, IdParam, json, jsonBody, pageOf, router } from "../route.js";
 
 export const accountRoutes = router();

@@ -1,6 +1,6 @@
 import { createRoute } from "@hono/zod-openapi";
 import { CheckpointCreated, CheckpointDiff, SnapshotWithConversation } from "../../../core/responses.js";
-import { z } from "zod";
+import * as z from "zod";
 import {
   BranchFromCheckpointRequest,
   ConversationSnapshot,

@@ -1,6 +1,6 @@
 import { createRoute } from "@hono/zod-openapi";
 import { HistoryPage, RestoreResult, ResumeSupervisorResult, SupervisorConversation, SupervisorRewindResult } from "../../../core/responses.js";
-import { z } from "zod";
+import * as z from "zod";
 import {
   HistoryQueryFilters,
   ListQuery,

@@ -1,6 +1,6 @@
 import { createRoute } from "@hono/zod-openapi";
 import { AppendResult, TaskConversation, TaskHistory } from "../../../core/responses.js";
-import { z } from "zod";
+import * as z from "zod";
 import {
   AppendMessagesRequest,
   ConversationMessage,
