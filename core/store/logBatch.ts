@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { brotliCompressSync, brotliDecompressSync, constants } from "node:zlib";
-import { z } from "zod";
+import * as z from "zod";
 import { ConversationMessage } from "../models.js";
 import { keys } from "../keys.js";
 import { blobKeys } from "../blobs.js";
