@@ -5,6 +5,7 @@ import {
   Phase,
   type CreateCheckpointRequest,
   type NewConversationMessage,
+  type SnapshotRecord,
   type TaskCheckpoint,
   type TaskRecord,
 } from "../core/models.js";
@@ -20,6 +21,8 @@ import { readConversation } from "../core/store/conversationLog.js";
 import { createCheckpointWithSnapshot } from "../core/store/checkpoints.js";
 import { getSnapshot } from "../core/store/snapshots.js";
 import { historyEventItems, newHistoryEvent } from "../core/store/history.js";
+import { chatEvent } from "../core/services/tasks.js";
+import { checkpointCreatedEvent } from "../core/services/checkpoints.js";
 import { planAppendMessages, planCheckpointWithSnapshot, planSnapshotState, planTaskConversation } from "./planDesign.js";
 import {
   type BenchDb,
@@ -229,35 +232,9 @@ function checkpointInput(n: number, random: () => number): CreateCheckpointReque
 
 // ------------------------------------------------------------------ running a way
 
-type ChatEvent = NonNullable<NonNullable<Parameters<typeof appendMessages>[3]>["event"]>;
-
-/** The history event of each transaction of an append, as the service records it (`chat`/`messages`). */
-const chatEvent =
-  (task: TaskRecord): ChatEvent =>
-  (chunk) => ({ ownerId: task.ownerId, contractId: task.contractId, taskId: task.id, eventType: "chat", eventSubtype: "messages", eventData: chunk });
-
-/** A checkpoint's history event (`checkpoint`/`created`), written in its transaction as the service does. */
-function checkpointEventWrites(db: Db, task: TaskRecord, checkpoint: TaskCheckpoint, snapshotId: string): TransactItem[] {
-  const event = newHistoryEvent(
-    {
-      ownerId: task.ownerId,
-      contractId: task.contractId,
-      taskId: task.id,
-      eventType: "checkpoint",
-      eventSubtype: "created",
-      eventData: {
-        checkpointId: checkpoint.id,
-        checkpointNumber: checkpoint.checkpointNumber,
-        commitSha: checkpoint.commitSha,
-        message: checkpoint.message,
-        snapshotId,
-        messageCount: checkpoint.messageCount,
-      },
-    },
-    db.clock(),
-  );
-  return historyEventItems(event).map((Item) => ({ Put: { Item } }));
-}
+/** A checkpoint's history event, written in its transaction as the service does. */
+const checkpointEventWrites = (db: Db, task: TaskRecord, checkpoint: TaskCheckpoint, snapshot: SnapshotRecord): TransactItem[] =>
+  historyEventItems(newHistoryEvent(checkpointCreatedEvent(task, undefined, checkpoint, snapshot), db.clock())).map((Item) => ({ Put: { Item } }));
 
 export interface StoreResult {
   ownerId: string;
@@ -328,11 +305,11 @@ async function storeWith(
 export function storeOurs(db: BenchDb, conversation: ConversationMessage[]): Promise<StoreResult> {
   return storeWith(db, conversation, "ours", {
     append: async (task, batch) => {
-      await appendMessages(db, task, batch, { event: chatEvent(task) });
+      await appendMessages(db, task, batch, { event: chatEvent(task, undefined) });
     },
     checkpoint: async (task, _n, input) => {
       const made = await createCheckpointWithSnapshot(db, task, input, undefined, (checkpoint, snapshot) =>
-        checkpointEventWrites(db, task, checkpoint, snapshot.id),
+        checkpointEventWrites(db, task, checkpoint, snapshot),
       );
       return { snapshotId: made.snapshot.id, inline: false };
     },
@@ -365,7 +342,7 @@ export async function appendWriteUnits(
     for (let from = 0; from < APPENDED_PER_SIZE; from += size) {
       const current = (await getTaskRecord(db, OWNER, task.id))!;
       const mark = db.table.modelledWrite;
-      await appendMessages(db, current, conversation.slice(from, from + size), { event: chatEvent(current) });
+      await appendMessages(db, current, conversation.slice(from, from + size), { event: chatEvent(current, undefined) });
       wcu += db.table.modelledWrite - mark;
       appends++;
     }

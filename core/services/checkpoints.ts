@@ -1,5 +1,5 @@
 import type { DiffStats, FileDiffInfo } from "../protocol.js";
-import type { ConversationSnapshot, CreateCheckpointRequest, TaskCheckpoint, TaskRecord } from "../models.js";
+import type { ConversationSnapshot, CreateCheckpointRequest, Phase, SnapshotRecord, TaskCheckpoint, TaskRecord } from "../models.js";
 import { blobKeys } from "../blobs.js";
 import { newId } from "../ids.js";
 import { actorOf } from "../auth.js";
@@ -8,6 +8,7 @@ import { createCheckpointWithSnapshot, getCheckpoint, getCheckpointInfo, listChe
 import { createSnapshot, getSnapshot, listSnapshots, setPinned, toSnapshot } from "../store/snapshots.js";
 import { readConversation } from "../store/conversationLog.js";
 import type { ReportPosition } from "../store/reportOrder.js";
+import type { NewHistoryEvent } from "../store/history.js";
 import { ownedTask, type ServiceContext } from "./context.js";
 import { eventWrites, phaseOf } from "./tasks.js";
 import { assertBranchName } from "../gitRefs.js";
@@ -21,24 +22,34 @@ export async function checkpointTask(ctx: ServiceContext, task: TaskRecord, inpu
   const phase = await phaseOf(ctx, task);
   // The checkpoint, its snapshot and its history event: one transaction.
   const { checkpoint, snapshot } = await createCheckpointWithSnapshot(ctx.db, task, input, report, (checkpoint, snapshot) =>
-    eventWrites(ctx.db, {
-      ownerId: task.ownerId,
-      contractId: task.contractId,
-      taskId: task.id,
-      phase,
-      eventType: "checkpoint",
-      eventSubtype: "created",
-      eventData: {
-        checkpointId: checkpoint.id,
-        checkpointNumber: checkpoint.checkpointNumber,
-        commitSha: checkpoint.commitSha,
-        message: checkpoint.message,
-        snapshotId: snapshot.id,
-        messageCount: snapshot.messageCount,
-      },
-    }),
+    eventWrites(ctx.db, checkpointCreatedEvent(task, phase, checkpoint, snapshot)),
   );
   return { checkpoint, snapshot: toSnapshot(snapshot) };
+}
+
+/** What the history says of a new checkpoint (`checkpoint`/`created`). */
+export function checkpointCreatedEvent(
+  task: TaskRecord,
+  phase: Phase | undefined,
+  checkpoint: TaskCheckpoint,
+  snapshot: Pick<SnapshotRecord, "id" | "messageCount">,
+): NewHistoryEvent {
+  return {
+    ownerId: task.ownerId,
+    contractId: task.contractId,
+    taskId: task.id,
+    phase,
+    eventType: "checkpoint",
+    eventSubtype: "created",
+    eventData: {
+      checkpointId: checkpoint.id,
+      checkpointNumber: checkpoint.checkpointNumber,
+      commitSha: checkpoint.commitSha,
+      message: checkpoint.message,
+      snapshotId: snapshot.id,
+      messageCount: snapshot.messageCount,
+    },
+  };
 }
 
 export async function checkpointsOf(ctx: ServiceContext, taskId: string, limit: number, cursor?: string) {

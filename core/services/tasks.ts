@@ -1,10 +1,10 @@
-import type { CreateTaskRequest, NewConversationMessage, Task, TaskRecord, TaskStatus } from "../models.js";
+import type { CreateTaskRequest, NewConversationMessage, Phase, Task, TaskRecord, TaskStatus } from "../models.js";
 import { badRequest, conflict } from "../errors.js";
 import { actorOf } from "../auth.js";
 import { createTask as storeTask, saveTask, saveTaskWith, toTask, getTaskRecord, listForks } from "../store/tasks.js";
 import { contractUpdate, getContract } from "../store/contracts.js";
 import { recordMetric } from "../metrics.js";
-import { appendMessages as storeMessages } from "../store/conversationAppend.js";
+import { appendMessages as storeMessages, type AppendOptions } from "../store/conversationAppend.js";
 import type { ReportPosition } from "../store/reportOrder.js";
 import { historyEventItems, newHistoryEvent, recordHistoryEvent, type NewHistoryEvent } from "../store/history.js";
 import { cancellationReasons, type TransactItem } from "../store/table.js";
@@ -127,6 +127,11 @@ export async function appendMessages(
   return { appended: out.appended, messageCount: toTask(after ?? task).messageCount };
 }
 
+/** What the history says of a batch of a task's messages (`chat`/`messages`), one event a batch. */
+export const chatEvent =
+  (task: TaskRecord, phase: Phase | undefined): NonNullable<AppendOptions["event"]> =>
+  (batch) => ({ ownerId: task.ownerId, contractId: task.contractId, taskId: task.id, eventType: "chat", eventSubtype: "messages", phase, eventData: batch });
+
 /** Appends to a task already read (a daemon report's, applied once and in order when numbered). */
 export async function appendToTask(
   ctx: ServiceContext,
@@ -136,18 +141,7 @@ export async function appendToTask(
 ): Promise<{ appended: number }> {
   const phase = await phaseOf(ctx, task);
   const started = performance.now();
-  const out = await storeMessages(ctx.db, task, messages, {
-    report,
-    event: (chunk) => ({
-      ownerId: task.ownerId,
-      contractId: task.contractId,
-      taskId: task.id,
-      eventType: "chat",
-      eventSubtype: "messages",
-      phase,
-      eventData: chunk,
-    }),
-  });
+  const out = await storeMessages(ctx.db, task, messages, { report, event: chatEvent(task, phase) });
   const source = report ? "daemon" : "api";
   recordMetric("AppendLatency", performance.now() - started, { source });
   recordMetric("AppendBatchSize", messages.length, { source });
