@@ -22,6 +22,8 @@ export const TaskRecord = Task.extend({
   lastSeq: z.int().min(0),
   /** The chain hash of the entry at lastSeq ("" for an empty log). */
   lastChain: z.string().optional(),
+  /** When the server received the batch ending at lastSeq (epoch ms). */
+  lastReceivedAt: z.number().optional(),
   /** The log is sealed into S3 chunks up to this sequence number (see store/logSeal.ts). */
   sealedTo: z.int().min(0).optional(),
   /** The daemon report stream applied to this task, and the last report number applied from it. */

@@ -5,7 +5,7 @@ import { blobKeys } from "../blobs.js";
 import { DomainError } from "../errors.js";
 import { backoff } from "../store/table.js";
 import { retryOnConflict } from "../store/conflicts.js";
-import { hasRecentCheckpointAt } from "../store/checkpoints.js";
+import { hasCheckpointAt } from "../store/checkpoints.js";
 import { getTaskRecord } from "../store/tasks.js";
 import type { ServiceContext } from "./context.js";
 import { appendToTask, setTaskStatus } from "./tasks.js";
@@ -84,8 +84,9 @@ async function applyReport(ctx: ServiceContext, connection: Connection, message:
   switch (message.type) {
     case "checkpointCreated": {
       const { type: _t, taskId: _id, report: _r, ...checkpoint } = message;
-      // A daemon that is not sure a report arrived sends it again: one checkpoint per commit.
-      if (await hasRecentCheckpointAt(db, task.id, checkpoint.commitSha)) {
+      // One checkpoint per commit: a report that is not numbered (or starts a stream, as after a lost outbox)
+      // may repeat one already stored; a numbered one that is next cannot.
+      if ((!position || position.seq === 1) && (await hasCheckpointAt(db, task.id, checkpoint.commitSha))) {
         if (position) await advanceReport(db, task.id, position);
         return;
       }

@@ -286,16 +286,14 @@ async function checkpointOnConversationUnpointed(
   return undefined;
 }
 
-/** Whether one of the task's latest 20 checkpoints is already at this commit (a daemon resending its report). */
-export async function hasRecentCheckpointAt(db: Db, taskId: string, commitSha: string): Promise<boolean> {
+/** Whether the task already has a checkpoint at this commit (a daemon resending its report): one read of the commit pointer. */
+export async function hasCheckpointAt(db: Db, taskId: string, commitSha: string): Promise<boolean> {
   const { items } = await db.table.query({
-    KeyConditionExpression: "pk = :p AND begins_with(sk, :c)",
-    ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":c": keys.checkpointPrefix },
-    ScanIndexForward: false,
-    Limit: 20,
+    KeyConditionExpression: "pk = :p AND begins_with(sk, :s)",
+    ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":s": `${keys.checkpointShaPrefix}${commitSha.toLowerCase()}#` },
+    Limit: 1,
     ConsistentRead: true,
-    ProjectionExpression: "commitSha",
+    ProjectionExpression: "checkpointNumber",
   });
-  const sha = commitSha.toLowerCase();
-  return items.some((item) => item.commitSha === sha);
+  return items.length > 0;
 }

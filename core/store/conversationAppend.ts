@@ -1,4 +1,4 @@
-import { ConversationMessage, type NewConversationMessage, type TaskRecord } from "../models.js";
+import { ConversationMessage, TaskRecord, type NewConversationMessage } from "../models.js";
 import { keys } from "../keys.js";
 import { newId } from "../ids.js";
 import { badRequest, notFound, unavailable } from "../errors.js";
@@ -54,19 +54,22 @@ export interface LogHead {
   sealedTo: number;
 }
 
+/** The end of the log as a task record has it. */
+const headOf = (task: Pick<TaskRecord, "lastSeq" | "lastChain" | "lastReceivedAt" | "reportStream" | "reportSeq" | "sealedTo">): LogHead => ({
+  seq: task.lastSeq,
+  chain: task.lastChain ?? "",
+  receivedAt: task.lastReceivedAt ?? 0,
+  reportStream: task.reportStream,
+  reportSeq: task.reportSeq,
+  sealedTo: task.sealedTo ?? 0,
+});
+
 async function readHead(db: Db, taskId: string): Promise<LogHead> {
   const item = await db.table.get(keys.task(taskId), {
     ProjectionExpression: "lastSeq, lastChain, lastReceivedAt, reportStream, reportSeq, sealedTo",
   });
   if (!item) throw notFound("task");
-  return {
-    seq: (item.lastSeq as number | undefined) ?? 0,
-    chain: (item.lastChain as string | undefined) ?? "",
-    receivedAt: (item.lastReceivedAt as number | undefined) ?? 0,
-    reportStream: item.reportStream as string | undefined,
-    reportSeq: item.reportSeq as number | undefined,
-    sealedTo: (item.sealedTo as number | undefined) ?? 0,
-  };
+  return headOf(TaskRecord.pick({ lastSeq: true, lastChain: true, lastReceivedAt: true, reportStream: true, reportSeq: true, sealedTo: true }).parse({ lastSeq: 0, ...item }));
 }
 
 interface Taken {
@@ -194,16 +197,34 @@ export async function appendMessages(
     lastSeq: head.seq,
   });
 
-  let head = await readHead(db, task.id);
+  // The task as the caller read it is where the log most likely ends: a stale end only costs a retry, as the
+  // take and the commit are conditional on it.
+  let head = headOf(task);
+  let fresh = false;
   const stored = await findMessages(db, task.id, [...seen.keys()], head.seq);
   let todo = messages.filter((m) => !stored.has(m.id));
   let headSince = Date.now();
+  /** Reads the end of the log again; what the appends that moved it stored may include some of these (a resend). */
+  const refresh = async () => {
+    const previous = head.seq;
+    head = await readHead(db, task.id);
+    fresh = true;
+    if (head.seq > previous) {
+      headSince = Date.now();
+      const found = await findMessages(db, task.id, todo.map((m) => m.id), head.seq, previous);
+      todo = todo.filter((m) => !found.has(m.id));
+    }
+  };
   for (let attempt = 0; ; attempt++) {
     if (todo.length === 0) {
       if (options.report) await advanceReport(db, task.id, options.report);
       return result(0, head);
     }
-    if (options.report && !reportIsNextFor(head, options.report)) throw new ReportOutOfOrder(options.report);
+    if (options.report && !reportIsNextFor(head, options.report)) {
+      if (fresh) throw new ReportOutOfOrder(options.report);
+      await refresh();
+      continue;
+    }
     // Receive times ascend with the log, strictly from one batch to the next, whatever the appenders' clocks say.
     const receivedAt = new Date(Math.max(db.clock().getTime(), head.receivedAt + 1)).toISOString();
     const batch = newBatch(task, head.seq + 1, head.chain, todo, receivedAt);
@@ -239,13 +260,6 @@ export async function appendMessages(
     // Only a log that stops moving runs out the time: under contention, every append gets its turn.
     if (Date.now() - headSince > APPEND_STALL_MS) throw unavailable();
     await backoff(attempt, 10, 200);
-    // What the appends that moved the log stored may include some of these (a concurrent resend).
-    const previous = head.seq;
-    head = await readHead(db, task.id);
-    if (head.seq > previous) {
-      headSince = Date.now();
-      const found = await findMessages(db, task.id, todo.map((m) => m.id), head.seq, previous);
-      todo = todo.filter((m) => !found.has(m.id));
-    }
+    await refresh();
   }
 }

@@ -46,11 +46,10 @@ export async function buildSnapshot(
   task: TaskRecord,
   input: { snapshotType: SnapshotType; checkpointId?: string; metadata?: Record<string, unknown>; state?: unknown },
 ): Promise<SnapshotRecord> {
-  const end = await committedEnd(db, task.id);
+  const [end, retention] = await Promise.all([committedEnd(db, task.id), retentionDaysOf(db, task.ownerId)]);
   const segments = await closeSegments(db, task, end.seq);
   const id = newId();
   const now = db.clock();
-  const retention = await retentionDaysOf(db, task.ownerId);
   let stateBlobKey: string | undefined;
   if (input.state !== undefined) {
     stateBlobKey = blobKeys.snapshotState(task.ownerId, task.id, id);
