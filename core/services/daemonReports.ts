@@ -20,25 +20,29 @@ export const REPORT_HOLD_MS = 3000;
 /**
  * A daemon's report about a task. Numbered (`report`), it is applied once,
  * after its predecessor (held up to REPORT_HOLD_MS for it), and answered
- * with a `reportAck` on the connection; unnumbered (an older daemon), it is
- * applied on arrival, as the HTTP endpoints would.
+ * with a `reportAck` (the answer to the message: the WebSocket route's
+ * response); unnumbered (an older daemon), it is applied on arrival, as the
+ * HTTP endpoints would, and not answered.
  */
-export async function handleReport(ctx: ServiceContext, connection: Connection, message: Report): Promise<void> {
+export async function handleReport(ctx: ServiceContext, connection: Connection, message: Report): Promise<ReportAck | undefined> {
   const position = message.report;
-  if (!position) return applyReport(ctx, connection, message);
-  const ack = (status: ReportAck["status"], applied: number, error?: ReportAck["error"]) =>
-    ctx.relay.notify(connection.connectionId, { type: "reportAck", taskId: message.taskId, stream: position.stream, seq: position.seq, applied, status, ...(error ? { error } : {}) });
+  if (!position) {
+    await applyReport(ctx, connection, message);
+    return undefined;
+  }
+  const ack = (status: ReportAck["status"], applied: number, error?: ReportAck["error"]): ReportAck =>
+    ({ type: "reportAck", taskId: message.taskId, stream: position.stream, seq: position.seq, applied, status, ...(error ? { error } : {}) });
   const deadline = Date.now() + REPORT_HOLD_MS;
   // An early report waits for its predecessor, up to the hold.
   for (let attempt = 0; ; attempt++) {
-    const early = await retryOnConflict(
-      async () => {
+    const answer = await retryOnConflict(
+      async (): Promise<ReportAck | { kind: "early"; applied: number }> => {
         const task = await getTaskRecord(ctx.db, connection.ownerId, message.taskId);
         if (!task) return ack("rejected", 0, { code: "not_found", message: "task not found" });
         const state = reportState(task, position);
         if (state.kind === "duplicate") return ack("duplicate", state.applied);
         if (state.kind === "superseded") return ack("superseded", state.applied);
-        if (state.kind === "early") return state;
+        if (state.kind === "early") return { kind: "early", applied: state.applied };
         try {
           await applyReport(ctx, connection, message, task);
           return ack("applied", position.seq);
@@ -57,8 +61,8 @@ export async function handleReport(ctx: ServiceContext, connection: Connection, 
       (error) => error instanceof ReportOutOfOrder || (error instanceof DomainError && error.status === 409),
       { attempts: 51, baseMs: 10, capMs: 50 },
     );
-    if (!early) return;
-    if (Date.now() > deadline) return ack("early", early.applied);
+    if (!("kind" in answer)) return answer;
+    if (Date.now() > deadline) return ack("early", answer.applied);
     // Held for its predecessor, which is usually being applied right now: look again soon.
     await backoff(attempt, 5, 20);
   }

@@ -140,8 +140,9 @@ export async function receiveDaemonMessage(runtime: Runtime, connectionId: strin
     type = parsed.data.type;
     // Before anything the hello starts: a waiting task's spawn may carry presigned URLs.
     if (parsed.data.type === "hello") await welcome(runtime, connectionId);
-    await handleDaemonMessage(runtime.db, runtime.relay, connection, parsed.data);
-    return answer(200);
+    const reply = await handleDaemonMessage(runtime.db, runtime.relay, connection, parsed.data);
+    // The route's response goes back on the connection (stacks/realtime.ts): no @connections call.
+    return reply ? { statusCode: 200, body: JSON.stringify(reply) } : answer(200);
   } catch (error) {
     if (error instanceof DomainError) return answer(error.status, error.code, error.message);
     if (isUnavailable(error)) return outage("$default", connectionId, error);

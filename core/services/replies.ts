@@ -1,5 +1,5 @@
 import type { Connection, OperationRecord } from "../models.js";
-import type { DaemonMessage, DaemonReply, GitDiffInfo } from "../protocol.js";
+import type { DaemonMessage, DaemonReply, GitDiffInfo, ReportAck } from "../protocol.js";
 import type { Principal } from "../auth.js";
 import type { Relay } from "../relay.js";
 import type { Db } from "../store/db.js";
@@ -19,9 +19,10 @@ import { log } from "../log.js";
 /**
  * Everything a daemon says over the WebSocket, handled once: replies settle
  * their pending operation (after recording what the command did), reports
- * land in the store exactly as the HTTP endpoints would put them.
+ * land in the store exactly as the HTTP endpoints would put them; what to
+ * answer on the connection (a numbered report's acknowledgement) is returned.
  */
-export async function handleDaemonMessage(db: Db, relay: Relay, connection: Connection, message: DaemonMessage): Promise<void> {
+export async function handleDaemonMessage(db: Db, relay: Relay, connection: Connection, message: DaemonMessage): Promise<ReportAck | undefined> {
   const principal: Principal = { ownerId: connection.ownerId, via: "daemon", keyId: connection.daemonId };
   const ctx: ServiceContext = { db, relay, principal };
   switch (message.type) {
@@ -39,8 +40,7 @@ export async function handleDaemonMessage(db: Db, relay: Relay, connection: Conn
     case "checkpointCreated":
     case "taskMessages":
     case "taskStatus":
-      await handleReport(ctx, connection, message);
-      return;
+      return handleReport(ctx, connection, message);
     case "error": {
       if (!message.requestId) {
         log.warn("daemon error", { daemonId: connection.daemonId, code: message.code, detail: message.message });

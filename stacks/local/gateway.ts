@@ -296,7 +296,13 @@ export async function startWsGateway(runtimeOrHandlers: Runtime | WsHandlers, op
         };
         track(handlers.message(event))
           .then((answer) => {
-            if (answer.body !== undefined && ws.readyState === WebSocket.OPEN) ws.send(answer.body);
+            if (answer.body === undefined || ws.readyState !== WebSocket.OPEN) return;
+            // A response frame can be lost as a post can (chaos mode).
+            if (chaos && chance(chaos.dropOutbound)) {
+              chaosStats.droppedOutbound++;
+              return;
+            }
+            ws.send(answer.body);
           })
           .catch((error) => {
             log(`gateway: $default failed: ${(error as Error).stack ?? error}`);
