@@ -1,6 +1,6 @@
 import { NewConversationMessage, type Connection, type TaskRecord } from "../models.js";
 import type { DaemonMessage, ReportAck } from "../protocol.js";
-import { advanceReport, ReportOutOfOrder } from "../store/reportOrder.js";
+import { advanceReport, ReportOutOfOrder, takesOver } from "../store/reportOrder.js";
 import { blobKeys } from "../blobs.js";
 import { DomainError } from "../errors.js";
 import { backoff } from "../store/table.js";
@@ -71,8 +71,8 @@ export async function handleReport(ctx: ServiceContext, connection: Connection, 
 function reportState(task: TaskRecord, position: NonNullable<Report["report"]>): { kind: "next" | "duplicate" | "early" | "superseded"; applied: number } {
   const sameStream = task.reportStream === position.stream;
   const applied = sameStream ? (task.reportSeq ?? 0) : 0;
-  // Streams are UUIDv7: an older stream than the task's is superseded; a newer one starts at report 1.
-  if (!sameStream && task.reportStream !== undefined && position.stream < task.reportStream) return { kind: "superseded", applied };
+  // A stream that does not take over from the task's (an older one) is superseded; a newer one starts at report 1.
+  if (!sameStream && !takesOver(task.reportStream, position.stream)) return { kind: "superseded", applied };
   if (!sameStream) return { kind: position.seq === 1 ? "next" : "early", applied };
   if (applied >= position.seq) return { kind: "duplicate", applied };
   return { kind: applied === position.seq - 1 ? "next" : "early", applied };

@@ -25,7 +25,7 @@ export async function createCheckpointWithSnapshot(
   /** Written in the same transaction (the checkpoint's history event). */
   alsoWrite: (checkpoint: TaskCheckpoint, snapshot: SnapshotRecord) => TransactItem[] = () => [],
 ): Promise<{ checkpoint: TaskCheckpoint; snapshot: SnapshotRecord }> {
-  const guard = report ? reportGuard(report) : undefined;
+  const guard = report ? reportGuard(report, task.reportStream) : undefined;
   const checkpointId = newId();
   const snapshot = await buildSnapshot(db, task, { snapshotType: "checkpoint", checkpointId });
   let number = (await lastCheckpointNumber(db, task.id)) + 1;

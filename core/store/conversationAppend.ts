@@ -83,7 +83,7 @@ interface Taken {
 
 /** What commits a taken batch, all in one transaction. */
 function commitWrites(task: TaskRecord, head: LogHead, batch: Taken, options: AppendOptions, db: Db): TransactItem[] {
-  const guard = options.report ? reportGuard(options.report) : undefined;
+  const guard = options.report ? reportGuard(options.report, head.reportStream) : undefined;
   const event = options.event?.({
     count: batch.messages.length,
     firstMessageId: batch.messages[0]!.id,

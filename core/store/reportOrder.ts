@@ -8,27 +8,43 @@ export interface ReportPosition {
   seq: number;
 }
 
+const isV7 = (id: string) => id[14] === "7";
+
 /**
- * The condition that report `seq` of `stream` is next for the task item (its
- * predecessor applied, itself not). Stream ids are UUIDv7, so they sort by
- * when the daemon opened them: report 1 of a newer stream takes over, a late
- * copy of report 1 of an older one does not.
+ * Whether a stream's report 1 takes the task over from the stream it has.
+ * Stream ids are UUIDv7 and sort by when the daemon opened them: a newer
+ * stream takes over, a late copy of an older one's report 1 does not. A
+ * stream id from a daemon that used random ids (or none yet) is replaced by
+ * any other.
  */
-export function reportIsNext(report: ReportPosition): { condition: string; values: Record<string, unknown> } {
-  return report.seq === 1
-    ? { condition: "(attribute_not_exists(reportStream) OR reportStream < :rs)", values: { ":rs": report.stream } }
-    : { condition: "reportStream = :rs AND reportSeq = :rp", values: { ":rs": report.stream, ":rp": report.seq - 1 } };
+export function takesOver(current: string | undefined, stream: string): boolean {
+  if (current === undefined) return true;
+  if (current === stream) return false;
+  return !isV7(current) || !isV7(stream) || current < stream;
 }
 
-/** Whether report `seq` of `stream` is next for a task as read (the same rule as reportIsNext). */
+/**
+ * The condition that report `seq` of `stream` is next for the task item (its
+ * predecessor applied, itself not). For report 1 the caller has judged, with
+ * takesOver, that the stream it read (`seen`) gives way: the condition is
+ * that the task still has that one.
+ */
+export function reportIsNext(report: ReportPosition, seen: string | undefined): { condition: string; values: Record<string, unknown> } {
+  if (report.seq > 1) return { condition: "reportStream = :rs AND reportSeq = :rp", values: { ":rs": report.stream, ":rp": report.seq - 1 } };
+  return seen === undefined
+    ? { condition: "attribute_not_exists(reportStream)", values: { ":rs": report.stream } }
+    : { condition: "reportStream = :seen", values: { ":rs": report.stream, ":seen": seen } };
+}
+
+/** Whether report `seq` of `stream` is next for a task as read (the rule reportIsNext checks in the write). */
 export function reportIsNextFor(task: { reportStream?: string; reportSeq?: number }, report: ReportPosition): boolean {
-  if (report.seq === 1) return task.reportStream === undefined || task.reportStream < report.stream;
+  if (report.seq === 1) return takesOver(task.reportStream, report.stream);
   return task.reportStream === report.stream && (task.reportSeq ?? 0) === report.seq - 1;
 }
 
-/** The condition and writes that apply report `seq` of `stream` to the task item (after `seq - 1`, once). */
-export function reportGuard(report: ReportPosition): { condition: string; set: string; values: Record<string, unknown> } {
-  const next = reportIsNext(report);
+/** The condition and writes that apply report `seq` of `stream` to the task item as read (after `seq - 1`, once). */
+export function reportGuard(report: ReportPosition, seen: string | undefined): { condition: string; set: string; values: Record<string, unknown> } {
+  const next = reportIsNext(report, seen);
   return { ...next, set: "reportStream = :rs, reportSeq = :rn", values: { ...next.values, ":rn": report.seq } };
 }
 
@@ -46,7 +62,13 @@ export class ReportOutOfOrder extends Error {
  * ReportOutOfOrder when it is not next.
  */
 export async function advanceReport(db: Db, taskId: string, report: ReportPosition): Promise<void> {
-  const guard = reportGuard(report);
+  let seen: string | undefined;
+  if (report.seq === 1) {
+    const task = await db.table.get(keys.task(taskId), { ProjectionExpression: "reportStream" });
+    seen = task?.reportStream as string | undefined;
+    if (!takesOver(seen, report.stream)) throw new ReportOutOfOrder(report);
+  }
+  const guard = reportGuard(report, seen);
   try {
     await db.table.update(keys.task(taskId), {
       UpdateExpression: `SET ${guard.set}`,
