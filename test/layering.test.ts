@@ -9,27 +9,13 @@
  */
 import { describe, expect, it } from "vitest";
 import ts from "typescript";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { ROOT, filesUnder } from "./support/sourceFiles.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const rel = (path: string) => relative(ROOT, path).split("\\").join("/");
 const STORE = "core/store/";
 const ROUTES = "functions/http/routes/";
-
-function filesUnder(dir: string): string[] {
-  const base = join(ROOT, dir);
-  if (!existsSync(base)) return [];
-  const out: string[] = [];
-  for (const entry of readdirSync(base, { withFileTypes: true, recursive: true })) {
-    if (!entry.isFile()) continue;
-    const path = join(entry.parentPath, entry.name);
-    if (/[/\\](node_modules|dist|\.sst)[/\\]/.test(path)) continue;
-    if (/\.(ts|mts|cts)$/.test(entry.name) && !entry.name.endsWith(".d.ts")) out.push(path);
-  }
-  return out.sort();
-}
 
 /** The store module a specifier names from `file` (both relative to the repository), or undefined. */
 function storeModule(file: string, specifier: string): string | undefined {
