@@ -1,7 +1,7 @@
 import type { JWTPayload } from "jose";
 import type { Config } from "./config.js";
 import { DomainError } from "./errors.js";
-import { authenticateKey } from "./store/owners.js";
+import * as owners from "./store/owners.js";
 import type { Db } from "./store/db.js";
 
 /** Who is calling: an owner, through a user key, a contract-scoped tool key, or a JWT. */
@@ -53,7 +53,7 @@ export class Authenticator {
     const token = match[1]!;
     if (token.startsWith("mkd_")) throw forbidden("a daemon key cannot call the HTTP API; use a user API key (mk_…)");
     if (token.startsWith("mk_") || token.startsWith("mkt_")) {
-      const key = await authenticateKey(this.db, token);
+      const key = await owners.authenticateKey(this.db, token);
       if (!key || key.kind === "daemon") throw unauthorized("this key is not valid (revoked or mistyped)");
       return key.kind === "tool"
         ? { ownerId: key.ownerId, via: "tool_key", contractId: key.contractId, keyId: key.id }
@@ -79,13 +79,13 @@ export class Authenticator {
   /** Whether a daemon key is (still) valid. */
   async daemonKeyExists(token: string | undefined): Promise<boolean> {
     if (!token) return false;
-    return (await authenticateKey(this.db, token))?.kind === "daemon";
+    return (await owners.authenticateKey(this.db, token))?.kind === "daemon";
   }
 
   /** Resolves a daemon key for the WebSocket API's $connect. */
   async authenticateDaemon(token: string | undefined): Promise<{ ownerId: string; keyId: string }> {
     if (!token) throw unauthorized("connect with Authorization: Bearer mkd_… or ?token=mkd_…");
-    const key = await authenticateKey(this.db, token);
+    const key = await owners.authenticateKey(this.db, token);
     if (!key) throw unauthorized("this daemon key is not valid");
     if (key.kind !== "daemon") throw forbidden("only a daemon key (mkd_…) may connect a daemon");
     return { ownerId: key.ownerId, keyId: key.id };

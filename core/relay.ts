@@ -6,8 +6,8 @@ import { newId } from "./ids.js";
 import { addLogContext, log } from "./log.js";
 import { recordMetric } from "./metrics.js";
 import type { Db } from "./store/db.js";
-import { addPendingOperation, deleteConnection, listConnections } from "./store/connections.js";
-import { assignOperation, createOperation, getOperationRecord, operationResult, settleOperation } from "./store/operations.js";
+import * as connections from "./store/connections.js";
+import * as operations from "./store/operations.js";
 
 /**
  * Sends commands to an owner's daemons through API Gateway's @connections
@@ -151,10 +151,10 @@ export class Relay {
   }
 
   private async send(ownerId: string, input: CommandInput, options: DispatchOptions): Promise<OperationRecord> {
-    const connections = (await listConnections(this.db, ownerId))
+    const targets = (await connections.listConnections(this.db, ownerId))
       .filter((c) => !options.targetDaemonId || c.daemonId === options.targetDaemonId)
       .sort((a, b) => Number(b.daemonId === options.preferDaemonId) - Number(a.daemonId === options.preferDaemonId));
-    if (!this.poster || connections.length === 0) {
+    if (!this.poster || targets.length === 0) {
       throw noDaemon(
         options.targetDaemonId
           ? `daemon ${options.targetDaemonId} is not online`
@@ -170,27 +170,27 @@ export class Relay {
     }
 
     let op: OperationRecord | undefined;
-    for (const connection of connections) {
+    for (const connection of targets) {
       // Stored (and listed on the connection) before the post: a fast daemon's reply must find it.
       const stored: Promise<OperationRecord> = op
         ? this.reassign(op, connection.daemonId)
-        : createOperation(this.db, { id: requestId, ownerId, commandType: command.type, daemonId: connection.daemonId, context: options.context });
+        : operations.createOperation(this.db, { id: requestId, ownerId, commandType: command.type, daemonId: connection.daemonId, context: options.context });
       [op] = await Promise.all([stored, this.listPending(requestId, connection)]);
       try {
         await this.poster.post(connection.connectionId, data);
       } catch (error) {
         if (error instanceof GoneError) {
-          await deleteConnection(this.db, connection.connectionId);
+          await connections.deleteConnection(this.db, connection.connectionId);
           continue;
         }
         // Nothing reached a daemon: the operation must not stay pending.
         const message = `could not send the command to daemon ${connection.daemonId}: ${(error as Error).message}`;
-        await settleOperation(this.db, op, { status: "failed", error: { code: "relay_failed", message } });
+        await operations.settleOperation(this.db, op, { status: "failed", error: { code: "relay_failed", message } });
         throw new DomainError(502, "relay_failed", message);
       }
       return options.wait === false ? op : this.waitFor(op);
     }
-    await settleOperation(this.db, op!, { status: "failed", error: { code: "no_daemon", message: "every daemon connection was stale" } });
+    await operations.settleOperation(this.db, op!, { status: "failed", error: { code: "no_daemon", message: "every daemon connection was stale" } });
     throw noDaemon("no daemon of yours is online (the connections found were stale and have been removed)");
   }
 
@@ -218,7 +218,7 @@ export class Relay {
   /** The next daemon tried gets the operation. */
   private async reassign(op: OperationRecord, daemonId: string): Promise<OperationRecord> {
     if (op.daemonId === daemonId) return op;
-    await assignOperation(this.db, op.id, daemonId);
+    await operations.assignOperation(this.db, op.id, daemonId);
     return { ...op, daemonId };
   }
 
@@ -230,7 +230,7 @@ export class Relay {
    */
   private async listPending(operationId: string, connection: Connection): Promise<void> {
     try {
-      await addPendingOperation(this.db, connection.connectionId, operationId);
+      await connections.addPendingOperation(this.db, connection.connectionId, operationId);
     } catch (error) {
       // The operation then runs out its time like any other; this list only makes a 504 come sooner.
       log.warn("pending operation not listed on its connection", { operationId }, error);
@@ -248,7 +248,7 @@ export class Relay {
     // Short first polls: a daemon on the same network answers a diff in tens of milliseconds.
     let delay = 10;
     for (;;) {
-      const current = await getOperationRecord(this.db, op.ownerId, op.id);
+      const current = await operations.getOperationRecord(this.db, op.ownerId, op.id);
       if (!current) throw new Error(`operation ${op.id} vanished`);
       if (current.status !== "pending") return current;
       if (Date.now() >= deadline) return this.expireIfOverdue(current);
@@ -262,8 +262,8 @@ export class Relay {
     if (op.status !== "pending") return op;
     if (this.db.clock().getTime() - Date.parse(op.createdAt) < this.timings.timeoutMs) return op;
     const error = { code: "daemon_timeout", message: `the daemon did not answer within ${this.timings.timeoutMs} ms` };
-    await settleOperation(this.db, op, { status: "timed_out", error });
-    return (await getOperationRecord(this.db, op.ownerId, op.id)) ?? op;
+    await operations.settleOperation(this.db, op, { status: "timed_out", error });
+    return (await operations.getOperationRecord(this.db, op.ownerId, op.id)) ?? op;
   }
 }
 
@@ -276,7 +276,7 @@ export type RelayOutcome<T = unknown> = { pending: true; operationId: string } |
 export async function outcomeOf<T = unknown>(db: Db, op: OperationRecord): Promise<RelayOutcome<T>> {
   if (op.status === "pending") return { pending: true, operationId: op.id };
   if (op.status === "succeeded") {
-    return { pending: false, result: (await operationResult(db, op)) as T };
+    return { pending: false, result: (await operations.operationResult(db, op)) as T };
   }
   if (op.status === "timed_out") {
     throw new DomainError(504, op.error?.code ?? "daemon_timeout", op.error?.message ?? "the daemon did not answer in time");

@@ -1,7 +1,8 @@
 import { Authenticator } from "./auth.js";
 import type { Config } from "./config.js";
 import { ApiGatewayPoster, Relay, type ConnectionPoster } from "./relay.js";
-import { createDb, type Db } from "./store/db.js";
+import * as db from "./store/db.js";
+import type { Db } from "./store/db.js";
 
 /** The service's parts, wired from configuration: one per Lambda container, or per local server. */
 export interface Runtime {
@@ -12,7 +13,7 @@ export interface Runtime {
 }
 
 export function createRuntime(config: Config, overrides: { db?: Db; poster?: ConnectionPoster } = {}): Runtime {
-  const db = overrides.db ?? createDb(config);
+  const database = overrides.db ?? db.createDb(config);
   const poster =
     overrides.poster ??
     (config.wsManagementEndpoint
@@ -25,8 +26,8 @@ export function createRuntime(config: Config, overrides: { db?: Db; poster?: Con
       : undefined);
   return {
     config,
-    db,
-    relay: new Relay(db, poster, { waitMs: config.relayWaitMs, timeoutMs: config.relayTimeoutMs }),
-    auth: new Authenticator(db, config.jwt),
+    db: database,
+    relay: new Relay(database, poster, { waitMs: config.relayWaitMs, timeoutMs: config.relayTimeoutMs }),
+    auth: new Authenticator(database, config.jwt),
   };
 }

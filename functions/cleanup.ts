@@ -1,6 +1,7 @@
 import { loadConfig } from "../core/config.js";
 import { withInvocation } from "./lambda.js";
-import { createDb, type Db } from "../core/store/db.js";
+import * as db from "../core/store/db.js";
+import type { Db } from "../core/store/db.js";
 import { runCleanup, type CleanupOptions, type CleanupSummary } from "../core/retention/index.js";
 
 /**
@@ -43,12 +44,12 @@ export function describeEvent(event: unknown): Pick<CleanupOptions, "trigger" | 
 /** A handler bound to a Db (tests pass theirs, with an injected clock). */
 export function makeHandler(getDb: Db | (() => Db), options: CleanupOptions = {}) {
   return async (event: unknown, context?: CleanupContext): Promise<CleanupSummary> => {
-    const db = typeof getDb === "function" ? getDb() : getDb;
-    return runCleanup(db, { ...options, ...describeEvent(event), timeBudgetMs: timeBudgetOf(context) ?? options.timeBudgetMs });
+    const database = typeof getDb === "function" ? getDb() : getDb;
+    return runCleanup(database, { ...options, ...describeEvent(event), timeBudgetMs: timeBudgetOf(context) ?? options.timeBudgetMs });
   };
 }
 
 // Built at the first invocation, not at import: configuration is read from the environment then.
-let db: Db | undefined;
+let database: Db | undefined;
 
-export const handler = withInvocation(makeHandler(() => (db ??= createDb(loadConfig()))));
+export const handler = withInvocation(makeHandler(() => (database ??= db.createDb(loadConfig()))));

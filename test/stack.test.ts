@@ -26,6 +26,7 @@ import { INFRA_STACK_FILES, LAMBDA_ENTRIES, LAMBDA_NODEJS } from "../stacks/func
 import bundlePlugins from "../stacks/bundlePlugins.mjs";
 import { checkStacks } from "../stacks/typecheck.js";
 import { Component, Output, runStacks, type Args, type Deployment, type RecordedFunction } from "./support/sstStandIn.js";
+import { filesUnder } from "./support/sourceFiles.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const rel = (path: string) => relative(ROOT, path).split("\\").join("/");
@@ -66,19 +67,6 @@ function isValidSchedule(expression: string): boolean {
   return (dayOfMonth === "?") !== (dayOfWeek === "?");
 }
 
-
-function filesUnder(dir: string): string[] {
-  const base = join(ROOT, dir);
-  if (!existsSync(base)) return [];
-  const out: string[] = [];
-  for (const entry of readdirSync(base, { withFileTypes: true, recursive: true })) {
-    if (!entry.isFile()) continue;
-    const path = join(entry.parentPath, entry.name);
-    if (/[/\\](node_modules|dist|\.sst)[/\\]/.test(path)) continue;
-    if (/\.(ts|mts|cts|js|mjs|cjs)$/.test(entry.name) && !entry.name.endsWith(".d.ts")) out.push(path);
-  }
-  return out.sort();
-}
 
 /** Uses of a DynamoDB Scan in a file's code (comments and strings do not count). */
 function scanUses(fileName: string, text: string): string[] {

@@ -1,7 +1,7 @@
 import { keys } from "../keys.js";
-import { expiryAttributes } from "../store/snapshots.js";
-import { cancellationReasons, isConditionFailure } from "../store/table.js";
-import { retryOnConflict } from "../store/conflicts.js";
+import * as snapshots from "../store/snapshots.js";
+import * as table from "../store/table.js";
+import * as conflicts from "../store/conflicts.js";
 import type { CleanupJob } from "./job.js";
 import type { Entry } from "./expiryIndex.js";
 
@@ -47,7 +47,7 @@ export class SnapshotDeletes {
     // Another run's transaction on the same items is retried (a few times): its outcome decides ours.
     const retryConflicts = { attempts: 9, baseMs: 20, capMs: 1000 };
     if (checkpointNumber !== undefined) {
-      const outcome = await retryOnConflict(
+      const outcome = await conflicts.retryOnConflict(
         async () => {
           try {
             await this.job.db.table.transact([
@@ -63,18 +63,18 @@ export class SnapshotDeletes {
             ]);
             return "cleared";
           } catch (error) {
-            const reasons = cancellationReasons(error);
+            const reasons = table.cancellationReasons(error);
             if (reasons?.[0] === "ConditionalCheckFailed") return "gone";
             // The checkpoint no longer names this snapshot: nothing to clear.
             if (reasons?.[1] === "ConditionalCheckFailed" && !reasons.includes("TransactionConflict")) return "unreferenced";
             throw error;
           }
         },
-        (error) => cancellationReasons(error)?.includes("TransactionConflict") === true,
+        (error) => table.cancellationReasons(error)?.includes("TransactionConflict") === true,
         retryConflicts,
       ).catch((error: unknown) => {
         // Out of retries on a conflict with the reference gone too: delete the snapshot alone.
-        if (cancellationReasons(error)?.[1] === "ConditionalCheckFailed") return "unreferenced" as const;
+        if (table.cancellationReasons(error)?.[1] === "ConditionalCheckFailed") return "unreferenced" as const;
         throw error;
       });
       if (outcome === "gone") {
@@ -87,13 +87,13 @@ export class SnapshotDeletes {
         return true;
       }
     }
-    const deleted = await retryOnConflict(
+    const deleted = await conflicts.retryOnConflict(
       async () => {
         try {
           await this.job.db.table.delete(snapshotKey, stillIndexed);
           return true;
         } catch (error) {
-          if (isConditionFailure(error)) return false;
+          if (table.isConditionFailure(error)) return false;
           throw error;
         }
       },
@@ -115,7 +115,7 @@ export class SnapshotDeletes {
 
   /** Moves a snapshot whose owner lengthened retention to its new expiry day (and TTL). */
   async reindex(e: Entry, newDay: string): Promise<boolean> {
-    const attrs = expiryAttributes({ id: e.snapshotId, taskId: e.taskId }, newDay);
+    const attrs = snapshots.expiryAttributes({ id: e.snapshotId, taskId: e.taskId }, newDay);
     try {
       await this.job.db.table.update(keys.snapshot(e.taskId, e.snapshotId), {
         UpdateExpression: "SET expiresOn = :e, gsi3pk = :g, gsi3sk = :s, expiresAt = :x",
@@ -131,7 +131,7 @@ export class SnapshotDeletes {
       });
       this.job.counts.reindexed++;
     } catch (error) {
-      if (!isConditionFailure(error)) throw error;
+      if (!table.isConditionFailure(error)) throw error;
       this.job.counts.alreadyGone++;
     }
     return true;

@@ -1,6 +1,6 @@
 import { EXPIRY_SHARDS, keys } from "../keys.js";
-import { dayOf } from "../store/snapshots.js";
-import { retentionDaysOf } from "../store/owners.js";
+import * as snapshots from "../store/snapshots.js";
+import * as owners from "../store/owners.js";
 import type { Item } from "../store/table.js";
 import { DAY_MS } from "./policy.js";
 import { mapLimit, type CleanupJob } from "./job.js";
@@ -79,7 +79,7 @@ export class ExpiryWalk {
   private retentionOf(ownerId: string): Promise<number> {
     let days = this.retention.get(ownerId);
     if (!days) {
-      days = retentionDaysOf(this.job.db, ownerId);
+      days = owners.retentionDaysOf(this.job.db, ownerId);
       this.retention.set(ownerId, days);
     }
     return days;
@@ -106,7 +106,7 @@ export class ExpiryWalk {
       const dueAt = entry.createdAtMs + retention * DAY_MS;
       if (this.job.now.getTime() >= dueAt) due.push(entry);
       else {
-        const newDay = dayOf(new Date(dueAt));
+        const newDay = snapshots.dayOf(new Date(dueAt));
         if (newDay === entry.day) {
           this.job.counts.notYetDue++;
           left.push(entry.day);

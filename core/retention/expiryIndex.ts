@@ -1,6 +1,6 @@
 import { EXPIRY_SHARDS, keys } from "../keys.js";
 import type { Db } from "../store/db.js";
-import { dayOf } from "../store/snapshots.js";
+import * as snapshots from "../store/snapshots.js";
 import type { Item } from "../store/table.js";
 import { DAY_MS } from "./policy.js";
 
@@ -74,7 +74,7 @@ export function interleave<T>(lists: T[][]): T[] {
   return out;
 }
 
-export const addDays = (day: string, n: number) => dayOf(new Date(Date.parse(day) + n * DAY_MS));
+export const addDays = (day: string, n: number) => snapshots.dayOf(new Date(Date.parse(day) + n * DAY_MS));
 
 /** The expiry day of an index entry: from its shard's sort key, or from the unsharded partition's name. */
 export function entryDay(item: Item): string {

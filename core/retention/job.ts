@@ -1,5 +1,5 @@
 import type { Db } from "../store/db.js";
-import { dayOf } from "../store/snapshots.js";
+import * as snapshots from "../store/snapshots.js";
 import { DEFAULTS, type CleanupOptions, type CleanupSettings } from "./policy.js";
 import type { CleanupRun } from "./runs.js";
 
@@ -34,7 +34,7 @@ export class CleanupJob {
     // Real time, not the injected clock: the budget is the Lambda's, and tests freeze or jump the clock.
     this.deadline = performance.now() + this.o.timeBudgetMs;
     this.now = db.clock();
-    this.today = dayOf(this.now);
+    this.today = snapshots.dayOf(this.now);
   }
 
   outOfTime(): boolean {

@@ -1,7 +1,8 @@
 import * as z from "zod";
 import { keys } from "../keys.js";
 import type { Db } from "../store/db.js";
-import { queryPage, type Page } from "../store/paging.js";
+import * as paging from "../store/paging.js";
+import type { Page } from "../store/paging.js";
 
 /** Each run writes a summary item `CLEANUP#RUNS`/`RUN#<uuidv7>`, kept this long (TTL). */
 const RUN_TTL_DAYS = 90;
@@ -60,7 +61,7 @@ export async function recordCleanupRun(db: Db, summary: CleanupRun, startedAt: D
 
 /** The operator's view: recorded runs, newest first (kept 90 days). */
 export function listCleanupRuns(db: Db, limit: number, cursor?: string): Promise<Page<CleanupRun>> {
-  return queryPage(db, {
+  return paging.queryPage(db, {
     scope: "cleanupRuns",
     cursor,
     limit,

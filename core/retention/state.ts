@@ -1,6 +1,7 @@
 import { keys } from "../keys.js";
 import type { Db } from "../store/db.js";
-import { isConditionFailure, type Key } from "../store/table.js";
+import * as table from "../store/table.js";
+import type { Key } from "../store/table.js";
 
 /** The job's bookkeeping item: expiry cursor and orphan-sweep position. */
 export const cleanupStateKey: Key = keys.cleanupState;
@@ -35,7 +36,7 @@ export async function advanceExpiryCursor(db: Db, state: CleanupState, cursor: s
         ExpressionAttributeValues: { ":d": cursor, ...(state.oldestDay ? { ":seen": state.oldestDay } : {}) },
       });
     } catch (error) {
-      if (!isConditionFailure(error)) throw error;
+      if (!table.isConditionFailure(error)) throw error;
     }
   }
 }

@@ -1,7 +1,7 @@
 import { blobKeys, type BlobInfo } from "../blobs.js";
-import { unreferencedSnapshotStates } from "../store/snapshots.js";
-import { unreferencedLogChunks } from "../store/logChunks.js";
-import { unneededTransfers } from "../store/operations.js";
+import * as snapshots from "../store/snapshots.js";
+import * as logChunks from "../store/logChunks.js";
+import * as operations from "../store/operations.js";
 import type { CleanupJob } from "./job.js";
 import type { CleanupState } from "./state.js";
 
@@ -50,9 +50,9 @@ async function sweepPage(job: CleanupJob, prefix: string, objects: BlobInfo[]): 
   const old = objects.filter((o) => now - o.lastModified.getTime() >= maxAge).map((o) => o.key);
   if (!old.length) return;
   let orphans: string[];
-  if (prefix === blobKeys.snapshotPrefix) orphans = await unreferencedSnapshotStates(job.db, old);
-  else if (prefix === blobKeys.logChunkPrefix) orphans = await unreferencedLogChunks(job.db, old);
-  else orphans = await unneededTransfers(job.db, old);
+  if (prefix === blobKeys.snapshotPrefix) orphans = await snapshots.unreferencedSnapshotStates(job.db, old);
+  else if (prefix === blobKeys.logChunkPrefix) orphans = await logChunks.unreferencedLogChunks(job.db, old);
+  else orphans = await operations.unneededTransfers(job.db, old);
   if (!orphans.length) return;
   await job.db.blobs.deleteMany(orphans);
   const kind = prefix === blobKeys.snapshotPrefix ? "snapshots" : prefix === blobKeys.logChunkPrefix ? "messages" : "transfers";

@@ -4,9 +4,9 @@ import { blobKeys } from "../blobs.js";
 import { newId } from "../ids.js";
 import { actorOf } from "../auth.js";
 import { outcomeOf, type RelayOutcome } from "../relay.js";
-import { createCheckpointWithSnapshot, getCheckpoint, getCheckpointInfo, listCheckpoints } from "../store/checkpoints.js";
-import { createSnapshot, getSnapshot, listSnapshots, setPinned, toSnapshot } from "../store/snapshots.js";
-import { readConversation } from "../store/conversationLog.js";
+import * as checkpoints from "../store/checkpoints.js";
+import * as snapshots from "../store/snapshots.js";
+import * as conversationLog from "../store/conversationLog.js";
 import type { ReportPosition } from "../store/reportOrder.js";
 import type { NewHistoryEvent } from "../store/history.js";
 import { ownedTask, type ServiceContext } from "./context.js";
@@ -21,10 +21,10 @@ export async function createCheckpoint(ctx: ServiceContext, taskId: string, inpu
 export async function checkpointTask(ctx: ServiceContext, task: TaskRecord, input: CreateCheckpointRequest, report?: ReportPosition) {
   const phase = await phaseOf(ctx, task);
   // The checkpoint, its snapshot and its history event: one transaction.
-  const { checkpoint, snapshot } = await createCheckpointWithSnapshot(ctx.db, task, input, report, (checkpoint, snapshot) =>
+  const { checkpoint, snapshot } = await checkpoints.createCheckpointWithSnapshot(ctx.db, task, input, report, (checkpoint, snapshot) =>
     eventWrites(ctx.db, checkpointCreatedEvent(task, phase, checkpoint, snapshot)),
   );
-  return { checkpoint, snapshot: toSnapshot(snapshot) };
+  return { checkpoint, snapshot: snapshots.toSnapshot(snapshot) };
 }
 
 /** What the history says of a new checkpoint (`checkpoint`/`created`). */
@@ -53,7 +53,7 @@ export function checkpointCreatedEvent(
 }
 
 export async function checkpointsOf(ctx: ServiceContext, taskId: string, limit: number, cursor?: string) {
-  return listCheckpoints(ctx.db, await ownedTask(ctx, taskId), limit, cursor);
+  return checkpoints.listCheckpoints(ctx.db, await ownedTask(ctx, taskId), limit, cursor);
 }
 
 /**
@@ -68,7 +68,7 @@ export async function createManualSnapshot(
 ): Promise<RelayOutcome<ConversationSnapshot>> {
   const task = await ownedTask(ctx, taskId);
   if (!input.captureState) {
-    return { pending: false, result: toSnapshot(await createSnapshot(ctx.db, task, { snapshotType: "manual", metadata: input.metadata })) };
+    return { pending: false, result: snapshots.toSnapshot(await snapshots.createSnapshot(ctx.db, task, { snapshotType: "manual", metadata: input.metadata })) };
   }
   const operationId = newId();
   const transferKey = blobKeys.transfer(task.ownerId, `state-${operationId}`);
@@ -81,25 +81,25 @@ export async function createManualSnapshot(
 }
 
 export async function snapshotsOf(ctx: ServiceContext, taskId: string, limit: number, cursor?: string) {
-  const page = await listSnapshots(ctx.db, await ownedTask(ctx, taskId), limit, cursor);
-  return { items: page.items.map(toSnapshot), nextCursor: page.nextCursor };
+  const page = await snapshots.listSnapshots(ctx.db, await ownedTask(ctx, taskId), limit, cursor);
+  return { items: page.items.map(snapshots.toSnapshot), nextCursor: page.nextCursor };
 }
 
 /** A snapshot with the conversation it names (a page of it: `limit`, `cursor`). */
 export async function snapshotWithConversation(ctx: ServiceContext, taskId: string, snapshotId: string, limit: number, cursor?: string) {
   const task = await ownedTask(ctx, taskId);
-  const snapshot = await getSnapshot(ctx.db, task, snapshotId);
-  const page = await readConversation(ctx.db, snapshot.segments, { scope: `snapshot:${snapshot.id}`, cursor, limit });
+  const snapshot = await snapshots.getSnapshot(ctx.db, task, snapshotId);
+  const page = await conversationLog.readConversation(ctx.db, snapshot.segments, { scope: `snapshot:${snapshot.id}`, cursor, limit });
   const state = snapshot.stateBlobKey ? await ctx.db.blobs.getJson(snapshot.stateBlobKey) : undefined;
   return {
-    ...toSnapshot(snapshot),
+    ...snapshots.toSnapshot(snapshot),
     conversationState: { messages: page.items, nextCursor: page.nextCursor, ...(state !== undefined ? { state } : {}) },
   };
 }
 
 export async function pinSnapshot(ctx: ServiceContext, taskId: string, snapshotId: string, pinned: boolean) {
   const task = await ownedTask(ctx, taskId);
-  return toSnapshot(await setPinned(ctx.db, task, snapshotId, pinned));
+  return snapshots.toSnapshot(await snapshots.setPinned(ctx.db, task, snapshotId, pinned));
 }
 
 export interface CheckpointDiff {
@@ -114,7 +114,7 @@ export interface CheckpointDiff {
 /** The diff comes from the task's daemon; a large one arrives through a presigned S3 upload. */
 export async function checkpointDiff(ctx: ServiceContext, taskId: string, checkpointId: string): Promise<RelayOutcome<CheckpointDiff>> {
   const task = await ownedTask(ctx, taskId);
-  const { checkpoint, previous } = await getCheckpointInfo(ctx.db, task, checkpointId);
+  const { checkpoint, previous } = await checkpoints.getCheckpointInfo(ctx.db, task, checkpointId);
   const operationId = newId();
   const transferKey = blobKeys.transfer(task.ownerId, `diff-${operationId}`);
   const op = await ctx.relay.dispatch(
@@ -145,7 +145,7 @@ export async function checkpointDiff(ctx: ServiceContext, taskId: string, checkp
 export async function branchFromCheckpoint(ctx: ServiceContext, taskId: string, checkpointId: string, branchName: string) {
   assertBranchName(branchName);
   const task = await ownedTask(ctx, taskId);
-  const checkpoint = await getCheckpoint(ctx.db, task, checkpointId);
+  const checkpoint = await checkpoints.getCheckpoint(ctx.db, task, checkpointId);
   const op = await ctx.relay.dispatch(
     task.ownerId,
     { type: "createBranch", taskId: task.id, branchName, commitSha: checkpoint.commitSha },
@@ -164,5 +164,5 @@ export async function branchFromCheckpoint(ctx: ServiceContext, taskId: string, 
 
 export async function checkpointOf(ctx: ServiceContext, taskId: string, checkpointId: string): Promise<TaskCheckpoint> {
   const task = await ownedTask(ctx, taskId);
-  return getCheckpoint(ctx.db, task, checkpointId);
+  return checkpoints.getCheckpoint(ctx.db, task, checkpointId);
 }

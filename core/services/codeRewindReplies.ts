@@ -3,8 +3,8 @@ import type { DaemonReply, PreservedState } from "../protocol.js";
 import { newId } from "../ids.js";
 import type { Db } from "../store/db.js";
 import type { TransactItem } from "../store/table.js";
-import { getCheckpoint } from "../store/checkpoints.js";
-import { codeRewindWrite, failCodeRewind, markCodeRewindUndone } from "../store/codeRewinds.js";
+import * as checkpoints from "../store/checkpoints.js";
+import * as codeRewinds from "../store/codeRewinds.js";
 import { aboutTask, eventWrites } from "./tasks.js";
 import { applyConversationRewind, type PendingConversationCut } from "./rewind.js";
 import { withFreshTask } from "./freshTask.js";
@@ -18,7 +18,7 @@ export async function rewindCompleted(
   task: TaskRecord,
   phase: Phase | undefined,
 ): Promise<unknown> {
-  const checkpoint = await getCheckpoint(db, task, str(op, "checkpointId"));
+  const checkpoint = await checkpoints.getCheckpoint(db, task, str(op, "checkpointId"));
   const cut = op.context?.conversationCut as PendingConversationCut | undefined;
   const done = {
     id: typeof op.context?.codeRewindId === "string" ? op.context.codeRewindId : undefined,
@@ -51,7 +51,7 @@ export async function undoRewindCompleted(
   const rewindId = str(op, "rewindId");
   const restoredFrom = reply.restoredFrom ?? "";
   await db.table.transact([
-    markCodeRewindUndone(db, task.id, rewindId),
+    codeRewinds.markCodeRewindUndone(db, task.id, rewindId),
     ...eventWrites(db, {
       ...aboutTask(task, phase),
       eventType: "rewind",
@@ -67,7 +67,7 @@ export async function codeRewindFailed(db: Db, op: OperationRecord, error: { cod
   const rewindId = op.context?.codeRewindId;
   const taskId = op.context?.taskId;
   if (op.commandType !== "rewindToCheckpoint" || typeof rewindId !== "string" || typeof taskId !== "string") return;
-  await failCodeRewind(db, taskId, rewindId, error);
+  await codeRewinds.failCodeRewind(db, taskId, rewindId, error);
 }
 
 /** What the daemon reported of a code rewind it carried out, and the record it settles (`id`, when one was written before dispatch). */
@@ -118,7 +118,7 @@ function codeRewindWrites(
       actor: rewind.actor,
     },
   });
-  return { rewind, writes: [codeRewindWrite(rewind), ...event] };
+  return { rewind, writes: [codeRewinds.codeRewindWrite(rewind), ...event] };
 }
 /** Records a code rewind and its event in one transaction. */
 export async function recordCodeRewind(

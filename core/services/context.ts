@@ -5,8 +5,8 @@ import type { Relay } from "../relay.js";
 import type { Db } from "../store/db.js";
 import type { Contract, TaskRecord } from "../models.js";
 import { notFound } from "../errors.js";
-import { getContract } from "../store/contracts.js";
-import { getTaskRecord } from "../store/tasks.js";
+import * as contracts from "../store/contracts.js";
+import * as tasks from "../store/tasks.js";
 
 /** What every service call gets: storage, the daemon relay, and who is asking. */
 export interface ServiceContext {
@@ -19,14 +19,14 @@ const outOfScope = () => forbidden("this tool key is scoped to another contract"
 
 /** The caller's contract; another owner's is a 404, outside a tool key's scope a 403. */
 export async function ownedContract(ctx: ServiceContext, contractId: string): Promise<Contract> {
-  const contract = await getContract(ctx.db, ctx.principal.ownerId, contractId);
+  const contract = await contracts.getContract(ctx.db, ctx.principal.ownerId, contractId);
   if (!contract) throw notFound("contract");
   if (ctx.principal.contractId && ctx.principal.contractId !== contract.id) throw outOfScope();
   return contract;
 }
 
 export async function ownedTask(ctx: ServiceContext, taskId: string): Promise<TaskRecord> {
-  const task = await getTaskRecord(ctx.db, ctx.principal.ownerId, taskId);
+  const task = await tasks.getTaskRecord(ctx.db, ctx.principal.ownerId, taskId);
   if (!task) throw notFound("task");
   if (ctx.principal.contractId && ctx.principal.contractId !== task.contractId) throw outOfScope();
   // The first task a request or message reaches is the one its log lines are about.
@@ -42,7 +42,7 @@ export function requireUser(ctx: ServiceContext): void {
 /** A contract of the caller's and its supervisor task; a contract without one answers 404. */
 export async function ownedSupervisor(ctx: ServiceContext, contractId: string): Promise<{ contract: Contract; supervisor: TaskRecord }> {
   const contract = await ownedContract(ctx, contractId);
-  const supervisor = contract.supervisorTaskId ? await getTaskRecord(ctx.db, contract.ownerId, contract.supervisorTaskId) : undefined;
+  const supervisor = contract.supervisorTaskId ? await tasks.getTaskRecord(ctx.db, contract.ownerId, contract.supervisorTaskId) : undefined;
   if (!supervisor) throw notFound("supervisor of this contract");
   return { contract, supervisor };
 }

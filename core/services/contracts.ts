@@ -1,7 +1,7 @@
 import type { Contract, Phase, Task } from "../models.js";
 import type { Page } from "../store/paging.js";
-import { listContractTasks, toTask } from "../store/tasks.js";
-import { createContract as storeContract, listContracts, updateContract } from "../store/contracts.js";
+import * as tasks from "../store/tasks.js";
+import * as contracts from "../store/contracts.js";
 import { actorOf } from "../auth.js";
 import { ownedContract, requireUser, type ServiceContext } from "./context.js";
 import { eventWrites } from "./tasks.js";
@@ -9,7 +9,7 @@ import { eventWrites } from "./tasks.js";
 export async function createContract(ctx: ServiceContext, input: { name: string; phase?: Phase }): Promise<Contract> {
   requireUser(ctx);
   // The contract and its history event: one transaction.
-  return storeContract(ctx.db, ctx.principal.ownerId, input, (contract) =>
+  return contracts.createContract(ctx.db, ctx.principal.ownerId, input, (contract) =>
     eventWrites(ctx.db, {
       ownerId: contract.ownerId,
       contractId: contract.id,
@@ -23,7 +23,7 @@ export async function createContract(ctx: ServiceContext, input: { name: string;
 
 export async function contractsOf(ctx: ServiceContext, limit: number, cursor?: string) {
   requireUser(ctx);
-  return listContracts(ctx.db, ctx.principal.ownerId, limit, cursor);
+  return contracts.listContracts(ctx.db, ctx.principal.ownerId, limit, cursor);
 }
 
 /** A phase change is a history event (`phase`/`changed`, with from and to). */
@@ -34,7 +34,7 @@ export async function changeContract(
 ): Promise<Contract> {
   const before = await ownedContract(ctx, contractId);
   // The change and its history events: one transaction.
-  return updateContract(ctx.db, before, changes, (after) => [
+  return contracts.updateContract(ctx.db, before, changes, (after) => [
     ...(changes.phase && changes.phase !== before.phase
       ? eventWrites(ctx.db, {
           ownerId: after.ownerId,
@@ -65,6 +65,6 @@ export async function changeContract(
 /** A contract's tasks, newest first. */
 export async function contractTasks(ctx: ServiceContext, contractId: string, limit: number, cursor?: string): Promise<Page<Task>> {
   const contract = await ownedContract(ctx, contractId);
-  const page = await listContractTasks(ctx.db, contract.id, limit, cursor);
-  return { items: page.items.map(toTask), nextCursor: page.nextCursor };
+  const page = await tasks.listContractTasks(ctx.db, contract.id, limit, cursor);
+  return { items: page.items.map(tasks.toTask), nextCursor: page.nextCursor };
 }

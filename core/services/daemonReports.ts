@@ -1,12 +1,12 @@
 import { NewConversationMessage, type Connection, type TaskRecord } from "../models.js";
 import type { DaemonMessage, ReportAck } from "../protocol.js";
-import { advanceReport, ReportOutOfOrder, takesOver } from "../store/reportOrder.js";
+import * as reportOrder from "../store/reportOrder.js";
 import { blobKeys } from "../blobs.js";
 import { DomainError } from "../errors.js";
-import { backoff } from "../store/table.js";
-import { retryOnConflict } from "../store/conflicts.js";
-import { hasCheckpointAt } from "../store/checkpoints.js";
-import { getTaskRecord } from "../store/tasks.js";
+import * as table from "../store/table.js";
+import * as conflicts from "../store/conflicts.js";
+import * as checkpoints from "../store/checkpoints.js";
+import * as tasks from "../store/tasks.js";
 import type { ServiceContext } from "./context.js";
 import { appendToTask, setTaskStatus } from "./tasks.js";
 import { checkpointTask } from "./checkpoints.js";
@@ -35,9 +35,9 @@ export async function handleReport(ctx: ServiceContext, connection: Connection, 
   const deadline = Date.now() + REPORT_HOLD_MS;
   // An early report waits for its predecessor, up to the hold.
   for (let attempt = 0; ; attempt++) {
-    const answer = await retryOnConflict(
+    const answer = await conflicts.retryOnConflict(
       async (): Promise<ReportAck | { kind: "early"; applied: number }> => {
-        const task = await getTaskRecord(ctx.db, connection.ownerId, message.taskId);
+        const task = await tasks.getTaskRecord(ctx.db, connection.ownerId, message.taskId);
         if (!task) return ack("rejected", 0, { code: "not_found", message: "task not found" });
         const state = reportState(task, position);
         if (state.kind === "duplicate") return ack("duplicate", state.applied);
@@ -49,8 +49,8 @@ export async function handleReport(ctx: ServiceContext, connection: Connection, 
         } catch (error) {
           if (error instanceof DomainError && error.status < 500 && error.status !== 409) {
             // It can never apply: skip it, so that the reports after it still can.
-            await advanceReport(ctx.db, task.id, position).catch((e) => {
-              if (!(e instanceof ReportOutOfOrder)) throw e;
+            await reportOrder.advanceReport(ctx.db, task.id, position).catch((e) => {
+              if (!(e instanceof reportOrder.ReportOutOfOrder)) throw e;
             });
             return ack("rejected", position.seq, { code: error.code, message: error.message });
           }
@@ -58,13 +58,13 @@ export async function handleReport(ctx: ServiceContext, connection: Connection, 
         }
       },
       // A concurrent copy got there first, or the task moved under it: look again.
-      (error) => error instanceof ReportOutOfOrder || (error instanceof DomainError && error.status === 409),
+      (error) => error instanceof reportOrder.ReportOutOfOrder || (error instanceof DomainError && error.status === 409),
       { attempts: 51, baseMs: 10, capMs: 50 },
     );
     if (!("kind" in answer)) return answer;
     if (Date.now() > deadline) return ack("early", answer.applied);
     // Held for its predecessor, which is usually being applied right now: look again soon.
-    await backoff(attempt, 5, 20);
+    await table.backoff(attempt, 5, 20);
   }
 }
 
@@ -72,7 +72,7 @@ function reportState(task: TaskRecord, position: NonNullable<Report["report"]>):
   const sameStream = task.reportStream === position.stream;
   const applied = sameStream ? (task.reportSeq ?? 0) : 0;
   // A stream that does not take over from the task's (an older one) is superseded; a newer one starts at report 1.
-  if (!sameStream && !takesOver(task.reportStream, position.stream)) return { kind: "superseded", applied };
+  if (!sameStream && !reportOrder.takesOver(task.reportStream, position.stream)) return { kind: "superseded", applied };
   if (!sameStream) return { kind: position.seq === 1 ? "next" : "early", applied };
   if (applied >= position.seq) return { kind: "duplicate", applied };
   return { kind: applied === position.seq - 1 ? "next" : "early", applied };
@@ -83,15 +83,15 @@ async function applyReport(ctx: ServiceContext, connection: Connection, message:
   const { db } = ctx;
   const position = message.report;
   // The task as just read by the caller (a numbered report), or read now.
-  const task = read ?? (await getTaskRecord(db, connection.ownerId, message.taskId));
+  const task = read ?? (await tasks.getTaskRecord(db, connection.ownerId, message.taskId));
   if (!task) throw new DomainError(404, "not_found", "task not found");
   switch (message.type) {
     case "checkpointCreated": {
       const { type: _t, taskId: _id, report: _r, ...checkpoint } = message;
       // One checkpoint per commit: a report that is not numbered (or starts a stream, as after a lost outbox)
       // may repeat one already stored; a numbered one that is next cannot.
-      if ((!position || position.seq === 1) && (await hasCheckpointAt(db, task.id, checkpoint.commitSha))) {
-        if (position) await advanceReport(db, task.id, position);
+      if ((!position || position.seq === 1) && (await checkpoints.hasCheckpointAt(db, task.id, checkpoint.commitSha))) {
+        if (position) await reportOrder.advanceReport(db, task.id, position);
         return;
       }
       await checkpointTask(ctx, task, checkpoint, position);
@@ -103,7 +103,7 @@ async function applyReport(ctx: ServiceContext, connection: Connection, message:
       return;
     case "taskStatus":
       await withFreshTask(db, connection.ownerId, message.taskId, async (task) => {
-        if (position && reportState(task, position).kind !== "next") throw new ReportOutOfOrder(position);
+        if (position && reportState(task, position).kind !== "next") throw new reportOrder.ReportOutOfOrder(position);
         // The write is conditional on the task as read, report number included.
         await setTaskStatus(ctx, task, message.status, {
           daemonId: connection.daemonId,

@@ -2,8 +2,8 @@ import { isUuid } from "../ids.js";
 import { DomainError, isUnavailable, unavailable } from "../errors.js";
 import { DaemonMessage, type Welcome } from "../protocol.js";
 import type { Runtime } from "../runtime.js";
-import { getConnection, listConnections, putConnection, takeConnection } from "../store/connections.js";
-import { getOperationRecord, settleOperation } from "../store/operations.js";
+import * as connections from "../store/connections.js";
+import * as operations from "../store/operations.js";
 import { handleDaemonMessage } from "./replies.js";
 import { spawnOperationFailed } from "./spawn.js";
 import { log } from "../log.js";
@@ -42,7 +42,7 @@ export async function connectDaemon(
     const key = await runtime.auth.authenticateDaemon(bearer ?? input.query?.token);
     const daemonId = input.query?.daemonId;
     if (!daemonId || !isUuid(daemonId)) return answer(400, "validation_failed", "connect with ?daemonId=<uuid>");
-    await putConnection(runtime.db, {
+    await connections.putConnection(runtime.db, {
       connectionId: input.connectionId,
       ownerId: key.ownerId,
       daemonId: daemonId.toLowerCase(),
@@ -51,7 +51,7 @@ export async function connectDaemon(
     });
     // A key revoked while this connection was being stored: the revocation may not have seen it.
     if (!(await runtime.auth.daemonKeyExists(bearer ?? input.query?.token))) {
-      await takeConnection(runtime.db, input.connectionId);
+      await connections.takeConnection(runtime.db, input.connectionId);
       return answer(401, "unauthorized", "this daemon key is not valid");
     }
     return answer(200);
@@ -81,12 +81,12 @@ export async function disconnectDaemon(runtime: Pick<Runtime, "db">, connectionI
 
 async function forgetConnection(runtime: Pick<Runtime, "db">, connectionId: string): Promise<WsAnswer> {
   const { db } = runtime;
-  const { ownerId, pendingOperations } = await takeConnection(db, connectionId);
+  const { ownerId, pendingOperations } = await connections.takeConnection(db, connectionId);
   for (const opId of ownerId ? pendingOperations : []) {
-    const op = await getOperationRecord(db, ownerId!, opId);
+    const op = await operations.getOperationRecord(db, ownerId!, opId);
     if (op?.status !== "pending") continue;
     const error = { code: "daemon_disconnected", message: `daemon ${op.daemonId ?? "?"} disconnected before answering` };
-    if (await settleOperation(db, op, { status: "timed_out", error })) await spawnOperationFailed(db, op, error);
+    if (await operations.settleOperation(db, op, { status: "timed_out", error })) await spawnOperationFailed(db, op, error);
   }
   return answer(200);
 }
@@ -98,14 +98,14 @@ async function forgetConnection(runtime: Pick<Runtime, "db">, connectionId: stri
  */
 export async function closeKeyConnections(runtime: Pick<Runtime, "db" | "relay">, ownerId: string, keyId: string): Promise<number> {
   // A connection stored without its key id cannot be told apart: it is closed too (its daemon reconnects if its key is valid).
-  const connections = (await listConnections(runtime.db, ownerId)).filter((c) => c.keyId === keyId || c.keyId === undefined);
-  for (const connection of connections) {
+  const ofKey = (await connections.listConnections(runtime.db, ownerId)).filter((c) => c.keyId === keyId || c.keyId === undefined);
+  for (const connection of ofKey) {
     await disconnectDaemon(runtime, connection.connectionId);
     await runtime.relay.close(connection.connectionId).catch((error) =>
       log.warn("revoked key's connection not closed", { connectionId: connection.connectionId }, error),
     );
   }
-  return connections.length;
+  return ofKey.length;
 }
 
 /** Tells a daemon that said hello where its transfers come from: the host of the bucket's presigned URLs. */
@@ -123,7 +123,7 @@ async function welcome(runtime: Runtime, connectionId: string): Promise<void> {
 export async function receiveDaemonMessage(runtime: Runtime, connectionId: string, body: string | undefined): Promise<WsAnswer> {
   let type: string | undefined;
   try {
-    const connection = await getConnection(runtime.db, connectionId);
+    const connection = await connections.getConnection(runtime.db, connectionId);
     if (!connection) return answer(403, "unknown_connection", "this connection did not authenticate; reconnect");
     let json: unknown;
     try {

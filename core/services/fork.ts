@@ -4,10 +4,10 @@ import { actorOf } from "../auth.js";
 import { isUuid, newId } from "../ids.js";
 import { keys } from "../keys.js";
 import { assertBranchName } from "../gitRefs.js";
-import { checkpointOnConversation, getCheckpoint, getCheckpointByNumber, latestCheckpointAtOrBefore } from "../store/checkpoints.js";
-import { clipSegments, closeSegments, countOf, countUpTo, positionOfMessage } from "../store/segments.js";
-import { getSnapshot } from "../store/snapshots.js";
-import { createTask, getTaskRecord, toTask } from "../store/tasks.js";
+import * as checkpoints from "../store/checkpoints.js";
+import * as segments from "../store/segments.js";
+import * as snapshots from "../store/snapshots.js";
+import * as tasks from "../store/tasks.js";
 import { ownedTask, type ServiceContext } from "./context.js";
 import { eventWrites, phaseOf } from "./tasks.js";
 import { assertDaemonOnline, startFields, startOnDaemon } from "./spawn.js";
@@ -24,22 +24,22 @@ export async function conversationAtCheckpoint(
   checkpoint: TaskCheckpoint,
 ): Promise<{ segments: ConversationSegment[]; exact: boolean }> {
   if (checkpoint.conversationSnapshotId) {
-    const snapshot = await getSnapshot(ctx.db, task, checkpoint.conversationSnapshotId).catch((error: unknown) => {
+    const snapshot = await snapshots.getSnapshot(ctx.db, task, checkpoint.conversationSnapshotId).catch((error: unknown) => {
       if (error instanceof DomainError && error.status === 404) return undefined;
       throw error;
     });
     if (snapshot) return { segments: snapshot.segments, exact: true };
   }
-  const closed = await closeSegments(ctx.db, task);
-  const count = checkpoint.messageCount ?? (await countUpTo(ctx.db, closed, new Date(checkpoint.createdAt)));
-  return { segments: clipSegments(closed, count), exact: false };
+  const closed = await segments.closeSegments(ctx.db, task);
+  const count = checkpoint.messageCount ?? (await segments.countUpTo(ctx.db, closed, new Date(checkpoint.createdAt)));
+  return { segments: segments.clipSegments(closed, count), exact: false };
 }
 
 /** A checkpoint named by id or by number (the CLI speaks numbers). */
 async function checkpointNamed(ctx: ServiceContext, task: TaskRecord, value: string): Promise<TaskCheckpoint> {
-  if (isUuid(value)) return getCheckpoint(ctx.db, task, value);
+  if (isUuid(value)) return checkpoints.getCheckpoint(ctx.db, task, value);
   if (/^\d+$/.test(value)) {
-    const checkpoint = await getCheckpointByNumber(ctx.db, task, Number(value));
+    const checkpoint = await checkpoints.getCheckpointByNumber(ctx.db, task, Number(value));
     if (checkpoint) return checkpoint;
     throw notFound(`checkpoint ${value}`);
   }
@@ -57,27 +57,27 @@ interface ForkPoint {
 }
 
 async function resolveForkPoint(ctx: ServiceContext, task: TaskRecord, req: ForkTaskRequest): Promise<ForkPoint> {
-  const closed = await closeSegments(ctx.db, task);
+  const closed = await segments.closeSegments(ctx.db, task);
   if (req.forkFromType === "checkpoint") {
     const checkpoint = await checkpointNamed(ctx, task, req.forkFromValue);
-    const { segments, exact } = await conversationAtCheckpoint(ctx, task, checkpoint);
-    return { type: req.forkFromType, value: req.forkFromValue, checkpoint, segments, exact };
+    const { segments: visible, exact } = await conversationAtCheckpoint(ctx, task, checkpoint);
+    return { type: req.forkFromType, value: req.forkFromValue, checkpoint, segments: visible, exact };
   }
   if (req.forkFromType === "message_id") {
-    const position = await positionOfMessage(ctx.db, closed, req.forkFromValue);
+    const position = await segments.positionOfMessage(ctx.db, closed, req.forkFromValue);
     if (position === undefined) throw badRequest(`message ${req.forkFromValue} is not in the task's visible conversation`, "forkFromValue");
-    const segments = clipSegments(closed, position);
+    const visible = segments.clipSegments(closed, position);
     // The code of the latest checkpoint taken on that very conversation (not on a line a rewind abandoned).
-    const checkpoint = await checkpointOnConversation(ctx.db, task, segments);
-    return { type: req.forkFromType, value: req.forkFromValue, messageId: req.forkFromValue, checkpoint, segments };
+    const checkpoint = await checkpoints.checkpointOnConversation(ctx.db, task, visible);
+    return { type: req.forkFromType, value: req.forkFromValue, messageId: req.forkFromValue, checkpoint, segments: visible };
   }
   const at = new Date(req.forkFromValue);
   if (Number.isNaN(at.getTime())) throw badRequest("forkFromValue must be an ISO 8601 time for a timestamp fork", "forkFromValue");
   if (at.getTime() > ctx.db.clock().getTime()) {
     throw badRequest(`${req.forkFromValue} is past the end of the task's conversation`, "forkFromValue");
   }
-  const count = await countUpTo(ctx.db, closed, at);
-  return { type: req.forkFromType, value: req.forkFromValue, checkpoint: await latestCheckpointAtOrBefore(ctx.db, task, at), segments: clipSegments(closed, count) };
+  const count = await segments.countUpTo(ctx.db, closed, at);
+  return { type: req.forkFromType, value: req.forkFromValue, checkpoint: await checkpoints.latestCheckpointAtOrBefore(ctx.db, task, at), segments: segments.clipSegments(closed, count) };
 }
 
 const short = (id: string) => id.replace(/-/g, "").slice(-8);
@@ -144,12 +144,12 @@ export async function forkTask(ctx: ServiceContext, taskId: string, req: ForkTas
     type: point.type,
     value: point.value,
     ...(point.checkpoint ? { checkpointId: point.checkpoint.id } : {}),
-    messageCount: countOf(point.segments),
+    messageCount: segments.countOf(point.segments),
     ...(point.exact === false ? { conversationApproximate: true as const } : {}),
   };
   const phase = await phaseOf(ctx, parent);
   const actor = actorOf(ctx.principal);
-  const child = await createTask(
+  const child = await tasks.createTask(
     ctx.db,
     parent.ownerId,
     {
@@ -187,14 +187,14 @@ export async function forkTask(ctx: ServiceContext, taskId: string, req: ForkTas
     ],
   );
   const started = await startOnDaemon(ctx.db, ctx.relay, child, { sourceTaskId: parent.id, includeConversation });
-  const current = (await getTaskRecord(ctx.db, parent.ownerId, child.id)) ?? child;
-  return { task: toTask(current), sourceTaskId: parent.id, forkPoint, branchName, ...startFields(started) };
+  const current = (await tasks.getTaskRecord(ctx.db, parent.ownerId, child.id)) ?? child;
+  return { task: tasks.toTask(current), sourceTaskId: parent.id, forkPoint, branchName, ...startFields(started) };
 }
 
 /** A new task that starts from a checkpoint's commit (and, if asked, its conversation). */
 export async function resumeFromCheckpoint(ctx: ServiceContext, taskId: string, checkpointId: string, req: ResumeFromCheckpointRequest) {
   const source = await ownedTask(ctx, taskId);
-  const checkpoint = await getCheckpoint(ctx.db, source, checkpointId);
+  const checkpoint = await checkpoints.getCheckpoint(ctx.db, source, checkpointId);
   await assertDaemonOnline(ctx.db, source.ownerId, req.targetDaemonId);
   const includeConversation = req.includeConversation ?? false;
   const branchName = `makima/resume/${short(source.id)}-cp${checkpoint.checkpointNumber}-${Date.now().toString(36)}${short(newId()).slice(-4)}`;
@@ -209,7 +209,7 @@ export async function resumeFromCheckpoint(ctx: ServiceContext, taskId: string, 
     includeConversation,
     actor: actorOf(ctx.principal),
   };
-  const created = await createTask(
+  const created = await tasks.createTask(
     ctx.db,
     source.ownerId,
     {
@@ -230,6 +230,6 @@ export async function resumeFromCheckpoint(ctx: ServiceContext, taskId: string, 
     ],
   );
   const started = await startOnDaemon(ctx.db, ctx.relay, created, { sourceTaskId: source.id, includeConversation });
-  const task = (await getTaskRecord(ctx.db, source.ownerId, created.id)) ?? created;
-  return { task: toTask(task), sourceTaskId: source.id, checkpointId: checkpoint.id, ...startFields(started) };
+  const task = (await tasks.getTaskRecord(ctx.db, source.ownerId, created.id)) ?? created;
+  return { task: tasks.toTask(task), sourceTaskId: source.id, checkpointId: checkpoint.id, ...startFields(started) };
 }

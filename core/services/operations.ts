@@ -1,6 +1,6 @@
 import type { Operation } from "../models.js";
 import { notFound } from "../errors.js";
-import { getOperation, getOperationRecord } from "../store/operations.js";
+import * as operations from "../store/operations.js";
 import { ownedTask, type ServiceContext } from "./context.js";
 import { spawnOperationFailed } from "./spawn.js";
 
@@ -12,7 +12,7 @@ import { spawnOperationFailed } from "./spawn.js";
  * request's deadline) ends: a long poll.
  */
 export async function operationStatus(ctx: ServiceContext, operationId: string, waitMs = 0): Promise<Omit<Operation, "ownerId">> {
-  const record = await getOperationRecord(ctx.db, ctx.principal.ownerId, operationId);
+  const record = await operations.getOperationRecord(ctx.db, ctx.principal.ownerId, operationId);
   if (!record) throw notFound("operation");
   if (ctx.principal.contractId) {
     const taskId = record.context?.taskId;
@@ -21,6 +21,6 @@ export async function operationStatus(ctx: ServiceContext, operationId: string, 
   }
   const settled = waitMs > 0 && record.status === "pending" ? await ctx.relay.waitFor(record, waitMs) : await ctx.relay.expireIfOverdue(record);
   if (record.status === "pending" && settled.status === "timed_out" && settled.error) await spawnOperationFailed(ctx.db, record, settled.error);
-  const { ownerId: _owner, ...op } = (await getOperation(ctx.db, ctx.principal.ownerId, operationId))!;
+  const { ownerId: _owner, ...op } = (await operations.getOperation(ctx.db, ctx.principal.ownerId, operationId))!;
   return op;
 }

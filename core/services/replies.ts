@@ -3,9 +3,10 @@ import type { DaemonMessage, DaemonReply, GitDiffInfo, ReportAck } from "../prot
 import type { Principal } from "../auth.js";
 import type { Relay } from "../relay.js";
 import type { Db } from "../store/db.js";
-import { claimReply, settleOperation, type Outcome } from "../store/operations.js";
-import { createSnapshot, toSnapshot } from "../store/snapshots.js";
-import { getTaskRecord } from "../store/tasks.js";
+import * as operations from "../store/operations.js";
+import type { Outcome } from "../store/operations.js";
+import * as snapshots from "../store/snapshots.js";
+import * as tasks from "../store/tasks.js";
 import type { ServiceContext } from "./context.js";
 import { phaseOf, recordTaskEvent } from "./tasks.js";
 import { spawnOperationFailed } from "./spawn.js";
@@ -49,8 +50,8 @@ export async function handleDaemonMessage(db: Db, relay: Relay, connection: Conn
       const op = await operationFor(db, connection, message.requestId);
       if (!op) return;
       const error = { code: message.code, message: message.message };
-      if (await claimReply(db, op)) {
-        await settleOperation(db, op, { status: "failed", error });
+      if (await operations.claimReply(db, op)) {
+        await operations.settleOperation(db, op, { status: "failed", error });
         await spawnOperationFailed(db, op, error);
       }
       // Late or not, a rewind the daemon reports failed did not happen (it rolls back first).
@@ -68,7 +69,7 @@ async function handleReply(ctx: ServiceContext, connection: Connection, reply: D
   if (!op) return;
   // A diff changes nothing: settling it (conditionally, once) is enough. The rest claim first, then record.
   const readOnly = reply.type === "checkpointDiffResult";
-  if (readOnly ? op.status !== "pending" : !(await claimReply(ctx.db, op))) return;
+  if (readOnly ? op.status !== "pending" : !(await operations.claimReply(ctx.db, op))) return;
   if (op.status !== "pending") {
     // Timed out already: record what was done, leave the operation as it was told.
     if (!reply.success) return codeRewindFailed(ctx.db, op, failureOf(reply));
@@ -85,7 +86,7 @@ async function handleReply(ctx: ServiceContext, connection: Connection, reply: D
   } catch (error) {
     outcome = { status: "failed", error: { code: "reply_invalid", message: (error as Error).message } };
   }
-  await settleOperation(ctx.db, op, outcome);
+  await operations.settleOperation(ctx.db, op, outcome);
   if (outcome.status !== "succeeded") await spawnOperationFailed(ctx.db, op, outcome.error);
   // A reply that could not be recorded says nothing of the worktree: only the daemon's own failure settles the record failed.
   if (!reply.success && outcome.status === "failed") await codeRewindFailed(ctx.db, op, outcome.error);
@@ -121,7 +122,7 @@ async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonR
       stats: diff.stats,
     };
   }
-  const task = await getTaskRecord(db, op.ownerId, reply.taskId);
+  const task = await tasks.getTaskRecord(db, op.ownerId, reply.taskId);
   if (!task) throw new Error(`the reply names task ${reply.taskId}, which is not the owner's`);
   const phase = await phaseOf(ctx, task);
   switch (reply.type) {
@@ -150,12 +151,12 @@ async function complete(ctx: ServiceContext, op: OperationRecord, reply: DaemonR
       const state = reply.stateUploaded ? await db.blobs.getJson(str(op, "transferKey")) : reply.state;
       // Asked for by a user (POST …/snapshots with captureState) it is theirs: manual; otherwise the daemon's own: auto.
       const metadata = op.context?.metadata as Record<string, unknown> | null | undefined;
-      const snapshot = await createSnapshot(db, task, {
+      const snapshot = await snapshots.createSnapshot(db, task, {
         snapshotType: metadata === undefined ? "auto" : "manual",
         state,
         metadata: { ...(metadata ?? {}), source: "daemon" },
       });
-      return toSnapshot(snapshot);
+      return snapshots.toSnapshot(snapshot);
     }
   }
 }

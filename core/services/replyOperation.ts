@@ -1,15 +1,15 @@
 import type { Connection, OperationRecord } from "../models.js";
 import type { Db } from "../store/db.js";
-import { getOperationRecord } from "../store/operations.js";
-import { removePendingOperation } from "../store/connections.js";
+import * as operations from "../store/operations.js";
+import * as connections from "../store/connections.js";
 import { log } from "../log.js";
 
 /** The operation a reply answers, if it is this owner's and was sent to this daemon. */
 export async function operationFor(db: Db, connection: Connection, requestId: string): Promise<OperationRecord | undefined> {
   const [op] = await Promise.all([
-    getOperationRecord(db, connection.ownerId, requestId),
+    operations.getOperationRecord(db, connection.ownerId, requestId),
     // Answered: no longer the connection's to time out at $disconnect.
-    removePendingOperation(db, connection.connectionId, requestId),
+    connections.removePendingOperation(db, connection.connectionId, requestId),
   ]);
   if (!op) return undefined;
   if (op.daemonId && op.daemonId !== connection.daemonId) {

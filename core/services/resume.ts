@@ -1,10 +1,10 @@
 import type { ContinueTaskRequest, ConversationRewind, ConversationSegment, ResumeSupervisorRequest, TaskCheckpoint, TaskRecord } from "../models.js";
 import { actorOf } from "../auth.js";
-import { findCheckpointBySha, getCheckpoint } from "../store/checkpoints.js";
-import { closeSegments, countOf, countUpTo } from "../store/segments.js";
-import { rewindConversation } from "../store/conversationRewinds.js";
-import { contractHistory } from "../store/history.js";
-import { getTaskRecord, saveTaskWith, toTask } from "../store/tasks.js";
+import * as checkpoints from "../store/checkpoints.js";
+import * as segments from "../store/segments.js";
+import * as conversationRewinds from "../store/conversationRewinds.js";
+import * as history from "../store/history.js";
+import * as tasks from "../store/tasks.js";
 import { conflict } from "../errors.js";
 import { ownedSupervisor, ownedTask, type ServiceContext } from "./context.js";
 import { assertNotRunning, eventWrites, phaseOf } from "./tasks.js";
@@ -16,7 +16,7 @@ async function phaseStartedAt(ctx: ServiceContext, contractId: string): Promise<
   let cursor: string | undefined;
   do {
     // Status changes share the `phase` type; the phase itself changes only on these two.
-    const page = await contractHistory(ctx.db, contractId, { eventTypes: ["phase"], limit: 20, cursor });
+    const page = await history.contractHistory(ctx.db, contractId, { eventTypes: ["phase"], limit: 20, cursor });
     const entered = page.items.find((e) => e.eventSubtype === "changed" || e.eventSubtype === "contract_created");
     if (entered) return new Date(entered.createdAt);
     cursor = page.nextCursor ?? undefined;
@@ -83,9 +83,9 @@ async function resumeInPlace(
     });
   // The cut (if any), the task's new state and the resume's history event: one transaction.
   if (point.keep !== undefined && !(await showsAlready(ctx, task, point.keep))) {
-    ({ task } = await rewindConversation(ctx.db, task, point.keep, actor, { alsoChange: changes, alsoWrite: event }));
+    ({ task } = await conversationRewinds.rewindConversation(ctx.db, task, point.keep, actor, { alsoChange: changes, alsoWrite: event }));
   } else {
-    task = await saveTaskWith(ctx.db, task, changes, event());
+    task = await tasks.saveTaskWith(ctx.db, task, changes, event());
   }
   const started = await startOnDaemon(ctx.db, ctx.relay, task, {
     includeConversation: !(point.keep === 0 || (Array.isArray(point.keep) && point.keep.length === 0)),
@@ -95,8 +95,8 @@ async function resumeInPlace(
 
 /** Whether the task's conversation is already what a restart point keeps (then there is nothing to hide). */
 async function showsAlready(ctx: ServiceContext, task: TaskRecord, keep: number | ConversationSegment[]): Promise<boolean> {
-  const closed = await closeSegments(ctx.db, task);
-  return typeof keep === "number" ? keep >= countOf(closed) : JSON.stringify(closed) === JSON.stringify(keep);
+  const closed = await segments.closeSegments(ctx.db, task);
+  return typeof keep === "number" ? keep >= segments.countOf(closed) : JSON.stringify(closed) === JSON.stringify(keep);
 }
 
 /** A checkpoint's commit, and the conversation exactly as its snapshot saw it (whatever was rewound or added since). */
@@ -114,9 +114,9 @@ export async function resumeSupervisor(ctx: ServiceContext, contractId: string, 
   let point: RestartPoint = {};
   if (req.resumeMode === "restart_phase") {
     const since = await phaseStartedAt(ctx, contract.id);
-    point = { keep: since ? await countUpTo(ctx.db, await closeSegments(ctx.db, supervisor), since) : 0 };
+    point = { keep: since ? await segments.countUpTo(ctx.db, await segments.closeSegments(ctx.db, supervisor), since) : 0 };
   } else if (req.resumeMode === "from_checkpoint") {
-    point = await restartAtCheckpoint(ctx, supervisor, await getCheckpoint(ctx.db, supervisor, req.checkpointId!));
+    point = await restartAtCheckpoint(ctx, supervisor, await checkpoints.getCheckpoint(ctx.db, supervisor, req.checkpointId!));
   }
   const resumed = await resumeInPlace(ctx, supervisor, point, {
     subtype: `supervisor_${req.resumeMode}`,
@@ -142,7 +142,7 @@ export async function continueTask(ctx: ServiceContext, taskId: string, req: Con
   const task = await ownedTask(ctx, taskId);
   let point: RestartPoint = {};
   if (req.mode === "clean_restart") point = { keep: 0 };
-  else if (req.mode === "from_checkpoint") point = await restartAtCheckpoint(ctx, task, await findCheckpointBySha(ctx.db, task, req.checkpointSha!));
+  else if (req.mode === "from_checkpoint") point = await restartAtCheckpoint(ctx, task, await checkpoints.findCheckpointBySha(ctx.db, task, req.checkpointSha!));
   const resumed = await resumeInPlace(ctx, task, point, {
     subtype: `task_${req.mode}`,
     mode: req.mode,
@@ -150,5 +150,5 @@ export async function continueTask(ctx: ServiceContext, taskId: string, req: Con
     targetDaemonId: req.targetDaemonId,
   });
   const { task: resumedTask, ...started } = resumed;
-  return { ...toTask((await getTaskRecord(ctx.db, task.ownerId, task.id)) ?? resumedTask), ...started };
+  return { ...tasks.toTask((await tasks.getTaskRecord(ctx.db, task.ownerId, task.id)) ?? resumedTask), ...started };
 }

@@ -5,15 +5,11 @@ import type { Db } from "../store/db.js";
 import type { TransactItem } from "../store/table.js";
 import { actorOf } from "../auth.js";
 import { outcomeOf, type RelayOutcome } from "../relay.js";
-import { checkpointOnConversation, findCheckpointBySha, getCheckpoint } from "../store/checkpoints.js";
-import { clipSegments, closeSegments, countOf, countUpTo, positionOfMessage } from "../store/segments.js";
-import {
-  getConversationRewind,
-  restoreConversation as storeRestore,
-  rewindConversation as storeRewind,
-} from "../store/conversationRewinds.js";
-import { toTask } from "../store/tasks.js";
-import { deleteDispatchedCodeRewind, findCodeRewind, listCodeRewinds, putDispatchedCodeRewind, safetyRefFor } from "../store/codeRewinds.js";
+import * as checkpoints from "../store/checkpoints.js";
+import * as segments from "../store/segments.js";
+import * as conversationRewinds from "../store/conversationRewinds.js";
+import * as tasks from "../store/tasks.js";
+import * as codeRewinds from "../store/codeRewinds.js";
 import type { CodeRewindView } from "../responses.js";
 import { assertBranchName } from "../gitRefs.js";
 import { ownedSupervisor, ownedTask, type ServiceContext } from "./context.js";
@@ -29,8 +25,8 @@ export interface CodeRewindResult {
 }
 
 async function checkpointFor(ctx: ServiceContext, task: TaskRecord, req: { checkpointId?: string; checkpointSha?: string }) {
-  if (req.checkpointId) return getCheckpoint(ctx.db, task, req.checkpointId);
-  return findCheckpointBySha(ctx.db, task, req.checkpointSha!);
+  if (req.checkpointId) return checkpoints.getCheckpoint(ctx.db, task, req.checkpointId);
+  return checkpoints.findCheckpointBySha(ctx.db, task, req.checkpointSha!);
 }
 
 /**
@@ -49,9 +45,9 @@ async function dispatchCodeRewind(
   const actor = actorOf(ctx.principal);
   const operationId = newId();
   const rewindId = newId();
-  const safetyRef = safetyRefFor(task.id, rewindId);
+  const safetyRef = codeRewinds.safetyRefFor(task.id, rewindId);
   const now = ctx.db.clock();
-  await putDispatchedCodeRewind(ctx.db, {
+  await codeRewinds.putDispatchedCodeRewind(ctx.db, {
     id: rewindId,
     taskId: task.id,
     ownerId: task.ownerId,
@@ -92,7 +88,7 @@ async function dispatchCodeRewind(
       },
     );
   } catch (error) {
-    await deleteDispatchedCodeRewind(ctx.db, task.id, rewindId);
+    await codeRewinds.deleteDispatchedCodeRewind(ctx.db, task.id, rewindId);
     throw error;
   }
   return outcomeOf(ctx.db, op);
@@ -122,7 +118,7 @@ export function codeRewindView(rewind: CodeRewind, now: Date): CodeRewindView {
 /** A task's code rewinds, newest first, each with its status. */
 export async function codeRewindsOf(ctx: ServiceContext, taskId: string, limit: number, cursor?: string) {
   const task = await ownedTask(ctx, taskId);
-  const page = await listCodeRewinds(ctx.db, task.id, limit, cursor);
+  const page = await codeRewinds.listCodeRewinds(ctx.db, task.id, limit, cursor);
   const now = ctx.db.clock();
   return { ...page, items: page.items.map((r) => codeRewindView(r, now)) };
 }
@@ -131,7 +127,7 @@ export async function codeRewindsOf(ctx: ServiceContext, taskId: string, limit: 
 export async function undoRewind(ctx: ServiceContext, taskId: string, rewindId?: string) {
   const task = await ownedTask(ctx, taskId);
   assertNotRunning(task, "undoing a rewind");
-  const rewind = await findCodeRewind(ctx.db, task, rewindId);
+  const rewind = await codeRewinds.findCodeRewind(ctx.db, task, rewindId);
   if (rewind.undoneAt) throw conflict("already_undone", `rewind ${rewind.id} was already undone at ${rewind.undoneAt}`);
   if (rewind.status === "failed") {
     throw conflict("rewind_failed", `rewind ${rewind.id} did not happen (${rewind.error?.message ?? "the daemon reported a failure"}); there is nothing to undo`);
@@ -151,8 +147,8 @@ export async function undoRewind(ctx: ServiceContext, taskId: string, rewindId?:
 
 /** How many visible messages a conversation rewind keeps. */
 async function keepCount(ctx: ServiceContext, task: TaskRecord, req: RewindConversationRequest): Promise<number> {
-  const closed = await closeSegments(ctx.db, task);
-  const total = countOf(closed);
+  const closed = await segments.closeSegments(ctx.db, task);
+  const total = segments.countOf(closed);
   if (req.byMessageCount !== undefined) {
     if (req.byMessageCount > total) {
       throw badRequest(`byMessageCount is ${req.byMessageCount} but the conversation has ${total} messages`, "byMessageCount");
@@ -160,16 +156,16 @@ async function keepCount(ctx: ServiceContext, task: TaskRecord, req: RewindConve
     return total - req.byMessageCount;
   }
   if (req.toMessageId !== undefined) {
-    const position = await positionOfMessage(ctx.db, closed, req.toMessageId);
+    const position = await segments.positionOfMessage(ctx.db, closed, req.toMessageId);
     if (position === undefined) throw badRequest(`message ${req.toMessageId} is not in the visible conversation`, "toMessageId");
     return position;
   }
-  return countUpTo(ctx.db, closed, new Date(req.toTimestamp!));
+  return segments.countUpTo(ctx.db, closed, new Date(req.toTimestamp!));
 }
 
 /** The checkpoint on the kept conversation (its snapshot saw a prefix of it): where the code goes with it. */
 async function checkpointAtConversation(ctx: ServiceContext, task: TaskRecord, kept: ConversationSegment[]): Promise<TaskCheckpoint> {
-  const checkpoint = await checkpointOnConversation(ctx.db, task, kept);
+  const checkpoint = await checkpoints.checkpointOnConversation(ctx.db, task, kept);
   if (!checkpoint) {
     throw conflict("no_checkpoint", "no checkpoint was taken on the conversation this rewind keeps; rewind the conversation alone");
   }
@@ -201,7 +197,7 @@ export async function applyConversationRewind(
   options: { id?: string; alsoWrite?: TransactItem[] } = {},
 ) {
   const phase = await phaseOf({ db }, task);
-  return storeRewind(db, task, keep, actor, {
+  return conversationRewinds.rewindConversation(db, task, keep, actor, {
     id: options.id,
     alsoWrite: (rewind) => [
       ...eventWrites(db, {
@@ -235,8 +231,8 @@ export async function rewindTaskConversation(
     const { rewind } = await applyConversationRewind(ctx.db, task, keep, actor, req);
     return { taskId: task.id, rewindId: rewind.id, messageCount: rewind.messageCount, hiddenCount: rewind.hiddenCount };
   }
-  const closed = await closeSegments(ctx.db, task);
-  const kept = clipSegments(closed, keep);
+  const closed = await segments.closeSegments(ctx.db, task);
+  const kept = segments.clipSegments(closed, keep);
   const checkpoint = await checkpointAtConversation(ctx, task, kept);
   const cut: PendingConversationCut = { rewindId: newId(), kept, request: req };
   const code = await dispatchCodeRewind(ctx, task, checkpoint, { preserveMode: "create_branch", force: req.force }, cut);
@@ -244,7 +240,7 @@ export async function rewindTaskConversation(
     taskId: task.id,
     rewindId: cut.rewindId,
     messageCount: keep,
-    hiddenCount: countOf(closed) - keep,
+    hiddenCount: segments.countOf(closed) - keep,
   };
   if (code.pending) return { ...result, codeRewind: { operationId: code.operationId, status: "pending" } };
   return { ...result, codeRewind: code.result };
@@ -263,13 +259,13 @@ export async function restoreSupervisorConversation(ctx: ServiceContext, contrac
 
 /** Undoes a conversation rewind (the latest by default): hidden messages are visible again. */
 export async function restoreTaskConversation(ctx: ServiceContext, task: TaskRecord, rewindId?: string) {
-  const rewind = await getConversationRewind(ctx.db, task, rewindId);
+  const rewind = await conversationRewinds.getConversationRewind(ctx.db, task, rewindId);
   if (rewind.restoredAt) throw conflict("already_restored", `rewind ${rewind.id} was already restored at ${rewind.restoredAt}`);
   const event = await taskEventWrites(ctx.db, task, {
     eventType: "rewind",
     eventSubtype: "conversation_restored",
     eventData: { rewindId: rewind.id, restoredCount: rewind.hiddenCount, actor: actorOf(ctx.principal) },
   });
-  const restored = await storeRestore(ctx.db, task, rewind, event);
-  return { taskId: task.id, rewindId: rewind.id, messageCount: toTask(restored).messageCount };
+  const restored = await conversationRewinds.restoreConversation(ctx.db, task, rewind, event);
+  return { taskId: task.id, rewindId: rewind.id, messageCount: tasks.toTask(restored).messageCount };
 }

@@ -1,21 +1,14 @@
 import { CodeRewind, type OperationRecord, type TaskRecord } from "../models.js";
-import { deleteDispatchedCodeRewind, putDispatchedCodeRewind, safetyRefFor } from "../store/codeRewinds.js";
-import { getCheckpoint } from "../store/checkpoints.js";
+import * as codeRewinds from "../store/codeRewinds.js";
+import * as checkpoints from "../store/checkpoints.js";
 import { blobKeys } from "../blobs.js";
 import { newId } from "../ids.js";
 import { DomainError } from "../errors.js";
-import { readWholeConversation } from "../store/conversationLog.js";
-import { listConnections } from "../store/connections.js";
-import { settleOperation } from "../store/operations.js";
-import { cancellationReasons } from "../store/table.js";
-import {
-  claimStart,
-  clearAwaitingDaemon,
-  getTaskRecord,
-  listAwaitingDaemon,
-  markAwaitingDaemon,
-  startFailedUpdate,
-} from "../store/tasks.js";
+import * as conversationLog from "../store/conversationLog.js";
+import * as connections from "../store/connections.js";
+import * as operations from "../store/operations.js";
+import * as table from "../store/table.js";
+import * as tasks from "../store/tasks.js";
 import type { Db } from "../store/db.js";
 import type { Relay } from "../relay.js";
 import { MAX_INLINE_PAYLOAD_BYTES } from "../protocol.js";
@@ -59,7 +52,7 @@ export function startFields(outcome: StartOutcome) {
 /** Refuses a request naming a daemon that is not online, before the request changes anything. */
 export async function assertDaemonOnline(db: Db, ownerId: string, daemonId: string | undefined): Promise<void> {
   if (!daemonId) return;
-  if (!(await listConnections(db, ownerId)).some((c) => c.daemonId === daemonId)) {
+  if (!(await connections.listConnections(db, ownerId)).some((c) => c.daemonId === daemonId)) {
     throw new DomainError(503, "no_daemon", `daemon ${daemonId} is not online`);
   }
 }
@@ -79,18 +72,18 @@ export async function startOnDaemon(
   options: { onDaemonId?: string; sourceTaskId?: string; includeConversation?: boolean } = {},
 ): Promise<StartOutcome> {
   // Waiting until a daemon reports it started: a start that fails or goes unanswered finds it again.
-  await markAwaitingDaemon(db, task);
+  await tasks.markAwaitingDaemon(db, task);
   const bound = task.daemonId;
   if (bound && options.onDaemonId && bound !== options.onDaemonId) return { start: "waiting" };
-  const online = (await listConnections(db, task.ownerId)).filter(
+  const online = (await connections.listConnections(db, task.ownerId)).filter(
     (c) => (!bound || c.daemonId === bound) && (!options.onDaemonId || c.daemonId === options.onDaemonId),
   );
   if (online.length === 0) return { start: "waiting" };
   task = await expireStaleStart(db, relay, task);
   const operationId = newId();
-  const claimed = await claimStart(db, task, operationId, staleBefore(db, relay));
+  const claimed = await tasks.claimStart(db, task, operationId, staleBefore(db, relay));
   if (!claimed) {
-    const current = await getTaskRecord(db, task.ownerId, task.id);
+    const current = await tasks.getTaskRecord(db, task.ownerId, task.id);
     if (current?.status === "failed") return { start: "failed", ...(current.lastStartError ? { error: current.lastStartError } : {}) };
     return { start: "starting", ...(current?.startingOperationId ? { operationId: current.startingOperationId } : {}) };
   }
@@ -120,10 +113,10 @@ async function dispatchSpawn(
   options: { targetDaemonId?: string; sourceTaskId?: string; includeConversation: boolean },
 ): Promise<OperationRecord> {
   // The repository a fork or resume starts from lives on the daemon that ran the source task.
-  const source = options.sourceTaskId ? await getTaskRecord(db, task.ownerId, options.sourceTaskId) : undefined;
+  const source = options.sourceTaskId ? await tasks.getTaskRecord(db, task.ownerId, options.sourceTaskId) : undefined;
   let conversationUrl: string | undefined;
   if (options.includeConversation) {
-    const messages = await readWholeConversation(db, task.segments);
+    const messages = await conversationLog.readWholeConversation(db, task.segments);
     if (messages.length > 0) {
       const key = blobKeys.transfer(task.ownerId, `conversation-${operationId}`);
       await db.blobs.putJson(key, { messages });
@@ -168,14 +161,14 @@ async function dispatchSpawn(
     );
   } catch (error) {
     // Nothing was sent: no rewind happened.
-    if (rewind) await deleteDispatchedCodeRewind(db, task.id, rewind.id);
+    if (rewind) await codeRewinds.deleteDispatchedCodeRewind(db, task.id, rewind.id);
     throw error;
   }
 }
 
 /** The code rewind a resume from a checkpoint makes, recorded `dispatched` with the safety ref the daemon is told to save. */
 async function recordResumeRewind(db: Db, relay: Relay, task: TaskRecord, operationId: string): Promise<CodeRewind> {
-  const checkpoint = await getCheckpoint(db, task, task.restartAtCheckpointId!);
+  const checkpoint = await checkpoints.getCheckpoint(db, task, task.restartAtCheckpointId!);
   const id = newId();
   const now = db.clock();
   const rewind = CodeRewind.parse({
@@ -185,14 +178,14 @@ async function recordResumeRewind(db: Db, relay: Relay, task: TaskRecord, operat
     checkpointId: checkpoint.id,
     commitSha: checkpoint.commitSha,
     preserveMode: "create_branch",
-    safetyRef: safetyRefFor(task.id, id),
+    safetyRef: codeRewinds.safetyRefFor(task.id, id),
     actor: "resume",
     createdAt: now.toISOString(),
     status: "dispatched",
     operationId,
     deadline: new Date(now.getTime() + relay.timeoutMs).toISOString(),
   });
-  await putDispatchedCodeRewind(db, rewind);
+  await codeRewinds.putDispatchedCodeRewind(db, rewind);
   return rewind;
 }
 
@@ -215,7 +208,7 @@ export async function startFailed(
   const about = aboutTask(task, phase);
   try {
     await db.table.transact([
-      startFailedUpdate(db, task, operationId, { ...reason, attempt }, final),
+      tasks.startFailedUpdate(db, task, operationId, { ...reason, attempt }, final),
       ...eventWrites(db, {
         ...about,
         eventType: "task",
@@ -228,7 +221,7 @@ export async function startFailed(
     ]);
   } catch (error) {
     // Another report already ended this start (or a newer one holds it).
-    if (!cancellationReasons(error)?.includes("ConditionalCheckFailed")) throw error;
+    if (!table.cancellationReasons(error)?.includes("ConditionalCheckFailed")) throw error;
   }
   return { start: final ? "failed" : "waiting", error: reason };
 }
@@ -236,7 +229,7 @@ export async function startFailed(
 /** The start an operation carried, ended: called whenever a `spawnTask` operation fails or times out. */
 export async function spawnOperationFailed(db: Db, op: OperationRecord, reason: { code: string; message: string }): Promise<void> {
   if (op.commandType !== "spawnTask" || typeof op.context?.taskId !== "string") return;
-  const task = await getTaskRecord(db, op.ownerId, op.context.taskId);
+  const task = await tasks.getTaskRecord(db, op.ownerId, op.context.taskId);
   if (task?.startingOperationId === op.id) await startFailed(db, task, op.id, reason);
 }
 
@@ -244,9 +237,9 @@ export async function spawnOperationFailed(db: Db, op: OperationRecord, reason: 
 export async function expireStaleStart(db: Db, relay: Relay, task: TaskRecord): Promise<TaskRecord> {
   if (!task.startingOperationId || !task.startingSince || Date.parse(task.startingSince) >= staleBefore(db, relay).getTime()) return task;
   const reason = { code: "daemon_timeout", message: `the daemon did not report the task started within ${relay.timeoutMs} ms` };
-  await settleOperation(db, { id: task.startingOperationId, ownerId: task.ownerId }, { status: "timed_out", error: reason });
+  await operations.settleOperation(db, { id: task.startingOperationId, ownerId: task.ownerId }, { status: "timed_out", error: reason });
   await startFailed(db, task, task.startingOperationId, reason);
-  return (await getTaskRecord(db, task.ownerId, task.id)) ?? task;
+  return (await tasks.getTaskRecord(db, task.ownerId, task.id)) ?? task;
 }
 
 /**
@@ -263,10 +256,10 @@ export async function startAwaitingTasks(
   page: { limit: number; untriedOnly?: boolean } = { limit: AWAITING_PAGE },
 ): Promise<number> {
   let started = 0;
-  const waiting = await listAwaitingDaemon(db, ownerId, daemonId, page);
+  const waiting = await tasks.listAwaitingDaemon(db, ownerId, daemonId, page);
   for (const task of waiting) {
     if (task.status !== "pending") {
-      await clearAwaitingDaemon(db, task.id);
+      await tasks.clearAwaitingDaemon(db, task.id);
       continue;
     }
     if (task.startingSince && Date.parse(task.startingSince) >= staleBefore(db, relay).getTime()) continue;

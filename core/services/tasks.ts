@@ -1,13 +1,16 @@
 import type { CreateTaskRequest, NewConversationMessage, Phase, Task, TaskRecord, TaskStatus } from "../models.js";
 import { badRequest, conflict } from "../errors.js";
 import { actorOf } from "../auth.js";
-import { createTask as storeTask, saveTask, saveTaskWith, toTask, getTaskRecord, listForks } from "../store/tasks.js";
-import { contractUpdate, getContract } from "../store/contracts.js";
+import * as tasks from "../store/tasks.js";
+import * as contracts from "../store/contracts.js";
 import { recordMetric } from "../metrics.js";
-import { appendMessages as storeMessages, type AppendOptions } from "../store/conversationAppend.js";
+import * as conversationAppend from "../store/conversationAppend.js";
+import type { AppendOptions } from "../store/conversationAppend.js";
 import type { ReportPosition } from "../store/reportOrder.js";
-import { historyEventItems, newHistoryEvent, recordHistoryEvent, type NewHistoryEvent } from "../store/history.js";
-import { cancellationReasons, type TransactItem } from "../store/table.js";
+import * as history from "../store/history.js";
+import type { NewHistoryEvent } from "../store/history.js";
+import * as table from "../store/table.js";
+import type { TransactItem } from "../store/table.js";
 import type { Db } from "../store/db.js";
 import type { Page } from "../store/paging.js";
 import { ownedContract, ownedTask, type ServiceContext } from "./context.js";
@@ -18,7 +21,7 @@ export async function createTask(ctx: ServiceContext, input: CreateTaskRequest):
   if (ctx.principal.contractId && !contract) throw badRequest("a tool key's tasks belong to its contract: give contractId", "contractId");
   if (input.isSupervisor && !contract) throw badRequest("a supervisor task needs the contract it supervises", "contractId");
   // The task, its history event and a supervisor's link from its contract: one transaction.
-  const task = await storeTask(ctx.db, ctx.principal.ownerId, input, (task) => [
+  const task = await tasks.createTask(ctx.db, ctx.principal.ownerId, input, (task) => [
     ...eventWrites(ctx.db, {
       ownerId: task.ownerId,
       contractId: task.contractId,
@@ -28,23 +31,23 @@ export async function createTask(ctx: ServiceContext, input: CreateTaskRequest):
       phase: contract?.phase,
       eventData: { name: task.name, isSupervisor: task.isSupervisor, actor: actorOf(ctx.principal) },
     }),
-    ...(input.isSupervisor && contract ? [contractUpdate(ctx.db, contract, { supervisorTaskId: task.id }).write] : []),
+    ...(input.isSupervisor && contract ? [contracts.contractUpdate(ctx.db, contract, { supervisorTaskId: task.id }).write] : []),
   ]).catch((error: unknown) => {
-    if (cancellationReasons(error)?.some((r) => r === "ConditionalCheckFailed" || r === "TransactionConflict")) {
+    if (table.cancellationReasons(error)?.some((r) => r === "ConditionalCheckFailed" || r === "TransactionConflict")) {
       throw conflict("concurrent_update", "the contract changed while this request ran; try again");
     }
     throw error;
   });
-  return toTask(task);
+  return tasks.toTask(task);
 }
 
 /** A task; a start its daemon never answered in time is ended on the way (the task waits again, with the reason). */
 export async function getTask(ctx: ServiceContext, taskId: string): Promise<Task> {
-  return toTask(await expireStaleStart(ctx.db, ctx.relay, await ownedTask(ctx, taskId)));
+  return tasks.toTask(await expireStaleStart(ctx.db, ctx.relay, await ownedTask(ctx, taskId)));
 }
 
 async function phaseOf(ctx: Pick<ServiceContext, "db">, task: Pick<TaskRecord, "ownerId" | "contractId">) {
-  return task.contractId ? (await getContract(ctx.db, task.ownerId, task.contractId))?.phase : undefined;
+  return task.contractId ? (await contracts.getContract(ctx.db, task.ownerId, task.contractId))?.phase : undefined;
 }
 
 /** A history event about a task: its owner and contract filled in, and the contract's phase unless given. */
@@ -53,7 +56,7 @@ export async function recordTaskEvent(
   task: Pick<TaskRecord, "id" | "ownerId" | "contractId">,
   event: Omit<NewHistoryEvent, "ownerId" | "contractId" | "taskId">,
 ): Promise<void> {
-  await recordHistoryEvent(db, {
+  await history.recordHistoryEvent(db, {
     ...event,
     ownerId: task.ownerId,
     contractId: task.contractId,
@@ -85,7 +88,7 @@ export function aboutTask(task: Pick<TaskRecord, "id" | "ownerId" | "contractId"
  * later, so they read back in the order they were written.
  */
 export function eventWrites(db: Db, input: NewHistoryEvent, nth = 0): TransactItem[] {
-  return historyEventItems(newHistoryEvent(input, new Date(db.clock().getTime() + nth))).map((Item) => ({ Put: { Item } }));
+  return history.historyEventItems(history.newHistoryEvent(input, new Date(db.clock().getTime() + nth))).map((Item) => ({ Put: { Item } }));
 }
 
 /** A status change and its history event (`task`/<new status>, with from and to), in one transaction. */
@@ -96,19 +99,19 @@ export async function setTaskStatus(
   extra: Partial<Pick<TaskRecord, "daemonId" | "reportStream" | "reportSeq">> = {},
 ): Promise<TaskRecord> {
   if (task.status === status && !extra.daemonId) return task;
-  if (task.status === status) return saveTask(ctx.db, task, extra);
+  if (task.status === status) return tasks.saveTask(ctx.db, task, extra);
   const event = await taskEventWrites(ctx.db, task, {
     eventType: "task",
     eventSubtype: status,
     eventData: { from: task.status, to: status, actor: actorOf(ctx.principal) },
   });
-  return saveTaskWith(ctx.db, task, { status, ...extra }, event);
+  return tasks.saveTaskWith(ctx.db, task, { status, ...extra }, event);
 }
 
 export async function updateTask(ctx: ServiceContext, taskId: string, changes: { status?: TaskStatus; daemonId?: string }): Promise<Task> {
   const task = await ownedTask(ctx, taskId);
   if (!changes.status && !changes.daemonId) throw badRequest("give status or daemonId", "status");
-  return toTask(await setTaskStatus(ctx, task, changes.status ?? task.status, { daemonId: changes.daemonId }));
+  return tasks.toTask(await setTaskStatus(ctx, task, changes.status ?? task.status, { daemonId: changes.daemonId }));
 }
 
 /**
@@ -123,8 +126,8 @@ export async function appendMessages(
 ): Promise<{ appended: number; messageCount: number }> {
   const task = await ownedTask(ctx, taskId);
   const out = await appendToTask(ctx, task, messages);
-  const after = await getTaskRecord(ctx.db, task.ownerId, task.id);
-  return { appended: out.appended, messageCount: toTask(after ?? task).messageCount };
+  const after = await tasks.getTaskRecord(ctx.db, task.ownerId, task.id);
+  return { appended: out.appended, messageCount: tasks.toTask(after ?? task).messageCount };
 }
 
 /** What the history says of a batch of a task's messages (`chat`/`messages`), one event a batch. */
@@ -141,7 +144,7 @@ export async function appendToTask(
 ): Promise<{ appended: number }> {
   const phase = await phaseOf(ctx, task);
   const started = performance.now();
-  const out = await storeMessages(ctx.db, task, messages, { report, event: chatEvent(task, phase) });
+  const out = await conversationAppend.appendMessages(ctx.db, task, messages, { report, event: chatEvent(task, phase) });
   const source = report ? "daemon" : "api";
   recordMetric("AppendLatency", performance.now() - started, { source });
   recordMetric("AppendBatchSize", messages.length, { source });
@@ -160,6 +163,6 @@ export { phaseOf };
 /** Tasks forked or resumed from this one, newest first. */
 export async function forksOf(ctx: ServiceContext, taskId: string, limit: number, cursor?: string): Promise<Page<Task>> {
   const task = await ownedTask(ctx, taskId);
-  const page = await listForks(ctx.db, task.id, limit, cursor);
-  return { items: page.items.map(toTask), nextCursor: page.nextCursor };
+  const page = await tasks.listForks(ctx.db, task.id, limit, cursor);
+  return { items: page.items.map(tasks.toTask), nextCursor: page.nextCursor };
 }

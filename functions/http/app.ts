@@ -5,7 +5,8 @@ import { createHash, randomUUID } from "node:crypto";
 import { addLogContext, withLogContext } from "../../core/log.js";
 import { recordMetric, statusClass } from "../../core/metrics.js";
 import type { Runtime } from "../../core/runtime.js";
-import { claimIdempotencyKey, completeIdempotencyKey, releaseIdempotencyKey, type IdempotencyScope } from "../../core/store/idempotency.js";
+import type { IdempotencyScope } from "../../core/store/idempotency.js";
+import { onceByKey } from "../../core/services/idempotency.js";
 import { accessMatrixMarkdown, accessProblem } from "../../core/access.js";
 import { forbidden } from "../../core/auth.js";
 import { routePath } from "hono/route";
@@ -177,22 +178,14 @@ const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
     route: c.req.path,
   };
   const hash = createHash("sha256").update(`${c.req.method} ${c.req.path}\n${await c.req.text()}`).digest("hex");
-  const claim = await claimIdempotencyKey(db, scope, key, hash);
-  if ("replay" in claim) {
-    c.header("Idempotent-Replayed", "true");
-    return c.json(claim.replay.body as object, claim.replay.status as 200);
-  }
-  try {
+  const outcome = await onceByKey(db, scope, key, hash, async () => {
     await next();
-  } catch (error) {
-    await releaseIdempotencyKey(db, scope, key, claim.claimId);
-    throw error;
-  }
-  if (c.res.status >= 200 && c.res.status < 300) {
+    if (c.res.status < 200 || c.res.status >= 300) return undefined;
     const answer = c.get("replayAnswer");
-    const body = c.res.status === 204 ? null : answer !== undefined ? answer : await c.res.clone().json();
-    await completeIdempotencyKey(db, scope, key, claim.claimId, { status: c.res.status, body });
-  } else {
-    await releaseIdempotencyKey(db, scope, key, claim.claimId);
+    return { status: c.res.status, body: c.res.status === 204 ? null : answer !== undefined ? answer : await c.res.clone().json() };
+  });
+  if ("replay" in outcome) {
+    c.header("Idempotent-Replayed", "true");
+    return c.json(outcome.replay.body as object, outcome.replay.status as 200);
   }
 };

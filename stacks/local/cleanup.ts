@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { loadConfig, type Config } from "../../core/config.js";
-import { createDb } from "../../core/store/db.js";
+import * as db from "../../core/store/db.js";
 import { runCleanup } from "../../core/retention/index.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -39,9 +39,9 @@ async function main(args: string[]): Promise<number> {
     console.error("no local endpoints: start the local stack (npm start) or set MAKIMA_DYNAMO_ENDPOINT and MAKIMA_S3_ENDPOINT");
     return 1;
   }
-  const db = createDb(config);
+  const database = db.createDb(config);
   for (let pass = 1; ; pass++) {
-    const summary = await runCleanup(db, { trigger: "local", log: () => {} });
+    const summary = await runCleanup(database, { trigger: "local", log: () => {} });
     console.log(JSON.stringify(summary, null, 2));
     if (!args.includes("--all") || !summary.hasMore || summary.stoppedBy === "done") break;
   }

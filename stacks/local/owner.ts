@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { loadConfig } from "../../core/config.js";
-import { createDb } from "../../core/store/db.js";
-import { createApiKey, createOwner } from "../../core/store/owners.js";
+import * as db from "../../core/store/db.js";
+import * as owners from "../../core/store/owners.js";
 import { readLocalFile } from "../../core/localFile.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -17,14 +17,14 @@ if (!local?.dynamoEndpoint) {
   console.error("the local stack is not running here: start it with `npm start` (it writes .makima/local.json)");
   process.exit(1);
 }
-const db = createDb({
+const database = db.createDb({
   ...loadConfig(),
   dynamoEndpoint: local.dynamoEndpoint,
   s3Endpoint: local.s3Endpoint,
   tableName: local.tableName ?? "makima-history",
   bucketName: local.bucketName ?? "makima-history",
 });
-const owner = await createOwner(db, values.name);
-const apiKey = (await createApiKey(db, owner.id, { kind: "api", name: values.name })).key;
-const daemonKey = (await createApiKey(db, owner.id, { kind: "daemon", name: values.name })).key;
+const owner = await owners.createOwner(database, values.name);
+const apiKey = (await owners.createApiKey(database, owner.id, { kind: "api", name: values.name })).key;
+const daemonKey = (await owners.createApiKey(database, owner.id, { kind: "daemon", name: values.name })).key;
 console.log(JSON.stringify({ ownerId: owner.id, apiKey, daemonKey }));

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { authenticateKey, createApiKey, createOwner, getOwner } from "../../core/store/owners.js";
+import * as owners from "../../core/store/owners.js";
 import { startLocalStack } from "./stack.js";
 import { startCleanupTimer } from "./cleanupTimer.js";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -57,17 +57,17 @@ type DevOwner = Pick<LocalFile, "ownerId" | "apiKey" | "daemonKey">;
 let dev: DevOwner;
 if (
   previous &&
-  (await getOwner(db, previous.ownerId)) &&
-  (await authenticateKey(db, previous.apiKey)) &&
-  (await authenticateKey(db, previous.daemonKey))
+  (await owners.getOwner(db, previous.ownerId)) &&
+  (await owners.authenticateKey(db, previous.apiKey)) &&
+  (await owners.authenticateKey(db, previous.daemonKey))
 ) {
   dev = previous;
 } else {
-  const owner = await createOwner(db, "dev");
+  const owner = await owners.createOwner(db, "dev");
   dev = {
     ownerId: owner.id,
-    apiKey: (await createApiKey(db, owner.id, { kind: "api", name: "local dev" })).key,
-    daemonKey: (await createApiKey(db, owner.id, { kind: "daemon", name: "local dev" })).key,
+    apiKey: (await owners.createApiKey(db, owner.id, { kind: "api", name: "local dev" })).key,
+    daemonKey: (await owners.createApiKey(db, owner.id, { kind: "daemon", name: "local dev" })).key,
   };
   if (devFile) writeFileSync(devFile, JSON.stringify(dev, null, 2) + "\n", { mode: 0o600 });
 }
