@@ -4,7 +4,8 @@ import { newId } from "../ids.js";
 import { badRequest, notFound, unavailable } from "../errors.js";
 import { log } from "../log.js";
 import { type Db, nowIso } from "./db.js";
-import { backoff, cancellationReasons, type Item, type TransactItem } from "./table.js";
+import { cancellationReasons, type Item, type TransactItem } from "./table.js";
+import { retryOnConflict } from "./conflicts.js";
 import { historyEventItems, newHistoryEvent, type NewHistoryEvent } from "./history.js";
 import { findMessages } from "./conversationLog.js";
 import { decodeLogItem, idDigest, LogItem, newBatch } from "./logBatch.js";
@@ -168,6 +169,9 @@ async function withdraw(db: Db, taskId: string, head: LogHead, taken: Taken): Pr
   }
 }
 
+/** The next sequence number was taken by another append: read the log's end again and retry. */
+class LogMoved extends Error {}
+
 function completeMessage(db: Db, m: NewConversationMessage): ConversationMessage {
   return ConversationMessage.parse({ ...m, id: m.id ?? newId(), timestamp: m.timestamp ?? nowIso(db) });
 }
@@ -215,16 +219,15 @@ export async function appendMessages(
       todo = todo.filter((m) => !found.has(m.id));
     }
   };
-  for (let attempt = 0; ; attempt++) {
+  /** One try: take the next sequence number and commit; LogMoved when another append got there first. */
+  const takeAndCommit = async (attempt: number) => {
+    // The caller's record may be behind: a report that looks out of order is judged on a fresh read.
+    if (attempt > 0 || (options.report && !fresh && !reportIsNextFor(head, options.report))) await refresh();
     if (todo.length === 0) {
       if (options.report) await advanceReport(db, task.id, options.report);
       return result(0, head);
     }
-    if (options.report && !reportIsNextFor(head, options.report)) {
-      if (fresh) throw new ReportOutOfOrder(options.report);
-      await refresh();
-      continue;
-    }
+    if (options.report && !reportIsNextFor(head, options.report)) throw new ReportOutOfOrder(options.report);
     // Receive times ascend with the log, strictly from one batch to the next, whatever the appenders' clocks say.
     const receivedAt = new Date(Math.max(db.clock().getTime(), head.receivedAt + 1)).toISOString();
     const batch = newBatch(task, head.seq + 1, head.chain, todo, receivedAt);
@@ -257,9 +260,13 @@ export async function appendMessages(
       // The log has not moved for a while: the batch after its end may have lost its writer.
       await commitAbandoned(db, task, head, options);
     }
+    throw new LogMoved();
+  };
+  try {
     // Only a log that stops moving runs out the time: under contention, every append gets its turn.
-    if (Date.now() - headSince > APPEND_STALL_MS) throw unavailable();
-    await backoff(attempt, 10, 200);
-    await refresh();
+    return await retryOnConflict(takeAndCommit, (error) => error instanceof LogMoved, { until: () => headSince + APPEND_STALL_MS, baseMs: 10, capMs: 200 });
+  } catch (error) {
+    if (error instanceof LogMoved) throw unavailable();
+    throw error;
   }
 }
