@@ -25,10 +25,14 @@ export const METRICS = {
   RelayOutcome: { unit: MetricUnit.Count, dimensions: ["command", "outcome"] },
   /** From dispatch to the daemon's reply (or to the 202 when the wait ended first). */
   RelayLatency: { unit: MetricUnit.Milliseconds, dimensions: ["command", "outcome"] },
-  /** Time to append one batch of messages to a task's conversation (all its transactions). */
+  /** Time to append one batch of messages to a task's conversation (take and commit). */
   AppendLatency: { unit: MetricUnit.Milliseconds, dimensions: ["source"] },
   /** Messages in one append; `source` is api or daemon. */
   AppendBatchSize: { unit: MetricUnit.Count, dimensions: ["source"] },
+  /** Messages moved into one sealed S3 chunk of a task's log. */
+  LogSealed: { unit: MetricUnit.Count, dimensions: [] },
+  /** Appends that committed a batch another append had taken and left (its writer died). */
+  LogAbandonedCommitted: { unit: MetricUnit.Count, dimensions: [] },
   /** Snapshots one cleanup run deleted. */
   CleanupDeleted: { unit: MetricUnit.Count, dimensions: [] },
   /** Orphaned S3 objects one cleanup run deleted. */

@@ -27,8 +27,11 @@ export async function createCheckpointWithSnapshot(
 ): Promise<{ checkpoint: TaskCheckpoint; snapshot: SnapshotRecord }> {
   const guard = report ? reportGuard(report, task.reportStream) : undefined;
   const checkpointId = newId();
-  const snapshot = await buildSnapshot(db, task, { snapshotType: "checkpoint", checkpointId });
-  let number = (await lastCheckpointNumber(db, task.id)) + 1;
+  const [snapshot, lastNumber] = await Promise.all([
+    buildSnapshot(db, task, { snapshotType: "checkpoint", checkpointId }),
+    lastCheckpointNumber(db, task.id),
+  ]);
+  let number = lastNumber + 1;
   // The number was taken, or another transaction met this one: try the next free number.
   return retryOnConflict(
     async (attempt) => {

@@ -3,6 +3,7 @@ import { keys } from "../keys.js";
 import { newId } from "../ids.js";
 import { badRequest, notFound, unavailable } from "../errors.js";
 import { log } from "../log.js";
+import { recordMetric } from "../metrics.js";
 import { type Db, nowIso } from "./db.js";
 import { cancellationReasons, type Item, type TransactItem } from "./table.js";
 import { retryOnConflict } from "./conflicts.js";
@@ -149,6 +150,7 @@ async function commitAbandoned(db: Db, task: TaskRecord, head: LogHead, options:
       ...commitWrites(task, head, taken, { event: options.event }, db),
     ]);
     log.warn("committed an abandoned append", { taskId: task.id, first: taken.first, last: taken.last });
+    recordMetric("LogAbandonedCommitted", 1, {});
   } catch (error) {
     // Its writer committed or withdrew it meanwhile, or the log moved on.
     if (!cancellationReasons(error)) throw error;

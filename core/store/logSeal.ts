@@ -1,5 +1,6 @@
 import { keys, pad } from "../keys.js";
 import { blobKeys } from "../blobs.js";
+import { recordMetric } from "../metrics.js";
 import type { Db } from "./db.js";
 import { isConditionFailure, type Item } from "./table.js";
 import { decodeLogItem, LogItem, newToken, type LogChunk } from "./logBatch.js";
@@ -103,6 +104,7 @@ export async function sealStretch(db: Db, task: { id: string; ownerId: string },
       return { put: { ...keys.logBatch(task.id, seq), seq, last, sealedInto: from } };
     }),
   );
+  recordMetric("LogSealed", index.last - index.seq + 1, {});
   try {
     await db.table.update(keys.task(task.id), {
       UpdateExpression: "SET sealedTo = :to",
