@@ -5,11 +5,11 @@ import { badRequest, notFound, unavailable } from "../errors.js";
 import { log } from "../log.js";
 import { recordMetric } from "../metrics.js";
 import { type Db, nowIso } from "./db.js";
-import { cancellationReasons, type Item, type TransactItem } from "./table.js";
+import { cancellationReasons, type TransactItem } from "./table.js";
 import { retryOnConflict } from "./conflicts.js";
 import { historyEventItems, newHistoryEvent, type NewHistoryEvent } from "./history.js";
 import { findMessages } from "./conversationLog.js";
-import { decodeLogItem, idDigest, LogItem, newBatch } from "./logBatch.js";
+import { decodeLogItem, idsItem, LogItem, newBatch } from "./logBatch.js";
 import { advanceReport, ReportOutOfOrder, reportGuard, reportIsNextFor, type ReportPosition } from "./reportOrder.js";
 import { sealIfDue } from "./logSeal.js";
 
@@ -92,12 +92,7 @@ function commitWrites(task: TaskRecord, head: LogHead, batch: Taken, options: Ap
     lastMessageId: batch.messages.at(-1)!.id,
     roles: [...new Set(batch.messages.map((m) => m.role))],
   });
-  const ids: Item = {
-    ...keys.logIds(task.id, batch.first),
-    seq: batch.first,
-    token: batch.token,
-    ids: Buffer.from(batch.messages.map((m) => idDigest(m.id)).join(""), "hex"),
-  };
+  const ids = idsItem(task.id, batch.first, batch.token, batch.messages.map((m) => m.id));
   return [
     {
       Update: {

@@ -94,6 +94,11 @@ export interface LogBatch {
   bodies: string[];
 }
 
+/** The id index item of a batch: its messages' digests, in order, and the token of the write that took it. */
+export function idsItem(taskId: string, first: number, token: string, messageIds: string[]): Item {
+  return { ...keys.logIds(taskId, first), seq: first, token, ids: Buffer.from(messageIds.map(idDigest).join(""), "hex") };
+}
+
 /** A batch of messages ready to store: the item, and the S3 chunk to write before it when it is too large. */
 export interface NewBatch {
   item: Item & Key & { seq: number; last: number; token: string };
@@ -119,12 +124,7 @@ export function newBatch(
   const last = first + messages.length - 1;
   const body = brotliCompressSync(Buffer.from(`[${bodies.join(",")}]`), BROTLI);
   const base = { ...keys.logBatch(task.id, first), seq: first, last, token, receivedAt };
-  const ids = {
-    ...keys.logIds(task.id, first),
-    seq: first,
-    token,
-    ids: Buffer.from(messages.map((m) => idDigest(m.id)).join(""), "hex"),
-  };
+  const ids = idsItem(task.id, first, token, messages.map((m) => m.id));
   const packedChains = Buffer.concat(chains.map((c) => Buffer.from(c, "base64url")));
   if (body.length <= INLINE_BATCH_BYTES) return { item: { ...base, chains: packedChains, body }, ids, chain, receivedAt };
   const key = blobKeys.logChunk(task.ownerId, task.id, first, token);
