@@ -14,9 +14,10 @@ import { removeTempDirs } from "../test/support/git.js";
 
 /**
  * Daemon reports. A real daemon and agent through the local gateway: 1,000
- * messages and 20 commits, once on a clean network (throughput) and once in
- * the gateway's chaos mode with a daemon restart (what was lost, duplicated,
- * reordered, which checkpoints came short); then write units per appended
+ * messages and 20 commits, once on a clean network (throughput), then 3,000
+ * messages and one commit (the rate of messages alone), then the first run
+ * again in the gateway's chaos mode with a daemon restart (what was lost,
+ * duplicated, reordered, which checkpoints came short); then write units per appended
  * 2 KB message, as the daemon sends them (batches of up to 90 KB), with
  * transactions costed as AWS charges them.
  */
@@ -71,10 +72,10 @@ export async function measureWriteUnits(count = 450): Promise<{ perMessage: numb
   });
 }
 
-async function throughTheGateway(chaos: boolean): Promise<ReportsOutcome> {
+async function throughTheGateway(chaos: boolean, messages = 1000, commits = 20): Promise<ReportsOutcome> {
   return withEmulators(async (emulators) => {
     const port = await freePort();
-    const db = await createBenchDb(emulators, chaos ? "reports-chaos" : "reports-clean", { wsManagementEndpoint: `http://127.0.0.1:${port}` });
+    const db = await createBenchDb(emulators, `reports-${chaos ? "chaos" : "clean"}-${commits}`, { wsManagementEndpoint: `http://127.0.0.1:${port}` });
     const runtime = createRuntime(db.config, { db });
     const gateway = await startWsGateway(runtime, { port, log: () => undefined });
     try {
@@ -85,8 +86,8 @@ async function throughTheGateway(chaos: boolean): Promise<ReportsOutcome> {
         gateway,
         ownerId: owner.id,
         daemonKey,
-        messages: 1000,
-        commits: 20,
+        messages,
+        commits,
         restart: chaos,
         chaos: chaos
           ? { dropInbound: 0.05, duplicateInbound: 0.1, maxDelayMs: 30, dropOutbound: 0.05, closeConnection: 0.01, random: seededRandom(2026) }
@@ -105,6 +106,9 @@ export async function runReportsBench(): Promise<void> {
   console.log(`clean network: 1,000 messages, 20 commits`);
   console.log(`  lost: ${clean.lost}, duplicated: ${clean.duplicated}, reordered: ${clean.reordered}, short checkpoints: ${clean.shortCheckpoints}`);
   console.log(`messages/s: ${Math.round(clean.messagesPerSecond)}`);
+  // The same daemon with an agent that commits once: the rate messages alone are stored at.
+  const stream = await throughTheGateway(false, 3000, 1);
+  console.log(`messages/s with one commit in 3,000 messages: ${Math.round(stream.messagesPerSecond)} (lost: ${stream.lost}, duplicated: ${stream.duplicated}, reordered: ${stream.reordered})`);
   const chaos = await throughTheGateway(true);
   console.log(`\nchaos (5% of frames and acknowledgements dropped, 10% duplicated, delays up to 30 ms, connections cut, daemon restarted with ${chaos.pendingAtRestart} reports unacknowledged):`);
   console.log(`lost: ${chaos.lost}`);

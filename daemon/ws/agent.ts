@@ -284,9 +284,13 @@ async function head(cwd: string): Promise<string | null> {
 
 /** A commit as a `checkpointCreated` report: message, branch, changed files and line counts. */
 async function checkpointOf(cwd: string, taskId: string, sha: string, fallbackBranch: string) {
-  const message = (await gitOut(["show", "-s", "--format=%B", sha, "--"], { cwd })).trim() || "(no commit message)";
-  const branch = await git(["symbolic-ref", "--quiet", "--short", "HEAD"], { cwd, okExitCodes: [0, 1] });
-  const numstat = await gitOut(["diff-tree", "--root", "--no-commit-id", "-r", "--numstat", "--no-renames", "-z", sha], { cwd });
+  // Three reads of the repository, at once: a commit's report waits on them, and the messages after it too.
+  const [shown, branch, numstat] = await Promise.all([
+    gitOut(["show", "-s", "--format=%B", sha, "--"], { cwd }),
+    git(["symbolic-ref", "--quiet", "--short", "HEAD"], { cwd, okExitCodes: [0, 1] }),
+    gitOut(["diff-tree", "--root", "--no-commit-id", "-r", "--numstat", "--no-renames", "-z", sha], { cwd }),
+  ]);
+  const message = shown.trim() || "(no commit message)";
   const files: string[] = [];
   let added = 0;
   let removed = 0;
