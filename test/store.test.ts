@@ -6,7 +6,7 @@ import { keys } from "../core/keys.js";
 import type { Table } from "../core/store/table.js";
 import { DomainError } from "../core/errors.js";
 import { decodeLogItem } from "../core/store/logBatch.js";
-import type { HistoryEvent, NewConversationMessage, TaskRecord } from "../core/models.js";
+import { ConversationMessage, type HistoryEvent, type NewConversationMessage, type TaskRecord } from "../core/models.js";
 
 let db: Awaited<ReturnType<typeof createTestDb>>;
 const alice = "owner-alice";
@@ -153,6 +153,30 @@ describe("conversation log", () => {
     expect(ids).toHaveLength(50);
     expect((await reload(task)).lastSeq).toBe(50);
     expect(store.toTask(await reload(task)).messageCount).toBe(50);
+  });
+
+  it("a batch whose writer died after taking its sequence numbers is committed by the next append, whole, once", async () => {
+    const task = await newTask();
+    const event = (chunk: { count: number; firstMessageId: string; lastMessageId: string; roles: string[] }) => ({
+      ownerId: task.ownerId,
+      taskId: task.id,
+      eventType: "chat" as const,
+      eventSubtype: "messages",
+      eventData: chunk,
+    });
+    await store.appendMessages(db, task, [msg(1)], { event });
+    // A writer takes 2..4 and dies before its commit: nothing of it is visible.
+    const dead = [2, 3, 4].map((i) => ConversationMessage.parse(msg(i)));
+    const taken = store.newBatch(task, 2, (await reload(task)).lastChain!, dead, new Date().toISOString());
+    expect(await db.table.putNew(taken.item)).toBe(true);
+    expect(await readAll((await reload(task)).segments)).toEqual(["m1"]);
+    // The next append finds the sequence number taken, waits for its writer a while, then commits it before its own.
+    const out = await store.appendMessages(db, await reload(task), [msg(5), msg(3)], { event });
+    expect(out).toMatchObject({ appended: 1, skipped: 1 });
+    expect(await readAll((await reload(task)).segments)).toEqual(["m1", "m2", "m3", "m4", "m5"]);
+    expect(await store.verifyLog(db, task.id)).toEqual({ messages: 5, ok: true });
+    const chat = (await store.taskHistory(db, task.id, { limit: 10 })).items.map((e) => e.eventData.count).sort();
+    expect(chat).toEqual([1, 1, 3]);
   });
 
   it("a transaction that fails mid-append leaves the log, the count and the chat events agreeing", async () => {
