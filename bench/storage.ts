@@ -21,7 +21,7 @@ import { readConversation } from "../core/store/conversationLog.js";
 import { createCheckpointWithSnapshot } from "../core/store/checkpoints.js";
 import { getSnapshot } from "../core/store/snapshots.js";
 import { historyEventItems, newHistoryEvent } from "../core/store/history.js";
-import { chatEvent } from "../core/services/tasks.js";
+import { chatEvent } from "../core/services/taskEvents.js";
 import { checkpointCreatedEvent } from "../core/services/checkpoints.js";
 import { planAppendMessages, planCheckpointWithSnapshot, planSnapshotState, planTaskConversation } from "./planDesign.js";
 import {

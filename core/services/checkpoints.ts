@@ -10,7 +10,7 @@ import * as conversationLog from "../store/conversationLog.js";
 import type { ReportPosition } from "../store/reportOrder.js";
 import type { NewHistoryEvent } from "../store/history.js";
 import { ownedTask, type ServiceContext } from "./context.js";
-import { eventWrites, phaseOf } from "./tasks.js";
+import { eventWrites, phaseOf } from "./taskEvents.js";
 import { assertBranchName } from "../gitRefs.js";
 
 export async function createCheckpoint(ctx: ServiceContext, taskId: string, input: CreateCheckpointRequest) {

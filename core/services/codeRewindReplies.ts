@@ -5,7 +5,7 @@ import type { Db } from "../store/db.js";
 import type { TransactItem } from "../store/table.js";
 import * as checkpoints from "../store/checkpoints.js";
 import * as codeRewinds from "../store/codeRewinds.js";
-import { aboutTask, eventWrites } from "./tasks.js";
+import { aboutTask, eventWrites } from "./taskEvents.js";
 import { applyConversationRewind, type PendingConversationCut } from "./rewind.js";
 import { withFreshTask } from "./freshTask.js";
 import { str } from "./replyOperation.js";

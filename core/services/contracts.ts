@@ -4,7 +4,7 @@ import * as tasks from "../store/tasks.js";
 import * as contracts from "../store/contracts.js";
 import { actorOf } from "../auth.js";
 import { ownedContract, requireUser, type ServiceContext } from "./context.js";
-import { eventWrites } from "./tasks.js";
+import { eventWrites } from "./taskEvents.js";
 
 export async function createContract(ctx: ServiceContext, input: { name: string; phase?: Phase }): Promise<Contract> {
   requireUser(ctx);

@@ -9,7 +9,7 @@ import * as segments from "../store/segments.js";
 import * as snapshots from "../store/snapshots.js";
 import * as tasks from "../store/tasks.js";
 import { ownedTask, type ServiceContext } from "./context.js";
-import { eventWrites, phaseOf } from "./tasks.js";
+import { eventWrites, phaseOf } from "./taskEvents.js";
 import { assertDaemonOnline, startFields, startOnDaemon } from "./spawn.js";
 
 /**

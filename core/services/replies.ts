@@ -8,7 +8,7 @@ import type { Outcome } from "../store/operations.js";
 import * as snapshots from "../store/snapshots.js";
 import * as tasks from "../store/tasks.js";
 import type { ServiceContext } from "./context.js";
-import { phaseOf, recordTaskEvent } from "./tasks.js";
+import { phaseOf, recordTaskEvent } from "./taskEvents.js";
 import { spawnOperationFailed } from "./spawn.js";
 import { greetDaemon, grantUpload, handOver } from "./daemonConnection.js";
 import { handleReport } from "./daemonReports.js";

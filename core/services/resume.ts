@@ -7,7 +7,8 @@ import * as history from "../store/history.js";
 import * as tasks from "../store/tasks.js";
 import { conflict } from "../errors.js";
 import { ownedSupervisor, ownedTask, type ServiceContext } from "./context.js";
-import { assertNotRunning, eventWrites, phaseOf } from "./tasks.js";
+import { assertNotRunning } from "./tasks.js";
+import { eventWrites, phaseOf } from "./taskEvents.js";
 import { conversationAtCheckpoint } from "./fork.js";
 import { assertDaemonOnline, startFields, startOnDaemon } from "./spawn.js";
 

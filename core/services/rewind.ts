@@ -13,7 +13,8 @@ import * as codeRewinds from "../store/codeRewinds.js";
 import type { CodeRewindView } from "../responses.js";
 import { assertBranchName } from "../gitRefs.js";
 import { ownedSupervisor, ownedTask, type ServiceContext } from "./context.js";
-import { aboutTask, assertNotRunning, eventWrites, phaseOf, taskEventWrites } from "./tasks.js";
+import { assertNotRunning } from "./tasks.js";
+import { aboutTask, eventWrites, phaseOf, taskEventWrites } from "./taskEvents.js";
 
 export interface CodeRewindResult {
   taskId: string;

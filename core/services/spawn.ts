@@ -12,7 +12,7 @@ import * as tasks from "../store/tasks.js";
 import type { Db } from "../store/db.js";
 import type { Relay } from "../relay.js";
 import { MAX_INLINE_PAYLOAD_BYTES } from "../protocol.js";
-import { aboutTask, eventWrites, phaseOf } from "./tasks.js";
+import { aboutTask, eventWrites, phaseOf } from "./taskEvents.js";
 import { log } from "../log.js";
 
 /** How many times a daemon is asked to start a task before it is marked failed. */

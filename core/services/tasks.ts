@@ -1,20 +1,16 @@
-import type { CreateTaskRequest, NewConversationMessage, Phase, Task, TaskRecord, TaskStatus } from "../models.js";
+import type { CreateTaskRequest, NewConversationMessage, Task, TaskRecord, TaskStatus } from "../models.js";
 import { badRequest, conflict } from "../errors.js";
 import { actorOf } from "../auth.js";
 import * as tasks from "../store/tasks.js";
 import * as contracts from "../store/contracts.js";
 import { recordMetric } from "../metrics.js";
 import * as conversationAppend from "../store/conversationAppend.js";
-import type { AppendOptions } from "../store/conversationAppend.js";
 import type { ReportPosition } from "../store/reportOrder.js";
-import * as history from "../store/history.js";
-import type { NewHistoryEvent } from "../store/history.js";
 import * as table from "../store/table.js";
-import type { TransactItem } from "../store/table.js";
-import type { Db } from "../store/db.js";
 import type { Page } from "../store/paging.js";
 import { ownedContract, ownedTask, type ServiceContext } from "./context.js";
 import { expireStaleStart } from "./spawn.js";
+import { chatEvent, eventWrites, phaseOf, taskEventWrites } from "./taskEvents.js";
 
 export async function createTask(ctx: ServiceContext, input: CreateTaskRequest): Promise<Task> {
   const contract = input.contractId ? await ownedContract(ctx, input.contractId) : undefined;
@@ -44,51 +40,6 @@ export async function createTask(ctx: ServiceContext, input: CreateTaskRequest):
 /** A task; a start its daemon never answered in time is ended on the way (the task waits again, with the reason). */
 export async function getTask(ctx: ServiceContext, taskId: string): Promise<Task> {
   return tasks.toTask(await expireStaleStart(ctx.db, ctx.relay, await ownedTask(ctx, taskId)));
-}
-
-async function phaseOf(ctx: Pick<ServiceContext, "db">, task: Pick<TaskRecord, "ownerId" | "contractId">) {
-  return task.contractId ? (await contracts.getContract(ctx.db, task.ownerId, task.contractId))?.phase : undefined;
-}
-
-/** A history event about a task: its owner and contract filled in, and the contract's phase unless given. */
-export async function recordTaskEvent(
-  db: Db,
-  task: Pick<TaskRecord, "id" | "ownerId" | "contractId">,
-  event: Omit<NewHistoryEvent, "ownerId" | "contractId" | "taskId">,
-): Promise<void> {
-  await history.recordHistoryEvent(db, {
-    ...event,
-    ownerId: task.ownerId,
-    contractId: task.contractId,
-    taskId: task.id,
-    phase: event.phase ?? (await phaseOf({ db }, task)),
-  });
-}
-
-/**
- * The items of a history event about a task, as writes of a transaction: an
- * event goes in with the change it describes, or not at all.
- */
-export async function taskEventWrites(
-  db: Db,
-  task: Pick<TaskRecord, "id" | "ownerId" | "contractId">,
-  event: Omit<NewHistoryEvent, "ownerId" | "contractId" | "taskId">,
-): Promise<TransactItem[]> {
-  return eventWrites(db, { ...event, ...aboutTask(task, event.phase ?? (await phaseOf({ db }, task))) });
-}
-
-/** Whom a task's history event is about: its owner, its contract, the task, and the phase it happened in. */
-export function aboutTask(task: Pick<TaskRecord, "id" | "ownerId" | "contractId">, phase: NewHistoryEvent["phase"]) {
-  return { ownerId: task.ownerId, contractId: task.contractId, taskId: task.id, phase };
-}
-
-/**
- * A history event's items as Puts (a new id each time, so never a condition
- * to fail). The `nth` of several events written together is dated `nth` ms
- * later, so they read back in the order they were written.
- */
-export function eventWrites(db: Db, input: NewHistoryEvent, nth = 0): TransactItem[] {
-  return history.historyEventItems(history.newHistoryEvent(input, new Date(db.clock().getTime() + nth))).map((Item) => ({ Put: { Item } }));
 }
 
 /** A status change and its history event (`task`/<new status>, with from and to), in one transaction. */
@@ -130,11 +81,6 @@ export async function appendMessages(
   return { appended: out.appended, messageCount: tasks.toTask(after ?? task).messageCount };
 }
 
-/** What the history says of a batch of a task's messages (`chat`/`messages`), one event a batch. */
-export const chatEvent =
-  (task: TaskRecord, phase: Phase | undefined): NonNullable<AppendOptions["event"]> =>
-  (batch) => ({ ownerId: task.ownerId, contractId: task.contractId, taskId: task.id, eventType: "chat", eventSubtype: "messages", phase, eventData: batch });
-
 /** Appends to a task already read (a daemon report's, applied once and in order when numbered). */
 export async function appendToTask(
   ctx: ServiceContext,
@@ -157,8 +103,6 @@ export function assertNotRunning(task: TaskRecord, what: string): void {
     throw conflict("task_running", `task ${task.id} is running; interrupt it first (\`makima task interrupt ${task.id}\`) before ${what}`);
   }
 }
-
-export { phaseOf };
 
 /** Tasks forked or resumed from this one, newest first. */
 export async function forksOf(ctx: ServiceContext, taskId: string, limit: number, cursor?: string): Promise<Page<Task>> {
