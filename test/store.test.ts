@@ -6,6 +6,7 @@ import { keys } from "../core/keys.js";
 import type { Table } from "../core/store/table.js";
 import { DomainError } from "../core/errors.js";
 import { decodeLogItem } from "../core/store/logBatch.js";
+import { chatEvent } from "../core/services/taskEvents.js";
 import { ConversationMessage, type HistoryEvent, type NewConversationMessage, type TaskRecord } from "../core/models.js";
 
 let db: Awaited<ReturnType<typeof createTestDb>>;
@@ -157,13 +158,7 @@ describe("conversation log", () => {
 
   it("a batch whose writer died after taking its sequence numbers is committed by the next append, whole, once", async () => {
     const task = await newTask();
-    const event = (chunk: { count: number; firstMessageId: string; lastMessageId: string; roles: string[] }) => ({
-      ownerId: task.ownerId,
-      taskId: task.id,
-      eventType: "chat" as const,
-      eventSubtype: "messages",
-      eventData: chunk,
-    });
+    const event = chatEvent(task, undefined);
     await store.appendMessages(db, task, [msg(1)], { event });
     // A writer takes 2..4 and dies before its commit: nothing of it is visible.
     const dead = [2, 3, 4].map((i) => ConversationMessage.parse(msg(i)));
@@ -181,13 +176,7 @@ describe("conversation log", () => {
 
   it("a transaction that fails mid-append leaves the log, the count and the chat events agreeing", async () => {
     const task = await newTask();
-    const event = (chunk: { count: number; firstMessageId: string; lastMessageId: string; roles: string[] }) => ({
-      ownerId: task.ownerId,
-      taskId: task.id,
-      eventType: "chat" as const,
-      eventSubtype: "messages",
-      eventData: chunk,
-    });
+    const event = chatEvent(task, undefined);
     await store.appendMessages(db, task, Array.from({ length: 20 }, (_, i) => msg(i)), { event });
     // The commit of the next batch fails, as a DynamoDB error would make it: the batch it took is taken back.
     const faulty = { ...db, table: failingTransaction(db.table, 1) };
