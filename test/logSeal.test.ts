@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createTestDb } from "./support/env.js";
 import * as store from "../core/store/index.js";
@@ -109,5 +110,40 @@ describe("sealed stretches of the log", () => {
     expect(items.filter((i) => i.sealedInto === 1)).toHaveLength(24);
     expect(await readIds(task.segments)).toEqual(range(1, 700));
     expect(await store.verifyLog(db, task.id)).toMatchObject({ ok: true, messages: 700 });
+  });
+
+  it("a reader that read batches just before they were sealed and their objects swept still reads every message", async () => {
+    let task = await store.createTask(db, owner, { name: "read while sealing", plan: "p" });
+    // Incompressible messages: every batch of 20 goes to S3 on its own.
+    const random = (i: number): NewConversationMessage => ({ id: `r${i}`, role: "assistant", content: randomBytes(400).toString("base64") });
+    for (let i = 1; i <= 680; i += 20) await store.appendMessages(db, await reload(task), Array.from({ length: 20 }, (_, k) => random(i + k)));
+    task = await reload(task);
+    expect((await logItems(task.id)).every((i) => i.chunkKey !== undefined)).toBe(true);
+    // Between the reader's query and its S3 reads, a sealer folds the first 500 and the sweep removes their objects.
+    let struck = false;
+    const racing = {
+      ...db,
+      table: Object.assign(Object.create(db.table) as typeof db.table, {
+        query: async (input: Parameters<typeof db.table.query>[0]) => {
+          const out = await db.table.query(input);
+          if (!struck && out.items.length > 1) {
+            struck = true;
+            await store.sealStretch(db, task, 1, 500);
+            const { objects } = await db.blobs.list(`logs/${owner}/${task.id}/`);
+            await db.blobs.deleteMany(await store.unreferencedLogChunks(db, objects.map((o) => o.key)));
+          }
+          return out;
+        },
+      }),
+    };
+    const ids: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.readConversation(racing, task.segments, { scope: "race", limit: 200, cursor });
+      ids.push(...page.items.map((m) => m.id));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    expect(struck).toBe(true);
+    expect(ids).toEqual(Array.from({ length: 680 }, (_, k) => `r${k + 1}`));
   });
 });

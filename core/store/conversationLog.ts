@@ -1,6 +1,7 @@
 import { ConversationMessage, type ConversationSegment, type TaskRecord } from "../models.js";
 import { keys, pad } from "../keys.js";
 import { notFound } from "../errors.js";
+import { isMissing } from "../blobs.js";
 import type { Db } from "./db.js";
 import type { Item } from "./table.js";
 import { chainHash, decodeLogItem, digestsOf, idDigest, LogItem, type LogBatch } from "./logBatch.js";
@@ -72,7 +73,7 @@ export async function* batchesOf(db: Db, taskId: string, lo: number, hi: number)
   const prefetch = () => {
     for (const entry of queued.slice(0, READ_AHEAD)) {
       if (entry.decoded || entry.item.last < next || entry.item.sealedInto !== undefined) continue;
-      entry.decoded = decodeLogItem(db, taskId, entry.stored);
+      entry.decoded = decodeRead(db, taskId, entry.stored);
       entry.decoded.catch(() => undefined);
     }
   };
@@ -107,6 +108,24 @@ export async function* batchesOf(db: Db, taskId: string, lo: number, hi: number)
   }
 }
 
+/**
+ * A log item read a moment ago, decoded. A sealing may have folded it into
+ * a stretch since, and the cleanup sweep removed its S3 object: then the
+ * stretch that holds its messages now is read instead.
+ */
+async function decodeRead(db: Db, taskId: string, stored: Item): Promise<LogBatch> {
+  try {
+    return await decodeLogItem(db, taskId, stored);
+  } catch (error) {
+    if (!isMissing(error)) throw error;
+    const now = await db.table.get(keys.logBatch(taskId, LogItem.parse(stored).seq));
+    const into = now ? LogItem.parse(now).sealedInto : undefined;
+    const holding = into === undefined ? undefined : await db.table.get(keys.logBatch(taskId, into));
+    if (!holding) throw error;
+    return decodeLogItem(db, taskId, holding);
+  }
+}
+
 /** A message of a log with its place: what readers walk. */
 export interface LogEntry {
   message: ConversationMessage;
@@ -123,11 +142,14 @@ export async function* logEntries(db: Db, closed: ConversationSegment[], start: 
     const lo = i === start.i ? Math.max(s.from, start.after + 1) : s.from;
     const hi = s.to ?? 0;
     if (lo > hi) continue;
+    // A batch may reach back before what was read already (a stretch sealed while reading): go on from where it stopped.
+    let next = lo;
     for await (const batch of batchesOf(db, s.taskId, lo, hi)) {
-      for (let seq = Math.max(lo, batch.first); seq <= Math.min(hi, batch.last); seq++) {
+      for (let seq = Math.max(next, batch.first); seq <= Math.min(hi, batch.last); seq++) {
         const k = seq - batch.first;
         yield { message: batch.messages[k]!, seq, chain: batch.chains[k]!, i };
       }
+      next = Math.max(next, batch.last + 1);
     }
   }
 }
@@ -300,7 +322,7 @@ export async function verifyLog(db: Db, taskId: string): Promise<{ messages: num
   let chain = "";
   let messages = 0;
   for await (const batch of batchesOf(db, taskId, 1, end.seq)) {
-    for (let k = 0; k < batch.bodies.length; k++) {
+    for (let k = messages + 1 - batch.first; k < batch.bodies.length; k++) {
       chain = chainHash(chain, batch.bodies[k]!);
       messages++;
       if (chain !== batch.chains[k] || batch.first + k !== messages) return { messages, ok: false, firstBad: batch.first + k };
