@@ -1,6 +1,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
 import { createTestDb } from "./support/env.js";
 import * as store from "../core/store/index.js";
+import { createDb } from "../core/store/db.js";
 import type { NewConversationMessage, TaskRecord } from "../core/models.js";
 
 let db: Awaited<ReturnType<typeof createTestDb>>;
@@ -37,5 +39,41 @@ describe("the conversation log under review", () => {
     for await (const entry of entries) seqs.push(entry.seq);
 
     expect(seqs).toEqual(Array.from({ length: 699 }, (_, k) => k + 1));
+  });
+
+  it("a reader that read a batch item before it was sealed still reads its messages after the sweep removed the batch's own S3 object", async () => {
+    let task = await store.createTask(db, owner, { name: "big batches", plan: "p" });
+    // Incompressible messages: each batch of 20 passes INLINE_BATCH_BYTES and is written to S3.
+    const big = (i: number): NewConversationMessage => ({ id: `b${i}`, role: "assistant", content: randomBytes(600).toString("hex") });
+    for (let i = 1; i <= 699; i += 20) {
+      await store.appendMessages(db, await reload(task), Array.from({ length: Math.min(20, 699 - i + 1) }, (_, k) => big(i + k)));
+    }
+    task = await reload(task);
+    const prefix = `logs/${owner}/${task.id}/`;
+    expect((await db.blobs.list(prefix)).objects).toHaveLength(35);
+
+    const closed = await store.closeSegments(db, task);
+    const entries = store.logEntries(db, closed);
+    const seqs: number[] = [];
+    // The reader is on its second query of log items (21 onwards), its S3 reads a few items ahead.
+    for (let k = 0; k < 21; k++) seqs.push((await entries.next()).value!.seq);
+
+    // Another Lambda seals 1..500; the cleanup sweep then judges the batches' objects, all appended long
+    // before (past the sweep's grace), as sweepPage does: those no item names any more are deleted.
+    const other = createDb(db.config);
+    expect(await store.sealStretch(other, task, 1, 699)).toBe(true);
+    const objects = (await other.blobs.list(prefix)).objects.map((o) => o.key);
+    const orphans = await store.unreferencedLogChunks(other, objects);
+    expect(orphans.length).toBeGreaterThan(0);
+    await other.blobs.deleteMany(orphans);
+
+    let failure: unknown;
+    try {
+      for await (const entry of entries) seqs.push(entry.seq);
+    } catch (error) {
+      failure = error;
+    }
+    expect(failure).toBeUndefined();
+    expect(new Set(seqs).size).toBe(699);
   });
 });
