@@ -76,4 +76,18 @@ describe("the conversation log under review", () => {
     expect(failure).toBeUndefined();
     expect(new Set(seqs).size).toBe(699);
   });
+
+  it("sealing a log of large messages keeps each S3 chunk within what a reader holds in memory (~1 MB)", async () => {
+    let task = await store.createTask(db, owner, { name: "large messages", plan: "p" });
+    // 8 KB tool results that do not compress much: 720 of them cross the sealing threshold.
+    const large = (i: number): NewConversationMessage => ({ id: `l${i}`, role: "tool", content: "result", toolResult: randomBytes(4096).toString("hex") });
+    for (let i = 1; i <= 720; i += 20) {
+      await store.appendMessages(db, await reload(task), Array.from({ length: 20 }, (_, k) => large(i + k)));
+    }
+    task = await reload(task);
+    expect(task.sealedTo ?? 0).toBeGreaterThan(0);
+    const objects = (await db.blobs.list(`logs/${owner}/${task.id}/`)).objects;
+    const largest = Math.max(...objects.map((o) => o.size));
+    expect(largest).toBeLessThanOrEqual(1024 * 1024);
+  });
 });
