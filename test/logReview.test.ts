@@ -3,6 +3,8 @@ import { randomBytes } from "node:crypto";
 import { createTestDb } from "./support/env.js";
 import * as store from "../core/store/index.js";
 import { createDb } from "../core/store/db.js";
+import { keys } from "../core/keys.js";
+import { newId } from "../core/ids.js";
 import type { NewConversationMessage, TaskRecord } from "../core/models.js";
 
 let db: Awaited<ReturnType<typeof createTestDb>>;
@@ -90,4 +92,52 @@ describe("the conversation log under review", () => {
     const largest = Math.max(...objects.map((o) => o.size));
     expect(largest).toBeLessThanOrEqual(1024 * 1024);
   });
+
+  it("a report whose batch another append committed is answered applied only once its report number is recorded", async () => {
+    const task = await store.createTask(db, owner, { name: "slow report", plan: "p" });
+    const stream = newId();
+    // The daemon report's writer: its commit stalls until released (a Lambda paused), and the next
+    // write after it fails once, as DynamoDB does now and then (throttled).
+    const writer = createDb(db.config);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const transact = writer.table.transact.bind(writer.table);
+    let stalled = false;
+    writer.table.transact = async (items) => {
+      if (!stalled) {
+        stalled = true;
+        await released;
+      }
+      return transact(items);
+    };
+    const update = writer.table.update.bind(writer.table);
+    let failed = false;
+    writer.table.update = async (key, input) => {
+      if (!failed) {
+        failed = true;
+        throw Object.assign(new Error("Rate of requests exceeds the allowed throughput."), { name: "ThrottlingException" });
+      }
+      return update(key, input);
+    };
+
+    const report = store.appendMessages(writer, task, [{ id: "r1", role: "assistant", content: "from the daemon" }], { report: { stream, seq: 1 } });
+    for (let i = 0; i < 200 && !(await db.table.get(keys.logBatch(task.id, 1))); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(await db.table.get(keys.logBatch(task.id, 1))).toBeDefined();
+    // Another append finds the batch left uncommitted and, after ABANDONED_AFTER_MS, commits it for its writer.
+    await store.appendMessages(db, await reload(task), [{ id: "u1", role: "user", content: "from the user" }]);
+    release();
+    const outcome = await report.then(
+      () => "applied",
+      () => "failed",
+    );
+    const after = await reload(task);
+    expect((await store.readWholeConversation(db, after.segments)).map((m) => m.id)).toEqual(["r1", "u1"]);
+    // Answered applied (the daemon then drops report 1 for good), the task must have report 1 recorded;
+    // otherwise report 2 is held as early forever.
+    expect({ outcome, reportStream: outcome === "applied" ? after.reportStream : stream, reportSeq: outcome === "applied" ? after.reportSeq : 1 }).toEqual({
+      outcome,
+      reportStream: stream,
+      reportSeq: 1,
+    });
+  }, 30_000);
 });
