@@ -140,4 +140,15 @@ describe("the conversation log under review", () => {
       reportSeq: 1,
     });
   }, 30_000);
+
+  it("a fork skips a resent message id it already shows from its parent's log", async () => {
+    const parent = await store.createTask(db, owner, { name: "parent", plan: "p" });
+    await store.appendMessages(db, parent, [msg(1), msg(2), msg(3)]);
+    const closed = await store.closeSegments(db, await reload(parent));
+    const child = await store.createTask(db, owner, { name: "fork", plan: "p", forkedFromTaskId: parent.id, inheritedSegments: closed });
+    // A resend of what the fork shows (its agent, or a client, replaying the conversation it was given).
+    expect(await store.appendMessages(db, child, [msg(2), msg(4)])).toMatchObject({ appended: 1, skipped: 1 });
+    const ids = (await store.readWholeConversation(db, (await reload(child)).segments)).map((m) => m.id);
+    expect(ids).toEqual(["m1", "m2", "m3", "m4"]);
+  });
 });
