@@ -131,11 +131,16 @@ export class BlobStore {
   }
 
   async exists(key: string): Promise<boolean> {
+    return (await this.sizeOf(key)) !== undefined;
+  }
+
+  /** The object's size in bytes, or undefined when there is none. */
+  async sizeOf(key: string): Promise<number | undefined> {
     try {
-      await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      return true;
+      const out = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return out.ContentLength ?? 0;
     } catch (error) {
-      if (isMissing(error)) return false;
+      if (isMissing(error)) return undefined;
       throw error;
     }
   }

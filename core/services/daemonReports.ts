@@ -1,8 +1,8 @@
 import { NewConversationMessage, type Connection, type TaskRecord } from "../models.js";
 import type { DaemonMessage, ReportAck } from "../protocol.js";
 import * as reportOrder from "../store/reportOrder.js";
-import { blobKeys } from "../blobs.js";
-import { DomainError } from "../errors.js";
+import { blobKeys, isMissing } from "../blobs.js";
+import { DomainError, isUnavailable } from "../errors.js";
 import * as table from "../store/table.js";
 import * as conflicts from "../store/conflicts.js";
 import * as checkpoints from "../store/checkpoints.js";
@@ -16,6 +16,8 @@ export type Report = Extract<DaemonMessage, { type: "checkpointCreated" | "taskM
 
 /** How long a report that came before its predecessor waits for it before being answered `early`. */
 export const REPORT_HOLD_MS = 3000;
+/** An uploaded message (too large for a WebSocket message) is taken up to this size, gzip as stored. */
+export const MAX_UPLOADED_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /**
  * A daemon's report about a task. Numbered (`report`), it is applied once,
@@ -120,10 +122,18 @@ async function wholeMessages(ctx: ServiceContext, connection: Connection, messag
     message.messages.map(async ({ uploaded, ...m }) => {
       if (!uploaded) return m;
       const key = blobKeys.messageUpload(connection.ownerId, message.taskId, m.id);
-      if (!(await ctx.db.blobs.exists(key))) {
-        throw new DomainError(400, "upload_missing", `message ${m.id} was reported uploaded, but no upload is there`);
+      const size = await ctx.db.blobs.sizeOf(key);
+      if (size === undefined) throw new DomainError(400, "upload_missing", `message ${m.id} was reported uploaded, but no upload is there`);
+      if (size > MAX_UPLOADED_MESSAGE_BYTES) {
+        throw new DomainError(413, "upload_too_large", `the upload of message ${m.id} is ${size} bytes; at most ${MAX_UPLOADED_MESSAGE_BYTES} are taken`);
       }
-      const parsed = NewConversationMessage.safeParse(await ctx.db.blobs.getJson(key));
+      // Whatever the daemon put there: JSON of that message, or a refusal (never a failure that would hold up later reports).
+      const body = await ctx.db.blobs.getJson(key).catch((error: unknown) => {
+        if (isMissing(error)) throw new DomainError(400, "upload_missing", `message ${m.id} was reported uploaded, but no upload is there`);
+        if (isUnavailable(error)) throw error;
+        throw new DomainError(400, "upload_invalid", `the upload of message ${m.id} is not JSON`);
+      });
+      const parsed = NewConversationMessage.safeParse(body);
       if (!parsed.success || parsed.data.id !== m.id) throw new DomainError(400, "upload_invalid", `the upload of message ${m.id} is not that message`);
       return parsed.data;
     }),

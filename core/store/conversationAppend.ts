@@ -202,7 +202,13 @@ export async function appendMessages(
   // take and the commit are conditional on it.
   let head = headOf(task);
   let fresh = false;
-  const stored = await findMessages(db, task.id, [...seen.keys()], head.seq);
+  const ids = [...seen.keys()];
+  const stored = await findMessages(db, task.id, ids, head.seq);
+  // A fork shows what it inherited from its ancestors as its own: an id it shows from there is skipped too.
+  for (const s of task.segments) {
+    if (s.taskId === task.id || s.to === null) continue;
+    for (const [id, seq] of await findMessages(db, s.taskId, ids, s.to, s.from - 1)) stored.set(id, seq);
+  }
   let todo = messages.filter((m) => !stored.has(m.id));
   let headSince = Date.now();
   /** Reads the end of the log again; what the appends that moved it stored may include some of these (a resend). */
@@ -245,7 +251,12 @@ export async function appendMessages(
         }
         // Either another append committed this batch for us (the log moved), or the report is not next.
         committed = (await isCommitted(db, task.id, taken.first, taken.token)) || (await withdraw(db, task.id, head, taken));
-        if (committed && options.report) await advanceReport(db, task.id, options.report).catch(() => undefined);
+        // Committed without its report number (by another append): record it now; only a copy that did so already is fine.
+        if (committed && options.report) {
+          await advanceReport(db, task.id, options.report).catch((e: unknown) => {
+            if (!(e instanceof ReportOutOfOrder)) throw e;
+          });
+        }
         if (!committed && options.report) throw new ReportOutOfOrder(options.report);
       }
       if (committed) {

@@ -270,7 +270,9 @@ export async function readWholeConversation(db: Db, segments: ConversationSegmen
 export async function findMessages(db: Db, taskId: string, ids: string[], upTo: number, after = 0): Promise<Map<string, number>> {
   const found = new Map<string, number>();
   if (ids.length === 0 || upTo <= after) return found;
-  const wanted = new Map(ids.map((id) => [idDigest(id), id]));
+  // Ids whose digests collide are each looked for.
+  const wanted = new Map<string, string[]>();
+  for (const id of ids) wanted.set(idDigest(id), [...(wanted.get(idDigest(id)) ?? []), id]);
   const candidates: Array<{ id: string; seq: number }> = [];
   let startKey: Item | undefined;
   do {
@@ -282,8 +284,7 @@ export async function findMessages(db: Db, taskId: string, ids: string[], upTo: 
     });
     for (const item of items) {
       for (const { digest, seq } of digestsOf(item)) {
-        const id = wanted.get(digest);
-        if (id !== undefined && seq <= upTo) candidates.push({ id, seq });
+        if (seq <= upTo) for (const id of wanted.get(digest) ?? []) candidates.push({ id, seq });
       }
     }
     startKey = lastKey;

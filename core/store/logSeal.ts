@@ -9,7 +9,8 @@ import { decodeLogItem, LogItem, newToken, type LogChunk } from "./logBatch.js";
  * Sealing: logs are kept forever, and S3 keeps a byte for about a tenth of
  * DynamoDB's price. Once a task's committed log holds SEAL_MESSAGES more
  * messages than were sealed, beyond the newest HOT_MESSAGES (which live
- * readers read), the oldest unsealed batches move into one S3 chunk:
+ * readers read), the oldest unsealed batches (up to SEAL_MESSAGES messages
+ * or SEAL_BYTES of them) move into one S3 chunk:
  *
  * 1. the chunk (gzip JSON: the messages as hashed, their chain hashes and
  *    receive times) is written to S3;
@@ -29,6 +30,8 @@ import { decodeLogItem, LogItem, newToken, type LogChunk } from "./logBatch.js";
 export const SEAL_MESSAGES = 500;
 /** The newest messages stay in table items. */
 export const HOT_MESSAGES = 200;
+/** A sealed stretch holds at most about this many bytes of messages (JSON), so that a reader can hold it: ~1 MB gzip. */
+export const SEAL_BYTES = 1_500_000;
 
 /** Seals the oldest unsealed stretch when the log has grown enough since the last one. */
 export async function sealIfDue(db: Db, task: { id: string; ownerId: string }, end: { seq: number; sealedTo: number }): Promise<boolean> {
@@ -73,20 +76,32 @@ export async function sealStretch(db: Db, task: { id: string; ownerId: string },
     folded = (await stretchBetween(db, task.id, from + 1, head.last)).filter((i) => LogItem.parse(i).sealedInto === undefined);
   } else {
     const items = await stretchFrom(db, task.id, from, upTo);
-    const count = items.reduce((n, i) => n + LogItem.parse(i).last - LogItem.parse(i).seq + 1, 0);
-    if (count < SEAL_MESSAGES || LogItem.parse(items[0]!).seq !== from) return false;
+    if (items.length === 0 || LogItem.parse(items[0]!).seq !== from) return false;
+    // Whole batches, up to SEAL_MESSAGES messages or SEAL_BYTES of them, whichever comes first.
     const chunk: LogChunk = { messages: [], chains: [], receivedAt: [] };
+    let bytes = 0;
+    let taken = 0;
     for (const item of items) {
       const batch = await decodeLogItem(db, task.id, item);
+      const size = batch.bodies.reduce((n, b) => n + b.length, 0);
+      if (taken > 0 && bytes + size > SEAL_BYTES) break;
       chunk.messages.push(...batch.bodies.map((b) => JSON.parse(b) as Record<string, unknown>));
       chunk.chains.push(...batch.chains);
       chunk.receivedAt.push(...batch.messages.map((m) => m.receivedAt ?? ""));
+      bytes += size;
+      taken++;
     }
-    const token = newToken();
-    const chunkKey = blobKeys.logChunk(task.ownerId, task.id, from, token);
-    await db.blobs.putJson(chunkKey, chunk);
-    const lastItem = LogItem.parse(items.at(-1)!);
-    index = { seq: from, last: lastItem.last, token, chunkKey, chain: chunk.chains.at(-1)!, sealed: true, receivedAt: lastItem.receivedAt };
+    if (chunk.messages.length < SEAL_MESSAGES && bytes < SEAL_BYTES && taken === items.length) return false;
+    const lastItem = LogItem.parse(items[taken - 1]!);
+    if (taken === 1 && head.chunkKey) {
+      // One batch as large as a stretch already lives in an S3 object of its own: it is its own stretch.
+      index = { ...head, chain: chunk.chains.at(-1)!, sealed: true };
+    } else {
+      const token = newToken();
+      const chunkKey = blobKeys.logChunk(task.ownerId, task.id, from, token);
+      await db.blobs.putJson(chunkKey, chunk);
+      index = { seq: from, last: lastItem.last, token, chunkKey, chain: chunk.chains.at(-1)!, sealed: true, receivedAt: lastItem.receivedAt };
+    }
     try {
       await db.table.put(
         { ...keys.logBatch(task.id, from), ...index },
@@ -96,7 +111,7 @@ export async function sealStretch(db: Db, task: { id: string; ownerId: string },
       if (isConditionFailure(error)) return false;
       throw error;
     }
-    folded = items.slice(1);
+    folded = items.slice(1, taken);
   }
   await db.table.batchWrite(
     folded.map((item) => {
