@@ -92,7 +92,7 @@ export async function* batchesOf(db: Db, taskId: string, lo: number, hi: number)
     }
     prefetch();
     const { item, decoded } = queued.shift()!;
-    after = item.seq;
+    after = Math.max(after, item.seq);
     if (item.last < next) continue;
     let batch: LogBatch;
     if (item.sealedInto !== undefined) {
@@ -105,6 +105,8 @@ export async function* batchesOf(db: Db, taskId: string, lo: number, hi: number)
     if (batch.first > next) throw new Error(`log of task ${taskId} has no message ${next}`);
     yield batch;
     next = batch.last + 1;
+    // A sealed stretch covers the tombstones after it: the next query starts past them.
+    after = Math.max(after, batch.last);
   }
 }
 
