@@ -8,7 +8,7 @@ import { newId } from "../core/ids.js";
 import type { NewConversationMessage, TaskRecord } from "../core/models.js";
 
 let db: Awaited<ReturnType<typeof createTestDb>>;
-const owner = "owner-review";
+const owner = "owner-log-edges";
 
 beforeAll(async () => {
   db = await createTestDb();
@@ -23,7 +23,7 @@ async function appendRange(task: TaskRecord, from: number, to: number) {
   }
 }
 
-describe("the conversation log under review", () => {
+describe("the conversation log at its edges: sealing under readers, large messages, a report committed by another append, forks", () => {
   it("a reader walking the log while a stretch is sealed under it sees each message once", async () => {
     let task = await store.createTask(db, owner, { name: "read while sealing", plan: "p" });
     // 699 messages: one short of the sealing threshold, so nothing is sealed yet.

@@ -13,7 +13,7 @@ let owner: TestOwner;
 
 beforeAll(async () => {
   env = await createRelayEnv();
-  owner = await env.newOwner("reports-review");
+  owner = await env.newOwner("report-uploads");
 });
 
 afterAll(async () => {
