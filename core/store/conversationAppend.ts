@@ -66,12 +66,13 @@ const headOf = (task: Pick<TaskRecord, "lastSeq" | "lastChain" | "lastReceivedAt
   sealedTo: task.sealedTo ?? 0,
 });
 
+/** The task item's attributes that say where its log ends. */
+const HeadAttributes = TaskRecord.pick({ lastSeq: true, lastChain: true, lastReceivedAt: true, reportStream: true, reportSeq: true, sealedTo: true });
+
 async function readHead(db: Db, taskId: string): Promise<LogHead> {
-  const item = await db.table.get(keys.task(taskId), {
-    ProjectionExpression: "lastSeq, lastChain, lastReceivedAt, reportStream, reportSeq, sealedTo",
-  });
+  const item = await db.table.get(keys.task(taskId), { ProjectionExpression: Object.keys(HeadAttributes.shape).join(", ") });
   if (!item) throw notFound("task");
-  return headOf(TaskRecord.pick({ lastSeq: true, lastChain: true, lastReceivedAt: true, reportStream: true, reportSeq: true, sealedTo: true }).parse({ lastSeq: 0, ...item }));
+  return headOf(HeadAttributes.parse({ lastSeq: 0, ...item }));
 }
 
 interface Taken {
