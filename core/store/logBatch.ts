@@ -172,6 +172,7 @@ export function digestsOf(stored: Item): Array<{ digest: string; seq: number }> 
   const { seq, ids } = LogIds.parse(stored);
   const hex = Buffer.from(ids).toString("hex");
   const out: Array<{ digest: string; seq: number }> = [];
-  for (let i = 0; i * DIGEST_BYTES * 2 < hex.length; i++) out.push({ digest: hex.slice(i * 16, i * 16 + 16), seq: seq + i });
+  const width = DIGEST_BYTES * 2;
+  for (let i = 0; i * width < hex.length; i++) out.push({ digest: hex.slice(i * width, (i + 1) * width), seq: seq + i });
   return out;
 }
