@@ -551,6 +551,26 @@ function hangingGit(subcommand: string, seconds: number): { bin: string; mark: s
   return { bin, mark };
 }
 
+/** A daemon in a process of its own (so that it can be killed), with `bin` first on its PATH; once it is online. */
+async function childDaemon(o: TestOwner, root: string, bin: string): Promise<{ child: ChildProcess; output: () => string }> {
+  let output = "";
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "test/support/daemonProcess.ts")], {
+    cwd: ROOT,
+    env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, MAKIMA_TEST_WS_URL: env.gateway.url, MAKIMA_TEST_DAEMON_KEY: o.daemonKey, MAKIMA_TEST_ROOT: root },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.on("data", (d) => (output += d.toString()));
+  child.stderr!.on("data", (d) => (output += d.toString()));
+  try {
+    await waitFor(() => output.includes("ready "), 30_000, "the child daemon");
+    await waitFor(async () => (await get("/api/v1/daemons", o)).body.items.some((d: any) => d.hostname === "child-daemon"));
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw error;
+  }
+  return { child, output: () => output };
+}
+
 describe("a daemon killed mid-command", () => {
   let child: ChildProcess | undefined;
   afterAll(() => {
@@ -566,21 +586,13 @@ describe("a daemon killed mid-command", () => {
     write(dir, "k.txt", "k\n");
     const cp = await checkpoint(task.id, commitAll(dir, "one"), "one", o);
 
-    let output = "";
-    child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "test/support/daemonProcess.ts")], {
-      cwd: ROOT,
-      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, MAKIMA_TEST_WS_URL: env.gateway.url, MAKIMA_TEST_DAEMON_KEY: o.daemonKey, MAKIMA_TEST_ROOT: root },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    child.stdout!.on("data", (d) => (output += d.toString()));
-    child.stderr!.on("data", (d) => (output += d.toString()));
-    await waitFor(() => output.includes("ready "), 30_000, "the child daemon");
-    await waitFor(async () => (await get("/api/v1/daemons", o)).body.items.some((d: any) => d.hostname === "child-daemon"));
+    const daemon = await childDaemon(o, root, bin);
+    child = daemon.child;
 
     const started = Date.now();
     const pending = get(`/api/v1/mesh/tasks/${task.id}/checkpoints/${cp.id}/diff`, o);
     await waitFor(() => existsSync(mark), 10_000, "git diff to start");
-    const requestId = /getCheckpointDiff ([0-9a-f-]{36}) for task/.exec(output)![1]!;
+    const requestId = /getCheckpointDiff ([0-9a-f-]{36}) for task/.exec(daemon.output())![1]!;
     child.kill("SIGKILL");
     const res = await pending;
     expect(res.status).toBe(504);
@@ -613,16 +625,8 @@ describe("A daemon killed mid-rewind", () => {
     write(dir, "wip.txt", "not committed\n");
     const before = captureState(dir);
 
-    let output = "";
-    child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "test/support/daemonProcess.ts")], {
-      cwd: ROOT,
-      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, MAKIMA_TEST_WS_URL: env.gateway.url, MAKIMA_TEST_DAEMON_KEY: o.daemonKey, MAKIMA_TEST_ROOT: root },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    child.stdout!.on("data", (d) => (output += d.toString()));
-    child.stderr!.on("data", (d) => (output += d.toString()));
-    await waitFor(() => output.includes("ready "), 30_000, "the child daemon");
-    await waitFor(async () => (await get("/api/v1/daemons", o)).body.items.some((d: any) => d.hostname === "child-daemon"));
+    const daemon = await childDaemon(o, root, bin);
+    child = daemon.child;
 
     const pending = post(`/api/v1/mesh/tasks/${task.id}/rewind`, { checkpointId: cp1.id, preserveMode: "create_branch", force: true }, o);
     await waitFor(() => existsSync(mark), 20_000, "git reset to start");
