@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { createTestDb } from "./support/env.js";
+import { waitFor } from "./support/relay.js";
 import * as store from "../core/store/index.js";
 import { createDb } from "../core/store/db.js";
 import { keys } from "../core/keys.js";
@@ -121,8 +122,8 @@ describe("the conversation log at its edges: sealing under readers, large messag
     };
 
     const report = store.appendMessages(writer, task, [{ id: "r1", role: "assistant", content: "from the daemon" }], { report: { stream, seq: 1 } });
-    for (let i = 0; i < 200 && !(await db.table.get(keys.logBatch(task.id, 1))); i++) await new Promise((r) => setTimeout(r, 25));
-    expect(await db.table.get(keys.logBatch(task.id, 1))).toBeDefined();
+    // The writer has taken its sequence number (and stalls before its commit).
+    await waitFor(() => db.table.get(keys.logBatch(task.id, 1)), 10_000, "the writer's take");
     // Another append finds the batch left uncommitted and, after ABANDONED_AFTER_MS, commits it for its writer.
     await store.appendMessages(db, await reload(task), [{ id: "u1", role: "user", content: "from the user" }]);
     release();

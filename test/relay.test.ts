@@ -420,14 +420,20 @@ describe("relay bounded by the invocation, followed by long polls", () => {
 
   it("GET /operations/{id}?wait= answers as soon as the daemon's reply settles the operation", async () => {
     const o = await env.newOwner("long-poll");
+    // The daemon answers only once the request has given up waiting (202) and the long poll has begun.
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
     await env.scriptedDaemon(o, randomUUID(), async (command, ws) => {
-      await sleep(1_000);
+      await answered;
       ws.send(JSON.stringify(successFor(command)));
     });
     const { task, cps } = await taskWithCheckpoints(env, o);
     const first = await invoke(`/api/v1/mesh/tasks/${task.id}/checkpoints/${cps[1].id}/diff`, o.apiKey, 1_600);
     expect(first.status).toBe(202);
-    const op = await env.call("GET", `${first.body.statusUrl}?wait=15`, { key: o.apiKey });
+    expect((await env.call("GET", first.body.statusUrl, { key: o.apiKey })).body.status).toBe("pending");
+    const polled = env.call("GET", `${first.body.statusUrl}?wait=15`, { key: o.apiKey });
+    answer();
+    const op = await polled;
     expect(op.status).toBe(200);
     expect(op.body).toMatchObject({ status: "succeeded", result: { taskId: task.id, checkpointId: cps[1].id } });
   });
