@@ -1,4 +1,4 @@
-import { keys, pad } from "../keys.js";
+import { keys } from "../keys.js";
 import { blobKeys } from "../blobs.js";
 import { recordMetric } from "../metrics.js";
 import type { Db } from "./db.js";
@@ -39,26 +39,31 @@ export async function sealIfDue(db: Db, task: { id: string; ownerId: string }, e
   return sealStretch(db, task, end.sealedTo + 1, end.seq - HOT_MESSAGES);
 }
 
-/** The log items from `from` on, up to `upTo`, until they hold SEAL_MESSAGES messages. */
+/** The log items whose first sequence number is in from..to, in order, read a page at a time as the caller pulls. */
+async function* itemsBetween(db: Db, taskId: string, from: number, to: number): AsyncGenerator<Item> {
+  let startKey: Item | undefined;
+  do {
+    const { items, lastKey } = await db.table.query({
+      KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
+      ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":lo": keys.logBatch(taskId, from).sk, ":hi": keys.logBatch(taskId, to).sk },
+      Limit: 25,
+      ConsistentRead: true,
+      ExclusiveStartKey: startKey,
+    });
+    yield* items;
+    startKey = lastKey;
+  } while (startKey);
+}
+
+/** The log items from `from` on, ending at or before `upTo`, until they hold SEAL_MESSAGES messages. */
 async function stretchFrom(db: Db, taskId: string, from: number, upTo: number): Promise<Item[]> {
   const out: Item[] = [];
   let count = 0;
-  let after = from - 1;
-  while (count < SEAL_MESSAGES) {
-    const { items } = await db.table.query({
-      KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
-      ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":lo": `${keys.logBatchPrefix}${pad(after + 1)}`, ":hi": keys.logBatch(taskId, upTo).sk },
-      Limit: 25,
-      ConsistentRead: true,
-    });
-    if (items.length === 0) break;
-    for (const item of items) {
-      const { seq, last } = LogItem.parse(item);
-      if (last > upTo || count >= SEAL_MESSAGES) return out;
-      out.push(item);
-      count += last - seq + 1;
-      after = seq;
-    }
+  for await (const item of itemsBetween(db, taskId, from, upTo)) {
+    const { seq, last } = LogItem.parse(item);
+    if (last > upTo || count >= SEAL_MESSAGES) break;
+    out.push(item);
+    count += last - seq + 1;
   }
   return out;
 }
@@ -73,7 +78,8 @@ export async function sealStretch(db: Db, task: { id: string; ownerId: string },
   if (head.sealed) {
     // A sealer stopped after step 2: finish its stretch.
     index = head;
-    folded = (await stretchBetween(db, task.id, from + 1, head.last)).filter((i) => LogItem.parse(i).sealedInto === undefined);
+    folded = [];
+    for await (const item of itemsBetween(db, task.id, from + 1, head.last)) if (LogItem.parse(item).sealedInto === undefined) folded.push(item);
   } else {
     const items = await stretchFrom(db, task.id, from, upTo);
     if (items.length === 0 || LogItem.parse(items[0]!).seq !== from) return false;
@@ -130,21 +136,4 @@ export async function sealStretch(db: Db, task: { id: string; ownerId: string },
     if (!isConditionFailure(error)) throw error;
   }
   return true;
-}
-
-/** Every log item with a first sequence number in from..to. */
-async function stretchBetween(db: Db, taskId: string, from: number, to: number): Promise<Item[]> {
-  const out: Item[] = [];
-  let startKey: Item | undefined;
-  do {
-    const { items, lastKey } = await db.table.query({
-      KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
-      ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":lo": keys.logBatch(taskId, from).sk, ":hi": keys.logBatch(taskId, to).sk },
-      ConsistentRead: true,
-      ExclusiveStartKey: startKey,
-    });
-    out.push(...items);
-    startKey = lastKey;
-  } while (startKey);
-  return out;
 }
