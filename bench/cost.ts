@@ -92,24 +92,22 @@ const emptyUsage = (): Usage => ({
   httpRequests: 0, lambdaInvocations: 0, lambdaMs: 0, webSocketMessages: 0,
 });
 
-/** The bill of month `month` (1-based): a month of tasks, and the storage every month so far has left. */
-function monthBill(u: Usage, month: number): number {
+/** The bill of month `month` (1-based), by line: a month of tasks, and the storage every month so far has left. */
+function monthLines(u: Usage, month: number) {
   const t = WORKLOAD.tasksPerMonth;
-  const requests =
-    (t * u.wcu * PRICES.dynamo.perMillionWrites) / 1e6 +
-    (t * u.rcu * PRICES.dynamo.perMillionReads) / 1e6 +
-    (t * u.s3Puts * PRICES.s3.perThousandPuts) / 1e3 +
-    (t * u.s3Gets * PRICES.s3.perThousandGets) / 1e3 +
-    (t * u.httpRequests * PRICES.apiGateway.perMillionHttpRequests) / 1e6 +
-    (t * u.webSocketMessages * PRICES.apiGateway.perMillionWebSocketMessages) / 1e6 +
-    (t * u.lambdaInvocations * PRICES.lambda.perMillionRequests) / 1e6 +
-    (t * (u.lambdaMs / 1000) * PRICES.lambda.memoryGb * PRICES.lambda.perGbSecond);
   const kept = month * t;
-  const storage =
-    ((kept * u.dynamoBytes + t * u.expiringDynamoBytes) / GB) * PRICES.dynamo.perGbMonth +
-    ((kept * u.s3Bytes + t * u.expiringS3Bytes) / GB) * PRICES.s3.perGbMonth;
-  return requests + storage;
+  return {
+    "DynamoDB writes": (t * u.wcu * PRICES.dynamo.perMillionWrites) / 1e6,
+    "DynamoDB reads": (t * u.rcu * PRICES.dynamo.perMillionReads) / 1e6,
+    "DynamoDB storage": ((kept * u.dynamoBytes + t * u.expiringDynamoBytes) / GB) * PRICES.dynamo.perGbMonth,
+    "S3 requests": (t * u.s3Puts * PRICES.s3.perThousandPuts) / 1e3 + (t * u.s3Gets * PRICES.s3.perThousandGets) / 1e3,
+    "S3 storage": ((kept * u.s3Bytes + t * u.expiringS3Bytes) / GB) * PRICES.s3.perGbMonth,
+    "API Gateway": (t * u.httpRequests * PRICES.apiGateway.perMillionHttpRequests) / 1e6 + (t * u.webSocketMessages * PRICES.apiGateway.perMillionWebSocketMessages) / 1e6,
+    Lambda: (t * u.lambdaInvocations * PRICES.lambda.perMillionRequests) / 1e6 + t * (u.lambdaMs / 1000) * PRICES.lambda.memoryGb * PRICES.lambda.perGbSecond,
+  };
 }
+
+const monthBill = (u: Usage, month: number): number => Object.values(monthLines(u, month)).reduce((a, b) => a + b, 0);
 
 // ------------------------------------------------------------------ this service, through its HTTP API
 
@@ -460,6 +458,14 @@ export async function runCostBench(): Promise<void> {
         formatNumber(monthBill(u, 1), 2),
         formatNumber(monthBill(u, MONTHS), 2),
       ]),
+    );
+    const phases = Object.entries(ours.phases!).map(([name, u]) => `${name} ${formatNumber(u.wcu)} WCU / ${formatNumber(u.rcu)} RCU`);
+    console.log(`\nthis service by phase: ${phases.join(", ")}`);
+    console.log(`\nmonth ${MONTHS}, by line ($)`);
+    const lines = Object.keys(monthLines(ours, MONTHS));
+    printTable(
+      ["per month", ...lines],
+      designs.map(([name, u]) => [name, ...Object.values(monthLines(u, MONTHS)).map((d) => formatNumber(d, 2))]),
     );
     console.log("");
     for (const [name, u] of designs) {

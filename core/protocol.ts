@@ -217,6 +217,11 @@ export const Heartbeat = z.object({ type: z.literal("heartbeat") });
  * the new connection settles them; nothing fails as `daemon_disconnected`.
  */
 export const Handover = z.object({ type: z.literal("handover") });
+/** Messages a daemon reports, in the order its agent printed them. Each needs an id so that a resend is appended once. */
+const ReportedMessages = z
+  .array(NewConversationMessage.required({ id: true }).extend({ uploaded: z.literal(true).optional() }))
+  .min(1)
+  .max(100);
 export const CheckpointCreated = z.object({
   type: z.literal("checkpointCreated"),
   taskId,
@@ -227,6 +232,12 @@ export const CheckpointCreated = z.object({
   filesChanged: boundedJson(z.unknown(), ATTRIBUTE_JSON).optional(),
   linesAdded: z.int().min(0).optional(),
   linesRemoved: z.int().min(0).optional(),
+  /**
+   * The messages the agent printed since the daemon's previous report, stored
+   * before the checkpoint: one report where `taskMessages` and then
+   * `checkpointCreated` would be two.
+   */
+  messages: ReportedMessages.optional(),
   report: ReportPosition.optional(),
 });
 /**
@@ -244,11 +255,7 @@ export const UploadRequest = z.object({
 export const TaskMessages = z.object({
   type: z.literal("taskMessages"),
   taskId,
-  /** Each message needs an id so that a resend is appended once. */
-  messages: z
-    .array(NewConversationMessage.required({ id: true }).extend({ uploaded: z.literal(true).optional() }))
-    .min(1)
-    .max(100),
+  messages: ReportedMessages,
   report: ReportPosition.optional(),
 });
 export const TaskStatusMessage = z.object({ type: z.literal("taskStatus"), taskId, status: TaskStatus, report: ReportPosition.optional() });

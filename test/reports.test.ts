@@ -14,6 +14,11 @@ import { getOperationRecord } from "../core/store/operations.js";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { blobKeys } from "../core/blobs.js";
 import { newId } from "../core/ids.js";
+import { appendMessages } from "../core/store/conversationAppend.js";
+import { listCheckpoints } from "../core/store/checkpoints.js";
+import { Outbox } from "../daemon/ws/outbox.js";
+import { Reporter } from "../daemon/ws/reporter.js";
+import type { DaemonMessage } from "../core/protocol.js";
 
 /**
  * Daemon reports under a hostile network: the gateway drops, duplicates,
@@ -77,6 +82,40 @@ describe("daemon reports", () => {
     expect((await readWholeConversation(env.db, record.segments)).map((m) => m.content)).toEqual(["first", "second"]);
     expect(acks.find((a) => a.seq === 2)).toMatchObject({ status: "applied", applied: 2 });
     expect(acks.filter((a) => a.seq === 1).map((a) => a.status).sort()).toEqual(["applied", "duplicate"]);
+    ws.close();
+  }, 60_000);
+
+  it("a commit's report carries the messages before it: stored first, counted by its snapshot, never twice", async () => {
+    const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
+    const acks: Array<{ seq: number; status: string; applied: number }> = [];
+    const { ws } = await env.scriptedDaemon(owner, randomUUID(), (m) => {
+      if (m.type === "reportAck") acks.push(m);
+    });
+    // An earlier copy of the report stored its first message, then its checkpoint failed.
+    await appendMessages(env.db, task, [{ id: "m1", role: "assistant", content: "one" }]);
+    const stream = randomUUID();
+    const commit = JSON.stringify({
+      type: "checkpointCreated",
+      taskId: task.id,
+      commitSha: "c".repeat(40),
+      branchName: "main",
+      message: "after two",
+      messages: [
+        { id: "m1", role: "assistant", content: "one" },
+        { id: "m2", role: "assistant", content: "two" },
+      ],
+      report: { stream, seq: 1 },
+    });
+    ws.send(commit);
+    ws.send(commit); // a resend, racing the first copy
+    await waitFor(() => acks.length === 2, 20_000, "two acknowledgements");
+    expect(acks.map((a) => a.status).sort()).toEqual(["applied", "duplicate"]);
+    ws.send(JSON.stringify({ type: "taskMessages", taskId: task.id, messages: [{ id: "m3", role: "assistant", content: "three" }], report: { stream, seq: 2 } }));
+    await waitFor(() => acks.some((a) => a.seq === 2), 20_000, "an answer to report 2");
+    expect(acks.find((a) => a.seq === 2)).toMatchObject({ status: "applied", applied: 2 });
+    const record = (await getTaskRecord(env.db, owner.ownerId, task.id))!;
+    expect((await readWholeConversation(env.db, record.segments)).map((m) => m.content)).toEqual(["one", "two", "three"]);
+    expect((await listCheckpoints(env.db, record, 10)).items.map((c) => c.messageCount)).toEqual([2]);
     ws.close();
   }, 60_000);
 
@@ -183,4 +222,42 @@ describe("daemon reports with a bad upload", () => {
     expect((await readWholeConversation(env.db, record.segments)).map((m) => m.id)).toEqual(["next"]);
     ws.close();
   }, 60_000);
+});
+
+describe("the daemon's reporter", () => {
+  const sentBy = async (queue: (reporter: Reporter) => Promise<void>) => {
+    const sent: DaemonMessage[] = [];
+    const outbox = new Outbox({ dir: tempDir("makima-outbox-"), send: async (m) => void sent.push(m), connected: () => true, log: () => undefined });
+    const reporter = new Reporter({ outbox, log: () => undefined, flushMs: 60_000 });
+    await queue(reporter);
+    await reporter.drain();
+    outbox.stop();
+    return sent.map((m) => ({ type: m.type, messages: "messages" in m ? m.messages?.map((x) => x.id) : undefined }));
+  };
+  const taskId = newId();
+  const checkpoint = { type: "checkpointCreated" as const, taskId, commitSha: "d".repeat(40), branchName: "main", message: "m" };
+  const line = (id: string, bytes = 10) => ({ id, role: "assistant" as const, content: "x".repeat(bytes), timestamp: new Date().toISOString() });
+
+  it("sends a commit with the messages waiting before it as one report", async () => {
+    expect(
+      await sentBy(async (r) => {
+        r.message(taskId, line("a"));
+        r.message(taskId, line("b"));
+        await r.report(taskId, checkpoint);
+      }),
+    ).toEqual([{ type: "checkpointCreated", messages: ["a", "b"] }]);
+  });
+
+  it("sends them apart when together they would not fit one report", async () => {
+    expect(
+      await sentBy(async (r) => {
+        r.message(taskId, line("a", 55_000));
+        r.message(taskId, line("b", 30_000));
+        await r.report(taskId, { ...checkpoint, message: "m".repeat(10_000) });
+      }),
+    ).toEqual([
+      { type: "taskMessages", messages: ["a", "b"] },
+      { type: "checkpointCreated", messages: undefined },
+    ]);
+  });
 });

@@ -89,7 +89,10 @@ async function applyReport(ctx: ServiceContext, connection: Connection, message:
   if (!task) throw new DomainError(404, "not_found", "task not found");
   switch (message.type) {
     case "checkpointCreated": {
-      const { type: _t, taskId: _id, report: _r, ...checkpoint } = message;
+      const { type: _t, taskId: _id, report: _r, messages, ...checkpoint } = message;
+      // The messages printed before the commit go in first, without the report number (the checkpoint
+      // moves it): if the checkpoint fails, the resend finds them stored, and ids make that a no-op.
+      if (messages) await appendToTask(ctx, task, await wholeMessages(ctx, connection, message.taskId, messages));
       // One checkpoint per commit: a report that is not numbered (or starts a stream, as after a lost outbox)
       // may repeat one already stored; a numbered one that is next cannot.
       if ((!position || position.seq === 1) && (await checkpoints.hasCheckpointAt(db, task.id, checkpoint.commitSha))) {
@@ -101,7 +104,7 @@ async function applyReport(ctx: ServiceContext, connection: Connection, message:
     }
     case "taskMessages":
       // Message ids make a resend a no-op (see store/conversationAppend.ts).
-      await appendToTask(ctx, task, await wholeMessages(ctx, connection, message), position);
+      await appendToTask(ctx, task, await wholeMessages(ctx, connection, message.taskId, message.messages), position);
       return;
     case "taskStatus":
       await withFreshTask(db, connection.ownerId, message.taskId, async (task) => {
@@ -117,11 +120,16 @@ async function applyReport(ctx: ServiceContext, connection: Connection, message:
 }
 
 /** The messages of a report, those the daemon uploaded (too large for a WebSocket message) read back whole. */
-async function wholeMessages(ctx: ServiceContext, connection: Connection, message: Extract<Report, { type: "taskMessages" }>): Promise<NewConversationMessage[]> {
+async function wholeMessages(
+  ctx: ServiceContext,
+  connection: Connection,
+  taskId: string,
+  messages: Extract<Report, { type: "taskMessages" }>["messages"],
+): Promise<NewConversationMessage[]> {
   return Promise.all(
-    message.messages.map(async ({ uploaded, ...m }) => {
+    messages.map(async ({ uploaded, ...m }) => {
       if (!uploaded) return m;
-      const key = blobKeys.messageUpload(connection.ownerId, message.taskId, m.id);
+      const key = blobKeys.messageUpload(connection.ownerId, taskId, m.id);
       const size = await ctx.db.blobs.sizeOf(key);
       if (size === undefined) throw new DomainError(400, "upload_missing", `message ${m.id} was reported uploaded, but no upload is there`);
       if (size > MAX_UPLOADED_MESSAGE_BYTES) {

@@ -91,7 +91,7 @@ export async function appendToTask(
   const phase = await phaseOf(ctx, task);
   const started = performance.now();
   const out = await conversationAppend.appendMessages(ctx.db, task, messages, { report, event: chatEvent(task, phase) });
-  const source = report ? "daemon" : "api";
+  const source = ctx.principal.via === "daemon" ? "daemon" : "api";
   recordMetric("AppendLatency", performance.now() - started, { source });
   recordMetric("AppendBatchSize", messages.length, { source });
   return { appended: out.appended };

@@ -86,7 +86,7 @@ export async function persistentDaemonId(root: string): Promise<string> {
   return daemonId;
 }
 
-/** Above this a message does not travel inline in `taskMessages`: it is uploaded whole through S3. */
+/** Above this a message does not travel inline in a report: it is uploaded whole through S3. */
 export const INLINE_MESSAGE_BYTES = 60 * 1024;
 
 /** A report with each message too large for a WebSocket message uploaded first (presigned PUT), sent as `uploaded`. */
@@ -96,7 +96,7 @@ async function uploadLargeMessages(
   uploads: Map<string, (url: string) => void>,
   transfers: TransferPolicy,
 ): Promise<Report> {
-  if (report.type !== "taskMessages") return report;
+  if (report.type === "taskStatus" || !report.messages) return report;
   const messages = await Promise.all(
     report.messages.map(async (message) => {
       if (Buffer.byteLength(JSON.stringify(message)) <= INLINE_MESSAGE_BYTES) return message;

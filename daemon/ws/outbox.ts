@@ -30,7 +30,11 @@ export interface OutboxOptions {
   log: (line: string) => void;
   /** Turns a report into what goes on the wire (large messages uploaded first); once per report and run. */
   prepare?: (report: Report) => Promise<Report>;
-  /** Reports of one task on the wire without an answer; default 4. */
+  /**
+   * Reports of one task on the wire without an answer; default 2: one being
+   * applied, the next one waiting right behind it (the server applies a
+   * task's reports one at a time; more in flight only wait longer).
+   */
   window?: number;
   /** An unanswered report is sent again after this long; default 5 s. */
   resendMs?: number;
@@ -219,7 +223,7 @@ export class Outbox {
     this.timer ??= setInterval(() => this.resendStale(), Math.max(100, (this.options.resendMs ?? 5000) / 4));
     this.timer.unref();
     if (!this.options.connected()) return;
-    const window = this.options.window ?? 4;
+    const window = this.options.window ?? 2;
     let inFlight = box.entries.filter((e) => e.sentAt !== undefined).length;
     for (const entry of box.entries) {
       if (inFlight >= window) break;

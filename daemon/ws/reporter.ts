@@ -7,7 +7,8 @@ type Report = Extract<DaemonMessage, { type: "checkpointCreated" | "taskStatus" 
 /**
  * What the daemon reports about a task (messages, checkpoints, status), in
  * the order it happened: messages are batched (≤ 90 a batch, one server
- * transaction; well under the 128 KB message limit), and every report goes
+ * transaction; well under the 128 KB message limit), a commit's report
+ * carries the messages printed before it when they fit, and every report goes
  * into the outbox, which numbers, keeps and delivers it (see outbox.ts).
  * The order on the server comes from those numbers, not from timing.
  */
@@ -45,9 +46,16 @@ export class Reporter {
     box.timer ??= setTimeout(() => this.flushBuffer(taskId, box), this.options.flushMs ?? 100);
   }
 
-  /** Queues a report after every message queued before it; resolves once it is in the outbox on disk. */
+  /**
+   * Queues a report after every message queued before it; resolves once it
+   * is in the outbox on disk. A checkpoint takes the messages waiting before
+   * it along when they fit one report: one report to apply, not two.
+   */
   report(taskId: string, message: Report): Promise<void> {
     const box = this.box(taskId);
+    if (message.type === "checkpointCreated" && box.buffer.length > 0 && box.bytes + Buffer.byteLength(JSON.stringify(message)) <= MAX_BATCH_BYTES) {
+      return this.enqueue(box, { ...message, messages: this.take(box) });
+    }
     this.flushBuffer(taskId, box);
     return this.enqueue(box, message);
   }
@@ -74,12 +82,17 @@ export class Reporter {
   }
 
   private flushBuffer(taskId: string, box: TaskBuffer): void {
+    if (box.buffer.length === 0) return;
+    void this.enqueue(box, { type: "taskMessages", taskId, messages: this.take(box) });
+  }
+
+  /** The messages waiting, which leave the buffer. */
+  private take(box: TaskBuffer): TaskMessage[] {
     clearTimeout(box.timer);
     box.timer = undefined;
-    if (box.buffer.length === 0) return;
     const messages = box.buffer.splice(0);
     box.bytes = 0;
-    void this.enqueue(box, { type: "taskMessages", taskId, messages });
+    return messages;
   }
 
   private enqueue(box: TaskBuffer, message: Report | Extract<DaemonMessage, { type: "taskMessages" }>): Promise<void> {

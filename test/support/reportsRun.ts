@@ -117,10 +117,12 @@ export async function runReports(run: ReportsRun): Promise<ReportsOutcome> {
         lastCount = count;
         lastStoredAt = Date.now();
       }
-      const made = (await listCheckpoints(db, record, 200)).items.length;
-      if (count >= run.messages && made >= run.commits && record.status !== "pending" && record.status !== "running" && daemon.outbox.pending === 0) break;
+      // Checkpoints are listed only once every message is in: the watching must not slow what it watches.
+      const arrived = count >= run.messages && record.status !== "pending" && record.status !== "running" && daemon.outbox.pending === 0;
+      const made = async () => (await listCheckpoints(db, record, 200)).items.length;
+      if (arrived && (await made()) >= run.commits) break;
       if (Date.now() > deadline) {
-        throw new Error(`not everything arrived: ${count}/${run.messages} messages, ${made}/${run.commits} checkpoints, status ${record.status}, ${daemon.outbox.pending} reports pending`);
+        throw new Error(`not everything arrived: ${count}/${run.messages} messages, ${await made()}/${run.commits} checkpoints, status ${record.status}, ${daemon.outbox.pending} reports pending`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
