@@ -9,7 +9,7 @@ import { newId } from "../core/ids.js";
 import { blobKeys } from "../core/blobs.js";
 import { type Db } from "../core/store/db.js";
 import { type Item } from "../core/store/table.js";
-import { historyEventItems, newHistoryEvent, type NewHistoryEvent } from "../core/store/history.js";
+import { historyEventItems, newHistoryEvent, typeFacet, type NewHistoryEvent } from "../core/store/history.js";
 import { dayOf, expiryAttributes } from "../core/store/snapshots.js";
 import { itemSize } from "./support.js";
 
@@ -51,9 +51,9 @@ export const planKeys = {
   taskEventPrefix: "TASKEVENT#",
 };
 
-/** The plan's indexes of a history event: owner, contract, task and type; it indexes no phase. */
+/** The plan's indexes of a history event: owner, contract, task and type (the owner's timeline and a copy by type); it indexes no phase. */
 function planHistoryItems(input: NewHistoryEvent, at: Date): Item[] {
-  return historyEventItems(newHistoryEvent(input, at)).filter((item) => !String(item.pk).includes("#EVENTS#P#"));
+  return historyEventItems(newHistoryEvent(input, at), [undefined, typeFacet(input.eventType)]);
 }
 
 /** The rows the plan inserts for a batch of messages a daemon reports: a task event and a chat history event each. */

@@ -28,7 +28,7 @@
  * | … waiting for one daemon (bound to it)   | gsi3pk = OWNER#o#AWAITING_DAEMON#d, limit a page      | gsi3  |
  * | conversation rewinds of a task, newest   | pk = TASK#t, sk begins_with CONVREWIND# (a restore: limit 25) | table |
  * | code rewinds of a task, newest           | pk = TASK#t, sk begins_with CODEREWIND# (an undo: limit 25) | table |
- * | owner timeline (time range by id bounds) | pk = OWNER#o#EVENTS#S<n>, sk between ids, each shard n | table |
+ * | owner timeline (time range by id bounds) | pk = OWNER#o#EVENTS#S<n>, sk between ids, each shard n, with EVENTS#T#chat and EVENTS#T#checkpoint beside it | table |
  * | contract history                         | gsi1pk = CONTRACT#c#EVENTS#S<n>, gsi1sk between ids, each shard n | gsi1 |
  * | task history                             | gsi2pk = TASK#t#EVENTS, gsi2sk between ids            | gsi2  |
  * | … of one event type (each type queried)  | same, partition EVENTS#T#<type>[#S<n>] (a copy per event) | same |

@@ -481,7 +481,7 @@ describe("history paging", () => {
       if (i < 8) {
         // As events were stored before the timelines had shards.
         const event = store.newHistoryEvent(input, at);
-        const items = store.historyEventItems(event).map((item) => ({
+        const items = store.historyEventItems(event, [undefined, store.typeFacet(event.eventType)]).map((item) => ({
           ...item,
           pk: String(item.pk).replace(/#S\d+$/, ""),
           gsi1pk: String(item.gsi1pk).replace(/#S\d+$/, ""),
@@ -492,7 +492,7 @@ describe("history paging", () => {
     }
     const shards = new Set(written.slice(8).map((e) => String(store.historyEventItems(e)[0]!.pk)));
     expect(shards.size).toBeGreaterThan(4);
-    for (const pk of shards) expect(pk).toMatch(new RegExp(`^OWNER#${owner}#EVENTS#S\\d+$`));
+    for (const pk of shards) expect(pk).toMatch(new RegExp(`^OWNER#${owner}#EVENTS(#T#\\w+)?#S\\d+$`));
 
     for (const list of [
       (cursor?: string) => store.timeline(db, owner, { limit: 5, cursor }),

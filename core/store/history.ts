@@ -8,7 +8,8 @@ import type { Item } from "./table.js";
 /**
  * History events. Each event is one item in its owner's timeline partition,
  * indexed by contract (gsi1) and task (gsi2), plus one copy in the partition
- * of its type and one in that of its phase. Every filter is then a key
+ * of its type and one in that of its phase; an event of a type recorded
+ * often is stored in its type's partition only (MAIN_BY_TYPE). Every filter is then a key
  * condition: a page reads about `limit` items whatever the history holds.
  * Ids are UUIDv7, so each partition is in time order and a time range is a
  * key range. The owner's and the contract's partitions are split in
@@ -30,12 +31,26 @@ export function newHistoryEvent(input: NewHistoryEvent, at: Date): HistoryEvent 
   return HistoryEvent.parse({ id: newId(at), ...input, createdAt: at.toISOString() });
 }
 
-const typeFacet = (type: string) => `T#${type}`;
+export const typeFacet = (type: string) => `T#${type}`;
 const phaseFacet = (phase: string) => `P#${phase}`;
 
-/** The stored items of an event: the event in its timelines, and its copies by type and by phase. */
-export function historyEventItems(event: HistoryEvent): Item[] {
-  const facets = [undefined, typeFacet(event.eventType), ...(event.phase ? [phaseFacet(event.phase)] : [])];
+/**
+ * The types a task records most (a batch of messages, a commit): an event of
+ * one is stored in its type's partition only, which an unfiltered page reads
+ * beside the main one. Older events of these types are in both; a page
+ * shows each once.
+ */
+const MAIN_BY_TYPE: readonly HistoryEventType[] = ["chat", "checkpoint"];
+
+/** Where an event is stored: the main timeline (undefined) unless its type is in MAIN_BY_TYPE, its type's, its phase's. */
+const facetsOf = (event: HistoryEvent): Array<string | undefined> => [
+  ...(MAIN_BY_TYPE.includes(event.eventType) ? [] : [undefined]),
+  typeFacet(event.eventType),
+  ...(event.phase ? [phaseFacet(event.phase)] : []),
+];
+
+/** The stored items of an event: the event in its timelines (owner, contract, task), one for each of its facets. */
+export function historyEventItems(event: HistoryEvent, facets = facetsOf(event)): Item[] {
   const shard = shardOf(event.id, TIMELINE_SHARDS);
   return facets.map((facet) => ({
     pk: keys.ownerEvents(event.ownerId, facet, shard),
@@ -100,7 +115,9 @@ async function historyPage(db: Db, timeline: Timeline, f: HistoryFilters): Promi
   const types = f.eventTypes?.length ? [...new Set(f.eventTypes)] : undefined;
   const partitions = types
     ? types.flatMap((t) => timeline.partitions(typeFacet(t)))
-    : timeline.partitions(f.phase ? phaseFacet(f.phase) : undefined);
+    : f.phase
+      ? timeline.partitions(phaseFacet(f.phase))
+      : [...timeline.partitions(undefined), ...MAIN_BY_TYPE.flatMap((t) => timeline.partitions(typeFacet(t)))];
   const phaseFilter = types && f.phase ? f.phase : undefined;
   const [hash, range] = timeline.index ? [`${timeline.index}pk`, `${timeline.index}sk`] : ["pk", "sk"];
   // One budget for the whole page, shared by its lanes.
@@ -133,7 +150,8 @@ async function historyPage(db: Db, timeline: Timeline, f: HistoryFilters): Promi
   let complete: Item[] = [];
   for (let round = 0; ; round++) {
     frontier = lanes.reduce<string | undefined>((max, l) => (l.frontier && (!max || l.frontier > max) ? l.frontier : max), undefined);
-    complete = lanes.flatMap((l) => l.items).filter((item) => !frontier || String(item.id) >= frontier);
+    // An older event of a MAIN_BY_TYPE type is in two lanes: it counts once.
+    complete = [...new Map(lanes.flatMap((l) => l.items).filter((item) => !frontier || String(item.id) >= frontier).map((item) => [String(item.id), item])).values()];
     if (!live || !frontier || complete.length > f.limit || round >= MAX_ROUNDS) break;
     const holding = lanes.filter((l) => l.frontier === frontier);
     // A lane out of its filter budget holds the page back: it comes back short, with a cursor.
