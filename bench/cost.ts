@@ -184,8 +184,8 @@ async function runOurs(emulators: Emulators, conversation: ConversationMessage[]
   await runCleanup({ ...db, clock: () => new Date(Date.now() + 2 * 86_400_000) }, { log: () => undefined });
   const stored = await footprint(db, taskId);
   // Snapshots are kept for the retention period (30 days), as the plan's are; the log and the history for good.
-  const snapshotBytes = stored.byKind.get("SNAPSHOT")?.bytes ?? 0;
-  usage.dynamoBytes = stored.itemBytes - snapshotBytes + (await historyBytes(db, owner.id)).bytes;
+  const snapshotBytes = stored.byKind.get("SNAPSHOT")?.billed ?? 0;
+  usage.dynamoBytes = stored.billedBytes - snapshotBytes + (await historyBytes(db, owner.id)).billed;
   usage.expiringDynamoBytes = snapshotBytes;
   usage.s3Bytes = stored.s3Bytes;
   return usage;
@@ -234,9 +234,9 @@ async function runPlan(emulators: Emulators, conversation: ConversationMessage[]
   usage.s3Puts = stored.s3.puts;
   usage.s3Gets = stored.s3.gets + s3Gets;
   const kept = await footprint(db, stored.taskId);
-  const snapshotBytes = kept.byKind.get("SNAPSHOT")?.bytes ?? 0;
+  const snapshotBytes = kept.byKind.get("SNAPSHOT")?.billed ?? 0;
   // Snapshots (items and their S3 states) go after the plan's 30-day retention; task events, checkpoints and history stay.
-  usage.dynamoBytes = kept.itemBytes - snapshotBytes + (await historyBytes(db, stored.ownerId)).bytes;
+  usage.dynamoBytes = kept.billedBytes - snapshotBytes + (await historyBytes(db, stored.ownerId)).billed;
   usage.expiringDynamoBytes = snapshotBytes;
   usage.expiringS3Bytes = kept.s3Bytes;
   usage.httpRequests = ours.httpRequests;

@@ -32,6 +32,7 @@ import {
   formatNumber,
   invokedDirectly,
   itemSize,
+  billedBytes,
   printTable,
   seededRandom,
   withEmulators,
@@ -353,8 +354,10 @@ export async function appendWriteUnits(
 
 export interface Footprint {
   itemBytes: number;
+  /** What DynamoDB bills storage for (bench/support.ts billedBytes): overhead and index copies included. */
+  billedBytes: number;
   items: number;
-  byKind: Map<string, { items: number; bytes: number }>;
+  byKind: Map<string, { items: number; bytes: number; billed: number }>;
   /** Attribute names seen per item kind, to check that the shared items match between the ways. */
   attributes: Map<string, Set<string>>;
   s3Bytes: number;
@@ -363,9 +366,10 @@ export interface Footprint {
 
 /** Everything the way stored: every item of the task's partition (Query, never Scan) and every object in its bucket. */
 export async function footprint(db: Db, taskId: string): Promise<Footprint> {
-  const byKind = new Map<string, { items: number; bytes: number }>();
+  const byKind = new Map<string, { items: number; bytes: number; billed: number }>();
   const attributes = new Map<string, Set<string>>();
   let itemBytes = 0;
+  let billed = 0;
   let items = 0;
   let startKey: Record<string, unknown> | undefined;
   do {
@@ -377,9 +381,11 @@ export async function footprint(db: Db, taskId: string): Promise<Footprint> {
     for (const item of page.items) {
       const size = itemSize(item);
       const kind = String(item.sk).replace(/#.*$/, "");
-      const entry = byKind.get(kind) ?? { items: 0, bytes: 0 };
+      const entry = byKind.get(kind) ?? { items: 0, bytes: 0, billed: 0 };
       entry.items++;
       entry.bytes += size;
+      entry.billed += billedBytes(item);
+      billed += billedBytes(item);
       byKind.set(kind, entry);
       const names = attributes.get(kind) ?? new Set<string>();
       for (const name of Object.keys(item)) names.add(name);
@@ -400,12 +406,13 @@ export async function footprint(db: Db, taskId: string): Promise<Footprint> {
     }
     after = page.next;
   } while (after);
-  return { itemBytes, items, byKind, attributes, s3Bytes, s3Objects };
+  return { itemBytes, billedBytes: billed, items, byKind, attributes, s3Bytes, s3Objects };
 }
 
 /** The owner's history events as stored: the timeline and its copies by type and by phase, every shard. */
-export async function historyBytes(db: Db, ownerId: string): Promise<{ items: number; bytes: number }> {
+export async function historyBytes(db: Db, ownerId: string): Promise<{ items: number; bytes: number; billed: number }> {
   let bytes = 0;
+  let billed = 0;
   let items = 0;
   const facets = [undefined, ...HistoryEventType.options.map((t) => `T#${t}`), ...Phase.options.map((p) => `P#${p}`)];
   for (const facet of facets) {
@@ -413,13 +420,16 @@ export async function historyBytes(db: Db, ownerId: string): Promise<{ items: nu
       let startKey: Record<string, unknown> | undefined;
       do {
         const page = await db.table.query({ KeyConditionExpression: "pk = :p", ExpressionAttributeValues: { ":p": keys.ownerEvents(ownerId, facet, shard) }, ExclusiveStartKey: startKey });
-        for (const item of page.items) bytes += itemSize(item);
+        for (const item of page.items) {
+          bytes += itemSize(item);
+          billed += billedBytes(item);
+        }
         items += page.items.length;
         startKey = page.lastKey;
       } while (startKey);
     }
   }
-  return { items, bytes };
+  return { items, bytes, billed };
 }
 
 export interface Rebuild {

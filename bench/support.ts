@@ -151,6 +151,12 @@ const kindOf = (key: Key | Item) => (String(key.pk).includes("#EVENTS") ? "EVENT
 /** Index copies a put writes (ALL projection): one per index whose keys the item carries. */
 const indexCopies = (item: Item) => Object.values(TABLE_KEYS.globalIndexes).filter((i) => item[i.hashKey] !== undefined && item[i.rangeKey] !== undefined).length;
 
+/** DynamoDB's storage overhead per item, in the table and in each index. */
+const ITEM_OVERHEAD_BYTES = 100;
+
+/** The bytes DynamoDB bills an item's storage for: the item and 100 B, and as much again in each index that holds a copy (ALL projection). */
+export const billedBytes = (item: Item) => (itemSize(item) + ITEM_OVERHEAD_BYTES) * (1 + indexCopies(item));
+
 /**
  * A Table that books write units per item kind (the sort key's prefix) and
  * re-costs transactions: DynamoDB Local reports a TransactWriteItems as if it
