@@ -20,7 +20,7 @@ import { appendMessages } from "../core/store/conversationAppend.js";
 import { readConversation } from "../core/store/conversationLog.js";
 import { createCheckpointWithSnapshot } from "../core/store/checkpoints.js";
 import { getSnapshot } from "../core/store/snapshots.js";
-import { historyEventItems, newHistoryEvent } from "../core/store/history.js";
+import { historyEventItems, newHistoryEvent, phaseFacet, typeFacet } from "../core/store/history.js";
 import { chatEvent } from "../core/services/taskEvents.js";
 import { checkpointCreatedEvent } from "../core/services/checkpoints.js";
 import { planAppendMessages, planCheckpointWithSnapshot, planSnapshotState, planTaskConversation } from "./planDesign.js";
@@ -380,12 +380,13 @@ export async function footprint(db: Db, taskId: string): Promise<Footprint> {
     });
     for (const item of page.items) {
       const size = itemSize(item);
+      const billedSize = billedBytes(item);
       const kind = String(item.sk).replace(/#.*$/, "");
       const entry = byKind.get(kind) ?? { items: 0, bytes: 0, billed: 0 };
       entry.items++;
       entry.bytes += size;
-      entry.billed += billedBytes(item);
-      billed += billedBytes(item);
+      entry.billed += billedSize;
+      billed += billedSize;
       byKind.set(kind, entry);
       const names = attributes.get(kind) ?? new Set<string>();
       for (const name of Object.keys(item)) names.add(name);
@@ -414,7 +415,7 @@ export async function historyBytes(db: Db, ownerId: string): Promise<{ items: nu
   let bytes = 0;
   let billed = 0;
   let items = 0;
-  const facets = [undefined, ...HistoryEventType.options.map((t) => `T#${t}`), ...Phase.options.map((p) => `P#${p}`)];
+  const facets = [undefined, ...HistoryEventType.options.map(typeFacet), ...Phase.options.map(phaseFacet)];
   for (const facet of facets) {
     for (const shard of shardLanes(TIMELINE_SHARDS)) {
       let startKey: Record<string, unknown> | undefined;

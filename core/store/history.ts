@@ -32,7 +32,7 @@ export function newHistoryEvent(input: NewHistoryEvent, at: Date): HistoryEvent 
 }
 
 export const typeFacet = (type: string) => `T#${type}`;
-const phaseFacet = (phase: string) => `P#${phase}`;
+export const phaseFacet = (phase: string) => `P#${phase}`;
 
 /**
  * The types a task records most (a batch of messages, a commit): an event of
