@@ -17,7 +17,7 @@
  * | conversation log, by sequence            | pk = TASK#t, sk between MSG#from and MSG#to           | table |
  * | message by id, dedupe (id digests)       | pk = TASK#t, sk begins_with MSGIDS#                   | table |
  * | checkpoints by number                    | pk = TASK#t, sk begins_with CHECKPOINT#               | table |
- * | checkpoint by id                         | pk = TASK#t, sk = CHECKPOINTID#id → number            | table |
+ * | checkpoint by id                         | pk = TASK#t, sk = CHECKPOINTID#id → number (a hint: the checkpoint vouches) | table |
  * | latest checkpoint at a commit (or prefix)| pk = TASK#t, sk begins_with CHECKPOINTSHA#sha, newest, limit 1 → number | table |
  * | latest checkpoint at ≤ n messages        | pk = TASK#t, sk between CHECKPOINTAT# and CHECKPOINTAT#n#~, newest first, limit 25 → number | table |
  * | latest checkpoint at or before a time    | pk = TASK#t, sk = CHECKPOINT#n, a binary search over n (numbers follow creation) | table |
@@ -119,16 +119,23 @@ export const keys = {
   checkpoint: (taskId: string, number: number) => ({ pk: `TASK#${taskId}`, sk: `CHECKPOINT#${pad(number, 6)}` }),
   checkpointPrefix: "CHECKPOINT#",
   checkpointById: (taskId: string, checkpointId: string) => ({ pk: `TASK#${taskId}`, sk: `CHECKPOINTID#${checkpointId}` }),
-  /** Pointer to a checkpoint by its commit (lower-case SHA), then number: a SHA or a prefix of one is a key condition. */
-  checkpointBySha: (taskId: string, commitSha: string, number: number) => ({
+  /**
+   * Pointer to a checkpoint by its commit (lower-case SHA), then number, then
+   * id: a SHA or a prefix of one is a key condition, and no two attempts at a
+   * checkpoint write the same key (pointers written before the id was part of
+   * the key end at the number).
+   */
+  checkpointBySha: (taskId: string, commitSha: string, number: number, checkpointId: string) => ({
     pk: `TASK#${taskId}`,
-    sk: `CHECKPOINTSHA#${commitSha}#${pad(number, 6)}`,
+    sk: `CHECKPOINTSHA#${commitSha}#${pad(number, 6)}#${checkpointId}`,
   }),
+  /** The commit pointers of one checkpoint number (a key prefix). */
+  checkpointShaAt: (commitSha: string, number: number) => `CHECKPOINTSHA#${commitSha}#${pad(number, 6)}`,
   checkpointShaPrefix: "CHECKPOINTSHA#",
-  /** Pointer to a checkpoint by how many messages its conversation held, then number: the newest at or before a count is read in reverse from it. */
-  checkpointByCount: (taskId: string, messageCount: number, number: number) => ({
+  /** Pointer to a checkpoint by how many messages its conversation held, then number, then id: the newest at or before a count is read in reverse from it. */
+  checkpointByCount: (taskId: string, messageCount: number, number: number, checkpointId: string) => ({
     pk: `TASK#${taskId}`,
-    sk: `CHECKPOINTAT#${pad(messageCount)}#${pad(number, 6)}`,
+    sk: `CHECKPOINTAT#${pad(messageCount)}#${pad(number, 6)}#${checkpointId}`,
   }),
   checkpointCountPrefix: "CHECKPOINTAT#",
   /** The last sort key of the count pointers at or below `messageCount`. */

@@ -134,8 +134,8 @@ describe("picking a checkpoint", () => {
     const { task: old } = await taskWithCheckpoints(3);
     for (let k = 1; k <= 3; k++) {
       const c = (await store.getCheckpointByNumber(db, old, k))!;
-      await db.table.delete(keys.checkpointBySha(old.id, c.commitSha, k));
-      await db.table.delete(keys.checkpointByCount(old.id, c.messageCount!, k));
+      await db.table.delete(keys.checkpointBySha(old.id, c.commitSha, k, c.id));
+      await db.table.delete(keys.checkpointByCount(old.id, c.messageCount!, k, c.id));
     }
     expect((await store.findCheckpointBySha(db, old, sha(2))).checkpointNumber).toBe(2);
     await expect(store.findCheckpointBySha(db, old, "e".repeat(40))).rejects.toMatchObject({ status: 404 });

@@ -383,6 +383,35 @@ describe("checkpoints", () => {
     const otherTask = await newTask();
     await expect(store.getCheckpoint(db, otherTask, third.id)).rejects.toMatchObject({ status: 404 });
 
+    // The attempts that lost a number took their pointers back: one of each kind per checkpoint.
+    const { items } = await db.table.query({
+      KeyConditionExpression: "pk = :p AND begins_with(sk, :c)",
+      ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":c": "CHECKPOINT" },
+    });
+    const kinds = items.map((i) => String(i.sk).split("#")[0]);
+    for (const kind of ["CHECKPOINT", "CHECKPOINTID", "CHECKPOINTSHA", "CHECKPOINTAT"]) expect(kinds.filter((k) => k === kind)).toHaveLength(6);
+  });
+
+  it("believes a pointer only when the checkpoint it names agrees (an attempt cut short leaves pointers behind)", async () => {
+    const task = await newTask();
+    await store.appendMessages(db, task, [msg(1), msg(2)]);
+    const { checkpoint: one } = await store.createCheckpointWithSnapshot(db, task, { commitSha: "aa11", branchName: "main", message: "one" });
+    // An attempt at number 1 that died after writing its pointers: a commit never checkpointed, more messages than any checkpoint.
+    const ghost = "01900000-0000-7000-8000-000000000000";
+    await db.table.batchWrite([
+      { put: { ...keys.checkpointById(task.id, ghost), checkpointNumber: 1 } },
+      { put: { ...keys.checkpointBySha(task.id, "ff99", 1, ghost), checkpointNumber: 1 } },
+      { put: { ...keys.checkpointBySha(task.id, "aa11", 1, ghost), checkpointNumber: 1 } },
+      { put: { ...keys.checkpointByCount(task.id, 9, 1, ghost), checkpointNumber: 1, conversationSnapshotId: one.conversationSnapshotId } },
+    ]);
+    await expect(store.getCheckpoint(db, task, ghost)).rejects.toMatchObject({ status: 404 });
+    await expect(store.findCheckpointBySha(db, task, "ff99")).rejects.toMatchObject({ status: 404 });
+    expect(await store.hasCheckpointAt(db, task, "ff99")).toBe(false);
+    // A prefix that only a stray pointer makes ambiguous is not.
+    expect((await store.findCheckpointBySha(db, task, "aa1")).id).toBe(one.id);
+    expect(await store.hasCheckpointAt(db, task, "aa11")).toBe(true);
+    const kept = store.clipSegments(await store.closeSegments(db, task), 2);
+    expect((await store.checkpointOnConversation(db, task, kept))?.id).toBe(one.id);
   });
 });
 

@@ -95,7 +95,7 @@ async function applyReport(ctx: ServiceContext, connection: Connection, message:
       if (messages) await appendToTask(ctx, task, await wholeMessages(ctx, connection, message.taskId, messages));
       // One checkpoint per commit: a report that is not numbered (or starts a stream, as after a lost outbox)
       // may repeat one already stored; a numbered one that is next cannot.
-      if ((!position || position.seq === 1) && (await checkpoints.hasCheckpointAt(db, task.id, checkpoint.commitSha))) {
+      if ((!position || position.seq === 1) && (await checkpoints.hasCheckpointAt(db, task, checkpoint.commitSha))) {
         if (position) await reportOrder.advanceReport(db, task.id, position);
         return;
       }

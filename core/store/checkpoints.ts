@@ -3,7 +3,7 @@ import { keys } from "../keys.js";
 import { newId } from "../ids.js";
 import { badRequest, notFound } from "../errors.js";
 import { type Db, nowIso } from "./db.js";
-import { cancellationReasons, isExpired, type Item, type TransactItem } from "./table.js";
+import { cancellationReasons, isExpired, type Item, type Key, type TransactItem } from "./table.js";
 import { isWriteConflict, retryOnConflict } from "./conflicts.js";
 import { clipSegments, countOf } from "./segments.js";
 import { buildSnapshot, snapshotItem } from "./snapshots.js";
@@ -11,10 +11,17 @@ import { ReportOutOfOrder, reportGuard, type ReportPosition } from "./reportOrde
 import { queryPage, type Page } from "./paging.js";
 
 /**
- * A checkpoint and its `checkpoint` snapshot, written in one transaction with
- * its pointers (by id, by commit, by message count → number); the number is
- * claimed by a conditional put, so concurrent checkpoints of a task get 1, 2,
- * 3… without gaps or repeats.
+ * A checkpoint and its `checkpoint` snapshot, written in one transaction; the
+ * number is claimed by a conditional put, so concurrent checkpoints of a task
+ * get 1, 2, 3… without gaps or repeats.
+ *
+ * Its pointers (by id, by commit, by message count → number) are hints,
+ * written just before the transaction at the plain rate (a transaction
+ * prices each item twice). Every attempt writes keys of its own, so a hint
+ * never overwrites another checkpoint's; a reader believes one only when the
+ * checkpoint it names agrees with it (`vouches`). The hints of a refused
+ * attempt are deleted; those of an attempt cut short by a crash stay,
+ * unbelieved.
  */
 export async function createCheckpointWithSnapshot(
   db: Db,
@@ -45,7 +52,8 @@ export async function createCheckpointWithSnapshot(
         messageCount: snapshot.messageCount,
         createdAt: nowIso(db),
       });
-      const pointer = { ownerId: task.ownerId, checkpointNumber: number, commitSha: checkpoint.commitSha, conversationSnapshotId: snapshot.id };
+      const hints = pointerItems(task.id, checkpoint);
+      await db.table.batchWrite(hints.map((put) => ({ put })));
       try {
         await db.table.transact([
           {
@@ -57,13 +65,12 @@ export async function createCheckpointWithSnapshot(
           ...(guard
             ? [{ Update: { Key: keys.task(task.id), UpdateExpression: `SET ${guard.set}`, ConditionExpression: guard.condition, ExpressionAttributeValues: guard.values } }]
             : []),
-          { Put: { Item: { ...keys.checkpointById(task.id, checkpointId), ownerId: task.ownerId, checkpointNumber: number } } },
-          { Put: { Item: { ...keys.checkpointBySha(task.id, checkpoint.commitSha, number), ...pointer } } },
-          { Put: { Item: { ...keys.checkpointByCount(task.id, snapshot.messageCount, number), ...pointer } } },
           { Put: { Item: snapshotItem(snapshot) } },
           ...alsoWrite(checkpoint, snapshot),
         ]);
       } catch (error) {
+        // The hints by commit and by count name this attempt's number (the one by id is rewritten by the next attempt).
+        await db.table.batchWrite(hints.slice(1).map(({ pk, sk }) => ({ delete: { pk, sk } }))).catch(() => undefined);
         if (report && cancellationReasons(error)?.[1] === "ConditionalCheckFailed") throw new ReportOutOfOrder(report);
         throw error;
       }
@@ -72,6 +79,69 @@ export async function createCheckpointWithSnapshot(
     isWriteConflict,
     { attempts: 50 },
   );
+}
+
+/** A checkpoint's pointers: by id, by commit, by message count (the one a search on the kept conversation reads, with its snapshot). */
+function pointerItems(taskId: string, c: TaskCheckpoint): Array<Item & Key> {
+  const n = c.checkpointNumber;
+  return [
+    { ...keys.checkpointById(taskId, c.id), checkpointNumber: n },
+    { ...keys.checkpointBySha(taskId, c.commitSha, n, c.id), checkpointNumber: n },
+    { ...keys.checkpointByCount(taskId, c.messageCount ?? 0, n, c.id), checkpointNumber: n, conversationSnapshotId: c.conversationSnapshotId },
+  ];
+}
+
+/** A commit or count pointer's sort key: …#<number>#<checkpoint id>, or …#<number> when written before ids were part of it. */
+function pointedId(pointer: Item): string | undefined {
+  const id = String(pointer.sk).split("#")[3];
+  return id || undefined;
+}
+
+/** The commit a commit pointer names, from its key. */
+const pointedSha = (pointer: Item) => String(pointer.sk).split("#")[1]!;
+
+/**
+ * Whether a checkpoint agrees with a pointer to it: the same id (or, for a
+ * pointer from before ids were in its key, the same commit and snapshot).
+ */
+function vouches(checkpoint: TaskCheckpoint | undefined, pointer: Item): checkpoint is TaskCheckpoint {
+  if (!checkpoint) return false;
+  const id = pointedId(pointer);
+  if (id !== undefined) return checkpoint.id === id;
+  if (String(pointer.sk).startsWith(keys.checkpointShaPrefix)) return checkpoint.commitSha === pointedSha(pointer);
+  return checkpoint.conversationSnapshotId === pointer.conversationSnapshotId;
+}
+
+/** How many pointers a lookup reads past before giving up on finding one a checkpoint vouches for. */
+const POINTER_SEARCH = 50;
+
+/** The first pointer of a key range, in order, that its checkpoint vouches for, with that checkpoint. */
+async function firstVouched(
+  db: Db,
+  task: TaskRecord,
+  range: { keyCondition: string; values: Record<string, unknown>; forward: boolean },
+  accept: (checkpoint: TaskCheckpoint, pointer: Item) => Promise<boolean> = async () => true,
+  most = POINTER_SEARCH,
+): Promise<{ checkpoint: TaskCheckpoint; pointer: Item } | undefined> {
+  let startKey: Item | undefined;
+  let looked = 0;
+  do {
+    const page = await db.table.query({
+      KeyConditionExpression: range.keyCondition,
+      ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ...range.values },
+      ScanIndexForward: range.forward,
+      ConsistentRead: true,
+      Limit: 25,
+      ExclusiveStartKey: startKey,
+    });
+    looked += page.items.length;
+    for (const pointer of page.items) {
+      const checkpoint = await getCheckpointByNumber(db, task, pointer.checkpointNumber as number);
+      if (vouches(checkpoint, pointer) && (await accept(checkpoint, pointer))) return { checkpoint, pointer };
+    }
+    startKey = page.lastKey;
+  } while (startKey && looked < most);
+  return undefined;
 }
 
 async function lastCheckpointNumber(db: Db, taskId: string): Promise<number> {
@@ -94,11 +164,8 @@ export async function getCheckpointByNumber(db: Db, task: TaskRecord, number: nu
 /** A checkpoint of this task; one of another task (or owner) is not found. */
 export async function getCheckpoint(db: Db, task: TaskRecord, checkpointId: string): Promise<TaskCheckpoint> {
   const pointer = await db.table.get(keys.checkpointById(task.id, checkpointId));
-  const checkpoint =
-    pointer && pointer.ownerId === task.ownerId
-      ? await getCheckpointByNumber(db, task, pointer.checkpointNumber as number)
-      : undefined;
-  if (!checkpoint) throw notFound("checkpoint");
+  const checkpoint = pointer ? await getCheckpointByNumber(db, task, pointer.checkpointNumber as number) : undefined;
+  if (checkpoint?.id !== checkpointId) throw notFound("checkpoint");
   return checkpoint;
 }
 
@@ -134,7 +201,14 @@ export function listCheckpoints(db: Db, task: TaskRecord, limit: number, cursor?
  */
 async function hasUnpointedCheckpoints(db: Db, task: TaskRecord): Promise<boolean> {
   const first = await getCheckpointByNumber(db, task, 1);
-  return first !== undefined && (await db.table.get(keys.checkpointBySha(task.id, first.commitSha, 1))) === undefined;
+  if (!first) return false;
+  const { items } = await db.table.query({
+    KeyConditionExpression: "pk = :p AND begins_with(sk, :s)",
+    ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":s": keys.checkpointShaAt(first.commitSha, 1) },
+    Limit: 1,
+    ConsistentRead: true,
+  });
+  return items.length === 0;
 }
 
 /** How many checkpoints from before the pointers a search by commit looks through, newest first. */
@@ -149,25 +223,18 @@ const UNPOINTED_SHA_SEARCH = 1000;
 export async function findCheckpointBySha(db: Db, task: TaskRecord, sha: string): Promise<TaskCheckpoint> {
   const prefix = sha.toLowerCase();
   const byCommit = (forward: boolean) =>
-    db.table.query({
-      KeyConditionExpression: "pk = :p AND begins_with(sk, :s)",
-      ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":s": `${keys.checkpointShaPrefix}${prefix}` },
-      ScanIndexForward: forward,
-      Limit: 1,
-      ConsistentRead: true,
-    });
-  const [newest] = (await byCommit(false)).items;
-  if (newest && newest.ownerId === task.ownerId) {
-    if (newest.commitSha !== prefix) {
-      const [lowest] = (await byCommit(true)).items;
-      if (lowest && lowest.commitSha !== newest.commitSha) {
+    firstVouched(db, task, { keyCondition: "pk = :p AND begins_with(sk, :s)", values: { ":s": `${keys.checkpointShaPrefix}${prefix}` }, forward });
+  const newest = await byCommit(false);
+  if (newest) {
+    if (newest.checkpoint.commitSha !== prefix) {
+      const lowest = await byCommit(true);
+      if (lowest && lowest.checkpoint.commitSha !== newest.checkpoint.commitSha) {
         throw badRequest(`${sha} is the start of more than one checkpointed commit; give more of the SHA`, "checkpointSha");
       }
     }
-    const checkpoint = await getCheckpointByNumber(db, task, newest.checkpointNumber as number);
-    if (checkpoint) return checkpoint;
+    return newest.checkpoint;
   }
-  if (!newest && (await hasUnpointedCheckpoints(db, task))) {
+  if (await hasUnpointedCheckpoints(db, task)) {
     const item = await db.table.queryFirst({
       KeyConditionExpression: "pk = :p AND begins_with(sk, :c)",
       FilterExpression: "begins_with(commitSha, :sha)",
@@ -237,25 +304,14 @@ export async function checkpointOnConversation(db: Db, task: TaskRecord, kept: C
     const snapshot = await db.table.get(keys.snapshot(task.id, snapshotId));
     return snapshot !== undefined && !isExpired(db, snapshot) && isPrefixOf(SnapshotRecord.parse(snapshot).segments, kept);
   };
-  let startKey: Item | undefined;
-  let looked = 0;
-  do {
-    const page = await db.table.query({
-      KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
-      ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":lo": keys.checkpointCountPrefix, ":hi": keys.checkpointCountUpTo(count) },
-      ScanIndexForward: false,
-      ConsistentRead: true,
-      Limit: 25,
-      ExclusiveStartKey: startKey,
-    });
-    looked += page.items.length;
-    for (const pointer of page.items) {
-      if (pointer.ownerId !== task.ownerId || !(await onKept(pointer.conversationSnapshotId))) continue;
-      const checkpoint = await getCheckpointByNumber(db, task, pointer.checkpointNumber as number);
-      if (checkpoint?.conversationSnapshotId === pointer.conversationSnapshotId) return checkpoint;
-    }
-    startKey = page.lastKey;
-  } while (startKey && looked < KEPT_BRANCH_SEARCH);
+  const found = await firstVouched(
+    db,
+    task,
+    { keyCondition: "pk = :p AND sk BETWEEN :lo AND :hi", values: { ":lo": keys.checkpointCountPrefix, ":hi": keys.checkpointCountUpTo(count) }, forward: false },
+    (checkpoint) => onKept(checkpoint.conversationSnapshotId),
+    KEPT_BRANCH_SEARCH,
+  );
+  if (found) return found.checkpoint;
   if (!(await hasUnpointedCheckpoints(db, task))) return undefined;
   return checkpointOnConversationUnpointed(db, task, kept, onKept);
 }
@@ -289,14 +345,9 @@ async function checkpointOnConversationUnpointed(
   return undefined;
 }
 
-/** Whether the task already has a checkpoint at this commit (a daemon resending its report): one read of the commit pointer. */
-export async function hasCheckpointAt(db: Db, taskId: string, commitSha: string): Promise<boolean> {
-  const { items } = await db.table.query({
-    KeyConditionExpression: "pk = :p AND begins_with(sk, :s)",
-    ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":s": `${keys.checkpointShaPrefix}${commitSha.toLowerCase()}#` },
-    Limit: 1,
-    ConsistentRead: true,
-    ProjectionExpression: "checkpointNumber",
-  });
-  return items.length > 0;
+/** Whether the task already has a checkpoint at this commit (a daemon resending its report): the commit pointers, vouched for. */
+export async function hasCheckpointAt(db: Db, task: TaskRecord, commitSha: string): Promise<boolean> {
+  const sha = commitSha.toLowerCase();
+  const found = await firstVouched(db, task, { keyCondition: "pk = :p AND begins_with(sk, :s)", values: { ":s": `${keys.checkpointShaPrefix}${sha}#` }, forward: false });
+  return found !== undefined;
 }
