@@ -5,8 +5,6 @@ import {
   Phase,
   type CreateCheckpointRequest,
   type NewConversationMessage,
-  type SnapshotRecord,
-  type TaskCheckpoint,
   type TaskRecord,
 } from "../core/models.js";
 import { keys, shardLanes, TIMELINE_SHARDS } from "../core/keys.js";
@@ -14,13 +12,12 @@ import { newId } from "../core/ids.js";
 import { type Db } from "../core/store/db.js";
 import { BlobStore } from "../core/blobs.js";
 import { runCleanup } from "../core/retention/index.js";
-import { type TransactItem } from "../core/store/table.js";
 import { createTask, getTaskRecord } from "../core/store/tasks.js";
 import { appendMessages } from "../core/store/conversationAppend.js";
 import { readConversation } from "../core/store/conversationLog.js";
 import { createCheckpointWithSnapshot } from "../core/store/checkpoints.js";
 import { getSnapshot } from "../core/store/snapshots.js";
-import { historyEventItems, newHistoryEvent, phaseFacet, typeFacet } from "../core/store/history.js";
+import { phaseFacet, typeFacet } from "../core/store/history.js";
 import { chatEvent } from "../core/services/taskEvents.js";
 import { checkpointCreatedEvent } from "../core/services/checkpoints.js";
 import { planAppendMessages, planCheckpointWithSnapshot, planSnapshotState, planTaskConversation } from "./planDesign.js";
@@ -233,10 +230,6 @@ function checkpointInput(n: number, random: () => number): CreateCheckpointReque
 
 // ------------------------------------------------------------------ running a way
 
-/** A checkpoint's history event, written in its transaction as the service does. */
-const checkpointEventWrites = (db: Db, task: TaskRecord, checkpoint: TaskCheckpoint, snapshot: SnapshotRecord): TransactItem[] =>
-  historyEventItems(newHistoryEvent(checkpointCreatedEvent(task, undefined, checkpoint, snapshot), db.clock())).map((Item) => ({ Put: { Item } }));
-
 export interface StoreResult {
   ownerId: string;
   taskId: string;
@@ -310,7 +303,7 @@ export function storeOurs(db: BenchDb, conversation: ConversationMessage[]): Pro
     },
     checkpoint: async (task, _n, input) => {
       const made = await createCheckpointWithSnapshot(db, task, input, undefined, (checkpoint, snapshot) =>
-        checkpointEventWrites(db, task, checkpoint, snapshot),
+        checkpointCreatedEvent(task, undefined, checkpoint, snapshot),
       );
       return { snapshotId: made.snapshot.id, inline: false };
     },

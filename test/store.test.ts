@@ -2,11 +2,12 @@ import { randomBytes } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createTestDb } from "./support/env.js";
 import * as store from "../core/store/index.js";
-import { keys } from "../core/keys.js";
+import { keys, shardOf, TIMELINE_SHARDS } from "../core/keys.js";
 import type { Table } from "../core/store/table.js";
 import { DomainError } from "../core/errors.js";
 import { decodeLogItem } from "../core/store/logBatch.js";
 import { chatEvent } from "../core/services/taskEvents.js";
+import { checkpointCreatedEvent } from "../core/services/checkpoints.js";
 import { ConversationMessage, type HistoryEvent, type NewConversationMessage, type TaskRecord } from "../core/models.js";
 
 let db: Awaited<ReturnType<typeof createTestDb>>;
@@ -170,7 +171,7 @@ describe("conversation log", () => {
     expect(out).toMatchObject({ appended: 1, skipped: 1 });
     expect(await readAll((await reload(task)).segments)).toEqual(["m1", "m2", "m3", "m4", "m5"]);
     expect(await store.verifyLog(db, task.id)).toEqual({ messages: 5, ok: true });
-    const chat = (await store.taskHistory(db, task.id, { limit: 10 })).items.map((e) => e.eventData.count).sort();
+    const chat = (await store.taskHistory(db, task, { limit: 10 })).items.map((e) => e.eventData.count).sort();
     expect(chat).toEqual([1, 1, 3]);
   });
 
@@ -184,12 +185,12 @@ describe("conversation log", () => {
     const count = store.toTask(await reload(task)).messageCount;
     expect(count).toBe(20);
     expect((await logOf(task.id)).ids).toHaveLength(20);
-    const chat = (await store.taskHistory(db, task.id, { limit: 100 })).items.reduce((n, e) => n + Number(e.eventData.count), 0);
+    const chat = (await store.taskHistory(db, task, { limit: 100 })).items.reduce((n, e) => n + Number(e.eventData.count), 0);
     expect(chat).toBe(count);
     // The rest arrives on a retry, each message once; the log stays gapless.
     await store.appendMessages(db, await reload(task), Array.from({ length: 150 }, (_, i) => msg(i)), { event });
     expect(await readAll((await reload(task)).segments)).toEqual(Array.from({ length: 150 }, (_, i) => `m${i}`));
-    expect((await store.taskHistory(db, task.id, { limit: 100 })).items.reduce((n, e) => n + Number(e.eventData.count), 0)).toBe(150);
+    expect((await store.taskHistory(db, task, { limit: 100 })).items.reduce((n, e) => n + Number(e.eventData.count), 0)).toBe(150);
   });
 
   it("concurrent appends of several transactions each interleave only as whole batches", async () => {
@@ -455,9 +456,9 @@ describe("history events", () => {
     const page2 = await store.contractHistory(db, contract.id, { limit: 2, phase: "plan", cursor: page1.nextCursor! });
     expect(page2.items.map((e) => e.eventType)).toEqual(["phase"]);
     expect(page2.nextCursor).toBeNull();
-    await expect(store.taskHistory(db, task.id, { limit: 2, cursor: page1.nextCursor! })).rejects.toMatchObject({ status: 400 });
+    await expect(store.taskHistory(db, task, { limit: 2, cursor: page1.nextCursor! })).rejects.toMatchObject({ status: 400 });
 
-    const taskEvents = await store.taskHistory(db, task.id, { limit: 50 });
+    const taskEvents = await store.taskHistory(db, task, { limit: 50 });
     expect(taskEvents.items.map((e) => e.eventType)).toEqual(["rewind", "checkpoint", "task"]);
     const mine = await store.timeline(db, owner, { limit: 50 });
     expect(mine.items).toHaveLength(6);
@@ -497,6 +498,62 @@ describe("history paging", () => {
     const from = new Date(base + 10_000).toISOString();
     const to = new Date(base + 14_000).toISOString();
     expect(await collect({ eventTypes: ["task", "chat"], from, to })).toEqual([11, 10]);
+  });
+
+  it("a task's history reads batch and checkpoint events from their hosts, merged page by page with the rest", async () => {
+    const owner = `owner-${Math.random()}`;
+    let now = Date.UTC(2026, 8, 1);
+    const at = { ...db, clock: () => new Date((now += 1000)) };
+    const task = await store.createTask(at, owner, { name: "hosted", plan: "p" });
+    const phases = ["research", "plan"] as const;
+    for (let i = 0; i < 12; i++) {
+      const phase = phases[Math.floor(i / 6)]!;
+      const current = (await store.getTaskRecord(at, owner, task.id))!;
+      await store.appendMessages(at, current, [msg(2 * i), msg(2 * i + 1)], { event: chatEvent(current, phase) });
+      if (i % 3 === 0) {
+        await store.createCheckpointWithSnapshot(at, current, { commitSha: `c0ffee${i}`, branchName: "main", message: `c${i}` }, undefined, (c, s) =>
+          checkpointCreatedEvent(current, phase, c, s),
+        );
+      }
+      // Events stored with a copy in the task's index: other types, and a chat and a checkpoint event not hosted.
+      const type = (["task", "chat", "checkpoint"] as const)[i % 3]!;
+      await store.recordHistoryEvent(at, { ownerId: owner, taskId: task.id, eventType: type, phase, eventData: { i } });
+    }
+    // The owner has one task: its timeline holds every event of the task once.
+    const all = (await store.timeline(db, owner, { limit: 100 })).items;
+    expect(all).toHaveLength(12 + 4 + 12);
+    const collect = async (filters: Omit<store.HistoryFilters, "limit" | "cursor">) => {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.taskHistory(db, task, { ...filters, limit: 4, cursor });
+        expect(page.items.length).toBeLessThanOrEqual(4);
+        seen.push(...page.items.map((e) => e.id));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      return seen;
+    };
+    const expected = (keep: (e: HistoryEvent) => boolean) => all.filter(keep).map((e) => e.id);
+    expect(await collect({})).toEqual(expected(() => true));
+    expect((await store.taskHistory(db, task, { limit: 100 })).items).toEqual(all);
+    expect(await collect({ eventTypes: ["chat"] })).toEqual(expected((e) => e.eventType === "chat"));
+    expect(await collect({ eventTypes: ["checkpoint", "task"], phase: "plan" })).toEqual(
+      expected((e) => e.eventType !== "chat" && e.phase === "plan"),
+    );
+    expect(await collect({ phase: "research" })).toEqual(expected((e) => e.phase === "research"));
+    const [from, to] = [all[20]!.createdAt, all[5]!.createdAt];
+    expect(await collect({ from, to })).toEqual(expected((e) => e.createdAt >= from && e.createdAt <= to));
+    expect(await collect({ eventTypes: ["chat", "checkpoint"], to })).toEqual(
+      expected((e) => ["chat", "checkpoint"].includes(e.eventType) && e.createdAt <= to),
+    );
+    // A hosted event's item in its type's timeline has no copy in the task's index.
+    const hosted = all.find((e) => e.eventType === "chat" && e.eventSubtype === "messages")!;
+    const { items } = await db.table.query({
+      KeyConditionExpression: "pk = :p AND sk = :s",
+      ExpressionAttributeValues: { ":p": keys.ownerEvents(owner, "T#chat", shardOf(hosted.id, TIMELINE_SHARDS)), ":s": hosted.id },
+    });
+    expect(items).toHaveLength(1);
+    expect(items[0]!.gsi2pk).toBeUndefined();
   });
 
   it("an owner's and a contract's timelines are sharded; pages merge the shards (and the unsharded partition of older events) in order", async () => {

@@ -10,7 +10,7 @@ import * as conversationLog from "../store/conversationLog.js";
 import type { ReportPosition } from "../store/reportOrder.js";
 import type { NewHistoryEvent } from "../store/history.js";
 import { ownedTask, type ServiceContext } from "./context.js";
-import { eventWrites, phaseOf } from "./taskEvents.js";
+import { phaseOf } from "./taskEvents.js";
 import { assertBranchName } from "../gitRefs.js";
 
 export async function createCheckpoint(ctx: ServiceContext, taskId: string, input: CreateCheckpointRequest) {
@@ -22,7 +22,7 @@ export async function checkpointTask(ctx: ServiceContext, task: TaskRecord, inpu
   const phase = await phaseOf(ctx, task);
   // The checkpoint, its snapshot and its history event: one transaction.
   const { checkpoint, snapshot } = await checkpoints.createCheckpointWithSnapshot(ctx.db, task, input, report, (checkpoint, snapshot) =>
-    eventWrites(ctx.db, checkpointCreatedEvent(task, phase, checkpoint, snapshot)),
+    checkpointCreatedEvent(task, phase, checkpoint, snapshot),
   );
   return { checkpoint, snapshot: snapshots.toSnapshot(snapshot) };
 }

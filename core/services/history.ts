@@ -12,7 +12,7 @@ export async function contractHistory(ctx: ServiceContext, contractId: string, f
 
 export async function taskHistory(ctx: ServiceContext, taskId: string, filters: HistoryFilters) {
   const task = await ownedTask(ctx, taskId);
-  return { taskId: task.id, ...(await history.taskHistory(ctx.db, task.id, filters)) };
+  return { taskId: task.id, ...(await history.taskHistory(ctx.db, task, filters)) };
 }
 
 /** Everything the caller owns, newest first. */

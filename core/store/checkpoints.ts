@@ -2,13 +2,14 @@ import { SnapshotRecord, TaskCheckpoint, type ConversationSegment, type CreateCh
 import { keys } from "../keys.js";
 import { newId } from "../ids.js";
 import { badRequest, notFound } from "../errors.js";
-import { type Db, nowIso } from "./db.js";
-import { cancellationReasons, isExpired, type Item, type Key, type TransactItem } from "./table.js";
+import { type Db } from "./db.js";
+import { cancellationReasons, isExpired, type Item, type Key } from "./table.js";
 import { isWriteConflict, retryOnConflict } from "./conflicts.js";
 import { clipSegments, countOf } from "./segments.js";
 import { buildSnapshot, snapshotItem } from "./snapshots.js";
 import { ReportOutOfOrder, reportGuard, type ReportPosition } from "./reportOrder.js";
 import { queryPage, type Page } from "./paging.js";
+import { hostedEvent, newHistoryEvent, type NewHistoryEvent } from "./history.js";
 
 /**
  * A checkpoint and its `checkpoint` snapshot, written in one transaction; the
@@ -29,20 +30,22 @@ export async function createCheckpointWithSnapshot(
   input: CreateCheckpointRequest,
   /** A daemon report: the checkpoint is stored with its report number, once and in order (ReportOutOfOrder otherwise). */
   report?: ReportPosition,
-  /** Written in the same transaction (the checkpoint's history event). */
-  alsoWrite: (checkpoint: TaskCheckpoint, snapshot: SnapshotRecord) => TransactItem[] = () => [],
+  /** The checkpoint's history event, hosted by the checkpoint (history.ts EVENT_HOSTS). */
+  event?: (checkpoint: TaskCheckpoint, snapshot: SnapshotRecord) => NewHistoryEvent,
 ): Promise<{ checkpoint: TaskCheckpoint; snapshot: SnapshotRecord }> {
   const guard = report ? reportGuard(report, task.reportStream) : undefined;
   const checkpointId = newId();
-  const [snapshot, lastNumber] = await Promise.all([
+  let [snapshot, last] = await Promise.all([
     buildSnapshot(db, task, { snapshotType: "checkpoint", checkpointId }),
-    lastCheckpointNumber(db, task.id),
+    lastCheckpoint(db, task.id),
   ]);
-  let number = lastNumber + 1;
   // The number was taken, or another transaction met this one: try the next free number.
   return retryOnConflict(
     async (attempt) => {
-      if (attempt > 0) number = (await lastCheckpointNumber(db, task.id)) + 1;
+      if (attempt > 0) last = await lastCheckpoint(db, task.id);
+      const number = last.number + 1;
+      // Times ascend with numbers, whatever the writers' clocks say.
+      const at = new Date(Math.max(db.clock().getTime(), last.at + 1));
       const checkpoint = TaskCheckpoint.parse({
         id: checkpointId,
         taskId: task.id,
@@ -50,15 +53,16 @@ export async function createCheckpointWithSnapshot(
         ...input,
         conversationSnapshotId: snapshot.id,
         messageCount: snapshot.messageCount,
-        createdAt: nowIso(db),
+        createdAt: at.toISOString(),
       });
+      const hosted = event ? hostedEvent(newHistoryEvent(event(checkpoint, snapshot), at)) : undefined;
       const hints = pointerItems(task.id, checkpoint);
       await db.table.batchWrite(hints.map((put) => ({ put })));
       try {
         await db.table.transact([
           {
             Put: {
-              Item: { ...keys.checkpoint(task.id, number), ownerId: task.ownerId, ...checkpoint },
+              Item: { ...keys.checkpoint(task.id, number), ownerId: task.ownerId, ...checkpoint, ...(hosted ? { historyEvent: hosted.historyEvent } : {}) },
               ConditionExpression: "attribute_not_exists(pk)",
             },
           },
@@ -66,7 +70,7 @@ export async function createCheckpointWithSnapshot(
             ? [{ Update: { Key: keys.task(task.id), UpdateExpression: `SET ${guard.set}`, ConditionExpression: guard.condition, ExpressionAttributeValues: guard.values } }]
             : []),
           { Put: { Item: snapshotItem(snapshot) } },
-          ...alsoWrite(checkpoint, snapshot),
+          ...(hosted?.items ?? []).map((Item) => ({ Put: { Item } })),
         ]);
       } catch (error) {
         // The hints by commit and by count name this attempt's number (the one by id is rewritten by the next attempt).
@@ -144,16 +148,18 @@ async function firstVouched(
   return undefined;
 }
 
-async function lastCheckpointNumber(db: Db, taskId: string): Promise<number> {
+/** The task's latest checkpoint: its number and time (epoch ms); 0 and 0 before the first. */
+async function lastCheckpoint(db: Db, taskId: string): Promise<{ number: number; at: number }> {
   const { items } = await db.table.query({
     KeyConditionExpression: "pk = :p AND begins_with(sk, :c)",
     ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":c": keys.checkpointPrefix },
     ScanIndexForward: false,
     Limit: 1,
     ConsistentRead: true,
-    ProjectionExpression: "checkpointNumber",
+    ProjectionExpression: "checkpointNumber, createdAt",
   });
-  return (items[0]?.checkpointNumber as number | undefined) ?? 0;
+  const item = items[0];
+  return item ? { number: item.checkpointNumber as number, at: Date.parse(item.createdAt as string) } : { number: 0, at: 0 };
 }
 
 export async function getCheckpointByNumber(db: Db, task: TaskRecord, number: number): Promise<TaskCheckpoint | undefined> {
@@ -254,7 +260,7 @@ export async function findCheckpointBySha(db: Db, task: TaskRecord, sha: string)
  */
 export async function latestCheckpointAtOrBefore(db: Db, task: TaskRecord, at: Date): Promise<TaskCheckpoint | undefined> {
   let low = 1;
-  let high = await lastCheckpointNumber(db, task.id);
+  let high = (await lastCheckpoint(db, task.id)).number;
   let found: number | undefined;
   while (low <= high) {
     const middle = Math.floor((low + high) / 2);

@@ -7,7 +7,7 @@ import { recordMetric } from "../metrics.js";
 import { type Db, nowIso } from "./db.js";
 import { cancellationReasons, type TransactItem } from "./table.js";
 import { retryOnConflict } from "./conflicts.js";
-import { historyEventItems, newHistoryEvent, type NewHistoryEvent } from "./history.js";
+import { hostedEvent, newHistoryEvent, type NewHistoryEvent } from "./history.js";
 import { findMessages } from "./conversationLog.js";
 import { decodeLogItem, idsItem, LogItem, newBatch } from "./logBatch.js";
 import { advanceReport, ReportOutOfOrder, reportGuard, reportIsNextFor, type ReportPosition } from "./reportOrder.js";
@@ -21,8 +21,9 @@ import { sealIfDue } from "./logSeal.js";
  *    key. Every appender that read the same end of the log tries the same
  *    key, so exactly one takes it.
  * 2. **commit**: one transaction moves the task's `lastSeq` (conditional on
- *    the value read), writes the batch's id digests and its `chat` history
- *    event and, for a daemon report, the report number. Readers see only
+ *    the value read), writes the batch's id digests hosting its `chat`
+ *    history event (history.ts EVENT_HOSTS) and the event's timeline items
+ *    and, for a daemon report, the report number. Readers see only
  *    what is committed, so after any failure the log, the message count and
  *    the history agree.
  *
@@ -93,7 +94,9 @@ function commitWrites(task: TaskRecord, head: LogHead, batch: Taken, options: Ap
     lastMessageId: batch.messages.at(-1)!.id,
     roles: [...new Set(batch.messages.map((m) => m.role))],
   });
-  const ids = idsItem(task.id, batch.first, batch.token, batch.messages.map((m) => m.id));
+  // The event is hosted by the id index item, dated when the batch was received (which ascends with the log).
+  const hosted = event ? hostedEvent(newHistoryEvent(event, new Date(batch.receivedAt))) : undefined;
+  const ids = { ...idsItem(task.id, batch.first, batch.token, batch.messages.map((m) => m.id)), ...(hosted ? { historyEvent: hosted.historyEvent } : {}) };
   return [
     {
       Update: {
@@ -110,7 +113,7 @@ function commitWrites(task: TaskRecord, head: LogHead, batch: Taken, options: Ap
       },
     },
     { Put: { Item: ids } },
-    ...(event ? historyEventItems(newHistoryEvent(event, db.clock())).map((Item) => ({ Put: { Item } })) : []),
+    ...(hosted?.items ?? []).map((Item) => ({ Put: { Item } })),
   ];
 }
 

@@ -50,15 +50,47 @@ const facetsOf = (event: HistoryEvent): Array<string | undefined> => [
 ];
 
 /** The stored items of an event: the event in its timelines (owner, contract, task), one for each of its facets. */
-export function historyEventItems(event: HistoryEvent, facets = facetsOf(event)): Item[] {
+export function historyEventItems(event: HistoryEvent, facets = facetsOf(event), hosted = false): Item[] {
   const shard = shardOf(event.id, TIMELINE_SHARDS);
   return facets.map((facet) => ({
     pk: keys.ownerEvents(event.ownerId, facet, shard),
     sk: event.id,
     ...(event.contractId ? { gsi1pk: keys.contractEvents(event.contractId, facet, shard), gsi1sk: event.id } : {}),
-    ...(event.taskId ? { gsi2pk: keys.taskEvents(event.taskId, facet), gsi2sk: event.id } : {}),
+    // A hosted event is in its task's history through its host, not through a copy in the task's index.
+    ...(event.taskId && !(hosted && facet === typeFacet(event.eventType)) ? { gsi2pk: keys.taskEvents(event.taskId, facet), gsi2sk: event.id } : {}),
     ...event,
   }));
+}
+
+/**
+ * Events a task records with an item of its own partition, one per item:
+ * a batch of messages (`chat`/`messages`, hosted by the batch's id index
+ * item) and a new checkpoint (`checkpoint`/`created`, hosted by the
+ * checkpoint). The host carries the event (`historyEvent`), and the task's
+ * history reads it from there: the event's item in its type's timeline has
+ * no copy in the task's index (gsi2), which would cost as much again to
+ * write and to keep. Hosts of a type are numbered, and each host's event is
+ * newer than the one before (its time is the host's, which ascends), so a
+ * task's hosted events are in id order under their prefix.
+ */
+export interface EventHost {
+  type: HistoryEventType;
+  prefix: string;
+  /** The sort key of host number n. */
+  key: (taskId: string, n: number) => string;
+}
+
+export const EVENT_HOSTS: readonly EventHost[] = [
+  { type: "chat", prefix: keys.logIdsPrefix, key: (taskId, n) => keys.logIds(taskId, n).sk },
+  { type: "checkpoint", prefix: keys.checkpointPrefix, key: (taskId, n) => keys.checkpoint(taskId, n).sk },
+];
+
+/** What a host item keeps of its event (the rest is the task's). */
+const HostedEvent = HistoryEvent.pick({ id: true, eventSubtype: true, phase: true, eventData: true, createdAt: true });
+
+/** A hosted event: the attribute its host carries, and its items in the owner's (and contract's) timelines. */
+export function hostedEvent(event: HistoryEvent): { historyEvent: Item; items: Item[] } {
+  return { historyEvent: HostedEvent.parse(event), items: historyEventItems(event, facetsOf(event), true) };
 }
 
 export async function recordHistoryEvent(db: Db, input: NewHistoryEvent): Promise<HistoryEvent> {
@@ -82,6 +114,8 @@ interface Timeline {
   index?: IndexName;
   /** The partitions of one facet: its shards (and the unsharded one of older events), or just the one. */
   partitions: (facet?: string) => string[];
+  /** A task's timeline: the task, whose partition hosts some of its events (EVENT_HOSTS). */
+  hostedBy?: { id: string; ownerId: string; contractId?: string };
 }
 
 /** With both a phase and types, the type partitions are filtered by phase; a page then reads at most this many. */
@@ -89,27 +123,135 @@ const MAX_EVALUATED = 1000;
 /** Rounds of reads a page may take to merge its lanes (each round reads from the lanes holding it back). */
 const MAX_ROUNDS = 64;
 
+/** One source of a page, read newest first a little at a time. */
 interface Lane {
-  partition: string;
+  /** Events (as items) read so far, within the page's range. */
   items: Item[];
-  /** Where the next read starts; undefined once the lane ran out. */
-  next?: Item;
   /** The lowest id this lane has looked at, while it has more; below it the lane is unknown. */
   frontier?: string;
+  /** Items read against the filter budget. */
   evaluated: number;
+  read: (limit: number) => Promise<void>;
 }
+
+/** The page's range and filter, as each lane applies it. */
+interface Bounds {
+  lo: string;
+  hi: string;
+  phaseFilter?: Phase;
+  budget: number;
+}
+
+/** A partition of events (or of an index of them), whose sort key is the event id. */
+function partitionLane(db: Db, timeline: Timeline, partition: string, b: Bounds): Lane {
+  const [hash, range] = timeline.index ? [`${timeline.index}pk`, `${timeline.index}sk`] : ["pk", "sk"];
+  let next: Item | undefined;
+  const lane: Lane = {
+    items: [],
+    evaluated: 0,
+    read: async (limit) => {
+      const { items, lastKey, scanned } = await db.table.query({
+        IndexName: timeline.index,
+        KeyConditionExpression: "#h = :p AND #r BETWEEN :lo AND :hi",
+        ExpressionAttributeNames: { "#h": hash, "#r": range, ...(b.phaseFilter ? { "#phase": "phase" } : {}) },
+        ExpressionAttributeValues: { ":p": partition, ":lo": b.lo, ":hi": b.hi, ...(b.phaseFilter ? { ":phase": b.phaseFilter } : {}) },
+        FilterExpression: b.phaseFilter ? "#phase = :phase" : undefined,
+        ScanIndexForward: false,
+        ExclusiveStartKey: next,
+        Limit: b.phaseFilter ? Math.max(1, Math.min(200, b.budget - lane.evaluated)) : limit,
+      });
+      lane.items.push(...items);
+      lane.evaluated += scanned;
+      next = lastKey;
+      lane.frontier = lastKey ? String(lastKey[range]) : undefined;
+    },
+  };
+  return lane;
+}
+
+/** The events a task's items of one kind host, newest first (hosts from before hosting carry none, and end the lane). */
+function hostLane(db: Db, task: NonNullable<Timeline["hostedBy"]>, host: EventHost, b: Bounds): Lane {
+  const query = (upper: string, limit: number, startKey?: Item) =>
+    db.table.query({
+      KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
+      ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":lo": host.prefix, ":hi": upper },
+      ScanIndexForward: false,
+      Limit: limit,
+      ExclusiveStartKey: startKey,
+    });
+  const eventId = (item: Item) => (item.historyEvent as { id?: string } | undefined)?.id;
+  const numberOf = (item: Item) => Number(String(item.sk).slice(host.prefix.length));
+  /** The newest host whose event is at or below the page's top: a binary search over the numbers, one small read a step. */
+  const top = async (): Promise<string | undefined> => {
+    const probe = async (upper: string) => (await query(upper, 1)).items[0];
+    const newest = await probe(`${host.prefix}~`);
+    if (!newest) return undefined;
+    const fits = (item: Item) => (eventId(item) ?? "") <= b.hi;
+    if (fits(newest)) return String(newest.sk);
+    let low = 1;
+    let high = numberOf(newest) - 1;
+    let found: string | undefined;
+    while (low <= high) {
+      const middle = Math.floor((low + high) / 2);
+      const item = await probe(host.key(task.id, middle));
+      if (!item) low = middle + 1;
+      else if (fits(item)) {
+        found = String(item.sk);
+        low = middle + 1;
+      } else high = numberOf(item) - 1;
+    }
+    return found;
+  };
+  let upper: string | undefined;
+  let next: Item | undefined;
+  let started = false;
+  const lane: Lane = {
+    items: [],
+    evaluated: 0,
+    read: async (limit) => {
+      if (!started) {
+        started = true;
+        upper = b.hi === HIGHEST_ID ? `${host.prefix}~` : await top();
+      }
+      if (upper === undefined) return;
+      const { items, lastKey } = await query(upper, limit, next);
+      next = lastKey;
+      let lowest: string | undefined;
+      for (const item of items) {
+        const id = eventId(item);
+        if (id === undefined || id < b.lo) {
+          next = undefined;
+          break;
+        }
+        lowest = id;
+        if (id > b.hi) continue;
+        lane.evaluated++;
+        const event = item.historyEvent as Item;
+        if (b.phaseFilter && event.phase !== b.phaseFilter) continue;
+        lane.items.push({ ...event, ownerId: task.ownerId, contractId: task.contractId, taskId: task.id, eventType: host.type });
+      }
+      if (!next) upper = undefined;
+      lane.frontier = next ? lowest : undefined;
+    },
+  };
+  return lane;
+}
+
+/** The highest id a page can hold: no top bound. */
+const HIGHEST_ID = highestIdAt(new Date(8.64e15));
 
 /**
  * One page, newest first, merged from the partitions the filters name (each
- * facet's shards). Lanes are read a little at a time: whatever is at or above
- * the highest point where some lane stopped is complete, so only the lanes
- * stopped there are read further, until a page is complete. The cursor is
- * the last id returned: older pages are key ranges below it.
+ * facet's shards, and for a task the items hosting its events). Lanes are
+ * read a little at a time: whatever is at or above the highest point where
+ * some lane stopped is complete, so only the lanes stopped there are read
+ * further, until a page is complete. The cursor is the last id returned:
+ * older pages are key ranges below it.
  */
 async function historyPage(db: Db, timeline: Timeline, f: HistoryFilters): Promise<Page<HistoryEvent>> {
   const before = db.cursors.decode<string>(timeline.scope, f.cursor);
   const lo = lowestIdAt(f.from ? new Date(f.from) : new Date(0));
-  let hi = highestIdAt(f.to ? new Date(f.to) : new Date(8.64e15));
+  let hi = f.to ? highestIdAt(new Date(f.to)) : HIGHEST_ID;
   if (before && before <= hi) hi = idBefore(before);
 
   const types = f.eventTypes?.length ? [...new Set(f.eventTypes)] : undefined;
@@ -118,32 +260,19 @@ async function historyPage(db: Db, timeline: Timeline, f: HistoryFilters): Promi
     : f.phase
       ? timeline.partitions(phaseFacet(f.phase))
       : [...timeline.partitions(undefined), ...MAIN_BY_TYPE.flatMap((t) => timeline.partitions(typeFacet(t)))];
+  // A phase alone is read from the phase's partition, which keeps a copy of hosted events in the task's index too.
+  const hosts = timeline.hostedBy && (types || !f.phase) ? EVENT_HOSTS.filter((h) => !types || types.includes(h.type)) : [];
   const phaseFilter = types && f.phase ? f.phase : undefined;
-  const [hash, range] = timeline.index ? [`${timeline.index}pk`, `${timeline.index}sk`] : ["pk", "sk"];
   // One budget for the whole page, shared by its lanes.
-  const laneBudget = Math.ceil(MAX_EVALUATED / partitions.length);
-  const spent = (lane: Lane) => phaseFilter !== undefined && lane.evaluated >= laneBudget;
+  const bounds: Bounds = { lo, hi, phaseFilter, budget: Math.ceil(MAX_EVALUATED / (partitions.length + hosts.length)) };
+  const spent = (lane: Lane) => phaseFilter !== undefined && lane.evaluated >= bounds.budget;
 
-  const read = async (lane: Lane, limit: number): Promise<void> => {
-    const { items, lastKey, scanned } = await db.table.query({
-      IndexName: timeline.index,
-      KeyConditionExpression: "#h = :p AND #r BETWEEN :lo AND :hi",
-      ExpressionAttributeNames: { "#h": hash, "#r": range, ...(phaseFilter ? { "#phase": "phase" } : {}) },
-      ExpressionAttributeValues: { ":p": lane.partition, ":lo": lo, ":hi": hi, ...(phaseFilter ? { ":phase": phaseFilter } : {}) },
-      FilterExpression: phaseFilter ? "#phase = :phase" : undefined,
-      ScanIndexForward: false,
-      ExclusiveStartKey: lane.next,
-      Limit: phaseFilter ? Math.max(1, Math.min(200, laneBudget - lane.evaluated)) : limit,
-    });
-    lane.items.push(...items);
-    lane.evaluated += scanned;
-    lane.next = lastKey;
-    lane.frontier = lastKey ? String(lastKey[range]) : undefined;
-  };
-
-  const lanes: Lane[] = partitions.map((partition) => ({ partition, items: [], evaluated: 0 }));
+  const lanes: Lane[] = [
+    ...partitions.map((partition) => partitionLane(db, timeline, partition, bounds)),
+    ...hosts.map((host) => hostLane(db, timeline.hostedBy!, host, bounds)),
+  ];
   const live = lo <= hi;
-  if (live) await Promise.all(lanes.map((lane) => read(lane, Math.ceil((f.limit + 1) / lanes.length) + 1)));
+  if (live) await Promise.all(lanes.map((lane) => lane.read(Math.ceil((f.limit + 1) / lanes.length) + 1)));
 
   // Below the highest frontier some lane has not looked yet: only what is at or above it is complete.
   let frontier: string | undefined;
@@ -156,7 +285,7 @@ async function historyPage(db: Db, timeline: Timeline, f: HistoryFilters): Promi
     const holding = lanes.filter((l) => l.frontier === frontier);
     // A lane out of its filter budget holds the page back: it comes back short, with a cursor.
     if (holding.some(spent)) break;
-    await Promise.all(holding.map((lane) => read(lane, f.limit + 1 - complete.length)));
+    await Promise.all(holding.map((lane) => lane.read(f.limit + 1 - complete.length)));
   }
   complete.sort((a, b) => (String(a.id) < String(b.id) ? 1 : -1));
   const page = complete.slice(0, f.limit);
@@ -181,8 +310,12 @@ export function contractHistory(db: Db, contractId: string, filters: HistoryFilt
   );
 }
 
-export function taskHistory(db: Db, taskId: string, filters: HistoryFilters): Promise<Page<HistoryEvent>> {
-  return historyPage(db, { scope: `taskHistory:${taskId}`, index: "gsi2", partitions: (f) => [keys.taskEvents(taskId, f)] }, filters);
+export function taskHistory(db: Db, task: { id: string; ownerId: string; contractId?: string }, filters: HistoryFilters): Promise<Page<HistoryEvent>> {
+  return historyPage(
+    db,
+    { scope: `taskHistory:${task.id}`, index: "gsi2", partitions: (f) => [keys.taskEvents(task.id, f)], hostedBy: task },
+    filters,
+  );
 }
 
 export function timeline(db: Db, ownerId: string, filters: HistoryFilters): Promise<Page<HistoryEvent>> {
