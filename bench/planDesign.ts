@@ -51,9 +51,14 @@ export const planKeys = {
   taskEventPrefix: "TASKEVENT#",
 };
 
-/** The plan's indexes of a history event: owner, contract, task and type (the owner's timeline and a copy by type); it indexes no phase. */
+/**
+ * The plan's indexes of a history event: owner, contract, task and type (the
+ * owner's timeline and a copy by type); it indexes no phase. Each item is the
+ * plan's row, every column of it (id, owner_id and created_at too).
+ */
 function planHistoryItems(input: NewHistoryEvent, at: Date): Item[] {
-  return historyEventItems(newHistoryEvent(input, at), [undefined, typeFacet(input.eventType)]);
+  const event = newHistoryEvent(input, at);
+  return historyEventItems(event, [undefined, typeFacet(input.eventType)]).map((item) => ({ ...item, id: event.id, ownerId: event.ownerId, createdAt: event.createdAt }));
 }
 
 /** The rows the plan inserts for a batch of messages a daemon reports: a task event and a chat history event each. */

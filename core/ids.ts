@@ -27,6 +27,11 @@ export function highestIdAt(at: Date): string {
 }
 
 
+/** When a UUIDv7 was minted (its first 48 bits, in ms). */
+export function timeOfId(id: string): Date {
+  return new Date(parseInt(id.replace(/-/g, "").slice(0, 12), 16));
+}
+
 /** The greatest UUID string that sorts before `id` (for "older than" key ranges). */
 export function idBefore(id: string): string {
   const hex = id.replace(/-/g, "");

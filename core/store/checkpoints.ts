@@ -9,7 +9,10 @@ import { clipSegments, countOf } from "./segments.js";
 import { buildSnapshot, snapshotItem } from "./snapshots.js";
 import { ReportOutOfOrder, reportGuard, type ReportPosition } from "./reportOrder.js";
 import { queryPage, type Page } from "./paging.js";
-import { hostedEvent, newHistoryEvent, type NewHistoryEvent } from "./history.js";
+import { EVENT_HOSTS, hostedEvent, newHistoryEvent, type NewHistoryEvent } from "./history.js";
+
+/** The host of a checkpoint's `checkpoint`/`created` event: the checkpoint. */
+const CHECKPOINT_HOST = EVENT_HOSTS.find((h) => h.prefix === keys.checkpointPrefix)!;
 
 /**
  * A checkpoint and its `checkpoint` snapshot, written in one transaction; the
@@ -55,14 +58,15 @@ export async function createCheckpointWithSnapshot(
         messageCount: snapshot.messageCount,
         createdAt: at.toISOString(),
       });
-      const hosted = event ? hostedEvent(newHistoryEvent(event(checkpoint, snapshot), at)) : undefined;
+      const item = { ...keys.checkpoint(task.id, number), ownerId: task.ownerId, ...checkpoint };
+      const hosted = event ? hostedEvent(newHistoryEvent(event(checkpoint, snapshot), at), CHECKPOINT_HOST, item) : undefined;
       const hints = pointerItems(task.id, checkpoint);
       await db.table.batchWrite(hints.map((put) => ({ put })));
       try {
         await db.table.transact([
           {
             Put: {
-              Item: { ...keys.checkpoint(task.id, number), ownerId: task.ownerId, ...checkpoint, ...(hosted ? { historyEvent: hosted.historyEvent } : {}) },
+              Item: { ...item, ...(hosted ? { historyEvent: hosted.historyEvent } : {}) },
               ConditionExpression: "attribute_not_exists(pk)",
             },
           },
@@ -85,13 +89,13 @@ export async function createCheckpointWithSnapshot(
   );
 }
 
-/** A checkpoint's pointers: by id, by commit, by message count (the one a search on the kept conversation reads, with its snapshot). */
+/** A checkpoint's pointers: by id, by commit, by message count; each names the number, and the last two the id in their keys. */
 function pointerItems(taskId: string, c: TaskCheckpoint): Array<Item & Key> {
   const n = c.checkpointNumber;
   return [
     { ...keys.checkpointById(taskId, c.id), checkpointNumber: n },
     { ...keys.checkpointBySha(taskId, c.commitSha, n, c.id), checkpointNumber: n },
-    { ...keys.checkpointByCount(taskId, c.messageCount ?? 0, n, c.id), checkpointNumber: n, conversationSnapshotId: c.conversationSnapshotId },
+    { ...keys.checkpointByCount(taskId, c.messageCount ?? 0, n, c.id), checkpointNumber: n },
   ];
 }
 

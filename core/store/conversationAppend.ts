@@ -7,7 +7,7 @@ import { recordMetric } from "../metrics.js";
 import { type Db, nowIso } from "./db.js";
 import { cancellationReasons, type TransactItem } from "./table.js";
 import { retryOnConflict } from "./conflicts.js";
-import { hostedEvent, newHistoryEvent, type NewHistoryEvent } from "./history.js";
+import { EVENT_HOSTS, hostedEvent, newHistoryEvent, type NewHistoryEvent } from "./history.js";
 import { findMessages } from "./conversationLog.js";
 import { decodeLogItem, idsItem, LogItem, newBatch } from "./logBatch.js";
 import { advanceReport, ReportOutOfOrder, reportGuard, reportIsNextFor, type ReportPosition } from "./reportOrder.js";
@@ -85,6 +85,9 @@ interface Taken {
   messages: ConversationMessage[];
 }
 
+/** The host of a batch's `chat` event: its id index item. */
+const CHAT_HOST = EVENT_HOSTS.find((h) => h.prefix === keys.logIdsPrefix)!;
+
 /** What commits a taken batch, all in one transaction. */
 function commitWrites(task: TaskRecord, head: LogHead, batch: Taken, options: AppendOptions, db: Db): TransactItem[] {
   const guard = options.report ? reportGuard(options.report, head.reportStream) : undefined;
@@ -95,8 +98,8 @@ function commitWrites(task: TaskRecord, head: LogHead, batch: Taken, options: Ap
     roles: [...new Set(batch.messages.map((m) => m.role))],
   });
   // The event is hosted by the id index item, dated when the batch was received (which ascends with the log).
-  const hosted = event ? hostedEvent(newHistoryEvent(event, new Date(batch.receivedAt))) : undefined;
-  const ids = { ...idsItem(task.id, batch.first, batch.token, batch.messages.map((m) => m.id)), ...(hosted ? { historyEvent: hosted.historyEvent } : {}) };
+  const ids = idsItem(task.id, batch.first, batch.token, batch.messages.map((m) => m.id));
+  const hosted = event ? hostedEvent(newHistoryEvent(event, new Date(batch.receivedAt)), CHAT_HOST, ids) : undefined;
   return [
     {
       Update: {
@@ -112,7 +115,7 @@ function commitWrites(task: TaskRecord, head: LogHead, batch: Taken, options: Ap
         },
       },
     },
-    { Put: { Item: ids } },
+    { Put: { Item: { ...ids, ...(hosted ? { historyEvent: hosted.historyEvent } : {}) } } },
     ...(hosted?.items ?? []).map((Item) => ({ Put: { Item } })),
   ];
 }

@@ -1,6 +1,7 @@
+import type * as z from "zod";
 import { HistoryEvent, type HistoryEventType, type Phase } from "../models.js";
 import { keys, shardLanes, shardOf, TIMELINE_SHARDS, type IndexName } from "../keys.js";
-import { highestIdAt, idBefore, lowestIdAt, newId } from "../ids.js";
+import { highestIdAt, idBefore, lowestIdAt, newId, timeOfId } from "../ids.js";
 import { type Db } from "./db.js";
 import type { Page } from "./paging.js";
 import type { Item } from "./table.js";
@@ -49,17 +50,35 @@ const facetsOf = (event: HistoryEvent): Array<string | undefined> => [
   ...(event.phase ? [phaseFacet(event.phase)] : []),
 ];
 
-/** The stored items of an event: the event in its timelines (owner, contract, task), one for each of its facets. */
+/**
+ * The stored items of an event: the event in its timelines (owner, contract,
+ * task), one for each of its facets. What the keys say already is not
+ * stored again: the id is the sort key, the owner is in the partition key,
+ * and the time is the id's (storedEvent puts them back).
+ */
 export function historyEventItems(event: HistoryEvent, facets = facetsOf(event), hosted = false): Item[] {
   const shard = shardOf(event.id, TIMELINE_SHARDS);
+  const { id: _id, ownerId: _owner, createdAt: _at, ...rest } = event;
   return facets.map((facet) => ({
     pk: keys.ownerEvents(event.ownerId, facet, shard),
     sk: event.id,
     ...(event.contractId ? { gsi1pk: keys.contractEvents(event.contractId, facet, shard), gsi1sk: event.id } : {}),
     // A hosted event is in its task's history through its host, not through a copy in the task's index.
     ...(event.taskId && !(hosted && facet === typeFacet(event.eventType)) ? { gsi2pk: keys.taskEvents(event.taskId, facet), gsi2sk: event.id } : {}),
-    ...event,
+    ...rest,
   }));
+}
+
+/** An event as a timeline item stores it, whole again (items stored before the slimming hold every field). */
+function storedEvent(item: Item): Item {
+  const id = String(item.id ?? item.sk);
+  const pk = String(item.pk);
+  return {
+    ...item,
+    id,
+    ownerId: item.ownerId ?? pk.slice("OWNER#".length, pk.lastIndexOf("#EVENTS")),
+    createdAt: item.createdAt ?? timeOfId(id).toISOString(),
+  };
 }
 
 /**
@@ -78,19 +97,52 @@ export interface EventHost {
   prefix: string;
   /** The sort key of host number n. */
   key: (taskId: string, n: number) => string;
+  /** Fields of the event's data the host holds already (name in `eventData` → the host's attribute): kept once, on the host. */
+  shared?: Readonly<Record<string, string>>;
 }
 
 export const EVENT_HOSTS: readonly EventHost[] = [
   { type: "chat", prefix: keys.logIdsPrefix, key: (taskId, n) => keys.logIds(taskId, n).sk },
-  { type: "checkpoint", prefix: keys.checkpointPrefix, key: (taskId, n) => keys.checkpoint(taskId, n).sk },
+  {
+    type: "checkpoint",
+    prefix: keys.checkpointPrefix,
+    key: (taskId, n) => keys.checkpoint(taskId, n).sk,
+    shared: {
+      checkpointId: "id",
+      checkpointNumber: "checkpointNumber",
+      commitSha: "commitSha",
+      message: "message",
+      messageCount: "messageCount",
+    },
+  },
 ];
 
-/** What a host item keeps of its event (the rest is the task's). */
-const HostedEvent = HistoryEvent.pick({ id: true, eventSubtype: true, phase: true, eventData: true, createdAt: true });
+/** What a host item keeps of its event (the rest is the task's, the host's own, or the id's: its time). */
+const HostedEvent = HistoryEvent.pick({ id: true, eventSubtype: true, phase: true, eventData: true });
+type HostedEvent = z.infer<typeof HostedEvent>;
 
-/** A hosted event: the attribute its host carries, and its items in the owner's (and contract's) timelines. */
-export function hostedEvent(event: HistoryEvent): { historyEvent: Item; items: Item[] } {
-  return { historyEvent: HostedEvent.parse(event), items: historyEventItems(event, facetsOf(event), true) };
+/**
+ * A hosted event: the attribute its host carries (less what the host holds
+ * already, with the same value), and its items in the owner's (and
+ * contract's) timelines.
+ */
+export function hostedEvent(event: HistoryEvent, host: EventHost, hostItem: Item): { historyEvent: HostedEvent; items: Item[] } {
+  const kept: HostedEvent = { ...HostedEvent.parse(event), eventData: { ...event.eventData } };
+  for (const [name, attribute] of Object.entries(host.shared ?? {})) {
+    if (kept.eventData[name] !== undefined && kept.eventData[name] === hostItem[attribute]) delete kept.eventData[name];
+  }
+  return { historyEvent: kept, items: historyEventItems(event, facetsOf(event), true) };
+}
+
+/** The event a host item carries, whole again: what it shares with the host filled back in. */
+function eventOfHost(item: Item, host: EventHost): HostedEvent | undefined {
+  if (item.historyEvent === undefined) return undefined;
+  const stored = item.historyEvent as HostedEvent;
+  const event: HostedEvent = { ...stored, eventData: { ...stored.eventData } };
+  for (const [name, attribute] of Object.entries(host.shared ?? {})) {
+    if (event.eventData[name] === undefined && item[attribute] !== undefined) event.eventData[name] = item[attribute];
+  }
+  return event;
 }
 
 export async function recordHistoryEvent(db: Db, input: NewHistoryEvent): Promise<HistoryEvent> {
@@ -160,7 +212,7 @@ function partitionLane(db: Db, timeline: Timeline, partition: string, b: Bounds)
         ExclusiveStartKey: next,
         Limit: b.phaseFilter ? Math.max(1, Math.min(200, b.budget - lane.evaluated)) : limit,
       });
-      lane.items.push(...items);
+      lane.items.push(...items.map(storedEvent));
       lane.evaluated += scanned;
       next = lastKey;
       lane.frontier = lastKey ? String(lastKey[range]) : undefined;
@@ -226,9 +278,9 @@ function hostLane(db: Db, task: NonNullable<Timeline["hostedBy"]>, host: EventHo
         lowest = id;
         if (id > b.hi) continue;
         lane.evaluated++;
-        const event = item.historyEvent as Item;
+        const event = eventOfHost(item, host)!;
         if (b.phaseFilter && event.phase !== b.phaseFilter) continue;
-        lane.items.push({ ...event, ownerId: task.ownerId, contractId: task.contractId, taskId: task.id, eventType: host.type });
+        lane.items.push({ ...event, ownerId: task.ownerId, contractId: task.contractId, taskId: task.id, eventType: host.type, createdAt: timeOfId(id).toISOString() });
       }
       if (!next) upper = undefined;
       lane.frontier = next ? lowest : undefined;
