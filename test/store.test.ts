@@ -6,6 +6,7 @@ import { keys, shardOf, TIMELINE_SHARDS } from "../core/keys.js";
 import type { Table } from "../core/store/table.js";
 import { DomainError } from "../core/errors.js";
 import { decodeLogItem } from "../core/store/logBatch.js";
+import { snapshotItem } from "../core/store/snapshots.js";
 import { chatEvent } from "../core/services/taskEvents.js";
 import { checkpointCreatedEvent } from "../core/services/checkpoints.js";
 import { ConversationMessage, type HistoryEvent, type NewConversationMessage, type TaskRecord } from "../core/models.js";
@@ -413,6 +414,33 @@ describe("checkpoints", () => {
     expect(await store.hasCheckpointAt(db, task, "aa11")).toBe(true);
     const kept = store.clipSegments(await store.closeSegments(db, task), 2);
     expect((await store.checkpointOnConversation(db, task, kept))?.id).toBe(one.id);
+
+    // Snapshots written for checkpoints that never came: one for a number never taken, one for the number another took.
+    const real = await store.getSnapshot(db, task, one.conversationSnapshotId!);
+    const strays = [5, 1].map((n) => ({ ...real, id: `0190000${n}-0000-7000-8000-000000000000`, checkpointId: ghost, checkpointNumber: n }));
+    await db.table.batchWrite(strays.map((s) => ({ put: snapshotItem(s) })));
+    expect((await store.listSnapshots(db, task, 10)).items.map((s) => s.id)).toEqual([real.id]);
+    for (const stray of strays) {
+      await expect(store.getSnapshot(db, task, stray.id)).rejects.toMatchObject({ status: 404 });
+      await expect(store.setPinned(db, task, stray.id, true)).rejects.toMatchObject({ status: 404 });
+    }
+  });
+
+  it("a checkpoint whose transaction went through but answered an error keeps its snapshot and pointers", async () => {
+    const task = await newTask();
+    await store.appendMessages(db, task, [msg(1)]);
+    const unsure = Object.create(db.table) as Table;
+    unsure.transact = async (items) => {
+      await db.table.transact(items);
+      throw Object.assign(new Error("injected: the answer was lost"), { name: "InternalServerError" });
+    };
+    await expect(store.createCheckpointWithSnapshot({ ...db, table: unsure }, task, { commitSha: "bb22", branchName: "main", message: "m" })).rejects.toThrow("injected");
+    const [checkpoint] = (await store.listCheckpoints(db, task, 10)).items;
+    expect((await store.getCheckpoint(db, task, checkpoint!.id)).id).toBe(checkpoint!.id);
+    expect((await store.findCheckpointBySha(db, task, "bb22")).id).toBe(checkpoint!.id);
+    expect((await store.getSnapshot(db, task, checkpoint!.conversationSnapshotId!)).checkpointId).toBe(checkpoint!.id);
+    const kept = store.clipSegments(await store.closeSegments(db, task), 1);
+    expect((await store.checkpointOnConversation(db, task, kept))?.id).toBe(checkpoint!.id);
   });
 });
 

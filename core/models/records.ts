@@ -49,6 +49,11 @@ export const SnapshotRecord = ConversationSnapshot.extend({
   /** Only state that cannot be derived from the log (a supervisor's compacted state) lives in S3. */
   stateBlobKey: z.string().optional(),
   expiresOn: z.string().optional(),
+  /**
+   * A checkpoint's snapshot written before its checkpoint (store/checkpoints.ts):
+   * the number it was written for; it counts only once that checkpoint names it.
+   */
+  checkpointNumber: z.int().min(1).optional(),
 });
 export type SnapshotRecord = z.infer<typeof SnapshotRecord>;
 

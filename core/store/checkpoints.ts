@@ -19,13 +19,15 @@ const CHECKPOINT_HOST = EVENT_HOSTS.find((h) => h.prefix === keys.checkpointPref
  * number is claimed by a conditional put, so concurrent checkpoints of a task
  * get 1, 2, 3… without gaps or repeats.
  *
- * Its pointers (by id, by commit, by message count → number) are hints,
- * written just before the transaction at the plain rate (a transaction
- * prices each item twice). Every attempt writes keys of its own, so a hint
+ * Its snapshot and its pointers (by id, by commit, by message count →
+ * number) are hints, written just before the transaction at the plain rate
+ * (a transaction prices each item twice). Every attempt writes keys of its
+ * own (the snapshot's is rewritten with each attempt's number), so a hint
  * never overwrites another checkpoint's; a reader believes one only when the
- * checkpoint it names agrees with it (`vouches`). The hints of a refused
- * attempt are deleted; those of an attempt cut short by a crash stay,
- * unbelieved.
+ * checkpoint it names agrees with it (`vouches` here, snapshots.ts
+ * `vouched`). The hints of a refused attempt are deleted; those of an
+ * attempt cut short by a crash stay, unbelieved (retention removes the
+ * snapshot in time).
  */
 export async function createCheckpointWithSnapshot(
   db: Db,
@@ -60,7 +62,8 @@ export async function createCheckpointWithSnapshot(
       });
       const item = { ...keys.checkpoint(task.id, number), ownerId: task.ownerId, ...checkpoint };
       const hosted = event ? hostedEvent(newHistoryEvent(event(checkpoint, snapshot), at), CHECKPOINT_HOST, item) : undefined;
-      const hints = pointerItems(task.id, checkpoint);
+      // The pointer by id first: a later attempt rewrites it, so a failed one leaves it.
+      const hints = [...pointerItems(task.id, checkpoint), snapshotItem({ ...snapshot, checkpointNumber: number })];
       await db.table.batchWrite(hints.map((put) => ({ put })));
       try {
         await db.table.transact([
@@ -73,12 +76,14 @@ export async function createCheckpointWithSnapshot(
           ...(guard
             ? [{ Update: { Key: keys.task(task.id), UpdateExpression: `SET ${guard.set}`, ConditionExpression: guard.condition, ExpressionAttributeValues: guard.values } }]
             : []),
-          { Put: { Item: snapshotItem(snapshot) } },
           ...(hosted?.items ?? []).map((Item) => ({ Put: { Item } })),
         ]);
       } catch (error) {
-        // The hints by commit and by count name this attempt's number (the one by id is rewritten by the next attempt).
-        await db.table.batchWrite(hints.slice(1).map(({ pk, sk }) => ({ delete: { pk, sk } }))).catch(() => undefined);
+        // Refused, so not written: the hints by commit, by count and the snapshot name this attempt's number (the
+        // one by id is rewritten by the next attempt). After an error of unknown outcome they stay, in case it went through.
+        if (cancellationReasons(error)) {
+          await db.table.batchWrite(hints.slice(1).map(({ pk, sk }) => ({ delete: { pk, sk } }))).catch(() => undefined);
+        }
         if (report && cancellationReasons(error)?.[1] === "ConditionalCheckFailed") throw new ReportOutOfOrder(report);
         throw error;
       }

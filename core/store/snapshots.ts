@@ -8,7 +8,7 @@ import { closeSegments, contentHashOf, countOf } from "./segments.js";
 import { committedEnd } from "./conversationLog.js";
 import { retentionDaysOf } from "./owners.js";
 import { queryPage, type Page } from "./paging.js";
-import { isConditionFailure, isExpired, type Item } from "./table.js";
+import { isConditionFailure, isExpired, type Item, type Key } from "./table.js";
 
 const DAY_MS = 86_400_000;
 /** DynamoDB TTL removes an item this long after its expiry day if the cleanup job never got to it. */
@@ -26,7 +26,7 @@ export function expiryAttributes(snapshot: Pick<SnapshotRecord, "id" | "taskId">
   };
 }
 
-export function snapshotItem(snapshot: SnapshotRecord): Item {
+export function snapshotItem(snapshot: SnapshotRecord): Item & Key {
   return {
     ...keys.snapshot(snapshot.taskId, snapshot.id),
     ...snapshot,
@@ -95,12 +95,14 @@ export async function getSnapshot(
 ): Promise<SnapshotRecord> {
   const item = await db.table.get(keys.snapshot(task.id, snapshotId));
   if (!item || item.ownerId !== task.ownerId || (!options.includeExpired && isExpired(db, item))) throw notFound("snapshot");
-  return SnapshotRecord.parse(item);
+  const [snapshot] = await vouched(db, [SnapshotRecord.parse(item)]);
+  if (!snapshot) throw notFound("snapshot");
+  return snapshot;
 }
 
 /** Newest first. */
-export function listSnapshots(db: Db, task: TaskRecord, limit: number, cursor?: string): Promise<Page<SnapshotRecord>> {
-  return queryPage(db, {
+export async function listSnapshots(db: Db, task: TaskRecord, limit: number, cursor?: string): Promise<Page<SnapshotRecord>> {
+  const page = await queryPage(db, {
     scope: `snapshots:${task.id}`,
     cursor,
     limit,
@@ -108,6 +110,22 @@ export function listSnapshots(db: Db, task: TaskRecord, limit: number, cursor?: 
     values: { ":p": keys.taskPartition(task.id), ":s": keys.snapshotPrefix },
     parse: (item) => SnapshotRecord.parse(item),
   });
+  return { ...page, items: await vouched(db, page.items) };
+}
+
+/**
+ * The snapshots that count: a checkpoint's snapshot written before its
+ * checkpoint (`checkpointNumber`) counts once that checkpoint names it; one
+ * whose checkpoint never came (a refused or cut-short attempt) does not. One
+ * batched read of the checkpoints, only for such snapshots.
+ */
+async function vouched(db: Db, snapshots: SnapshotRecord[]): Promise<SnapshotRecord[]> {
+  const hinted = snapshots.filter((s) => s.checkpointNumber !== undefined);
+  if (hinted.length === 0) return snapshots;
+  const wanted = new Map(hinted.map((s) => keys.checkpoint(s.taskId, s.checkpointNumber!)).map((k) => [`${k.pk}#${k.sk}`, k]));
+  const checkpoints = await db.table.batchGet([...wanted.values()]);
+  const named = new Set(checkpoints.map((c) => `${String(c.pk)}#${String(c.conversationSnapshotId)}`));
+  return snapshots.filter((s) => s.checkpointNumber === undefined || named.has(`${keys.taskPartition(s.taskId)}#${s.id}`));
 }
 
 /** A pinned snapshot leaves the expiry index (and loses its TTL), so retention never finds it. */
