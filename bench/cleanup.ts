@@ -19,6 +19,7 @@ import { keys } from "../core/keys.js";
 import { newId } from "../core/ids.js";
 import { blobKeys } from "../core/blobs.js";
 import { dayOf, snapshotItem } from "../core/store/snapshots.js";
+import { checkpointIdFor } from "../core/store/checkpoints.js";
 import type { Item } from "../core/store/table.js";
 import type { SnapshotRecord, SnapshotType } from "../core/models.js";
 import { expiryEntriesOn, runCleanup, type CleanupSummary } from "../core/retention/index.js";
@@ -75,7 +76,8 @@ async function seed(db: Db): Promise<Seeded> {
     if (stateBlobKey) objects.push(stateBlobKey);
     const expiresOn = dayOf(new Date(createdAt.getTime() + RETENTION_DAYS * DAY_MS));
     if (expired) expiredDays.add(expiresOn);
-    const checkpointId = snapshotType === "checkpoint" ? newId(createdAt) : undefined;
+    const number = snapshotType === "checkpoint" ? ++task.checkpoints : undefined;
+    const checkpointId = number === undefined ? undefined : checkpointIdFor(number, createdAt);
     const record: SnapshotRecord = {
       id,
       taskId: task.id,
@@ -89,10 +91,10 @@ async function seed(db: Db): Promise<Seeded> {
       stateBlobKey,
       expiresOn,
       createdAt: createdAt.toISOString(),
+      checkpointNumber: number,
     };
     writes.push(snapshotItem(record));
-    if (checkpointId) {
-      const number = ++task.checkpoints;
+    if (checkpointId && number !== undefined) {
       writes.push({
         ...keys.checkpoint(task.id, number),
         ownerId: task.ownerId,
@@ -105,7 +107,6 @@ async function seed(db: Db): Promise<Seeded> {
         conversationSnapshotId: id,
         createdAt: createdAt.toISOString(),
       });
-      writes.push({ ...keys.checkpointById(task.id, checkpointId), ownerId: task.ownerId, checkpointNumber: number });
       if (expired) checkpointsExpired++;
     }
     if (expired && stateBlobKey) stateObjectsExpired++;

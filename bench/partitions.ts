@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import { keys, TABLE_KEYS, type IndexName } from "../core/keys.js";
 import { newId } from "../core/ids.js";
 import { newBatch } from "../core/store/logBatch.js";
-import { historyEventItems, newHistoryEvent } from "../core/store/history.js";
+import { EVENT_HOSTS, historyEventItems, hostedEvent, newHistoryEvent } from "../core/store/history.js";
+import { checkpointIdFor } from "../core/store/checkpoints.js";
 import { snapshotItem } from "../core/store/snapshots.js";
 import { ConversationMessage, SnapshotRecord } from "../core/models.js";
 import type { Item } from "../core/store/table.js";
@@ -95,8 +96,8 @@ export async function runPartitionsBench(): Promise<void> {
   const tasks = Array.from({ length: AGENTS }, () => randomUUID());
   const seqs = new Map<string, number>();
 
-  // Agents: each message is its own append (the costliest way): the log entry and its id pointer in one
-  // transaction, then a `chat` history event (timeline, type copy, phase copy; each also in gsi1 and gsi2).
+  // Agents: each message is its own append (the costliest way): the batch taken, then committed with its id
+  // index and its `chat` history event (its type's timeline and a phase copy, in gsi1, the phase copy in gsi2 too).
   const interval = 1 / MESSAGES_PER_AGENT_PER_SECOND;
   for (let t = 0; t < SECONDS; t += interval) {
     for (const [i, taskId] of tasks.entries()) {
@@ -107,13 +108,15 @@ export async function runPartitionsBench(): Promise<void> {
       const message = { id, role: "assistant" as const, content: messageText(random, MESSAGE_BYTES), timestamp: new Date(Date.UTC(2026, 10, 1) + at * 1000).toISOString() };
       // A daemon's batch of one (its flush window is shorter than the gap between an agent's messages).
       const batch = newBatch({ id: taskId, ownerId }, seq, "", [ConversationMessage.parse(message)], message.timestamp);
-      load.write(batch.item, at, true);
-      load.write(batch.ids, at, true);
+      // Taken with a plain put; committed in a transaction with its id index hosting its event, and the event's timeline items.
+      load.write(batch.item, at);
       const event = newHistoryEvent(
         { ownerId, contractId, taskId, eventType: "chat", eventSubtype: "messages", phase: "execute", eventData: { count: 1, firstMessageId: id, lastMessageId: id, roles: ["assistant"] } },
         new Date(Date.UTC(2026, 10, 1) + at * 1000),
       );
-      for (const item of historyEventItems(event)) load.write(item, at);
+      const hosted = hostedEvent(event, EVENT_HOSTS.find((h) => h.type === "chat")!, batch.ids);
+      load.write({ ...batch.ids, historyEvent: hosted.historyEvent }, at, true);
+      for (const item of hosted.items) load.write(item, at, true);
     }
   }
 
@@ -122,13 +125,17 @@ export async function runPartitionsBench(): Promise<void> {
   const snapshotsPerSecond = SNAPSHOTS_PER_DAY / 86_400;
   for (let at = 0; at < SECONDS; at += 1 / snapshotsPerSecond) {
     const taskId = tasks[Math.floor(random() * AGENTS)]!;
-    const checkpointId = newId();
-    const snapshot = snapshotOf(ownerId, taskId, checkpointId, expiresOn);
-    load.write({ ...keys.checkpoint(taskId, 1), ownerId, id: checkpointId, taskId, checkpointNumber: 1, commitSha: "a".repeat(40), branchName: "makima/task", message: "checkpoint", conversationSnapshotId: snapshot.id, messageCount: 100, createdAt: snapshot.createdAt }, at, true);
-    load.write({ ...keys.checkpointById(taskId, checkpointId), ownerId, checkpointNumber: 1 }, at, true);
-    load.write(snapshotItem(snapshot), at, true);
-    const event = newHistoryEvent({ ownerId, contractId, taskId, eventType: "checkpoint", phase: "execute", eventData: { checkpointId, checkpointNumber: 1 } }, new Date());
-    for (const item of historyEventItems(event)) load.write(item, at);
+    const checkpointId = checkpointIdFor(1, new Date());
+    const snapshot = { ...snapshotOf(ownerId, taskId, checkpointId, expiresOn), checkpointNumber: 1 };
+    // Its snapshot and pointers before the transaction, at the plain rate; the checkpoint hosting its event, with the event's timeline items.
+    load.write(snapshotItem(snapshot), at);
+    load.write({ ...keys.checkpointBySha(taskId, "a".repeat(40), 1, checkpointId), checkpointNumber: 1 }, at);
+    load.write({ ...keys.checkpointByCount(taskId, 100, 1, checkpointId), checkpointNumber: 1 }, at);
+    const checkpoint = { ...keys.checkpoint(taskId, 1), ownerId, id: checkpointId, taskId, checkpointNumber: 1, commitSha: "a".repeat(40), branchName: "makima/task", message: "checkpoint", conversationSnapshotId: snapshot.id, messageCount: 100, createdAt: snapshot.createdAt };
+    const event = newHistoryEvent({ ownerId, contractId, taskId, eventType: "checkpoint", eventSubtype: "created", phase: "execute", eventData: { checkpointId, checkpointNumber: 1 } }, new Date());
+    const hosted = hostedEvent(event, EVENT_HOSTS.find((h) => h.type === "checkpoint")!, checkpoint);
+    load.write({ ...checkpoint, historyEvent: hosted.historyEvent }, at, true);
+    for (const item of hosted.items) load.write(item, at, true);
   }
 
   // The cleanup job on a day of 100,000 expired checkpoint snapshots: each delete a transaction (the checkpoint's

@@ -391,7 +391,12 @@ describe("checkpoints", () => {
       ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":c": "CHECKPOINT" },
     });
     const kinds = items.map((i) => String(i.sk).split("#")[0]);
-    for (const kind of ["CHECKPOINT", "CHECKPOINTID", "CHECKPOINTSHA", "CHECKPOINTAT"]) expect(kinds.filter((k) => k === kind)).toHaveLength(6);
+    for (const kind of ["CHECKPOINT", "CHECKPOINTSHA", "CHECKPOINTAT"]) expect(kinds.filter((k) => k === kind)).toHaveLength(6);
+    // An id says where its checkpoint is: no pointer by id.
+    expect(kinds).not.toContain("CHECKPOINTID");
+    for (const r of results) expect(store.numberInCheckpointId(r.checkpoint.id)).toBe(r.checkpoint.checkpointNumber);
+    const snapshots = (await store.listSnapshots(db, task, 10)).items;
+    expect(snapshots.map((s) => s.checkpointId).sort()).toEqual(results.map((r) => r.checkpoint.id).sort());
   });
 
   it("believes a pointer only when the checkpoint it names agrees (an attempt cut short leaves pointers behind)", async () => {
@@ -407,6 +412,14 @@ describe("checkpoints", () => {
       { put: { ...keys.checkpointByCount(task.id, 9, 1, ghost), checkpointNumber: 1, conversationSnapshotId: one.conversationSnapshotId } },
     ]);
     await expect(store.getCheckpoint(db, task, ghost)).rejects.toMatchObject({ status: 404 });
+    // A checkpoint from before ids carried their number is found through its pointer by id.
+    const older = { ...(await store.getCheckpointByNumber(db, task, 1))!, id: "01900000-0000-7000-8000-0abcdef01234", checkpointNumber: 2 };
+    await db.table.batchWrite([
+      { put: { ...keys.checkpoint(task.id, 2), ownerId: task.ownerId, ...older } },
+      { put: { ...keys.checkpointById(task.id, older.id), checkpointNumber: 2 } },
+    ]);
+    expect((await store.getCheckpoint(db, task, older.id)).checkpointNumber).toBe(2);
+    await db.table.delete(keys.checkpoint(task.id, 2));
     await expect(store.findCheckpointBySha(db, task, "ff99")).rejects.toMatchObject({ status: 404 });
     expect(await store.hasCheckpointAt(db, task, "ff99")).toBe(false);
     // A prefix that only a stray pointer makes ambiguous is not.

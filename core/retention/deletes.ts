@@ -20,11 +20,12 @@ export class SnapshotDeletes {
 
   constructor(private readonly job: CleanupJob) {}
 
-  /** Checkpoint id → number for the due checkpoint snapshots (the id → number pointer items). */
+  /** Checkpoint id → number for the due checkpoint snapshots: the snapshot's own, or else its checkpoint's id pointer. */
   async checkpointNumbers(due: Entry[]): Promise<Map<string, number>> {
-    const wanted = due.filter((e) => e.checkpointId).map((e) => keys.checkpointById(e.taskId, e.checkpointId!));
-    const found = wanted.length ? await this.job.db.table.batchGet(wanted) : [];
     const numbers = new Map<string, number>();
+    for (const e of due) if (e.checkpointId && e.checkpointNumber !== undefined) numbers.set(e.checkpointId, e.checkpointNumber);
+    const wanted = due.filter((e) => e.checkpointId && e.checkpointNumber === undefined).map((e) => keys.checkpointById(e.taskId, e.checkpointId!));
+    const found = wanted.length ? await this.job.db.table.batchGet(wanted) : [];
     for (const item of found) {
       const id = (item.sk as string).slice("CHECKPOINTID#".length);
       if (typeof item.checkpointNumber === "number") numbers.set(id, item.checkpointNumber);

@@ -21,6 +21,8 @@ export interface Entry {
   createdAtMs: number;
   snapshotType: "auto" | "manual" | "checkpoint";
   checkpointId?: string;
+  /** A checkpoint snapshot's checkpoint number (snapshots from before it was kept have none: their id pointer has it). */
+  checkpointNumber?: number;
   stateBlobKey?: string;
 }
 
@@ -107,6 +109,7 @@ export function toEntry(item: Item): Entry | undefined {
     createdAtMs,
     snapshotType: type === "manual" || type === "checkpoint" ? type : "auto",
     checkpointId: item.checkpointId as string | undefined,
+    checkpointNumber: typeof item.checkpointNumber === "number" ? item.checkpointNumber : undefined,
     stateBlobKey: item.stateBlobKey as string | undefined,
   };
 }

@@ -15,15 +15,16 @@ import { EVENT_HOSTS, hostedEvent, newHistoryEvent, type NewHistoryEvent } from 
 const CHECKPOINT_HOST = EVENT_HOSTS.find((h) => h.prefix === keys.checkpointPrefix)!;
 
 /**
- * A checkpoint and its `checkpoint` snapshot, written in one transaction; the
- * number is claimed by a conditional put, so concurrent checkpoints of a task
- * get 1, 2, 3… without gaps or repeats.
+ * A checkpoint and its `checkpoint` snapshot. The number is claimed by a
+ * conditional put in a transaction with the checkpoint's history event, so
+ * concurrent checkpoints of a task get 1, 2, 3… without gaps or repeats;
+ * the checkpoint's id carries its number (checkpointIdFor).
  *
- * Its snapshot and its pointers (by id, by commit, by message count →
- * number) are hints, written just before the transaction at the plain rate
- * (a transaction prices each item twice). Every attempt writes keys of its
- * own (the snapshot's is rewritten with each attempt's number), so a hint
- * never overwrites another checkpoint's; a reader believes one only when the
+ * Its snapshot and its pointers (by commit, by message count → number) are
+ * hints, written just before the transaction at the plain rate (a
+ * transaction prices each item twice). Every attempt writes keys of its own
+ * (the snapshot's is rewritten with each attempt's number), so a hint never
+ * overwrites another checkpoint's; a reader believes one only when the
  * checkpoint it names agrees with it (`vouches` here, snapshots.ts
  * `vouched`). The hints of a refused attempt are deleted; those of an
  * attempt cut short by a crash stay, unbelieved (retention removes the
@@ -39,11 +40,8 @@ export async function createCheckpointWithSnapshot(
   event?: (checkpoint: TaskCheckpoint, snapshot: SnapshotRecord) => NewHistoryEvent,
 ): Promise<{ checkpoint: TaskCheckpoint; snapshot: SnapshotRecord }> {
   const guard = report ? reportGuard(report, task.reportStream) : undefined;
-  const checkpointId = newId();
-  let [snapshot, last] = await Promise.all([
-    buildSnapshot(db, task, { snapshotType: "checkpoint", checkpointId }),
-    lastCheckpoint(db, task.id),
-  ]);
+  const [built, first] = await Promise.all([buildSnapshot(db, task, { snapshotType: "checkpoint" }), lastCheckpoint(db, task.id)]);
+  let last = first;
   // The number was taken, or another transaction met this one: try the next free number.
   return retryOnConflict(
     async (attempt) => {
@@ -51,6 +49,8 @@ export async function createCheckpointWithSnapshot(
       const number = last.number + 1;
       // Times ascend with numbers, whatever the writers' clocks say.
       const at = new Date(Math.max(db.clock().getTime(), last.at + 1));
+      const checkpointId = checkpointIdFor(number, at);
+      const snapshot = { ...built, checkpointId, checkpointNumber: number };
       const checkpoint = TaskCheckpoint.parse({
         id: checkpointId,
         taskId: task.id,
@@ -62,8 +62,7 @@ export async function createCheckpointWithSnapshot(
       });
       const item = { ...keys.checkpoint(task.id, number), ownerId: task.ownerId, ...checkpoint };
       const hosted = event ? hostedEvent(newHistoryEvent(event(checkpoint, snapshot), at), CHECKPOINT_HOST, item) : undefined;
-      // The pointer by id first: a later attempt rewrites it, so a failed one leaves it.
-      const hints = [...pointerItems(task.id, checkpoint), snapshotItem({ ...snapshot, checkpointNumber: number })];
+      const hints = [...pointerItems(task.id, checkpoint), snapshotItem(snapshot)];
       await db.table.batchWrite(hints.map((put) => ({ put })));
       try {
         await db.table.transact([
@@ -79,11 +78,8 @@ export async function createCheckpointWithSnapshot(
           ...(hosted?.items ?? []).map((Item) => ({ Put: { Item } })),
         ]);
       } catch (error) {
-        // Refused, so not written: the hints by commit, by count and the snapshot name this attempt's number (the
-        // one by id is rewritten by the next attempt). After an error of unknown outcome they stay, in case it went through.
-        if (cancellationReasons(error)) {
-          await db.table.batchWrite(hints.slice(1).map(({ pk, sk }) => ({ delete: { pk, sk } }))).catch(() => undefined);
-        }
+        // Refused, so not written: this attempt's hints go. After an error of unknown outcome they stay, in case it went through.
+        if (cancellationReasons(error)) await db.table.batchWrite(hints.map(({ pk, sk }) => ({ delete: { pk, sk } }))).catch(() => undefined);
         if (report && cancellationReasons(error)?.[1] === "ConditionalCheckFailed") throw new ReportOutOfOrder(report);
         throw error;
       }
@@ -94,11 +90,28 @@ export async function createCheckpointWithSnapshot(
   );
 }
 
-/** A checkpoint's pointers: by id, by commit, by message count; each names the number, and the last two the id in their keys. */
+/**
+ * A checkpoint's id: a UUIDv7 of its time whose last 48 bits are its number
+ * in the task, so that finding it by id is one read of the checkpoint, which
+ * must carry that id (no pointer item by id).
+ */
+export function checkpointIdFor(number: number, at: Date): string {
+  return `${newId(at).slice(0, 24)}${number.toString(16).padStart(12, "0")}`;
+}
+
+/** The number a checkpoint id names, if it names one (ids from before they carried it do not, mostly). */
+export function numberInCheckpointId(id: string): number | undefined {
+  const n = parseInt(id.slice(24), 16);
+  return /^[0-9a-f]{12}$/.test(id.slice(24)) && n >= 1 && n <= MAX_CHECKPOINT_NUMBER ? n : undefined;
+}
+
+/** Checkpoint numbers are six digits in keys. */
+const MAX_CHECKPOINT_NUMBER = 999_999;
+
+/** A checkpoint's pointers: by commit and by message count; each names the number, and the id in its key. */
 function pointerItems(taskId: string, c: TaskCheckpoint): Array<Item & Key> {
   const n = c.checkpointNumber;
   return [
-    { ...keys.checkpointById(taskId, c.id), checkpointNumber: n },
     { ...keys.checkpointBySha(taskId, c.commitSha, n, c.id), checkpointNumber: n },
     { ...keys.checkpointByCount(taskId, c.messageCount ?? 0, n, c.id), checkpointNumber: n },
   ];
@@ -176,8 +189,15 @@ export async function getCheckpointByNumber(db: Db, task: TaskRecord, number: nu
   return item && item.ownerId === task.ownerId ? TaskCheckpoint.parse(item) : undefined;
 }
 
-/** A checkpoint of this task; one of another task (or owner) is not found. */
+/**
+ * A checkpoint of this task; one of another task (or owner) is not found.
+ * The number in its id says where it is (checkpointIdFor); a checkpoint from
+ * before ids carried it is found through its pointer by id.
+ */
 export async function getCheckpoint(db: Db, task: TaskRecord, checkpointId: string): Promise<TaskCheckpoint> {
+  const n = numberInCheckpointId(checkpointId);
+  const numbered = n === undefined ? undefined : await getCheckpointByNumber(db, task, n);
+  if (numbered?.id === checkpointId) return numbered;
   const pointer = await db.table.get(keys.checkpointById(task.id, checkpointId));
   const checkpoint = pointer ? await getCheckpointByNumber(db, task, pointer.checkpointNumber as number) : undefined;
   if (checkpoint?.id !== checkpointId) throw notFound("checkpoint");
