@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { createTestDb } from "./support/env.js";
 import * as store from "../core/store/index.js";
 import { keys, shardOf, TIMELINE_SHARDS } from "../core/keys.js";
+import { newId } from "../core/ids.js";
 import type { Table } from "../core/store/table.js";
 import { DomainError } from "../core/errors.js";
 import { decodeLogItem } from "../core/store/logBatch.js";
@@ -172,8 +173,20 @@ describe("conversation log", () => {
     expect(out).toMatchObject({ appended: 1, skipped: 1 });
     expect(await readAll((await reload(task)).segments)).toEqual(["m1", "m2", "m3", "m4", "m5"]);
     expect(await store.verifyLog(db, task.id)).toEqual({ messages: 5, ok: true });
-    const chat = (await store.taskHistory(db, task, { limit: 10 })).items.map((e) => e.eventData.count).sort();
+    const chat = (await store.taskHistory(db, await reload(task), { limit: 10 })).items.map((e) => e.eventData.count).sort();
     expect(chat).toEqual([1, 1, 3]);
+
+    // A writer that died after writing its batch's id index: the batch is committed with the event that index hosts.
+    const later = [6, 7].map((i) => ConversationMessage.parse(msg(i)));
+    const second = store.newBatch(task, 6, (await reload(task)).lastChain!, later, new Date().toISOString());
+    expect(await db.table.putNew(second.item)).toBe(true);
+    const eventId = newId(new Date(second.receivedAt));
+    await db.table.put({ ...second.ids, historyEvent: { id: eventId, eventSubtype: "messages", eventData: { count: 2, firstMessageId: "m6", lastMessageId: "m7", roles: ["user", "assistant"] } } });
+    await store.appendMessages(db, await reload(task), [msg(8)], { event });
+    const events = (await store.taskHistory(db, await reload(task), { limit: 10 })).items;
+    expect(events.filter((e) => e.id === eventId)).toHaveLength(1);
+    const timeline = (await store.timeline(db, task.ownerId, { eventTypes: ["chat"], limit: 100 })).items.filter((e) => e.taskId === task.id);
+    expect(timeline.map((e) => e.id)).toEqual(events.map((e) => e.id));
   });
 
   it("a transaction that fails mid-append leaves the log, the count and the chat events agreeing", async () => {
@@ -186,12 +199,12 @@ describe("conversation log", () => {
     const count = store.toTask(await reload(task)).messageCount;
     expect(count).toBe(20);
     expect((await logOf(task.id)).ids).toHaveLength(20);
-    const chat = (await store.taskHistory(db, task, { limit: 100 })).items.reduce((n, e) => n + Number(e.eventData.count), 0);
+    const chat = (await store.taskHistory(db, await reload(task), { limit: 100 })).items.reduce((n, e) => n + Number(e.eventData.count), 0);
     expect(chat).toBe(count);
     // The rest arrives on a retry, each message once; the log stays gapless.
     await store.appendMessages(db, await reload(task), Array.from({ length: 150 }, (_, i) => msg(i)), { event });
     expect(await readAll((await reload(task)).segments)).toEqual(Array.from({ length: 150 }, (_, i) => `m${i}`));
-    expect((await store.taskHistory(db, task, { limit: 100 })).items.reduce((n, e) => n + Number(e.eventData.count), 0)).toBe(150);
+    expect((await store.taskHistory(db, await reload(task), { limit: 100 })).items.reduce((n, e) => n + Number(e.eventData.count), 0)).toBe(150);
   });
 
   it("concurrent appends of several transactions each interleave only as whole batches", async () => {
@@ -562,12 +575,13 @@ describe("history paging", () => {
     }
     // The owner has one task: its timeline holds every event of the task once.
     const all = (await store.timeline(db, owner, { limit: 100 })).items;
+    const current = (await store.getTaskRecord(db, owner, task.id))!;
     expect(all).toHaveLength(12 + 4 + 12);
     const collect = async (filters: Omit<store.HistoryFilters, "limit" | "cursor">) => {
       const seen: string[] = [];
       let cursor: string | undefined;
       do {
-        const page = await store.taskHistory(db, task, { ...filters, limit: 4, cursor });
+        const page = await store.taskHistory(db, current, { ...filters, limit: 4, cursor });
         expect(page.items.length).toBeLessThanOrEqual(4);
         seen.push(...page.items.map((e) => e.id));
         cursor = page.nextCursor ?? undefined;
@@ -576,7 +590,7 @@ describe("history paging", () => {
     };
     const expected = (keep: (e: HistoryEvent) => boolean) => all.filter(keep).map((e) => e.id);
     expect(await collect({})).toEqual(expected(() => true));
-    expect((await store.taskHistory(db, task, { limit: 100 })).items).toEqual(all);
+    expect((await store.taskHistory(db, current, { limit: 100 })).items).toEqual(all);
     expect(await collect({ eventTypes: ["chat"] })).toEqual(expected((e) => e.eventType === "chat"));
     expect(await collect({ eventTypes: ["checkpoint", "task"], phase: "plan" })).toEqual(
       expected((e) => e.eventType !== "chat" && e.phase === "plan"),

@@ -92,17 +92,27 @@ function storedEvent(item: Item): Item {
  * newer than the one before (its time is the host's, which ascends), so a
  * task's hosted events are in id order under their prefix.
  */
+/** A task as its hosted events need it. */
+export interface HostTask {
+  id: string;
+  ownerId: string;
+  contractId?: string;
+  lastSeq: number;
+}
+
 export interface EventHost {
   type: HistoryEventType;
   prefix: string;
   /** The sort key of host number n. */
   key: (taskId: string, n: number) => string;
+  /** The highest number whose host counts (hosts past it are written but not committed yet). */
+  end?: (task: HostTask) => number;
   /** Fields of the event's data the host holds already (name in `eventData` → the host's attribute): kept once, on the host. */
   shared?: Readonly<Record<string, string>>;
 }
 
 export const EVENT_HOSTS: readonly EventHost[] = [
-  { type: "chat", prefix: keys.logIdsPrefix, key: (taskId, n) => keys.logIds(taskId, n).sk },
+  { type: "chat", prefix: keys.logIdsPrefix, key: (taskId, n) => keys.logIds(taskId, n).sk, end: (task) => task.lastSeq },
   {
     type: "checkpoint",
     prefix: keys.checkpointPrefix,
@@ -132,6 +142,14 @@ export function hostedEvent(event: HistoryEvent, host: EventHost, hostItem: Item
     if (kept.eventData[name] !== undefined && kept.eventData[name] === hostItem[attribute]) delete kept.eventData[name];
   }
   return { historyEvent: kept, items: historyEventItems(event, facetsOf(event), true) };
+}
+
+/** The timeline items of the event a host item carries (what its commit writes beside it), for the task it belongs to. */
+export function hostedEventItems(task: { id: string; ownerId: string; contractId?: string }, host: EventHost, hostItem: Item): Item[] {
+  const hosted = eventOfHost(hostItem, host);
+  if (!hosted) return [];
+  const event = HistoryEvent.parse({ ...hosted, ownerId: task.ownerId, contractId: task.contractId, taskId: task.id, eventType: host.type, createdAt: timeOfId(hosted.id).toISOString() });
+  return historyEventItems(event, facetsOf(event), true);
 }
 
 /** The event a host item carries, whole again: what it shares with the host filled back in. */
@@ -167,7 +185,7 @@ interface Timeline {
   /** The partitions of one facet: its shards (and the unsharded one of older events), or just the one. */
   partitions: (facet?: string) => string[];
   /** A task's timeline: the task, whose partition hosts some of its events (EVENT_HOSTS). */
-  hostedBy?: { id: string; ownerId: string; contractId?: string };
+  hostedBy?: HostTask;
 }
 
 /** With both a phase and types, the type partitions are filtered by phase; a page then reads at most this many. */
@@ -233,10 +251,13 @@ function hostLane(db: Db, task: NonNullable<Timeline["hostedBy"]>, host: EventHo
     });
   const eventId = (item: Item) => (item.historyEvent as { id?: string } | undefined)?.id;
   const numberOf = (item: Item) => Number(String(item.sk).slice(host.prefix.length));
+  const end = host.end?.(task);
+  /** Past every host that counts. */
+  const highest = end === undefined ? `${host.prefix}~` : host.key(task.id, end);
   /** The newest host whose event is at or below the page's top: a binary search over the numbers, one small read a step. */
   const top = async (): Promise<string | undefined> => {
     const probe = async (upper: string) => (await query(upper, 1)).items[0];
-    const newest = await probe(`${host.prefix}~`);
+    const newest = await probe(highest);
     if (!newest) return undefined;
     const fits = (item: Item) => (eventId(item) ?? "") <= b.hi;
     if (fits(newest)) return String(newest.sk);
@@ -263,7 +284,7 @@ function hostLane(db: Db, task: NonNullable<Timeline["hostedBy"]>, host: EventHo
     read: async (limit) => {
       if (!started) {
         started = true;
-        upper = b.hi === HIGHEST_ID ? `${host.prefix}~` : await top();
+        upper = end !== undefined && end < 1 ? undefined : b.hi === HIGHEST_ID ? highest : await top();
       }
       if (upper === undefined) return;
       const { items, lastKey } = await query(upper, limit, next);
@@ -362,7 +383,7 @@ export function contractHistory(db: Db, contractId: string, filters: HistoryFilt
   );
 }
 
-export function taskHistory(db: Db, task: { id: string; ownerId: string; contractId?: string }, filters: HistoryFilters): Promise<Page<HistoryEvent>> {
+export function taskHistory(db: Db, task: HostTask, filters: HistoryFilters): Promise<Page<HistoryEvent>> {
   return historyPage(
     db,
     { scope: `taskHistory:${task.id}`, index: "gsi2", partitions: (f) => [keys.taskEvents(task.id, f)], hostedBy: task },
