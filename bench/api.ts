@@ -146,17 +146,18 @@ export async function runApiBench(): Promise<void> {
   const large = await scenario(100_000);
   const pad = (s: string | number, n: number) => String(s).padStart(n);
   console.log(`in-process Hono app → DynamoDB Local; ${REQUESTS} requests each; capacity units per request (RCU/WCU)`);
-  console.log(`${"endpoint".padEnd(40)} ${pad("1k p50 ms", 10)} ${pad("p99", 7)} ${pad("RCU", 6)} ${pad("WCU", 6)} │ ${pad("100k p50 ms", 11)} ${pad("p99", 7)} ${pad("RCU", 6)} ${pad("WCU", 6)} │ same cost`);
+  console.log(`${"endpoint".padEnd(40)} ${pad("1k p50 ms", 10)} ${pad("p99", 7)} ${pad("RCU", 6)} ${pad("WCU", 6)} │ ${pad("100k p50 ms", 11)} ${pad("p99", 7)} ${pad("RCU", 6)} ${pad("WCU", 6)} │ grows`);
   let allSame = true;
   for (const [name, a] of small) {
     const b = large.get(name)!;
-    const same = Math.abs(a.rcu - b.rcu) < 0.01 && Math.abs(a.wcu - b.wcu) < 0.01;
+    // Pages merged from shards read a little more or less as the events fall: growth is more than one unit more at 100k.
+    const same = b.rcu <= a.rcu + 1 && b.wcu <= a.wcu + 1;
     allSame &&= same;
     console.log(
-      `${name.padEnd(40)} ${pad(a.p50.toFixed(1), 10)} ${pad(a.p99.toFixed(1), 7)} ${pad(a.rcu.toFixed(1), 6)} ${pad(a.wcu.toFixed(1), 6)} │ ${pad(b.p50.toFixed(1), 11)} ${pad(b.p99.toFixed(1), 7)} ${pad(b.rcu.toFixed(1), 6)} ${pad(b.wcu.toFixed(1), 6)} │ ${same ? "yes" : "NO"}`,
+      `${name.padEnd(40)} ${pad(a.p50.toFixed(1), 10)} ${pad(a.p99.toFixed(1), 7)} ${pad(a.rcu.toFixed(1), 6)} ${pad(a.wcu.toFixed(1), 6)} │ ${pad(b.p50.toFixed(1), 11)} ${pad(b.p99.toFixed(1), 7)} ${pad(b.rcu.toFixed(1), 6)} ${pad(b.wcu.toFixed(1), 6)} │ ${same ? "no" : "YES"}`,
     );
   }
-  console.log(`capacity per request independent of table size: ${allSame ? "yes" : "no"}`);
+  console.log(`capacity per request grows with the table: ${allSame ? "no" : "yes"}`);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

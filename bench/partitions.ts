@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { keys, TABLE_KEYS, type IndexName } from "../core/keys.js";
 import { newId } from "../core/ids.js";
 import { newBatch } from "../core/store/logBatch.js";
-import { EVENT_HOSTS, historyEventItems, hostedEvent, newHistoryEvent } from "../core/store/history.js";
+import { CHAT_HOST, CHECKPOINT_HOST, historyEventItems, hostedEvent, newHistoryEvent } from "../core/store/history.js";
 import { checkpointIdFor } from "../core/store/checkpoints.js";
 import { snapshotItem } from "../core/store/snapshots.js";
 import { ConversationMessage, SnapshotRecord } from "../core/models.js";
@@ -114,7 +114,7 @@ export async function runPartitionsBench(): Promise<void> {
         { ownerId, contractId, taskId, eventType: "chat", eventSubtype: "messages", phase: "execute", eventData: { count: 1, firstMessageId: id, lastMessageId: id, roles: ["assistant"] } },
         new Date(Date.UTC(2026, 10, 1) + at * 1000),
       );
-      const hosted = hostedEvent(event, EVENT_HOSTS.find((h) => h.type === "chat")!, batch.ids);
+      const hosted = hostedEvent(event, CHAT_HOST, batch.ids);
       load.write({ ...batch.ids, historyEvent: hosted.historyEvent }, at, true);
       for (const item of hosted.items) load.write(item, at, true);
     }
@@ -133,7 +133,7 @@ export async function runPartitionsBench(): Promise<void> {
     load.write({ ...keys.checkpointByCount(taskId, 100, 1, checkpointId), checkpointNumber: 1 }, at);
     const checkpoint = { ...keys.checkpoint(taskId, 1), ownerId, id: checkpointId, taskId, checkpointNumber: 1, commitSha: "a".repeat(40), branchName: "makima/task", message: "checkpoint", conversationSnapshotId: snapshot.id, messageCount: 100, createdAt: snapshot.createdAt };
     const event = newHistoryEvent({ ownerId, contractId, taskId, eventType: "checkpoint", eventSubtype: "created", phase: "execute", eventData: { checkpointId, checkpointNumber: 1 } }, new Date());
-    const hosted = hostedEvent(event, EVENT_HOSTS.find((h) => h.type === "checkpoint")!, checkpoint);
+    const hosted = hostedEvent(event, CHECKPOINT_HOST, checkpoint);
     load.write({ ...checkpoint, historyEvent: hosted.historyEvent }, at, true);
     for (const item of hosted.items) load.write(item, at, true);
   }

@@ -9,10 +9,7 @@ import { clipSegments, countOf } from "./segments.js";
 import { buildSnapshot, snapshotItem } from "./snapshots.js";
 import { ReportOutOfOrder, reportGuard, type ReportPosition } from "./reportOrder.js";
 import { queryPage, type Page } from "./paging.js";
-import { EVENT_HOSTS, hostedEvent, newHistoryEvent, type NewHistoryEvent } from "./history.js";
-
-/** The host of a checkpoint's `checkpoint`/`created` event: the checkpoint. */
-const CHECKPOINT_HOST = EVENT_HOSTS.find((h) => h.prefix === keys.checkpointPrefix)!;
+import { CHECKPOINT_HOST, hostedEvent, newHistoryEvent, type NewHistoryEvent } from "./history.js";
 
 /**
  * A checkpoint and its `checkpoint` snapshot. The number is claimed by a

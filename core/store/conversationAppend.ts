@@ -7,7 +7,7 @@ import { recordMetric } from "../metrics.js";
 import { type Db, nowIso } from "./db.js";
 import { cancellationReasons, isConditionFailure, type Item, type TransactItem } from "./table.js";
 import { retryOnConflict } from "./conflicts.js";
-import { EVENT_HOSTS, hostedEvent, hostedEventItems, newHistoryEvent, type NewHistoryEvent } from "./history.js";
+import { CHAT_HOST, hostedEvent, hostedEventItems, newHistoryEvent, type NewHistoryEvent } from "./history.js";
 import { findMessages } from "./conversationLog.js";
 import { decodeLogItem, idsItem, LogItem, newBatch } from "./logBatch.js";
 import { advanceReport, ReportOutOfOrder, reportGuard, reportIsNextFor, type ReportPosition } from "./reportOrder.js";
@@ -85,9 +85,6 @@ interface Taken {
   token: string;
   messages: ConversationMessage[];
 }
-
-/** The host of a batch's `chat` event: its id index item. */
-const CHAT_HOST = EVENT_HOSTS.find((h) => h.prefix === keys.logIdsPrefix)!;
 
 /**
  * Writes a taken batch's id index item, hosting its `chat` event, and gives

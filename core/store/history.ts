@@ -81,6 +81,14 @@ function storedEvent(item: Item): Item {
   };
 }
 
+/** A task as its hosted events need it. */
+export interface HostTask {
+  id: string;
+  ownerId: string;
+  contractId?: string;
+  lastSeq: number;
+}
+
 /**
  * Events a task records with an item of its own partition, one per item:
  * a batch of messages (`chat`/`messages`, hosted by the batch's id index
@@ -92,14 +100,6 @@ function storedEvent(item: Item): Item {
  * newer than the one before (its time is the host's, which ascends), so a
  * task's hosted events are in id order under their prefix.
  */
-/** A task as its hosted events need it. */
-export interface HostTask {
-  id: string;
-  ownerId: string;
-  contractId?: string;
-  lastSeq: number;
-}
-
 export interface EventHost {
   type: HistoryEventType;
   prefix: string;
@@ -111,21 +111,18 @@ export interface EventHost {
   shared?: Readonly<Record<string, string>>;
 }
 
-export const EVENT_HOSTS: readonly EventHost[] = [
-  { type: "chat", prefix: keys.logIdsPrefix, key: (taskId, n) => keys.logIds(taskId, n).sk, end: (task) => task.lastSeq },
-  {
-    type: "checkpoint",
-    prefix: keys.checkpointPrefix,
-    key: (taskId, n) => keys.checkpoint(taskId, n).sk,
-    shared: {
-      checkpointId: "id",
-      checkpointNumber: "checkpointNumber",
-      commitSha: "commitSha",
-      message: "message",
-      messageCount: "messageCount",
-    },
-  },
-];
+/** A batch's `chat` event, on its id index item: only committed batches (at or below `lastSeq`) count. */
+export const CHAT_HOST: EventHost = { type: "chat", prefix: keys.logIdsPrefix, key: (taskId, n) => keys.logIds(taskId, n).sk, end: (task) => task.lastSeq };
+
+/** A checkpoint's `checkpoint`/`created` event, on the checkpoint, which holds most of its data. */
+export const CHECKPOINT_HOST: EventHost = {
+  type: "checkpoint",
+  prefix: keys.checkpointPrefix,
+  key: (taskId, n) => keys.checkpoint(taskId, n).sk,
+  shared: { checkpointId: "id", checkpointNumber: "checkpointNumber", commitSha: "commitSha", message: "message", messageCount: "messageCount" },
+};
+
+export const EVENT_HOSTS: readonly EventHost[] = [CHAT_HOST, CHECKPOINT_HOST];
 
 /** What a host item keeps of its event (the rest is the task's, the host's own, or the id's: its time). */
 const HostedEvent = HistoryEvent.pick({ id: true, eventSubtype: true, phase: true, eventData: true });
@@ -144,23 +141,29 @@ export function hostedEvent(event: HistoryEvent, host: EventHost, hostItem: Item
   return { historyEvent: kept, items: historyEventItems(event, facetsOf(event), true) };
 }
 
-/** The timeline items of the event a host item carries (what its commit writes beside it), for the task it belongs to. */
-export function hostedEventItems(task: { id: string; ownerId: string; contractId?: string }, host: EventHost, hostItem: Item): Item[] {
-  const hosted = eventOfHost(hostItem, host);
-  if (!hosted) return [];
-  const event = HistoryEvent.parse({ ...hosted, ownerId: task.ownerId, contractId: task.contractId, taskId: task.id, eventType: host.type, createdAt: timeOfId(hosted.id).toISOString() });
-  return historyEventItems(event, facetsOf(event), true);
+/** The timeline items of the event a host item carries (what its commit writes beside it). */
+export function hostedEventItems(task: Omit<HostTask, "lastSeq">, host: EventHost, hostItem: Item): Item[] {
+  const event = eventOfHost(task, host, hostItem);
+  return event ? historyEventItems(event, facetsOf(event), true) : [];
 }
 
-/** The event a host item carries, whole again: what it shares with the host filled back in. */
-function eventOfHost(item: Item, host: EventHost): HostedEvent | undefined {
+/** The event a host item carries, whole again: the task's, the host's and the id's parts filled back in. */
+function eventOfHost(task: Omit<HostTask, "lastSeq">, host: EventHost, item: Item): HistoryEvent | undefined {
   if (item.historyEvent === undefined) return undefined;
   const stored = item.historyEvent as HostedEvent;
-  const event: HostedEvent = { ...stored, eventData: { ...stored.eventData } };
+  const eventData = { ...stored.eventData };
   for (const [name, attribute] of Object.entries(host.shared ?? {})) {
-    if (event.eventData[name] === undefined && item[attribute] !== undefined) event.eventData[name] = item[attribute];
+    if (eventData[name] === undefined && item[attribute] !== undefined) eventData[name] = item[attribute];
   }
-  return event;
+  return HistoryEvent.parse({
+    ...stored,
+    eventData,
+    ownerId: task.ownerId,
+    contractId: task.contractId,
+    taskId: task.id,
+    eventType: host.type,
+    createdAt: timeOfId(stored.id).toISOString(),
+  });
 }
 
 export async function recordHistoryEvent(db: Db, input: NewHistoryEvent): Promise<HistoryEvent> {
@@ -240,7 +243,7 @@ function partitionLane(db: Db, timeline: Timeline, partition: string, b: Bounds)
 }
 
 /** The events a task's items of one kind host, newest first (hosts from before hosting carry none, and end the lane). */
-function hostLane(db: Db, task: NonNullable<Timeline["hostedBy"]>, host: EventHost, b: Bounds): Lane {
+function hostLane(db: Db, task: HostTask, host: EventHost, b: Bounds): Lane {
   const query = (upper: string, limit: number, startKey?: Item) =>
     db.table.query({
       KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
@@ -299,9 +302,9 @@ function hostLane(db: Db, task: NonNullable<Timeline["hostedBy"]>, host: EventHo
         lowest = id;
         if (id > b.hi) continue;
         lane.evaluated++;
-        const event = eventOfHost(item, host)!;
+        const event = eventOfHost(task, host, item)!;
         if (b.phaseFilter && event.phase !== b.phaseFilter) continue;
-        lane.items.push({ ...event, ownerId: task.ownerId, contractId: task.contractId, taskId: task.id, eventType: host.type, createdAt: timeOfId(id).toISOString() });
+        lane.items.push(event);
       }
       if (!next) upper = undefined;
       lane.frontier = next ? lowest : undefined;
