@@ -3,7 +3,6 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { createTestDb } from "./support/env.js";
 import * as store from "../core/store/index.js";
 import { keys, shardOf, TIMELINE_SHARDS } from "../core/keys.js";
-import { newId } from "../core/ids.js";
 import type { Table } from "../core/store/table.js";
 import { DomainError } from "../core/errors.js";
 import { decodeLogItem } from "../core/store/logBatch.js";
@@ -175,18 +174,6 @@ describe("conversation log", () => {
     expect(await store.verifyLog(db, task.id)).toEqual({ messages: 5, ok: true });
     const chat = (await store.taskHistory(db, await reload(task), { limit: 10 })).items.map((e) => e.eventData.count).sort();
     expect(chat).toEqual([1, 1, 3]);
-
-    // A writer that died after writing its batch's id index: the batch is committed with the event that index hosts.
-    const later = [6, 7].map((i) => ConversationMessage.parse(msg(i)));
-    const second = store.newBatch(task, 6, (await reload(task)).lastChain!, later, new Date().toISOString());
-    expect(await db.table.putNew(second.item)).toBe(true);
-    const eventId = newId(new Date(second.receivedAt));
-    await db.table.put({ ...second.ids, historyEvent: { id: eventId, eventSubtype: "messages", eventData: { count: 2, firstMessageId: "m6", lastMessageId: "m7", roles: ["user", "assistant"] } } });
-    await store.appendMessages(db, await reload(task), [msg(8)], { event });
-    const events = (await store.taskHistory(db, await reload(task), { limit: 10 })).items;
-    expect(events.filter((e) => e.id === eventId)).toHaveLength(1);
-    const timeline = (await store.timeline(db, task.ownerId, { eventTypes: ["chat"], limit: 100 })).items.filter((e) => e.taskId === task.id);
-    expect(timeline.map((e) => e.id)).toEqual(events.map((e) => e.id));
   });
 
   it("a transaction that fails mid-append leaves the log, the count and the chat events agreeing", async () => {

@@ -5,9 +5,9 @@ import { badRequest, notFound, unavailable } from "../errors.js";
 import { log } from "../log.js";
 import { recordMetric } from "../metrics.js";
 import { type Db, nowIso } from "./db.js";
-import { cancellationReasons, isConditionFailure, type Item, type TransactItem } from "./table.js";
+import { cancellationReasons, type TransactItem } from "./table.js";
 import { retryOnConflict } from "./conflicts.js";
-import { CHAT_HOST, hostedEvent, hostedEventItems, newHistoryEvent, type NewHistoryEvent } from "./history.js";
+import { CHAT_HOST, hostedEvent, newHistoryEvent, type NewHistoryEvent } from "./history.js";
 import { findMessages } from "./conversationLog.js";
 import { decodeLogItem, idsItem, LogItem, newBatch } from "./logBatch.js";
 import { advanceReport, ReportOutOfOrder, reportGuard, reportIsNextFor, type ReportPosition } from "./reportOrder.js";
@@ -20,13 +20,12 @@ import { sealIfDue } from "./logSeal.js";
  * 1. **take**: the item `MSG#<lastSeq + 1>` is put only if no item has that
  *    key. Every appender that read the same end of the log tries the same
  *    key, so exactly one takes it.
- * 2. **ids**: the batch's id digests, hosting its `chat` history event
- *    (history.ts EVENT_HOSTS), are written at the plain rate (writeIds).
- * 3. **commit**: one transaction moves the task's `lastSeq` (conditional on
- *    the value read) and writes the event's timeline items and, for a
- *    daemon report, the report number. Readers see only what is committed
- *    (batches at or below `lastSeq`), so after any failure the log, the
- *    message count and the history agree.
+ * 2. **commit**: one transaction moves the task's `lastSeq` (conditional on
+ *    the value read), writes the batch's id digests hosting its `chat`
+ *    history event (history.ts EVENT_HOSTS) and the event's timeline items
+ *    and, for a daemon report, the report number. Readers see only what is
+ *    committed, so after any failure the log, the message count and the
+ *    history agree.
  *
  * A batch taken but left uncommitted (its writer died) blocks the next
  * sequence number only until ABANDONED_AFTER_MS: the next appender commits
@@ -86,17 +85,9 @@ interface Taken {
   messages: ConversationMessage[];
 }
 
-/**
- * Writes a taken batch's id index item, hosting its `chat` event, and gives
- * the event's timeline items for the commit. It is written after the take
- * and before the commit, at the plain rate: readers look only at those of
- * committed batches (at or below `lastSeq`), and the next take of a
- * withdrawn batch's sequence number writes over it. A copy for the same
- * take written already (by an appender committing an abandoned batch, or by
- * its own writer) is kept, and its event committed, so the host and the
- * timelines always name the same event.
- */
-async function writeIds(db: Db, task: TaskRecord, batch: Taken, options: AppendOptions): Promise<Item[]> {
+/** What commits a taken batch, all in one transaction: the log's end, the batch's id index hosting its `chat` event, and the event's timeline items. */
+function commitWrites(task: TaskRecord, head: LogHead, batch: Taken, options: AppendOptions, db: Db): TransactItem[] {
+  const guard = options.report ? reportGuard(options.report, head.reportStream) : undefined;
   const event = options.event?.({
     count: batch.messages.length,
     firstMessageId: batch.messages[0]!.id,
@@ -106,22 +97,6 @@ async function writeIds(db: Db, task: TaskRecord, batch: Taken, options: AppendO
   const ids = idsItem(task.id, batch.first, batch.token, batch.messages.map((m) => m.id));
   // Dated when the batch was received, which ascends with the log.
   const hosted = event ? hostedEvent(newHistoryEvent(event, new Date(batch.receivedAt)), CHAT_HOST, ids) : undefined;
-  try {
-    await db.table.put(
-      { ...ids, ...(hosted ? { historyEvent: hosted.historyEvent } : {}) },
-      { ConditionExpression: "attribute_not_exists(pk) OR #t <> :t", ExpressionAttributeNames: { "#t": "token" }, ExpressionAttributeValues: { ":t": batch.token } },
-    );
-    return hosted?.items ?? [];
-  } catch (error) {
-    if (!isConditionFailure(error)) throw error;
-    const stored = await db.table.get(keys.logIds(task.id, batch.first));
-    return stored ? hostedEventItems(task, CHAT_HOST, stored) : [];
-  }
-}
-
-/** What commits a taken batch whose id index is written, all in one transaction: the log's end and the batch's event. */
-function commitWrites(task: TaskRecord, head: LogHead, batch: Taken, eventItems: Item[], options: AppendOptions): TransactItem[] {
-  const guard = options.report ? reportGuard(options.report, head.reportStream) : undefined;
   return [
     {
       Update: {
@@ -137,21 +112,15 @@ function commitWrites(task: TaskRecord, head: LogHead, batch: Taken, eventItems:
         },
       },
     },
-    ...eventItems.map((Item) => ({ Put: { Item } })),
+    { Put: { Item: { ...ids, ...(hosted ? { historyEvent: hosted.historyEvent } : {}) } } },
+    ...(hosted?.items ?? []).map((Item) => ({ Put: { Item } })),
   ];
 }
 
-/**
- * Whether the batch with this token is committed: the log's end is at or
- * past it, and its id index item (written before any commit of the batch at
- * that sequence number, and never after one) carries the token.
- */
+/** Whether the batch with this token is committed (its id index is written only by its commit). */
 async function isCommitted(db: Db, taskId: string, first: number, token: string): Promise<boolean> {
-  const [head, ids] = await Promise.all([
-    readHead(db, taskId),
-    db.table.get(keys.logIds(taskId, first), { ProjectionExpression: "#t", ExpressionAttributeNames: { "#t": "token" } }),
-  ]);
-  return head.seq >= first && ids?.token === token;
+  const ids = await db.table.get(keys.logIds(taskId, first), { ProjectionExpression: "#t", ExpressionAttributeNames: { "#t": "token" } });
+  return ids?.token === token;
 }
 
 /**
@@ -175,10 +144,9 @@ async function commitAbandoned(db: Db, task: TaskRecord, head: LogHead, options:
     messages: batch.messages.map(({ receivedAt: _r, ...m }) => m),
   };
   try {
-    const eventItems = await writeIds(db, task, taken, { event: options.event });
     await db.table.transact([
       { ConditionCheck: { Key: keys.logBatch(task.id, taken.first), ConditionExpression: "#t = :t", ExpressionAttributeNames: { "#t": "token" }, ExpressionAttributeValues: { ":t": taken.token } } },
-      ...commitWrites(task, head, taken, eventItems, {}),
+      ...commitWrites(task, head, taken, { event: options.event }, db),
     ]);
     log.warn("committed an abandoned append", { taskId: task.id, first: taken.first, last: taken.last });
     recordMetric("LogAbandonedCommitted", 1, {});
@@ -277,8 +245,7 @@ export async function appendMessages(
     if (free && (await db.table.putNew(batch.item))) {
       let committed: boolean;
       try {
-        const eventItems = await writeIds(db, task, taken, options);
-        await db.table.transact(commitWrites(task, head, taken, eventItems, options));
+        await db.table.transact(commitWrites(task, head, taken, options, db));
         committed = true;
       } catch (error) {
         if (!cancellationReasons(error)) {

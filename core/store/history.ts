@@ -86,7 +86,6 @@ export interface HostTask {
   id: string;
   ownerId: string;
   contractId?: string;
-  lastSeq: number;
 }
 
 /**
@@ -105,14 +104,12 @@ export interface EventHost {
   prefix: string;
   /** The sort key of host number n. */
   key: (taskId: string, n: number) => string;
-  /** The highest number whose host counts (hosts past it are written but not committed yet). */
-  end?: (task: HostTask) => number;
   /** Fields of the event's data the host holds already (name in `eventData` → the host's attribute): kept once, on the host. */
   shared?: Readonly<Record<string, string>>;
 }
 
-/** A batch's `chat` event, on its id index item: only committed batches (at or below `lastSeq`) count. */
-export const CHAT_HOST: EventHost = { type: "chat", prefix: keys.logIdsPrefix, key: (taskId, n) => keys.logIds(taskId, n).sk, end: (task) => task.lastSeq };
+/** A batch's `chat` event, on its id index item (written by the batch's commit). */
+export const CHAT_HOST: EventHost = { type: "chat", prefix: keys.logIdsPrefix, key: (taskId, n) => keys.logIds(taskId, n).sk };
 
 /** A checkpoint's `checkpoint`/`created` event, on the checkpoint, which holds most of its data. */
 export const CHECKPOINT_HOST: EventHost = {
@@ -141,14 +138,8 @@ export function hostedEvent(event: HistoryEvent, host: EventHost, hostItem: Item
   return { historyEvent: kept, items: historyEventItems(event, facetsOf(event), true) };
 }
 
-/** The timeline items of the event a host item carries (what its commit writes beside it). */
-export function hostedEventItems(task: Omit<HostTask, "lastSeq">, host: EventHost, hostItem: Item): Item[] {
-  const event = eventOfHost(task, host, hostItem);
-  return event ? historyEventItems(event, facetsOf(event), true) : [];
-}
-
 /** The event a host item carries, whole again: the task's, the host's and the id's parts filled back in. */
-function eventOfHost(task: Omit<HostTask, "lastSeq">, host: EventHost, item: Item): HistoryEvent | undefined {
+function eventOfHost(task: HostTask, host: EventHost, item: Item): HistoryEvent | undefined {
   if (item.historyEvent === undefined) return undefined;
   const stored = item.historyEvent as HostedEvent;
   const eventData = { ...stored.eventData };
@@ -254,9 +245,8 @@ function hostLane(db: Db, task: HostTask, host: EventHost, b: Bounds): Lane {
     });
   const eventId = (item: Item) => (item.historyEvent as { id?: string } | undefined)?.id;
   const numberOf = (item: Item) => Number(String(item.sk).slice(host.prefix.length));
-  const end = host.end?.(task);
-  /** Past every host that counts. */
-  const highest = end === undefined ? `${host.prefix}~` : host.key(task.id, end);
+  /** Past every host. */
+  const highest = `${host.prefix}~`;
   /** The newest host whose event is at or below the page's top: a binary search over the numbers, one small read a step. */
   const top = async (): Promise<string | undefined> => {
     const probe = async (upper: string) => (await query(upper, 1)).items[0];
@@ -287,7 +277,7 @@ function hostLane(db: Db, task: HostTask, host: EventHost, b: Bounds): Lane {
     read: async (limit) => {
       if (!started) {
         started = true;
-        upper = end !== undefined && end < 1 ? undefined : b.hi === HIGHEST_ID ? highest : await top();
+        upper = b.hi === HIGHEST_ID ? highest : await top();
       }
       if (upper === undefined) return;
       const { items, lastKey } = await query(upper, limit, next);
