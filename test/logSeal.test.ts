@@ -1,3 +1,4 @@
+import { gzipSync } from "node:zlib";
 import { randomBytes } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createTestDb } from "./support/env.js";
@@ -61,6 +62,11 @@ describe("sealed stretches of the log", () => {
     expect(items.filter((i) => i.body).map((i) => i.seq)).toEqual(Array.from({ length: 15 }, (_, k) => 1001 + k * 20));
     const chunks = await db.blobs.list(`logs/${owner}/${task.id}/`);
     expect(chunks.objects).toHaveLength(2);
+    // Kept for good, so brotli: smaller than the same stretch as gzip.
+    for (const chunk of chunks.objects) {
+      expect(chunk.key).toMatch(/\.json\.br$/);
+      expect(chunk.size).toBeLessThan(gzipSync(JSON.stringify(await db.blobs.getJson(chunk.key))).length);
+    }
 
     // The whole conversation, in order; one S3 GET per sealed stretch.
     const gets = db.blobs.stats.gets;

@@ -12,7 +12,7 @@ import { decodeLogItem, LogItem, newToken, type LogChunk } from "./logBatch.js";
  * readers read), the oldest unsealed batches (up to SEAL_MESSAGES messages
  * or SEAL_BYTES of them) move into one S3 chunk:
  *
- * 1. the chunk (gzip JSON: the messages as hashed, their chain hashes and
+ * 1. the chunk (brotli JSON: the messages as hashed, their chain hashes and
  *    receive times) is written to S3;
  * 2. the first batch's item becomes the stretch's index item, naming the
  *    chunk (conditional on that batch being unchanged: of two sealers, one
@@ -30,7 +30,7 @@ import { decodeLogItem, LogItem, newToken, type LogChunk } from "./logBatch.js";
 export const SEAL_MESSAGES = 500;
 /** The newest messages stay in table items. */
 export const HOT_MESSAGES = 200;
-/** A sealed stretch holds at most about this many bytes of messages (JSON), so that a reader can hold it: ~1 MB gzip. */
+/** A sealed stretch holds at most about this many bytes of messages (JSON), so that a reader can hold it: well under 1 MB compressed. */
 export const SEAL_BYTES = 1_500_000;
 
 /** Seals the oldest unsealed stretch when the log has grown enough since the last one. */
@@ -104,7 +104,7 @@ export async function sealStretch(db: Db, task: { id: string; ownerId: string },
       index = { ...head, chain: chunk.chains.at(-1)!, sealed: true };
     } else {
       const token = newToken();
-      const chunkKey = blobKeys.logChunk(task.ownerId, task.id, from, token);
+      const chunkKey = blobKeys.sealedChunk(task.ownerId, task.id, from, token);
       await db.blobs.putJson(chunkKey, chunk);
       index = { seq: from, last: lastItem.last, token, chunkKey, chain: chunk.chains.at(-1)!, sealed: true, receivedAt: lastItem.receivedAt };
     }
