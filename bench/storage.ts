@@ -614,7 +614,7 @@ export async function runStorageBench(): Promise<void> {
         "Local undercounts TransactWriteItems (it reports one item's cost, not the sum), so the re-costed rows price each Put of a " +
         "transaction per AWS's rules (2 units per started KB, again per index copy). Appends = the appendMessages (ours) or the plan's " +
         "row inserts of each batch of messages; checkpoints = the rest of the loop (snapshot, checkpoint, their history event). " +
-        "Rebuild bytes = the same item sizing over the items each read returned, plus S3 object bytes as transferred (gzip).",
+        "Rebuild bytes = the same item sizing over the items each read returned, plus S3 object bytes as transferred (gzip; brotli for sealed stretches).",
     );
     console.log(`plan: ${plan.inlineSnapshots} of ${MESSAGES / BATCH} snapshots kept conversation_state inline`);
     console.log(

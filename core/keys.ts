@@ -17,9 +17,10 @@
  * | conversation log, by sequence            | pk = TASK#t, sk between MSG#from and MSG#to           | table |
  * | message by id, dedupe (id digests)       | pk = TASK#t, sk begins_with MSGIDS#                   | table |
  * | checkpoints by number                    | pk = TASK#t, sk begins_with CHECKPOINT#               | table |
- * | checkpoint by id                         | pk = TASK#t, sk = CHECKPOINTID#id → number (a hint: the checkpoint vouches) | table |
- * | latest checkpoint at a commit (or prefix)| pk = TASK#t, sk begins_with CHECKPOINTSHA#sha, newest, limit 1 → number | table |
- * | latest checkpoint at ≤ n messages        | pk = TASK#t, sk between CHECKPOINTAT# and CHECKPOINTAT#n#~, newest first, limit 25 → number | table |
+ * | checkpoint by id                         | pk = TASK#t, sk = CHECKPOINT#n, n the id's last 48 bits (older ids: CHECKPOINTID#id → n) | table |
+ * | latest checkpoint at a commit (or prefix)| pk = TASK#t, sk begins_with CHECKPOINTSHA#sha, newest first → number (a hint the checkpoint vouches for) | table |
+ * | latest checkpoint at ≤ n messages        | pk = TASK#t, sk between CHECKPOINTAT# and CHECKPOINTAT#n#~, newest first, limit 25 → number (a hint) | table |
+ * | a task's batch and checkpoint events     | pk = TASK#t, sk begins_with MSGIDS# / CHECKPOINT#, newest first (hosts: store/history.ts) | table |
  * | latest checkpoint at or before a time    | pk = TASK#t, sk = CHECKPOINT#n, a binary search over n (numbers follow creation) | table |
  * | snapshots of a task, newest first        | pk = TASK#t, sk begins_with SNAPSHOT#                 | table |
  * | snapshot by id                           | pk = TASK#t, sk = SNAPSHOT#s                          | table |
@@ -30,7 +31,7 @@
  * | code rewinds of a task, newest           | pk = TASK#t, sk begins_with CODEREWIND# (an undo: limit 25) | table |
  * | owner timeline (time range by id bounds) | pk = OWNER#o#EVENTS#S<n>, sk between ids, each shard n, with EVENTS#T#chat and EVENTS#T#checkpoint beside it | table |
  * | contract history                         | gsi1pk = CONTRACT#c#EVENTS#S<n>, gsi1sk between ids, each shard n | gsi1 |
- * | task history                             | gsi2pk = TASK#t#EVENTS, gsi2sk between ids            | gsi2  |
+ * | task history                             | gsi2pk = TASK#t#EVENTS, gsi2sk between ids, with the task's hosted events beside it | gsi2  |
  * | … of one event type (each type queried)  | same, partition EVENTS#T#<type>[#S<n>] (a copy per event) | same |
  * | … of one phase                           | same, partition EVENTS#P#<phase>[#S<n>] (a copy per event) | same |
  * | daemon connection by connection id      | pk = CONN#id, sk = CONN                               | table |
@@ -118,6 +119,7 @@ export const keys = {
 
   checkpoint: (taskId: string, number: number) => ({ pk: `TASK#${taskId}`, sk: `CHECKPOINT#${pad(number, 6)}` }),
   checkpointPrefix: "CHECKPOINT#",
+  /** Pointer to a checkpoint by id, for checkpoints whose ids do not carry their number (store/checkpoints.ts checkpointIdFor). */
   checkpointById: (taskId: string, checkpointId: string) => ({ pk: `TASK#${taskId}`, sk: `CHECKPOINTID#${checkpointId}` }),
   /**
    * Pointer to a checkpoint by its commit (lower-case SHA), then number, then
