@@ -9,6 +9,7 @@ import { newId } from "../core/ids.js";
 import { DaemonMessage } from "../core/protocol.js";
 import { handleDaemonMessage } from "../core/services/replies.js";
 import { AWAITING_PAGE } from "../core/services/spawn.js";
+import { chatEvent } from "../core/services/taskEvents.js";
 
 /**
  * Reads that must not grow with the data: each is a key condition or a
@@ -31,21 +32,25 @@ interface Sendable {
 }
 
 /** The items DynamoDB reads while `work` runs (Query: scanned; GetItem: one each), of the partition `only` if given. */
-async function itemsRead<T>(work: () => Promise<T>, only?: string): Promise<{ result: T; items: number }> {
+async function itemsRead<T>(work: () => Promise<T>, only?: string): Promise<{ result: T; items: number; queries: number }> {
   const client = db.table.doc as unknown as Sendable;
   const original = client.send.bind(client);
   let items = 0;
+  let queries = 0;
   client.send = async (command, ...rest) => {
     const out = await original(command, ...rest);
     const name = command.constructor.name;
     const input = (command as { input?: { ExpressionAttributeValues?: Record<string, unknown> } }).input;
     if (only !== undefined && input?.ExpressionAttributeValues?.[":p"] !== only) return out;
-    if (name === "QueryCommand") items += (out.ScannedCount as number | undefined) ?? 0;
+    if (name === "QueryCommand") {
+      items += (out.ScannedCount as number | undefined) ?? 0;
+      queries++;
+    }
     if (name === "GetCommand") items += 1;
     return out;
   };
   try {
-    return { result: await work(), items };
+    return { result: await work(), items, queries };
   } finally {
     client.send = original;
   }
@@ -141,6 +146,35 @@ describe("picking a checkpoint", () => {
     await expect(store.findCheckpointBySha(db, old, "e".repeat(40))).rejects.toMatchObject({ status: 404 });
     const kept = store.clipSegments(await store.closeSegments(db, old), 2);
     expect((await store.checkpointOnConversation(db, old, kept))?.checkpointNumber).toBe(2);
+  });
+});
+
+describe("a task's history", () => {
+  it("a page below a cursor starts each hosted lane where the last page left it, without searching for it", async () => {
+    const task = await store.createTask(db, owner, { name: "t", plan: "p" });
+    for (let k = 1; k <= 64; k++) {
+      const current = (await store.getTaskRecord(db, owner, task.id))!;
+      await store.appendMessages(db, current, [msg(k)], { event: chatEvent(current, undefined) });
+    }
+    const partition = keys.taskPartition(task.id);
+    const first = await store.taskHistory(db, task, { limit: 5 });
+    const seen = first.items.map((e) => e.id);
+    let cursor = first.nextCursor;
+    for (let page = 0; page < 4; page++) {
+      const read = await itemsRead(() => store.taskHistory(db, task, { limit: 5, cursor: cursor! }), partition);
+      // Each hosted lane (batches, checkpoints): a read or two, not a binary search over 64 batches.
+      expect(read.queries).toBeLessThanOrEqual(4);
+      seen.push(...read.result.items.map((e) => e.id));
+      cursor = read.result.nextCursor;
+    }
+    expect(seen).toHaveLength(25);
+    expect(new Set(seen).size).toBe(25);
+    expect([...seen].sort().reverse()).toEqual(seen);
+    // A time range without a cursor finds its start by halving: a few small reads.
+    const to = new Date(Date.parse((await store.taskHistory(db, task, { limit: 1, cursor: cursor! })).items[0]!.createdAt)).toISOString();
+    const ranged = await itemsRead(() => store.taskHistory(db, task, { limit: 5, to }), partition);
+    expect(ranged.result.items[0]!.createdAt <= to).toBe(true);
+    expect(ranged.queries).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(64)) + 4);
   });
 });
 

@@ -1,7 +1,8 @@
-import type * as z from "zod";
+import * as z from "zod";
 import { HistoryEvent, type HistoryEventType, type Phase } from "../models.js";
 import { keys, shardLanes, shardOf, TIMELINE_SHARDS, type IndexName } from "../keys.js";
 import { highestIdAt, idBefore, lowestIdAt, newId, timeOfId } from "../ids.js";
+import { badRequest } from "../errors.js";
 import { type Db } from "./db.js";
 import type { Page } from "./paging.js";
 import type { Item } from "./table.js";
@@ -233,8 +234,24 @@ function partitionLane(db: Db, timeline: Timeline, partition: string, b: Bounds)
   return lane;
 }
 
-/** The events a task's items of one kind host, newest first (hosts from before hosting carry none, and end the lane). */
-function hostLane(db: Db, task: HostTask, host: EventHost, b: Bounds): Lane {
+/**
+ * Where a host lane of the next page starts, kept in the cursor: at a host
+ * (the newest below the cursor), after one (the last read, when none below
+ * the cursor was read yet), or nowhere (the lane ran out).
+ */
+const HostStart = z.union([z.object({ sk: z.string(), after: z.boolean() }), z.literal("done")]);
+type HostStart = z.infer<typeof HostStart>;
+
+/** A history cursor: the last id returned, and for a task where each host lane goes on. */
+const HistoryCursor = z.union([z.string(), z.object({ id: z.string(), hosts: z.record(z.string(), HostStart) })]);
+
+/**
+ * The events a task's items of one kind host, newest first (hosts from
+ * before hosting carry none, and end the lane). A lane starts where the
+ * cursor says; without one, under a top bound (`to`) it finds its start by a
+ * binary search over the numbers, one small read a step.
+ */
+function hostLane(db: Db, task: HostTask, host: EventHost, b: Bounds, start?: HostStart): Lane & { resume: (cursorId: string) => HostStart } {
   const query = (upper: string, limit: number, startKey?: Item) =>
     db.table.query({
       KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
@@ -247,7 +264,7 @@ function hostLane(db: Db, task: HostTask, host: EventHost, b: Bounds): Lane {
   const numberOf = (item: Item) => Number(String(item.sk).slice(host.prefix.length));
   /** Past every host. */
   const highest = `${host.prefix}~`;
-  /** The newest host whose event is at or below the page's top: a binary search over the numbers, one small read a step. */
+  /** The newest host whose event is at or below the page's top. */
   const top = async (): Promise<string | undefined> => {
     const probe = async (upper: string) => (await query(upper, 1)).items[0];
     const newest = await probe(highest);
@@ -271,13 +288,25 @@ function hostLane(db: Db, task: HostTask, host: EventHost, b: Bounds): Lane {
   let upper: string | undefined;
   let next: Item | undefined;
   let started = false;
-  const lane: Lane = {
-    items: [],
+  /** The hosts read, newest first: event id and sort key. */
+  const seen: Array<{ id: string; sk: string }> = [];
+  const begin = async () => {
+    if (start === "done") return;
+    if (start) {
+      upper = start.after ? highest : start.sk;
+      next = start.after ? { pk: keys.taskPartition(task.id), sk: start.sk } : undefined;
+      return;
+    }
+    upper = b.hi === HIGHEST_ID ? highest : await top();
+  };
+  const lane = {
+    items: [] as Item[],
     evaluated: 0,
-    read: async (limit) => {
+    frontier: undefined as string | undefined,
+    read: async (limit: number) => {
       if (!started) {
         started = true;
-        upper = b.hi === HIGHEST_ID ? highest : await top();
+        await begin();
       }
       if (upper === undefined) return;
       const { items, lastKey } = await query(upper, limit, next);
@@ -285,6 +314,7 @@ function hostLane(db: Db, task: HostTask, host: EventHost, b: Bounds): Lane {
       let lowest: string | undefined;
       for (const item of items) {
         const id = eventId(item);
+        if (id !== undefined) seen.push({ id, sk: String(item.sk) });
         if (id === undefined || id < b.lo) {
           next = undefined;
           break;
@@ -298,6 +328,11 @@ function hostLane(db: Db, task: HostTask, host: EventHost, b: Bounds): Lane {
       }
       if (!next) upper = undefined;
       lane.frontier = next ? lowest : undefined;
+    },
+    resume: (cursorId: string): HostStart => {
+      const below = seen.find((e) => e.id < cursorId);
+      if (below) return { sk: below.sk, after: false };
+      return next ? { sk: String(next.sk), after: true } : "done";
     },
   };
   return lane;
@@ -315,7 +350,11 @@ const HIGHEST_ID = highestIdAt(new Date(8.64e15));
  * older pages are key ranges below it.
  */
 async function historyPage(db: Db, timeline: Timeline, f: HistoryFilters): Promise<Page<HistoryEvent>> {
-  const before = db.cursors.decode<string>(timeline.scope, f.cursor);
+  const decoded = db.cursors.decode<unknown>(timeline.scope, f.cursor);
+  const cursor = decoded === undefined ? undefined : HistoryCursor.safeParse(decoded).data;
+  if (decoded !== undefined && cursor === undefined) throw badRequest("cursor is not valid for this list", "cursor");
+  const before = typeof cursor === "string" ? cursor : cursor?.id;
+  const starts = typeof cursor === "object" ? cursor.hosts : {};
   const lo = lowestIdAt(f.from ? new Date(f.from) : new Date(0));
   let hi = f.to ? highestIdAt(new Date(f.to)) : HIGHEST_ID;
   if (before && before <= hi) hi = idBefore(before);
@@ -333,10 +372,8 @@ async function historyPage(db: Db, timeline: Timeline, f: HistoryFilters): Promi
   const bounds: Bounds = { lo, hi, phaseFilter, budget: Math.ceil(MAX_EVALUATED / (partitions.length + hosts.length)) };
   const spent = (lane: Lane) => phaseFilter !== undefined && lane.evaluated >= bounds.budget;
 
-  const lanes: Lane[] = [
-    ...partitions.map((partition) => partitionLane(db, timeline, partition, bounds)),
-    ...hosts.map((host) => hostLane(db, timeline.hostedBy!, host, bounds)),
-  ];
+  const hostLanes = hosts.map((host) => ({ host, lane: hostLane(db, timeline.hostedBy!, host, bounds, starts[host.prefix]) }));
+  const lanes: Lane[] = [...partitions.map((partition) => partitionLane(db, timeline, partition, bounds)), ...hostLanes.map((h) => h.lane)];
   const live = lo <= hi;
   if (live) await Promise.all(lanes.map((lane) => lane.read(Math.ceil((f.limit + 1) / lanes.length) + 1)));
 
@@ -360,7 +397,12 @@ async function historyPage(db: Db, timeline: Timeline, f: HistoryFilters): Promi
   const cursorId = complete.length > f.limit ? String(page.at(-1)!.id) : frontier;
   return {
     items: page.map((item) => HistoryEvent.parse(item)),
-    nextCursor: cursorId ? db.cursors.encode(timeline.scope, cursorId) : null,
+    nextCursor: !cursorId
+      ? null
+      : db.cursors.encode(
+          timeline.scope,
+          hostLanes.length ? { id: cursorId, hosts: Object.fromEntries(hostLanes.map(({ host, lane }) => [host.prefix, lane.resume(cursorId)])) } : cursorId,
+        ),
   };
 }
 
