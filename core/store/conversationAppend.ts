@@ -86,7 +86,7 @@ interface Taken {
 }
 
 /** What commits a taken batch, all in one transaction: the log's end, the batch's id index hosting its `chat` event, and the event's timeline items. */
-function commitWrites(task: TaskRecord, head: LogHead, batch: Taken, options: AppendOptions, db: Db): TransactItem[] {
+function commitWrites(task: TaskRecord, head: LogHead, batch: Taken, options: AppendOptions): TransactItem[] {
   const guard = options.report ? reportGuard(options.report, head.reportStream) : undefined;
   const event = options.event?.({
     count: batch.messages.length,
@@ -146,7 +146,7 @@ async function commitAbandoned(db: Db, task: TaskRecord, head: LogHead, options:
   try {
     await db.table.transact([
       { ConditionCheck: { Key: keys.logBatch(task.id, taken.first), ConditionExpression: "#t = :t", ExpressionAttributeNames: { "#t": "token" }, ExpressionAttributeValues: { ":t": taken.token } } },
-      ...commitWrites(task, head, taken, { event: options.event }, db),
+      ...commitWrites(task, head, taken, { event: options.event }),
     ]);
     log.warn("committed an abandoned append", { taskId: task.id, first: taken.first, last: taken.last });
     recordMetric("LogAbandonedCommitted", 1, {});
@@ -245,7 +245,7 @@ export async function appendMessages(
     if (free && (await db.table.putNew(batch.item))) {
       let committed: boolean;
       try {
-        await db.table.transact(commitWrites(task, head, taken, options, db));
+        await db.table.transact(commitWrites(task, head, taken, options));
         committed = true;
       } catch (error) {
         if (!cancellationReasons(error)) {
