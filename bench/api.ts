@@ -150,8 +150,9 @@ export async function runApiBench(): Promise<void> {
   let allSame = true;
   for (const [name, a] of small) {
     const b = large.get(name)!;
-    // Pages merged from shards read a little more or less as the events fall: growth is more than one unit more at 100k.
-    const same = b.rcu <= a.rcu + 1 && b.wcu <= a.wcu + 1;
+    // Pages merged from shards read a little more or less as the events fall (ids are random): growth is more than
+    // a tenth and a unit more at 100k, where reading with the table would be ~100 times more.
+    const same = b.rcu <= a.rcu * 1.1 + 1 && b.wcu <= a.wcu * 1.1 + 1;
     allSame &&= same;
     console.log(
       `${name.padEnd(40)} ${pad(a.p50.toFixed(1), 10)} ${pad(a.p99.toFixed(1), 7)} ${pad(a.rcu.toFixed(1), 6)} ${pad(a.wcu.toFixed(1), 6)} │ ${pad(b.p50.toFixed(1), 11)} ${pad(b.p99.toFixed(1), 7)} ${pad(b.rcu.toFixed(1), 6)} ${pad(b.wcu.toFixed(1), 6)} │ ${same ? "no" : "YES"}`,
