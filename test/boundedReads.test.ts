@@ -157,11 +157,12 @@ describe("a task's history", () => {
       await store.appendMessages(db, current, [msg(k)], { event: chatEvent(current, undefined) });
     }
     const partition = keys.taskPartition(task.id);
-    const first = await store.taskHistory(db, task, { limit: 5 });
+    const stored = (await store.getTaskRecord(db, owner, task.id))!;
+    const first = await store.taskHistory(db, stored, { limit: 5 });
     const seen = first.items.map((e) => e.id);
     let cursor = first.nextCursor;
     for (let page = 0; page < 4; page++) {
-      const read = await itemsRead(() => store.taskHistory(db, task, { limit: 5, cursor: cursor! }), partition);
+      const read = await itemsRead(() => store.taskHistory(db, stored, { limit: 5, cursor: cursor! }), partition);
       // Each hosted lane (batches, checkpoints): a read or two, not a binary search over 64 batches.
       expect(read.queries).toBeLessThanOrEqual(4);
       seen.push(...read.result.items.map((e) => e.id));
@@ -171,8 +172,8 @@ describe("a task's history", () => {
     expect(new Set(seen).size).toBe(25);
     expect([...seen].sort().reverse()).toEqual(seen);
     // A time range without a cursor finds its start by halving: a few small reads.
-    const to = new Date(Date.parse((await store.taskHistory(db, task, { limit: 1, cursor: cursor! })).items[0]!.createdAt)).toISOString();
-    const ranged = await itemsRead(() => store.taskHistory(db, task, { limit: 5, to }), partition);
+    const to = new Date(Date.parse((await store.taskHistory(db, stored, { limit: 1, cursor: cursor! })).items[0]!.createdAt)).toISOString();
+    const ranged = await itemsRead(() => store.taskHistory(db, stored, { limit: 5, to }), partition);
     expect(ranged.result.items[0]!.createdAt <= to).toBe(true);
     expect(ranged.queries).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(64)) + 4);
   });

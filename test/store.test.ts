@@ -598,6 +598,58 @@ describe("history paging", () => {
     expect(items[0]!.gsi2pk).toBeUndefined();
   });
 
+  it("a task's history keeps hosted events that came before items written without theirs (a deploy, a rollback)", async () => {
+    /** An event as a writer that does not host it stores it: every field, a copy in the task index in each facet. */
+    const unhosted = (event: HistoryEvent) =>
+      [undefined, `T#${event.eventType}`].map((facet) => ({
+        pk: keys.ownerEvents(event.ownerId, facet, shardOf(event.id, TIMELINE_SHARDS)),
+        sk: event.id,
+        gsi2pk: keys.taskEvents(event.taskId!, facet),
+        gsi2sk: event.id,
+        ...event,
+      }));
+    const owner = `owner-${Math.random()}`;
+    const task = await store.createTask(db, owner, { name: "mixed", plan: "p" });
+    const hostedAppend = async (i: number) => {
+      const current = (await store.getTaskRecord(db, owner, task.id))!;
+      await store.appendMessages(db, current, [msg(i)], { event: chatEvent(current, undefined) });
+    };
+    const hostedCheckpoint = async (i: number) => {
+      const current = (await store.getTaskRecord(db, owner, task.id))!;
+      await store.createCheckpointWithSnapshot(db, current, { commitSha: `abc${i}def0`, branchName: "main", message: `c${i}` }, undefined, (c, s) =>
+        checkpointCreatedEvent(current, undefined, c, s),
+      );
+    };
+    for (let i = 0; i < 3; i++) {
+      await hostedAppend(i);
+      await hostedCheckpoint(i);
+    }
+    // A batch and a checkpoint written without hosting their events, which go to the task index instead.
+    const current = (await store.getTaskRecord(db, owner, task.id))!;
+    await store.appendMessages(db, current, [msg(10)]);
+    const { checkpoint } = await store.createCheckpointWithSnapshot(db, current, { commitSha: "abc9def0", branchName: "main", message: "old" });
+    for (const [type, data] of [["chat", { count: 1 }], ["checkpoint", { checkpointId: checkpoint.id }]] as const) {
+      const event = store.newHistoryEvent({ ownerId: owner, taskId: task.id, eventType: type, eventData: data }, db.clock());
+      await db.table.batchWrite(unhosted(event).map((put) => ({ put })));
+    }
+    await hostedAppend(11);
+    await hostedCheckpoint(11);
+    const all = (await store.timeline(db, owner, { limit: 50 })).items.map((e) => e.id);
+    expect(all).toHaveLength(10);
+    const stored = (await store.getTaskRecord(db, owner, task.id))!;
+    expect((await store.taskHistory(db, stored, { limit: 50 })).items.map((e) => e.id)).toEqual(all);
+    const paged: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.taskHistory(db, stored, { limit: 3, cursor });
+      paged.push(...page.items.map((e) => e.id));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    expect(paged).toEqual(all);
+    const to = (await store.timeline(db, owner, { limit: 50 })).items[4]!.createdAt;
+    expect((await store.taskHistory(db, stored, { limit: 50, to })).items.map((e) => e.id)).toEqual(all.slice(4));
+  });
+
   it("an owner's and a contract's timelines are sharded; pages merge the shards (and the unsharded partition of older events) in order", async () => {
     const owner = `owner-${Math.random()}`;
     const contract = await store.createContract(db, owner, { name: "sharded" });

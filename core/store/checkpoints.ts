@@ -3,7 +3,7 @@ import { keys } from "../keys.js";
 import { newId } from "../ids.js";
 import { badRequest, notFound } from "../errors.js";
 import { type Db } from "./db.js";
-import { cancellationReasons, isExpired, type Item, type Key } from "./table.js";
+import { cancellationReasons, isExpired, type Item, type Key, type TransactItem } from "./table.js";
 import { isWriteConflict, retryOnConflict } from "./conflicts.js";
 import { clipSegments, countOf } from "./segments.js";
 import { buildSnapshot, snapshotItem } from "./snapshots.js";
@@ -69,9 +69,7 @@ export async function createCheckpointWithSnapshot(
               ConditionExpression: "attribute_not_exists(pk)",
             },
           },
-          ...(guard
-            ? [{ Update: { Key: keys.task(task.id), UpdateExpression: `SET ${guard.set}`, ConditionExpression: guard.condition, ExpressionAttributeValues: guard.values } }]
-            : []),
+          ...taskUpdate(task.id, guard, hosted && task.checkpointsHostedFrom === undefined ? number : undefined),
           ...(hosted?.items ?? []).map((Item) => ({ Put: { Item } })),
         ]);
       } catch (error) {
@@ -85,6 +83,27 @@ export async function createCheckpointWithSnapshot(
     isWriteConflict,
     { attempts: 50 },
   );
+}
+
+/**
+ * The checkpoint transaction's write to the task item, if any: a daemon
+ * report's number (conditional on its predecessor's), and on the task's
+ * first checkpoint hosting its event, that number (where the task's history
+ * starts reading checkpoints for events).
+ */
+function taskUpdate(taskId: string, guard: ReturnType<typeof reportGuard> | undefined, hostedFrom: number | undefined): TransactItem[] {
+  const sets = [...(guard ? [guard.set] : []), ...(hostedFrom !== undefined ? ["checkpointsHostedFrom = if_not_exists(checkpointsHostedFrom, :hostedFrom)"] : [])];
+  if (sets.length === 0) return [];
+  return [
+    {
+      Update: {
+        Key: keys.task(taskId),
+        UpdateExpression: `SET ${sets.join(", ")}`,
+        ConditionExpression: guard?.condition,
+        ExpressionAttributeValues: { ...guard?.values, ...(hostedFrom !== undefined ? { ":hostedFrom": hostedFrom } : {}) },
+      },
+    },
+  ];
 }
 
 /**

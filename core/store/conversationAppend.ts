@@ -101,13 +101,15 @@ function commitWrites(task: TaskRecord, head: LogHead, batch: Taken, options: Ap
     {
       Update: {
         Key: keys.task(task.id),
-        UpdateExpression: `SET lastSeq = :seq, lastChain = :chain, lastReceivedAt = :at${guard ? `, ${guard.set}` : ""}`,
+        // The first batch hosting its event marks where the task's history starts reading hosts.
+        UpdateExpression: `SET lastSeq = :seq, lastChain = :chain, lastReceivedAt = :at${hosted ? ", chatHostedFrom = if_not_exists(chatHostedFrom, :first)" : ""}${guard ? `, ${guard.set}` : ""}`,
         ConditionExpression: `attribute_exists(pk) AND lastSeq = :prev${guard ? ` AND ${guard.condition}` : ""}`,
         ExpressionAttributeValues: {
           ":prev": head.seq,
           ":seq": batch.last,
           ":chain": batch.chain,
           ":at": Date.parse(batch.receivedAt),
+          ...(hosted ? { ":first": batch.first } : {}),
           ...guard?.values,
         },
       },

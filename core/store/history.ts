@@ -87,6 +87,8 @@ export interface HostTask {
   id: string;
   ownerId: string;
   contractId?: string;
+  chatHostedFrom?: number;
+  checkpointsHostedFrom?: number;
 }
 
 /**
@@ -105,18 +107,26 @@ export interface EventHost {
   prefix: string;
   /** The sort key of host number n. */
   key: (taskId: string, n: number) => string;
+  /** The task's first host of this kind that hosts its event (the task item keeps it; below it are older hosts without). */
+  from: (task: HostTask) => number | undefined;
   /** Fields of the event's data the host holds already (name in `eventData` → the host's attribute): kept once, on the host. */
   shared?: Readonly<Record<string, string>>;
 }
 
 /** A batch's `chat` event, on its id index item (written by the batch's commit). */
-export const CHAT_HOST: EventHost = { type: "chat", prefix: keys.logIdsPrefix, key: (taskId, n) => keys.logIds(taskId, n).sk };
+export const CHAT_HOST: EventHost = {
+  type: "chat",
+  prefix: keys.logIdsPrefix,
+  key: (taskId, n) => keys.logIds(taskId, n).sk,
+  from: (task) => task.chatHostedFrom,
+};
 
 /** A checkpoint's `checkpoint`/`created` event, on the checkpoint, which holds most of its data. */
 export const CHECKPOINT_HOST: EventHost = {
   type: "checkpoint",
   prefix: keys.checkpointPrefix,
   key: (taskId, n) => keys.checkpoint(taskId, n).sk,
+  from: (task) => task.checkpointsHostedFrom,
   shared: { checkpointId: "id", checkpointNumber: "checkpointNumber", commitSha: "commitSha", message: "message", messageCount: "messageCount" },
 };
 
@@ -246,16 +256,18 @@ type HostStart = z.infer<typeof HostStart>;
 const HistoryCursor = z.union([z.string(), z.object({ id: z.string(), hosts: z.record(z.string(), HostStart) })]);
 
 /**
- * The events a task's items of one kind host, newest first (hosts from
- * before hosting carry none, and end the lane). A lane starts where the
- * cursor says; without one, under a top bound (`to`) it finds its start by a
- * binary search over the numbers, one small read a step.
+ * The events a task's items of one kind host, newest first, from the
+ * task's first host of the kind on (the ones before carry none). A lane
+ * starts where the cursor says; without one, under a top bound (`to`) it
+ * finds its start by a binary search over the numbers, one small read a
+ * step.
  */
 function hostLane(db: Db, task: HostTask, host: EventHost, b: Bounds, start?: HostStart): Lane & { resume: (cursorId: string) => HostStart } {
+  const from = host.from(task);
   const query = (upper: string, limit: number, startKey?: Item) =>
     db.table.query({
       KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
-      ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":lo": host.prefix, ":hi": upper },
+      ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":lo": host.key(task.id, from ?? 1), ":hi": upper },
       ScanIndexForward: false,
       Limit: limit,
       ExclusiveStartKey: startKey,
@@ -264,14 +276,19 @@ function hostLane(db: Db, task: HostTask, host: EventHost, b: Bounds, start?: Ho
   const numberOf = (item: Item) => Number(String(item.sk).slice(host.prefix.length));
   /** Past every host. */
   const highest = `${host.prefix}~`;
-  /** The newest host whose event is at or below the page's top. */
+  /**
+   * The newest host whose event is at or below the page's top, or above it:
+   * every host at or below that one fits, so the search ends on or after it
+   * (a host without an event, written by a writer that did not host it, is
+   * taken to fit: reading from it only skips what is above the top).
+   */
   const top = async (): Promise<string | undefined> => {
     const probe = async (upper: string) => (await query(upper, 1)).items[0];
     const newest = await probe(highest);
     if (!newest) return undefined;
     const fits = (item: Item) => (eventId(item) ?? "") <= b.hi;
     if (fits(newest)) return String(newest.sk);
-    let low = 1;
+    let low = from ?? 1;
     let high = numberOf(newest) - 1;
     let found: string | undefined;
     while (low <= high) {
@@ -291,7 +308,7 @@ function hostLane(db: Db, task: HostTask, host: EventHost, b: Bounds, start?: Ho
   /** The hosts read, newest first: event id and sort key. */
   const seen: Array<{ id: string; sk: string }> = [];
   const begin = async () => {
-    if (start === "done") return;
+    if (start === "done" || from === undefined) return;
     if (start) {
       upper = start.after ? highest : start.sk;
       next = start.after ? { pk: keys.taskPartition(task.id), sk: start.sk } : undefined;
@@ -314,8 +331,10 @@ function hostLane(db: Db, task: HostTask, host: EventHost, b: Bounds, start?: Ho
       let lowest: string | undefined;
       for (const item of items) {
         const id = eventId(item);
-        if (id !== undefined) seen.push({ id, sk: String(item.sk) });
-        if (id === undefined || id < b.lo) {
+        // Written without its event (a writer that did not host it): the event is in the task index.
+        if (id === undefined) continue;
+        seen.push({ id, sk: String(item.sk) });
+        if (id < b.lo) {
           next = undefined;
           break;
         }
@@ -327,7 +346,8 @@ function hostLane(db: Db, task: HostTask, host: EventHost, b: Bounds, start?: Ho
         lane.items.push(event);
       }
       if (!next) upper = undefined;
-      lane.frontier = next ? lowest : undefined;
+      // A read of hosts without events only moves the lane on: it has looked no lower than before.
+      lane.frontier = next ? (lowest ?? lane.frontier ?? b.hi) : undefined;
     },
     resume: (cursorId: string): HostStart => {
       const below = seen.find((e) => e.id < cursorId);
@@ -418,6 +438,7 @@ export function contractHistory(db: Db, contractId: string, filters: HistoryFilt
   );
 }
 
+/** Newest first. The task as stored now (it says from where its items host events); the caller has checked it is the owner's. */
 export function taskHistory(db: Db, task: HostTask, filters: HistoryFilters): Promise<Page<HistoryEvent>> {
   return historyPage(
     db,
