@@ -157,14 +157,14 @@ function vouches(checkpoint: TaskCheckpoint | undefined, pointer: Item): checkpo
 /** How many pointers a lookup reads past before giving up on finding one a checkpoint vouches for. */
 const POINTER_SEARCH = 50;
 
-/** The first pointer of a key range, in order, that its checkpoint vouches for, with that checkpoint. */
+/** The checkpoint of the first pointer of a key range, in order, that it vouches for (and `accept` takes). */
 async function firstVouched(
   db: Db,
   task: TaskRecord,
   range: { keyCondition: string; values: Record<string, unknown>; forward: boolean },
-  accept: (checkpoint: TaskCheckpoint, pointer: Item) => Promise<boolean> = async () => true,
+  accept: (checkpoint: TaskCheckpoint) => Promise<boolean> = async () => true,
   most = POINTER_SEARCH,
-): Promise<{ checkpoint: TaskCheckpoint; pointer: Item } | undefined> {
+): Promise<TaskCheckpoint | undefined> {
   let startKey: Item | undefined;
   let looked = 0;
   do {
@@ -179,7 +179,7 @@ async function firstVouched(
     looked += page.items.length;
     for (const pointer of page.items) {
       const checkpoint = await getCheckpointByNumber(db, task, pointer.checkpointNumber as number);
-      if (vouches(checkpoint, pointer) && (await accept(checkpoint, pointer))) return { checkpoint, pointer };
+      if (vouches(checkpoint, pointer) && (await accept(checkpoint))) return checkpoint;
     }
     startKey = page.lastKey;
   } while (startKey && looked < most);
@@ -277,13 +277,13 @@ export async function findCheckpointBySha(db: Db, task: TaskRecord, sha: string)
     firstVouched(db, task, { keyCondition: "pk = :p AND begins_with(sk, :s)", values: { ":s": `${keys.checkpointShaPrefix}${prefix}` }, forward });
   const newest = await byCommit(false);
   if (newest) {
-    if (newest.checkpoint.commitSha !== prefix) {
+    if (newest.commitSha !== prefix) {
       const lowest = await byCommit(true);
-      if (lowest && lowest.checkpoint.commitSha !== newest.checkpoint.commitSha) {
+      if (lowest && lowest.commitSha !== newest.commitSha) {
         throw badRequest(`${sha} is the start of more than one checkpointed commit; give more of the SHA`, "checkpointSha");
       }
     }
-    return newest.checkpoint;
+    return newest;
   }
   if (await hasUnpointedCheckpoints(db, task)) {
     const item = await db.table.queryFirst({
@@ -362,7 +362,7 @@ export async function checkpointOnConversation(db: Db, task: TaskRecord, kept: C
     (checkpoint) => onKept(checkpoint.conversationSnapshotId),
     KEPT_BRANCH_SEARCH,
   );
-  if (found) return found.checkpoint;
+  if (found) return found;
   if (!(await hasUnpointedCheckpoints(db, task))) return undefined;
   return checkpointOnConversationUnpointed(db, task, kept, onKept);
 }
