@@ -46,6 +46,18 @@ async function readAll(segments: TaskRecord["segments"], limit = 200) {
   return ids;
 }
 
+/** Every page of a history listing, from the first (no cursor) to the last. */
+async function allPages(list: (cursor?: string) => Promise<{ items: HistoryEvent[]; nextCursor: string | null }>): Promise<HistoryEvent[][]> {
+  const pages: HistoryEvent[][] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await list(cursor);
+    pages.push(page.items);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return pages;
+}
+
 /** The table, failing its n-th transaction (counting from 1) as DynamoDB would with an internal error. */
 function failingTransaction(table: Table, n: number): Table {
   let calls = 0;
@@ -521,15 +533,9 @@ describe("history paging", () => {
       });
     }
     const collect = async (filters: Omit<store.HistoryFilters, "limit" | "cursor">) => {
-      const seen: number[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await store.timeline(db, owner, { ...filters, limit: 3, cursor });
-        expect(page.items.length).toBeLessThanOrEqual(3);
-        seen.push(...page.items.map((e) => e.eventData.i as number));
-        cursor = page.nextCursor ?? undefined;
-      } while (cursor);
-      return seen;
+      const pages = await allPages((cursor) => store.timeline(db, owner, { ...filters, limit: 3, cursor }));
+      for (const page of pages) expect(page.length).toBeLessThanOrEqual(3);
+      return pages.flat().map((e) => e.eventData.i as number);
     };
     const expected = (keep: (i: number) => boolean) => Array.from({ length: 40 }, (_, i) => 39 - i).filter(keep);
     expect(await collect({ eventTypes: ["chat", "rewind", "fork"] })).toEqual(expected((i) => [1, 3, 4].includes(i % 5)));
@@ -565,15 +571,9 @@ describe("history paging", () => {
     const current = (await store.getTaskRecord(db, owner, task.id))!;
     expect(all).toHaveLength(12 + 4 + 12);
     const collect = async (filters: Omit<store.HistoryFilters, "limit" | "cursor">) => {
-      const seen: string[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await store.taskHistory(db, current, { ...filters, limit: 4, cursor });
-        expect(page.items.length).toBeLessThanOrEqual(4);
-        seen.push(...page.items.map((e) => e.id));
-        cursor = page.nextCursor ?? undefined;
-      } while (cursor);
-      return seen;
+      const pages = await allPages((cursor) => store.taskHistory(db, current, { ...filters, limit: 4, cursor }));
+      for (const page of pages) expect(page.length).toBeLessThanOrEqual(4);
+      return pages.flat().map((e) => e.id);
     };
     const expected = (keep: (e: HistoryEvent) => boolean) => all.filter(keep).map((e) => e.id);
     expect(await collect({})).toEqual(expected(() => true));
@@ -638,13 +638,7 @@ describe("history paging", () => {
     expect(all).toHaveLength(10);
     const stored = (await store.getTaskRecord(db, owner, task.id))!;
     expect((await store.taskHistory(db, stored, { limit: 50 })).items.map((e) => e.id)).toEqual(all);
-    const paged: string[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await store.taskHistory(db, stored, { limit: 3, cursor });
-      paged.push(...page.items.map((e) => e.id));
-      cursor = page.nextCursor ?? undefined;
-    } while (cursor);
+    const paged = (await allPages((cursor) => store.taskHistory(db, stored, { limit: 3, cursor }))).flat().map((e) => e.id);
     expect(paged).toEqual(all);
     const to = (await store.timeline(db, owner, { limit: 50 })).items[4]!.createdAt;
     expect((await store.taskHistory(db, stored, { limit: 50, to })).items.map((e) => e.id)).toEqual(all.slice(4));
@@ -679,13 +673,7 @@ describe("history paging", () => {
       (cursor?: string) => store.contractHistory(db, contract.id, { limit: 5, cursor }),
       (cursor?: string) => store.timeline(db, owner, { limit: 5, cursor, eventTypes: ["chat"] }),
     ]) {
-      const pages: number[][] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await list(cursor);
-        pages.push(page.items.map((e) => e.eventData.i as number));
-        cursor = page.nextCursor ?? undefined;
-      } while (cursor);
+      const pages = (await allPages(list)).map((page) => page.map((e) => e.eventData.i as number));
       // Full pages (one request, one page), every event once, newest first.
       const seen = pages.flat();
       expect(pages.slice(0, -1).every((p) => p.length === 5)).toBe(true);
