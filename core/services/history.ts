@@ -1,5 +1,5 @@
-import * as history from "../store/history.js";
-import type { HistoryFilters } from "../store/history.js";
+import * as history from "../store/historyPages.js";
+import type { HistoryFilters } from "../store/historyPages.js";
 import * as conversationLog from "../store/conversationLog.js";
 import * as conversationRewinds from "../store/conversationRewinds.js";
 import * as tasks from "../store/tasks.js";

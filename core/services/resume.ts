@@ -3,7 +3,7 @@ import { actorOf } from "../auth.js";
 import * as checkpoints from "../store/checkpoints.js";
 import * as segments from "../store/segments.js";
 import * as conversationRewinds from "../store/conversationRewinds.js";
-import * as history from "../store/history.js";
+import * as history from "../store/historyPages.js";
 import * as tasks from "../store/tasks.js";
 import { conflict } from "../errors.js";
 import { ownedSupervisor, ownedTask, type ServiceContext } from "./context.js";

@@ -1,10 +1,8 @@
-import * as z from "zod";
+import type * as z from "zod";
 import { HistoryEvent, type HistoryEventType, type Phase } from "../models.js";
-import { keys, shardLanes, shardOf, TIMELINE_SHARDS, type IndexName } from "../keys.js";
-import { highestIdAt, idBefore, lowestIdAt, newId, timeOfId } from "../ids.js";
-import { badRequest } from "../errors.js";
+import { keys, shardOf, TIMELINE_SHARDS } from "../keys.js";
+import { newId, timeOfId } from "../ids.js";
 import { type Db } from "./db.js";
-import type { Page } from "./paging.js";
 import type { Item } from "./table.js";
 
 /**
@@ -16,7 +14,8 @@ import type { Item } from "./table.js";
  * Ids are UUIDv7, so each partition is in time order and a time range is a
  * key range. The owner's and the contract's partitions are split in
  * TIMELINE_SHARDS shards by event id (a busy owner's events would overrun one
- * partition's write rate); a page merges the shards in id order.
+ * partition's write rate); a page merges the shards in id order
+ * (historyPages.ts).
  */
 
 export interface NewHistoryEvent {
@@ -42,7 +41,7 @@ export const phaseFacet = (phase: string) => `P#${phase}`;
  * beside the main one. Older events of these types are in both; a page
  * shows each once.
  */
-const MAIN_BY_TYPE: readonly HistoryEventType[] = ["chat", "checkpoint"];
+export const MAIN_BY_TYPE: readonly HistoryEventType[] = ["chat", "checkpoint"];
 
 /** Where an event is stored: the main timeline (undefined) unless its type is in MAIN_BY_TYPE, its type's, its phase's. */
 const facetsOf = (event: HistoryEvent): Array<string | undefined> => [
@@ -71,7 +70,7 @@ export function historyEventItems(event: HistoryEvent, facets = facetsOf(event),
 }
 
 /** An event as a timeline item stores it, whole again (items stored before the slimming hold every field). */
-function storedEvent(item: Item): Item {
+export function storedEvent(item: Item): Item {
   const id = String(item.id ?? item.sk);
   const pk = String(item.pk);
   return {
@@ -150,7 +149,7 @@ export function hostedEvent(event: HistoryEvent, host: EventHost, hostItem: Item
 }
 
 /** The event a host item carries, whole again: the task's, the host's and the id's parts filled back in. */
-function eventOfHost(task: HostTask, host: EventHost, item: Item): HistoryEvent | undefined {
+export function eventOfHost(task: HostTask, host: EventHost, item: Item): HistoryEvent | undefined {
   if (item.historyEvent === undefined) return undefined;
   const stored = item.historyEvent as HostedEvent;
   const eventData = { ...stored.eventData };
@@ -172,281 +171,4 @@ export async function recordHistoryEvent(db: Db, input: NewHistoryEvent): Promis
   const event = newHistoryEvent(input, db.clock());
   await db.table.batchWrite(historyEventItems(event).map((put) => ({ put })));
   return event;
-}
-
-export interface HistoryFilters {
-  phase?: Phase;
-  eventTypes?: HistoryEventType[];
-  from?: string;
-  to?: string;
-  limit: number;
-  cursor?: string;
-}
-
-/** Which timeline: an owner's (table), a contract's (gsi1) or a task's (gsi2). */
-interface Timeline {
-  scope: string;
-  index?: IndexName;
-  /** The partitions of one facet: its shards (and the unsharded one of older events), or just the one. */
-  partitions: (facet?: string) => string[];
-  /** A task's timeline: the task, whose partition hosts some of its events (EVENT_HOSTS). */
-  hostedBy?: HostTask;
-}
-
-/** With both a phase and types, the type partitions are filtered by phase; a page then reads at most this many. */
-const MAX_EVALUATED = 1000;
-/** Rounds of reads a page may take to merge its lanes (each round reads from the lanes holding it back). */
-const MAX_ROUNDS = 64;
-
-/** One source of a page, read newest first a little at a time. */
-interface Lane {
-  /** Events (as items) read so far, within the page's range. */
-  items: Item[];
-  /** The lowest id this lane has looked at, while it has more; below it the lane is unknown. */
-  frontier?: string;
-  /** Items read against the filter budget. */
-  evaluated: number;
-  read: (limit: number) => Promise<void>;
-}
-
-/** The page's range and filter, as each lane applies it. */
-interface Bounds {
-  lo: string;
-  hi: string;
-  phaseFilter?: Phase;
-  budget: number;
-}
-
-/** A partition of events (or of an index of them), whose sort key is the event id. */
-function partitionLane(db: Db, timeline: Timeline, partition: string, b: Bounds): Lane {
-  const [hash, range] = timeline.index ? [`${timeline.index}pk`, `${timeline.index}sk`] : ["pk", "sk"];
-  let next: Item | undefined;
-  const lane: Lane = {
-    items: [],
-    evaluated: 0,
-    read: async (limit) => {
-      const { items, lastKey, scanned } = await db.table.query({
-        IndexName: timeline.index,
-        KeyConditionExpression: "#h = :p AND #r BETWEEN :lo AND :hi",
-        ExpressionAttributeNames: { "#h": hash, "#r": range, ...(b.phaseFilter ? { "#phase": "phase" } : {}) },
-        ExpressionAttributeValues: { ":p": partition, ":lo": b.lo, ":hi": b.hi, ...(b.phaseFilter ? { ":phase": b.phaseFilter } : {}) },
-        FilterExpression: b.phaseFilter ? "#phase = :phase" : undefined,
-        ScanIndexForward: false,
-        ExclusiveStartKey: next,
-        Limit: b.phaseFilter ? Math.max(1, Math.min(200, b.budget - lane.evaluated)) : limit,
-      });
-      lane.items.push(...items.map(storedEvent));
-      lane.evaluated += scanned;
-      next = lastKey;
-      lane.frontier = lastKey ? String(lastKey[range]) : undefined;
-    },
-  };
-  return lane;
-}
-
-/**
- * Where a host lane of the next page starts, kept in the cursor: at a host
- * (the newest below the cursor), after one (the last read, when none below
- * the cursor was read yet), or nowhere (the lane ran out).
- */
-const HostStart = z.union([z.object({ sk: z.string(), after: z.boolean() }), z.literal("done")]);
-type HostStart = z.infer<typeof HostStart>;
-
-/** A history cursor: the last id returned, and for a task where each host lane goes on. */
-const HistoryCursor = z.union([z.string(), z.object({ id: z.string(), hosts: z.record(z.string(), HostStart) })]);
-
-/**
- * The events a task's items of one kind host, newest first, from the
- * task's first host of the kind on (the ones before carry none). A lane
- * starts where the cursor says; without one, under a top bound (`to`) it
- * finds its start by a binary search over the numbers, one small read a
- * step.
- */
-function hostLane(db: Db, task: HostTask, host: EventHost, b: Bounds, start?: HostStart): Lane & { resume: (cursorId: string) => HostStart } {
-  const from = host.from(task);
-  const query = (upper: string, limit: number, startKey?: Item) =>
-    db.table.query({
-      KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
-      ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":lo": host.key(task.id, from ?? 1), ":hi": upper },
-      ScanIndexForward: false,
-      Limit: limit,
-      ExclusiveStartKey: startKey,
-    });
-  const eventId = (item: Item) => (item.historyEvent as { id?: string } | undefined)?.id;
-  const numberOf = (item: Item) => Number(String(item.sk).slice(host.prefix.length));
-  /** Past every host. */
-  const highest = `${host.prefix}~`;
-  /**
-   * The newest host whose event is at or below the page's top, or above it:
-   * every host at or below that one fits, so the search ends on or after it
-   * (a host without an event, written by a writer that did not host it, is
-   * taken to fit: reading from it only skips what is above the top).
-   */
-  const top = async (): Promise<string | undefined> => {
-    const probe = async (upper: string) => (await query(upper, 1)).items[0];
-    const newest = await probe(highest);
-    if (!newest) return undefined;
-    const fits = (item: Item) => (eventId(item) ?? "") <= b.hi;
-    if (fits(newest)) return String(newest.sk);
-    let low = from ?? 1;
-    let high = numberOf(newest) - 1;
-    let found: string | undefined;
-    while (low <= high) {
-      const middle = Math.floor((low + high) / 2);
-      const item = await probe(host.key(task.id, middle));
-      if (!item) low = middle + 1;
-      else if (fits(item)) {
-        found = String(item.sk);
-        low = middle + 1;
-      } else high = numberOf(item) - 1;
-    }
-    return found;
-  };
-  let upper: string | undefined;
-  let next: Item | undefined;
-  let started = false;
-  /** The hosts read, newest first: event id and sort key. */
-  const seen: Array<{ id: string; sk: string }> = [];
-  const begin = async () => {
-    if (start === "done" || from === undefined) return;
-    if (start) {
-      upper = start.after ? highest : start.sk;
-      next = start.after ? { pk: keys.taskPartition(task.id), sk: start.sk } : undefined;
-      return;
-    }
-    upper = b.hi === HIGHEST_ID ? highest : await top();
-  };
-  const lane = {
-    items: [] as Item[],
-    evaluated: 0,
-    frontier: undefined as string | undefined,
-    read: async (limit: number) => {
-      if (!started) {
-        started = true;
-        await begin();
-      }
-      if (upper === undefined) return;
-      const { items, lastKey } = await query(upper, limit, next);
-      next = lastKey;
-      let lowest: string | undefined;
-      for (const item of items) {
-        const id = eventId(item);
-        // Written without its event (a writer that did not host it): the event is in the task index.
-        if (id === undefined) continue;
-        seen.push({ id, sk: String(item.sk) });
-        if (id < b.lo) {
-          next = undefined;
-          break;
-        }
-        lowest = id;
-        if (id > b.hi) continue;
-        lane.evaluated++;
-        const event = eventOfHost(task, host, item)!;
-        if (b.phaseFilter && event.phase !== b.phaseFilter) continue;
-        lane.items.push(event);
-      }
-      if (!next) upper = undefined;
-      // A read of hosts without events only moves the lane on: it has looked no lower than before.
-      lane.frontier = next ? (lowest ?? lane.frontier ?? b.hi) : undefined;
-    },
-    resume: (cursorId: string): HostStart => {
-      const below = seen.find((e) => e.id < cursorId);
-      if (below) return { sk: below.sk, after: false };
-      return next ? { sk: String(next.sk), after: true } : "done";
-    },
-  };
-  return lane;
-}
-
-/** The highest id a page can hold: no top bound. */
-const HIGHEST_ID = highestIdAt(new Date(8.64e15));
-
-/**
- * One page, newest first, merged from the partitions the filters name (each
- * facet's shards, and for a task the items hosting its events). Lanes are
- * read a little at a time: whatever is at or above the highest point where
- * some lane stopped is complete, so only the lanes stopped there are read
- * further, until a page is complete. The cursor is the last id returned:
- * older pages are key ranges below it.
- */
-async function historyPage(db: Db, timeline: Timeline, f: HistoryFilters): Promise<Page<HistoryEvent>> {
-  const decoded = db.cursors.decode<unknown>(timeline.scope, f.cursor);
-  const cursor = decoded === undefined ? undefined : HistoryCursor.safeParse(decoded).data;
-  if (decoded !== undefined && cursor === undefined) throw badRequest("cursor is not valid for this list", "cursor");
-  const before = typeof cursor === "string" ? cursor : cursor?.id;
-  const starts = typeof cursor === "object" ? cursor.hosts : {};
-  const lo = lowestIdAt(f.from ? new Date(f.from) : new Date(0));
-  let hi = f.to ? highestIdAt(new Date(f.to)) : HIGHEST_ID;
-  if (before && before <= hi) hi = idBefore(before);
-
-  const types = f.eventTypes?.length ? [...new Set(f.eventTypes)] : undefined;
-  const partitions = types
-    ? types.flatMap((t) => timeline.partitions(typeFacet(t)))
-    : f.phase
-      ? timeline.partitions(phaseFacet(f.phase))
-      : [...timeline.partitions(undefined), ...MAIN_BY_TYPE.flatMap((t) => timeline.partitions(typeFacet(t)))];
-  // A phase alone is read from the phase's partition, which keeps a copy of hosted events in the task's index too.
-  const hosts = timeline.hostedBy && (types || !f.phase) ? EVENT_HOSTS.filter((h) => !types || types.includes(h.type)) : [];
-  const phaseFilter = types && f.phase ? f.phase : undefined;
-  // One budget for the whole page, shared by its lanes.
-  const bounds: Bounds = { lo, hi, phaseFilter, budget: Math.ceil(MAX_EVALUATED / (partitions.length + hosts.length)) };
-  const spent = (lane: Lane) => phaseFilter !== undefined && lane.evaluated >= bounds.budget;
-
-  const hostLanes = hosts.map((host) => ({ host, lane: hostLane(db, timeline.hostedBy!, host, bounds, starts[host.prefix]) }));
-  const lanes: Lane[] = [...partitions.map((partition) => partitionLane(db, timeline, partition, bounds)), ...hostLanes.map((h) => h.lane)];
-  const live = lo <= hi;
-  if (live) await Promise.all(lanes.map((lane) => lane.read(Math.ceil((f.limit + 1) / lanes.length) + 1)));
-
-  // Below the highest frontier some lane has not looked yet: only what is at or above it is complete.
-  let frontier: string | undefined;
-  let complete: Item[] = [];
-  for (let round = 0; ; round++) {
-    frontier = lanes.reduce<string | undefined>((max, l) => (l.frontier && (!max || l.frontier > max) ? l.frontier : max), undefined);
-    // An older event of a MAIN_BY_TYPE type is in two lanes: it counts once.
-    complete = [...new Map(lanes.flatMap((l) => l.items).filter((item) => !frontier || String(item.id) >= frontier).map((item) => [String(item.id), item])).values()];
-    if (!live || !frontier || complete.length > f.limit || round >= MAX_ROUNDS) break;
-    const holding = lanes.filter((l) => l.frontier === frontier);
-    // A lane out of its filter budget holds the page back: it comes back short, with a cursor.
-    if (holding.some(spent)) break;
-    await Promise.all(holding.map((lane) => lane.read(f.limit + 1 - complete.length)));
-  }
-  complete.sort((a, b) => (String(a.id) < String(b.id) ? 1 : -1));
-  const page = complete.slice(0, f.limit);
-  // More than a page: continue below the last one returned. Otherwise continue below the frontier
-  // (everything at or above it was returned), or stop: every lane ran out.
-  const cursorId = complete.length > f.limit ? String(page.at(-1)!.id) : frontier;
-  return {
-    items: page.map((item) => HistoryEvent.parse(item)),
-    nextCursor: !cursorId
-      ? null
-      : db.cursors.encode(
-          timeline.scope,
-          hostLanes.length ? { id: cursorId, hosts: Object.fromEntries(hostLanes.map(({ host, lane }) => [host.prefix, lane.resume(cursorId)])) } : cursorId,
-        ),
-  };
-}
-
-const shardedPartitions = (partition: (facet: string | undefined, shard: number | undefined) => string) => (facet?: string) =>
-  shardLanes(TIMELINE_SHARDS).map((shard) => partition(facet, shard));
-
-/** Newest first. The caller has checked the contract is the owner's. */
-export function contractHistory(db: Db, contractId: string, filters: HistoryFilters): Promise<Page<HistoryEvent>> {
-  return historyPage(
-    db,
-    { scope: `contractHistory:${contractId}`, index: "gsi1", partitions: shardedPartitions((f, s) => keys.contractEvents(contractId, f, s)) },
-    filters,
-  );
-}
-
-/** Newest first. The task as stored now (it says from where its items host events); the caller has checked it is the owner's. */
-export function taskHistory(db: Db, task: HostTask, filters: HistoryFilters): Promise<Page<HistoryEvent>> {
-  return historyPage(
-    db,
-    { scope: `taskHistory:${task.id}`, index: "gsi2", partitions: (f) => [keys.taskEvents(task.id, f)], hostedBy: task },
-    filters,
-  );
-}
-
-export function timeline(db: Db, ownerId: string, filters: HistoryFilters): Promise<Page<HistoryEvent>> {
-  return historyPage(db, { scope: `timeline:${ownerId}`, partitions: shardedPartitions((f, s) => keys.ownerEvents(ownerId, f, s)) }, filters);
 }

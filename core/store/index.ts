@@ -15,6 +15,7 @@ export * from "./reportOrder.js";
 export * from "./checkpoints.js";
 export * from "./snapshots.js";
 export * from "./history.js";
+export * from "./historyPages.js";
 export * from "./connections.js";
 export * from "./operations.js";
 export * from "./idempotency.js";
