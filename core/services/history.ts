@@ -1,4 +1,4 @@
-import * as history from "../store/historyPages.js";
+import * as historyPages from "../store/historyPages.js";
 import type { HistoryFilters } from "../store/historyPages.js";
 import * as conversationLog from "../store/conversationLog.js";
 import * as conversationRewinds from "../store/conversationRewinds.js";
@@ -7,18 +7,18 @@ import { ownedContract, ownedSupervisor, ownedTask, requireUser, type ServiceCon
 
 export async function contractHistory(ctx: ServiceContext, contractId: string, filters: HistoryFilters) {
   const contract = await ownedContract(ctx, contractId);
-  return { contractId: contract.id, ...(await history.contractHistory(ctx.db, contract.id, filters)) };
+  return { contractId: contract.id, ...(await historyPages.contractHistory(ctx.db, contract.id, filters)) };
 }
 
 export async function taskHistory(ctx: ServiceContext, taskId: string, filters: HistoryFilters) {
   const task = await ownedTask(ctx, taskId);
-  return { taskId: task.id, ...(await history.taskHistory(ctx.db, task, filters)) };
+  return { taskId: task.id, ...(await historyPages.taskHistory(ctx.db, task, filters)) };
 }
 
 /** Everything the caller owns, newest first. */
 export async function timeline(ctx: ServiceContext, filters: Omit<HistoryFilters, "phase">) {
   requireUser(ctx);
-  return history.timeline(ctx.db, ctx.principal.ownerId, filters);
+  return historyPages.timeline(ctx.db, ctx.principal.ownerId, filters);
 }
 
 export interface ConversationQuery {

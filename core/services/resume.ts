@@ -3,7 +3,7 @@ import { actorOf } from "../auth.js";
 import * as checkpoints from "../store/checkpoints.js";
 import * as segments from "../store/segments.js";
 import * as conversationRewinds from "../store/conversationRewinds.js";
-import * as history from "../store/historyPages.js";
+import * as historyPages from "../store/historyPages.js";
 import * as tasks from "../store/tasks.js";
 import { conflict } from "../errors.js";
 import { ownedSupervisor, ownedTask, type ServiceContext } from "./context.js";
@@ -17,7 +17,7 @@ async function phaseStartedAt(ctx: ServiceContext, contractId: string): Promise<
   let cursor: string | undefined;
   do {
     // Status changes share the `phase` type; the phase itself changes only on these two.
-    const page = await history.contractHistory(ctx.db, contractId, { eventTypes: ["phase"], limit: 20, cursor });
+    const page = await historyPages.contractHistory(ctx.db, contractId, { eventTypes: ["phase"], limit: 20, cursor });
     const entered = page.items.find((e) => e.eventSubtype === "changed" || e.eventSubtype === "contract_created");
     if (entered) return new Date(entered.createdAt);
     cursor = page.nextCursor ?? undefined;
