@@ -1,6 +1,6 @@
 /**
  * The three WebSocket Lambdas invoked with genuine API Gateway event payloads
- * (../shared/fixtures/aws-events, AWS's own samples; see SOURCES.md),
+ * (test/fixtures/aws-events, AWS's own samples; see SOURCES.md),
  * against DynamoDB Local and s3rver. Only what a real event carries is
  * changed: the Authorization header and query string a daemon sends, and the
  * message body.

@@ -111,7 +111,7 @@ export async function closeKeyConnections(runtime: Pick<Runtime, "db" | "relay">
 /** Tells a daemon that said hello where its transfers come from: the host of the bucket's presigned URLs. */
 async function welcome(runtime: Runtime, connectionId: string): Promise<void> {
   const origin = new URL(await runtime.db.blobs.presignGet("transfers/origin")).origin;
-  const message: Welcome = { type: "welcome", transferOrigins: [origin] };
+  const message: Welcome = { type: "welcome", transferOrigins: [origin], serverTime: runtime.db.clock().toISOString() };
   await runtime.relay.notify(connectionId, message);
 }
 

@@ -66,7 +66,7 @@ beforeAll(async () => {
     ws.on("message", (data) => {
       const message = JSON.parse(data.toString());
       fromDaemon.push(message);
-      if (message.type === "hello") ws.send(JSON.stringify({ type: "welcome", transferOrigins: [trustedOrigin] }));
+      if (message.type === "hello") ws.send(JSON.stringify({ type: "welcome", transferOrigins: [trustedOrigin], serverTime: new Date().toISOString() }));
     });
   });
   root = tempDir("makima-root-");
@@ -106,7 +106,7 @@ describe("a daemon that distrusts its server (the reproductions)", () => {
   });
 
   it("a later welcome does not widen where it downloads from", async () => {
-    socket!.send(JSON.stringify({ type: "welcome", transferOrigins: [foreignOrigin] }));
+    socket!.send(JSON.stringify({ type: "welcome", transferOrigins: [foreignOrigin], serverTime: new Date().toISOString() }));
     const answer = await command(spawn({ briefUrl: `${foreignOrigin}/brief.json`, plan: "" }));
     expect(answer).toMatchObject({ type: "error", code: "transfer_refused" });
     expect(foreignHits).toBe(0);
