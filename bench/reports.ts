@@ -9,13 +9,15 @@ import { createRuntime } from "../core/runtime.js";
 import { freePort } from "../stacks/local/emulators.js";
 import { startWsGateway } from "../stacks/local/gateway.js";
 import { createApiKey, createOwner } from "../core/store/owners.js";
-import { runReports, type ReportsOutcome } from "../test/support/reportsRun.js";
+import { runReports, type AgentKind, type ReportsOutcome } from "../test/support/reportsRun.js";
 import { removeTempDirs } from "../test/support/git.js";
 
 /**
- * Daemon reports. A real daemon and agent through the local gateway: 1,000
- * messages and 20 commits, once on a clean network (throughput), then 3,000
- * messages and one commit (the rate of messages alone), then the first run
+ * Daemon reports. A real daemon and an agent that never waits for it
+ * (it prints as fast as it can and commits as it goes) through the local
+ * gateway: 1,000 messages and 20 commits on a clean network (throughput),
+ * the same with an agent whose output is buffered, then 3,000 messages and
+ * one commit (the rate of messages alone), then the first run
  * again in the gateway's chaos mode with a daemon restart (what was lost,
  * duplicated, reordered, which checkpoints came short); then write units per appended
  * 2 KB message, as the daemon sends them (batches of up to 90 KB), with
@@ -72,7 +74,7 @@ export async function measureWriteUnits(count = 450): Promise<{ perMessage: numb
   });
 }
 
-async function throughTheGateway(chaos: boolean, messages = 1000, commits = 20): Promise<ReportsOutcome> {
+async function throughTheGateway(chaos: boolean, messages = 1000, commits = 20, agent: AgentKind = "fast"): Promise<ReportsOutcome> {
   return withEmulators(async (emulators) => {
     const port = await freePort();
     const db = await createBenchDb(emulators, `reports-${chaos ? "chaos" : "clean"}-${commits}`, { wsManagementEndpoint: `http://127.0.0.1:${port}` });
@@ -88,6 +90,7 @@ async function throughTheGateway(chaos: boolean, messages = 1000, commits = 20):
         daemonKey,
         messages,
         commits,
+        agent,
         restart: chaos,
         chaos: chaos
           ? { dropInbound: 0.05, duplicateInbound: 0.1, maxDelayMs: 30, dropOutbound: 0.05, closeConnection: 0.01, random: seededRandom(2026) }
@@ -103,9 +106,11 @@ async function throughTheGateway(chaos: boolean, messages = 1000, commits = 20):
 
 export async function runReportsBench(): Promise<void> {
   const clean = await throughTheGateway(false);
-  console.log(`clean network: 1,000 messages, 20 commits`);
+  console.log(`clean network: 1,000 messages, 20 commits, an agent that never waits`);
   console.log(`  lost: ${clean.lost}, duplicated: ${clean.duplicated}, reordered: ${clean.reordered}, short checkpoints: ${clean.shortCheckpoints}`);
-  console.log(`messages/s: ${Math.round(clean.messagesPerSecond)}`);
+  console.log(`messages/s with 20 commits: ${Math.round(clean.messagesPerSecond)}`);
+  const buffered = await throughTheGateway(false, 1000, 20, "buffered");
+  console.log(`buffered agent: lost: ${buffered.lost}, duplicated: ${buffered.duplicated}, reordered: ${buffered.reordered}, short checkpoints: ${buffered.shortCheckpoints}`);
   // The same daemon with an agent that commits once: the rate messages alone are stored at.
   const stream = await throughTheGateway(false, 3000, 1);
   console.log(`messages/s with one commit in 3,000 messages: ${Math.round(stream.messagesPerSecond)} (lost: ${stream.lost}, duplicated: ${stream.duplicated}, reordered: ${stream.reordered})`);

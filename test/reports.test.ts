@@ -64,6 +64,31 @@ describe("daemon reports", () => {
     expect(env.gateway.chaosStats.droppedInbound + env.gateway.chaosStats.droppedOutbound).toBeGreaterThan(0);
   }, 200_000);
 
+  for (const agent of ["fast", "buffered", "mixed"] as const) {
+    it(`a ${agent} agent that never waits: each checkpoint counts exactly the lines it had printed when it ran git`, async () => {
+      const outcome = await runReports({
+        runtime: env.runtime,
+        gateway: env.gateway,
+        ownerId: owner.ownerId,
+        daemonKey: owner.daemonKey,
+        messages: 600,
+        commits: 10,
+        agent,
+        restart: false,
+        timeoutMs: 150_000,
+      });
+      expect(outcome.log.filter((line) => line.startsWith("checkpoint "))).toEqual([]);
+      expect({ lost: outcome.lost, duplicated: outcome.duplicated, reordered: outcome.reordered, short: outcome.shortCheckpoints }).toEqual({
+        lost: 0,
+        duplicated: 0,
+        reordered: 0,
+        short: 0,
+      });
+      expect(outcome.checkpoints).toBe(10);
+      expect(outcome.status).toBe("completed");
+    }, 200_000);
+  }
+
   it("holds a report that overtook its predecessor, applies both in order, and acknowledges each", async () => {
     const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
     const daemonId = randomUUID();

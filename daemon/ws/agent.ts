@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { appendFile, mkdir, readFile } from "node:fs/promises";
+import { appendFile, mkdir, open, readFile, realpath } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { NewConversationMessage } from "../../core/models.js";
@@ -7,6 +7,8 @@ import { newId } from "../../core/ids.js";
 import type { WorktreeManager } from "../worktree/manager.js";
 import { git, gitOut } from "../worktree/git.js";
 import { assertTaskId } from "../worktree/validate.js";
+import { commitHookEnv, installCommitHooks, type JournalEntry } from "../worktree/commitHook.js";
+import { AgentOutput, type AgentEvent } from "./agentOutput.js";
 import type { Reporter } from "./reporter.js";
 
 /**
@@ -15,6 +17,14 @@ import type { Reporter } from "./reporter.js";
  * (`{"role":"assistant","content":"…"}`), which go to the server as
  * `taskMessages` with ids; each commit it makes becomes a `checkpointCreated`;
  * its exit becomes `taskStatus` completed or failed.
+ *
+ * The agent's stdout goes to a file, and its git runs the daemon's hooks
+ * (commitHook.ts), which note how much of that file was written when each
+ * commit was made: a checkpoint follows exactly the messages the agent had
+ * printed before the git command that made it, however fast the agent prints
+ * and whether or not it waits for anything. A commit no hook noted (made by
+ * another git, outside the agent) is found by looking at HEAD, and reported
+ * where it is found; the log says so.
  */
 
 const MAX_CHECKPOINT_MESSAGE = 10_000;
@@ -31,8 +41,10 @@ export interface AgentRunnerOptions {
   /** Where the daemon keeps per-task files (conversations, message logs), outside every worktree. */
   stateDir: string;
   log: (line: string) => void;
-  /** How often a running agent's HEAD is checked for new commits; default 250 ms. */
+  /** How often a running agent's HEAD is checked for commits no hook noted; default 250 ms. */
   commitPollMs?: number;
+  /** How often the agent's stdout and commit journal are read; default 20 ms. */
+  outputPollMs?: number;
 }
 
 export interface AgentStart {
@@ -48,12 +60,18 @@ export interface AgentStart {
 interface RunningAgent {
   start: AgentStart;
   child: ChildProcess;
+  output: AgentOutput;
+  /** The worktree as the hook names it (symbolic links resolved). */
+  toplevel: string;
   /** Commits that were there before the agent started: not its checkpoints. */
   baseSha: string | null;
   reported: Set<string>;
   lastHead: string | null;
-  scanning: Promise<void>;
-  poll?: NodeJS.Timeout;
+  /** A HEAD no hook noted, seen at the last look: reported if the next look still finds it unnoted. */
+  unnotedHead: string | null;
+  /** Reading output, reporting commits: one at a time, in order. */
+  pumping: Promise<void>;
+  timers: NodeJS.Timeout[];
   interrupted: boolean;
   exited: Promise<void>;
 }
@@ -116,12 +134,25 @@ export class AgentRunner {
     if (start.conversationFile) env.MAKIMA_CONVERSATION_FILE = start.conversationFile;
     if (start.additionalContext) env.MAKIMA_ADDITIONAL_CONTEXT = start.additionalContext;
 
+    const dir = this.taskDir(start.taskId);
+    await mkdir(dir, { recursive: true });
+    const files = { stdoutFile: path.join(dir, "stdout.log"), journalFile: path.join(dir, "commits.log") };
+    const hooksDir = await (this.hooks ??= installCommitHooks(this.options.stateDir));
+    const hookedEnv = await commitHookEnv(env, { ...files, hooksDir, cwd: start.cwd });
+    await open(files.journalFile, "w").then((f) => f.close());
+    const stdout = await open(files.stdoutFile, "w");
+
     const baseSha = await head(start.cwd);
-    const child = spawn(argv[0]!, argv.slice(1), { cwd: start.cwd, env, stdio: ["ignore", "pipe", "pipe"], windowsHide: true });
-    await new Promise<void>((resolve, reject) => {
-      child.once("spawn", resolve);
-      child.once("error", reject);
-    });
+    let child: ChildProcess;
+    try {
+      child = spawn(argv[0]!, argv.slice(1), { cwd: start.cwd, env: hookedEnv, stdio: ["ignore", stdout.fd, "pipe"], windowsHide: true });
+      await new Promise<void>((resolve, reject) => {
+        child.once("spawn", resolve);
+        child.once("error", reject);
+      });
+    } finally {
+      await stdout.close();
+    }
     child.on("error", (error) => this.options.log(`task ${start.taskId}: agent process: ${error.message}`));
     let exitCode: number | null = null;
     let signal: NodeJS.Signals | null = null;
@@ -135,29 +166,34 @@ export class AgentRunner {
     const agent: RunningAgent = {
       start,
       child,
+      output: new AgentOutput(files.stdoutFile, files.journalFile),
+      toplevel: await realpath(start.cwd).catch(() => start.cwd),
       baseSha,
       reported: new Set(),
       lastHead: baseSha,
-      scanning: Promise.resolve(),
+      unnotedHead: null,
+      pumping: Promise.resolve(),
+      timers: [],
       interrupted: false,
       exited: Promise.resolve(),
     };
     this.running.set(start.taskId, agent);
     this.options.log(`task ${start.taskId}: agent started (pid ${child.pid}) in ${start.cwd}`);
-
-    const lines = createInterface({ input: child.stdout! });
-    const stdoutDone = new Promise<void>((resolve) => lines.once("close", resolve));
-    lines.on("line", (line) => void this.onLine(agent, line));
     createInterface({ input: child.stderr! }).on("line", (line) => this.options.log(`task ${start.taskId}: agent: ${line}`));
 
-    agent.poll = setInterval(() => this.scanCommits(agent), this.options.commitPollMs ?? 250);
+    agent.timers.push(
+      setInterval(() => void this.pump(agent, () => this.readOutput(agent)), this.options.outputPollMs ?? 20),
+      setInterval(() => void this.pump(agent, () => this.lookForUnnotedCommits(agent, false)), this.options.commitPollMs ?? 250),
+    );
     agent.exited = (async () => {
-      await Promise.all([closed, stdoutDone]);
-      clearInterval(agent.poll);
-      await this.scanCommits(agent);
-      await agent.scanning;
-      await this.pendingLines.get(start.taskId);
-      this.pendingLines.delete(start.taskId);
+      await closed;
+      agent.timers.forEach(clearInterval);
+      await this.pump(agent, async () => {
+        await this.readOutput(agent);
+        await this.handleEvents(agent, [{ line: agent.output.takeUnfinishedLine() ?? "" }]);
+        await this.lookForUnnotedCommits(agent, true);
+      });
+      await agent.output.close();
       // What the agent leaves behind is the task's own work, not someone else's (see WorktreeManager.markTaskState).
       await this.options.manager.markTaskState(start.taskId).catch((e) => this.options.log(`task ${start.taskId}: ${(e as Error).message}`));
       this.running.delete(start.taskId);
@@ -184,52 +220,42 @@ export class AgentRunner {
     clearTimeout(kill);
   }
 
-  // ------------------------------------------------------------ messages
+  // ------------------------------------------------------------ output, in order
 
-  /** Per task, the handling of message lines in order (the log file must keep the agent's order). */
-  private readonly pendingLines = new Map<string, Promise<void>>();
-  /** Per task, lines read but not handled yet: handled together, after one look for commits. */
-  private readonly waitingLines = new Map<string, string[]>();
+  /** The daemon's hooks folder, written once. */
+  private hooks?: Promise<string>;
 
-  private onLine(agent: RunningAgent, line: string): Promise<void> {
-    const taskId = agent.start.taskId;
-    const waiting = this.waitingLines.get(taskId);
-    if (waiting) {
-      // A group is about to be handled: this line was read before its look for commits.
-      waiting.push(line);
-      return this.pendingLines.get(taskId)!;
-    }
-    const group = [line];
-    this.waitingLines.set(taskId, group);
-    const previous = this.pendingLines.get(taskId) ?? Promise.resolve();
-    const next = previous
-      .then(() => {
-        this.waitingLines.delete(taskId);
-        return this.handleLines(agent, group);
-      })
-      .catch((e) => this.options.log(`task ${taskId}: ${(e as Error).message}`));
-    this.pendingLines.set(taskId, next);
-    return next;
+  /** Runs one step of a task's output handling after the ones before it. */
+  private pump(agent: RunningAgent, step: () => Promise<void>): Promise<void> {
+    agent.pumping = agent.pumping.then(step).catch((e) => this.options.log(`task ${agent.start.taskId}: ${(e as Error).message}`));
+    return agent.pumping;
   }
 
-  private async handleLines(agent: RunningAgent, lines: string[]): Promise<void> {
-    const taskId = agent.start.taskId;
-    const messages: StoredMessage[] = [];
-    for (const line of lines) {
-      const message = this.messageOf(taskId, line);
-      if (message) messages.push(message);
+  private async readOutput(agent: RunningAgent): Promise<void> {
+    await this.handleEvents(agent, await agent.output.next());
+  }
+
+  /** Lines become messages; a commit is reported after the messages printed before it. */
+  private async handleEvents(agent: RunningAgent, events: AgentEvent[]): Promise<void> {
+    let messages: StoredMessage[] = [];
+    for (const event of events) {
+      if ("line" in event) {
+        const message = this.messageOf(agent.start.taskId, event.line);
+        if (message) messages.push(message);
+        continue;
+      }
+      await this.queueMessages(agent, messages);
+      messages = [];
+      await this.reportNotedCommit(agent, event.commit);
     }
+    await this.queueMessages(agent, messages);
+  }
+
+  private async queueMessages(agent: RunningAgent, messages: StoredMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    const dir = this.taskDir(taskId);
-    // Commits made by the time the lines were read are reported before them: right for "commit,
-    // then say so"; a commit made just after a line but noticed only with a later one is counted
-    // with that one. One look (one git call) covers every line read meanwhile.
-    await this.scanCommits(agent);
-    // Queued before they are in messages.jsonl: an agent that waits to see its line there before
-    // committing gets a checkpoint that counts exactly the messages it printed before the commit.
+    const taskId = agent.start.taskId;
     for (const message of messages) this.options.reporter.message(taskId, message);
-    await mkdir(dir, { recursive: true });
-    await appendFile(path.join(dir, "messages.jsonl"), messages.map((m) => `${JSON.stringify(m)}\n`).join(""));
+    await appendFile(path.join(this.taskDir(taskId), "messages.jsonl"), messages.map((m) => `${JSON.stringify(m)}\n`).join(""));
   }
 
   private messageOf(taskId: string, line: string): StoredMessage | undefined {
@@ -254,25 +280,48 @@ export class AgentRunner {
 
   // ------------------------------------------------------------ commits
 
-  /** Reports the commits HEAD gained since the agent started, oldest first, each once. */
-  private scanCommits(agent: RunningAgent): Promise<void> {
-    agent.scanning = agent.scanning
-      .then(() => this.reportNewCommits(agent))
-      .catch((e) => this.options.log(`task ${agent.start.taskId}: commit scan failed: ${(e as Error).message}`));
-    return agent.scanning;
+  /** A ref transaction of the agent's own git, in its worktree: the commits HEAD gained by then. */
+  private async reportNotedCommit(agent: RunningAgent, entry: JournalEntry): Promise<void> {
+    if (entry.toplevel !== agent.toplevel && entry.toplevel !== agent.start.cwd) return;
+    agent.unnotedHead = null;
+    await this.reportCommitsUpTo(agent, entry.head);
   }
 
-  private async reportNewCommits(agent: RunningAgent): Promise<void> {
+  /**
+   * HEAD moved without a hook noting it (a git outside the agent): reported
+   * at the second look that finds it so, or at once when the agent has exited
+   * (its hooks have all run by then).
+   */
+  private async lookForUnnotedCommits(agent: RunningAgent, exited: boolean): Promise<void> {
+    if (!exited) await this.readOutput(agent);
+    const current = await head(agent.start.cwd);
+    if (!current || current === agent.lastHead) {
+      agent.unnotedHead = null;
+      return;
+    }
+    if (!exited && agent.unnotedHead !== current) {
+      agent.unnotedHead = current;
+      return;
+    }
+    agent.unnotedHead = null;
+    const before = agent.reported.size;
+    await this.reportCommitsUpTo(agent, current);
+    if (agent.reported.size > before) {
+      this.options.log(`task ${agent.start.taskId}: ${agent.reported.size - before} commit(s) made outside the agent's git, placed where they were found`);
+    }
+  }
+
+  /** Reports the commits `sha` holds that were not there when the agent started, oldest first, each once. */
+  private async reportCommitsUpTo(agent: RunningAgent, sha: string): Promise<void> {
     const { cwd, taskId } = agent.start;
-    const current = await head(cwd);
-    if (!current || current === agent.lastHead) return;
-    agent.lastHead = current;
-    const range = agent.baseSha ? [current, "--not", agent.baseSha] : [current];
-    const out = await gitOut(["rev-list", "--reverse", ...range, "--"], { cwd });
-    for (const sha of out ? out.split("\n") : []) {
-      if (agent.reported.has(sha)) continue;
-      agent.reported.add(sha);
-      await this.options.reporter.report(taskId, await checkpointOf(cwd, taskId, sha, agent.start.branchName));
+    agent.lastHead = sha;
+    const range = agent.baseSha ? [sha, "--not", agent.baseSha] : [sha];
+    const out = await git(["rev-list", "--reverse", ...range, "--"], { cwd, okExitCodes: [0, 128] });
+    if (out.exitCode !== 0) return;
+    for (const commit of out.stdout.trim() ? out.stdout.trim().split("\n") : []) {
+      if (agent.reported.has(commit)) continue;
+      agent.reported.add(commit);
+      await this.options.reporter.report(taskId, await checkpointOf(cwd, taskId, commit, agent.start.branchName));
     }
   }
 }

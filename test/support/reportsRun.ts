@@ -10,12 +10,23 @@ import { initRepo, tempDir } from "./git.js";
 
 /**
  * A real daemon runs an agent that prints `messages` messages and makes
- * `commits` commits (each after the messages before it are read), through a
- * gateway that may be set to misbehave (ChaosOptions); the daemon is
- * restarted once after the agent exits. Then the stored conversation and
- * checkpoints are compared with what the agent did. Used by the chaos test
- * and by `npm run bench -- reports`; no vitest in here.
+ * `commits` commits, never waiting for the daemon, through a gateway that
+ * may be set to misbehave (ChaosOptions); the daemon is restarted once after
+ * the agent exits. Then the stored conversation and checkpoints are compared
+ * with what the agent did: each commit's message names how many whole lines
+ * the agent had written to its stdout when it ran git. Used by the chaos
+ * test and by `npm run bench -- reports`; no vitest in here.
  */
+
+/**
+ * How the agent prints and commits. `fast`: each line written at once
+ * (writeSync), a commit every `messages / commits` lines. `buffered`: lines
+ * collect in the agent and are written 4 KB at a time (a line may be cut
+ * between two writes), commits as they come. `mixed`: as `fast`, but its
+ * commits are in turn a commit, an amend, a commit on a side branch, and a
+ * merge of that branch.
+ */
+export type AgentKind = "fast" | "buffered" | "mixed";
 
 export interface ReportsRun {
   runtime: Runtime;
@@ -24,6 +35,7 @@ export interface ReportsRun {
   daemonKey: string;
   messages: number;
   commits: number;
+  agent?: AgentKind;
   chaos?: ChaosOptions;
   /** Restart the daemon once, after the agent exits (default true). */
   restart?: boolean;
@@ -46,22 +58,47 @@ export interface ReportsOutcome {
 }
 
 const AGENT = `
-import { appendFileSync, existsSync, readFileSync, writeFileSync, writeSync } from "node:fs";
+import { writeFileSync, writeSync } from "node:fs";
 import { execFileSync } from "node:child_process";
-const [n, k, seen] = process.argv.slice(2).map((a, i) => (i < 2 ? Number(a) : a));
+const [n, k] = process.argv.slice(2, 4).map(Number);
+const kind = process.argv[4];
 const every = Math.floor(n / k);
-const linesSeen = () => (existsSync(seen) ? readFileSync(seen, "utf8").split("\\n").filter(Boolean).length : 0);
-const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-for (let i = 1; i <= n; i++) {
-  writeSync(1, JSON.stringify({ role: "assistant", content: "message " + i }) + "\\n");
-  if (i % every === 0 && i / every <= k) {
-    // The commit comes after message i: wait until the daemon has read it.
-    while (linesSeen() < i) sleep(5);
-    writeFileSync("file-" + i + ".txt", String(i));
-    execFileSync("git", ["add", "-A"]);
-    execFileSync("git", ["commit", "-q", "-m", "commit after " + i]);
+const BLOCK = 4096;
+let pending = "";
+let written = 0;
+const write = (text) => {
+  writeSync(1, text);
+  written += text.split("\\n").length - 1;
+};
+const print = (line) => {
+  if (kind !== "buffered") return write(line);
+  pending += line;
+  while (pending.length >= BLOCK) {
+    write(pending.slice(0, BLOCK));
+    pending = pending.slice(BLOCK);
   }
+};
+const git = (...args) => execFileSync("git", args, { stdio: "ignore" });
+const commit = (c, i) => {
+  const message = "commit after " + written;
+  const turn = kind === "mixed" ? c % 4 : 0;
+  if (turn !== 0 || kind !== "mixed") {
+    writeFileSync("file-" + i + ".txt", String(i));
+    git("add", "-A");
+  }
+  if (turn === 2) git("commit", "-q", "--amend", "-m", message);
+  else if (turn === 3) {
+    git("checkout", "-q", "-b", "side-" + c);
+    git("commit", "-q", "-m", message);
+    git("checkout", "-q", "-");
+  } else if (turn === 0 && kind === "mixed") git("merge", "-q", "--no-ff", "-m", message, "side-" + (c - 1));
+  else git("commit", "-q", "-m", message);
+};
+for (let i = 1; i <= n; i++) {
+  print(JSON.stringify({ role: "assistant", content: "message " + i }) + "\\n");
+  if (i % every === 0 && i / every <= k) commit(i / every, i);
 }
+if (pending) write(pending);
 `;
 
 export async function runReports(run: ReportsRun): Promise<ReportsOutcome> {
@@ -79,14 +116,13 @@ export async function runReports(run: ReportsRun): Promise<ReportsOutcome> {
   const agentDir = tempDir("makima-agent-");
   mkdirSync(agentDir, { recursive: true });
   writeFileSync(path.join(agentDir, "agent.mjs"), AGENT);
-  const seen = path.join(root, ".makima-daemon", "tasks", task.id, "messages.jsonl");
 
   const start = () =>
     startDaemon({
       wsUrl: gateway.url,
       daemonKey: run.daemonKey,
       root,
-      agentCommand: `"${process.execPath}" "${path.join(agentDir, "agent.mjs")}" ${run.messages} ${run.commits} "${seen}"`,
+      agentCommand: `"${process.execPath}" "${path.join(agentDir, "agent.mjs")}" ${run.messages} ${run.commits} ${run.agent ?? "fast"}`,
       log: (line) => log.push(`${Date.now() - t0} ${line}`),
       commitPollMs: 100,
       reconnectInitialMs: 50,
@@ -142,7 +178,9 @@ export async function runReports(run: ReportsRun): Promise<ReportsOutcome> {
     let reordered = 0;
     for (let i = 1; i < stored.length; i++) if (stored[i]! < stored[i - 1]!) reordered++;
     const checkpoints = (await listCheckpoints(db, record, 200)).items;
-    const shortCheckpoints = checkpoints.filter((c) => c.messageCount !== Number(/commit after (\d+)/.exec(c.message)?.[1] ?? -1)).length;
+    const short = checkpoints.filter((c) => c.messageCount !== Number(/commit after (\d+)/.exec(c.message)?.[1] ?? -1));
+    for (const c of short) log.push(`checkpoint ${c.checkpointNumber} "${c.message}" counts ${c.messageCount}`);
+    const shortCheckpoints = short.length;
     return {
       lost,
       duplicated,
