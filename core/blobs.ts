@@ -12,6 +12,30 @@ import {
 } from "@aws-sdk/client-s3";
 import { brotliCompressSync, brotliDecompressSync, constants, gunzipSync, gzipSync } from "node:zlib";
 
+/** What any object read here may decompress to: far above what the service writes, bounded all the same. */
+export const MAX_OBJECT_JSON_BYTES = 256 * 1024 * 1024;
+
+/** Decompressed bytes past a bound. */
+export class TooLarge extends Error {
+  constructor(readonly maxBytes: number) {
+    super(`more than ${maxBytes} bytes once decompressed`);
+  }
+}
+
+/** Decompresses to at most `maxBytes`: a small object never expands without bound. */
+export function inflate(bytes: Buffer | Uint8Array, encoding: "br" | "gzip" | "identity", maxBytes: number): Buffer {
+  if (encoding === "identity") {
+    if (bytes.length > maxBytes) throw new TooLarge(maxBytes);
+    return Buffer.from(bytes);
+  }
+  try {
+    return encoding === "br" ? brotliDecompressSync(bytes, { maxOutputLength: maxBytes }) : gunzipSync(bytes, { maxOutputLength: maxBytes });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") throw new TooLarge(maxBytes);
+    throw error;
+  }
+}
+
 /**
  * The one place that names, compresses, writes, reads and deletes S3 objects.
  * Every object is JSON, compressed as its name says: `.json.br` brotli (a
@@ -107,18 +131,18 @@ export class BlobStore {
     return body.length;
   }
 
-  async getJson<T = unknown>(key: string): Promise<T> {
+  /**
+   * The object's JSON, decompressed to at most `maxBytes` (a larger one
+   * throws TooLarge, however small it is compressed).
+   */
+  async getJson<T = unknown>(key: string, maxBytes = MAX_OBJECT_JSON_BYTES): Promise<T> {
     const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
     const bytes = Buffer.from(await out.Body!.transformToByteArray());
     this.stats.gets++;
     this.stats.bytesRead += bytes.length;
     // Objects are stored as their names say; a daemon's upload through a presigned URL may be plain JSON.
-    const text = key.endsWith(BROTLI)
-      ? brotliDecompressSync(bytes).toString("utf8")
-      : bytes[0] === 0x1f && bytes[1] === 0x8b
-        ? gunzipSync(bytes).toString("utf8")
-        : bytes.toString("utf8");
-    return JSON.parse(text) as T;
+    const encoding = key.endsWith(BROTLI) ? "br" : bytes[0] === 0x1f && bytes[1] === 0x8b ? "gzip" : "identity";
+    return JSON.parse(inflate(bytes, encoding, maxBytes).toString("utf8")) as T;
   }
 
   /**

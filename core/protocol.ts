@@ -223,11 +223,16 @@ export const Heartbeat = z.object({ type: z.literal("heartbeat") });
  * the new connection settles them; nothing fails as `daemon_disconnected`.
  */
 export const Handover = z.object({ type: z.literal("handover") });
-/** Messages a daemon reports, in the order its agent printed them. Each needs an id so that a resend is appended once. */
-const ReportedMessages = z
-  .array(NewConversationMessage.required({ id: true }).extend({ uploaded: z.literal(true).optional() }))
-  .min(1)
-  .max(100);
+/** A message a daemon reports. It needs an id so that a resend is appended once. */
+export const ReportedMessage = NewConversationMessage.required({ id: true }).extend({ uploaded: z.literal(true).optional() });
+export type ReportedMessage = z.infer<typeof ReportedMessage>;
+/**
+ * Messages a daemon reports, in the order its agent printed them. The server
+ * screens each one before the report is parsed (services/reportScreen.ts):
+ * what it refuses is named in the acknowledgement, and a report may be left
+ * with none.
+ */
+const ReportedMessages = z.array(ReportedMessage).max(100);
 export const CheckpointCreated = z.object({
   type: z.literal("checkpointCreated"),
   taskId,

@@ -18,7 +18,8 @@ import { appendMessages } from "../core/store/conversationAppend.js";
 import { listCheckpoints } from "../core/store/checkpoints.js";
 import { Outbox } from "../daemon/ws/outbox.js";
 import { Reporter } from "../daemon/ws/reporter.js";
-import type { DaemonMessage } from "../core/protocol.js";
+import type { DaemonMessage, ReportAck } from "../core/protocol.js";
+import { gzipSync } from "node:zlib";
 
 /**
  * Daemon reports under a hostile network: the gateway drops, duplicates,
@@ -224,8 +225,8 @@ writeSync(1, JSON.stringify({ role: "assistant", content: "after" }) + "\\n");
   }, 60_000);
 });
 
-describe("daemon reports with a bad upload", () => {
-  it("a report whose uploaded message is not JSON is refused, and the reports after it still apply", async () => {
+describe("daemon reports with bad messages", () => {
+  it("a report whose uploaded message is not JSON stores its other messages and names the bad one; the reports after it still apply", async () => {
     const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
     const acks: Array<{ seq: number; status: string; applied: number; error?: { code: string } }> = [];
     const { ws } = await env.scriptedDaemon(owner, randomUUID(), (m) => {
@@ -236,15 +237,64 @@ describe("daemon reports with a bad upload", () => {
       new PutObjectCommand({ Bucket: env.db.blobs.bucket, Key: blobKeys.messageUpload(owner.ownerId, task.id, "big"), Body: '{"id":"big","role":"tool","content":"res' }),
     );
     const stream = newId();
-    ws.send(JSON.stringify({ type: "taskMessages", taskId: task.id, messages: [{ id: "big", role: "tool", content: "", timestamp: new Date().toISOString(), uploaded: true }], report: { stream, seq: 1 } }));
+    const good = { id: "good", role: "assistant", content: "before" };
+    ws.send(JSON.stringify({ type: "taskMessages", taskId: task.id, messages: [good, { id: "big", role: "tool", content: "", timestamp: new Date().toISOString(), uploaded: true }], report: { stream, seq: 1 } }));
     await waitFor(() => acks.some((a) => a.seq === 1), 10_000, "an answer to report 1");
-    expect(acks.find((a) => a.seq === 1)).toMatchObject({ status: "rejected", error: { code: "upload_invalid" } });
+    expect(acks.find((a) => a.seq === 1)).toMatchObject({ status: "applied", refused: [{ index: 1, id: "big", code: "upload_invalid" }] });
 
     ws.send(JSON.stringify({ type: "taskMessages", taskId: task.id, messages: [{ id: "next", role: "assistant", content: "after" }], report: { stream, seq: 2 } }));
     await waitFor(() => acks.some((a) => a.seq === 2), 10_000, "an answer to report 2");
     expect(acks.find((a) => a.seq === 2)).toMatchObject({ status: "applied" });
     const record = (await getTaskRecord(env.db, owner.ownerId, task.id))!;
-    expect((await readWholeConversation(env.db, record.segments)).map((m) => m.id)).toEqual(["next"]);
+    expect((await readWholeConversation(env.db, record.segments)).map((m) => m.id)).toEqual(["good", "next"]);
+    ws.close();
+  }, 60_000);
+
+  it("an upload that expands past the limit is refused as too large, however small it is compressed", async () => {
+    const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
+    const acks: ReportAck[] = [];
+    const { ws } = await env.scriptedDaemon(owner, randomUUID(), (m) => {
+      if (m.type === "reportAck") acks.push(m);
+    });
+    const bomb = gzipSync(JSON.stringify({ id: "bomb", role: "tool", content: "x".repeat(50 * 1024 * 1024) }));
+    expect(bomb.length).toBeLessThan(100 * 1024);
+    await env.db.blobs.s3.send(new PutObjectCommand({ Bucket: env.db.blobs.bucket, Key: blobKeys.messageUpload(owner.ownerId, task.id, "bomb"), Body: bomb }));
+    ws.send(JSON.stringify({ type: "taskMessages", taskId: task.id, messages: [{ id: "bomb", role: "tool", content: "", uploaded: true }], report: { stream: newId(), seq: 1 } }));
+    await waitFor(() => acks.length > 0, 20_000, "an answer to report 1");
+    expect(acks[0]).toMatchObject({ status: "applied", refused: [{ index: 0, id: "bomb", code: "upload_too_large" }] });
+    const record = (await getTaskRecord(env.db, owner.ownerId, task.id))!;
+    expect(await readWholeConversation(env.db, record.segments)).toEqual([]);
+    ws.close();
+  }, 60_000);
+
+  it("stores every valid message of a report, once per id, and names each invalid one by its place", async () => {
+    const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
+    const acks: ReportAck[] = [];
+    const { ws } = await env.scriptedDaemon(owner, randomUUID(), (m) => {
+      if (m.type === "reportAck") acks.push(m);
+    });
+    const messages: unknown[] = Array.from({ length: 42 }, (_, i) => ({ id: `m${i}`, role: "assistant", content: `line ${i}` }));
+    messages[21] = { id: "m20", role: "assistant", content: "line 20 again" };
+    messages[30] = { id: "m30", role: "wizard", content: "not a role" };
+    messages[31] = "not a message";
+    const stream = newId();
+    ws.send(JSON.stringify({ type: "taskMessages", taskId: task.id, messages, report: { stream, seq: 1 } }));
+    ws.send(JSON.stringify({ type: "checkpointCreated", taskId: task.id, commitSha: "a".repeat(40), branchName: "main", message: "c", messages: [{ id: "c1" }, { id: "c2", role: "user", content: "ok" }], report: { stream, seq: 2 } }));
+    ws.send(JSON.stringify({ type: "taskMessages", taskId: task.id, messages: [{ id: "only-bad" }], report: { stream, seq: 3 } }));
+    await waitFor(() => [1, 2, 3].every((seq) => acks.some((a) => a.seq === seq)), 20_000, "answers to reports 1 to 3");
+    const bySeq = (seq: number) => acks.find((a) => a.seq === seq)!;
+    expect(bySeq(1)).toMatchObject({ status: "applied", applied: 1 });
+    expect(bySeq(1).refused!.map((r) => [r.index, r.code])).toEqual([[30, "invalid_message"], [31, "invalid_message"]]);
+    expect(bySeq(1).refused![0]).toMatchObject({ id: "m30" });
+    expect(bySeq(2)).toMatchObject({ status: "applied", applied: 2, refused: [{ index: 0, id: "c1", code: "invalid_message" }] });
+    expect(bySeq(3)).toMatchObject({ status: "applied", applied: 3, refused: [{ index: 0, id: "only-bad" }] });
+    const record = (await getTaskRecord(env.db, owner.ownerId, task.id))!;
+    const stored = await readWholeConversation(env.db, record.segments);
+    const expected = Array.from({ length: 42 }, (_, i) => `m${i}`).filter((id, i) => i !== 21 && i !== 30 && i !== 31);
+    expect(stored.map((m) => m.id)).toEqual([...expected, "c2"]);
+    expect(stored.find((m) => m.id === "m20")!.content).toBe("line 20");
+    const checkpoints = (await listCheckpoints(env.db, record, 10)).items;
+    expect(checkpoints.map((c) => c.messageCount)).toEqual([40]);
     ws.close();
   }, 60_000);
 });

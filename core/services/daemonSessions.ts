@@ -4,6 +4,7 @@ import { DaemonMessage, type Welcome } from "../protocol.js";
 import type { Runtime } from "../runtime.js";
 import * as connections from "../store/connections.js";
 import * as operations from "../store/operations.js";
+import { screenReport } from "./reportScreen.js";
 import { handleDaemonMessage } from "./replies.js";
 import { spawnOperationFailed } from "./spawn.js";
 import { log } from "../log.js";
@@ -131,7 +132,8 @@ export async function receiveDaemonMessage(runtime: Runtime, connectionId: strin
     } catch {
       return answer(400, "malformed_json", "the message is not valid JSON");
     }
-    const parsed = DaemonMessage.safeParse(json);
+    const screened = screenReport(json);
+    const parsed = DaemonMessage.safeParse(screened.json);
     if (!parsed.success) {
       const details = parsed.error.issues.map((i) => `${i.path.join(".") || "type"}: ${i.message}`).join("; ").slice(0, 2_000);
       log.warn("invalid daemon message", { connectionId, details });
@@ -140,7 +142,7 @@ export async function receiveDaemonMessage(runtime: Runtime, connectionId: strin
     type = parsed.data.type;
     // Before anything the hello starts: a waiting task's spawn may carry presigned URLs.
     if (parsed.data.type === "hello") await welcome(runtime, connectionId);
-    const reply = await handleDaemonMessage(runtime.db, runtime.relay, connection, parsed.data);
+    const reply = await handleDaemonMessage(runtime.db, runtime.relay, connection, parsed.data, screened);
     // The route's response goes back on the connection (stacks/realtime.ts): no @connections call.
     return reply ? { statusCode: 200, body: JSON.stringify(reply) } : answer(200);
   } catch (error) {

@@ -11,7 +11,7 @@ import type { ServiceContext } from "./context.js";
 import { phaseOf, recordTaskEvent } from "./taskEvents.js";
 import { spawnOperationFailed } from "./spawn.js";
 import { greetDaemon, grantUpload, handOver } from "./daemonConnection.js";
-import { handleReport } from "./daemonReports.js";
+import { handleReport, type Screening } from "./daemonReports.js";
 import { operationFor, str } from "./replyOperation.js";
 import { codeRewindFailed, rewindCompleted, undoRewindCompleted } from "./codeRewindReplies.js";
 import { spawnCompleted } from "./spawnReplies.js";
@@ -23,7 +23,13 @@ import { log } from "../log.js";
  * land in the store exactly as the HTTP endpoints would put them; what to
  * answer on the connection (a numbered report's acknowledgement) is returned.
  */
-export async function handleDaemonMessage(db: Db, relay: Relay, connection: Connection, message: DaemonMessage): Promise<ReportAck | undefined> {
+export async function handleDaemonMessage(
+  db: Db,
+  relay: Relay,
+  connection: Connection,
+  message: DaemonMessage,
+  screened?: Screening,
+): Promise<ReportAck | undefined> {
   const principal: Principal = { ownerId: connection.ownerId, via: "daemon", keyId: connection.daemonId };
   const ctx: ServiceContext = { db, relay, principal };
   switch (message.type) {
@@ -41,7 +47,7 @@ export async function handleDaemonMessage(db: Db, relay: Relay, connection: Conn
     case "checkpointCreated":
     case "taskMessages":
     case "taskStatus":
-      return handleReport(ctx, connection, message);
+      return handleReport(ctx, connection, message, screened);
     case "error": {
       if (!message.requestId) {
         log.warn("daemon error", { daemonId: connection.daemonId, code: message.code, detail: message.message });

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from "node:crypto";
-import { brotliCompressSync, brotliDecompressSync, constants } from "node:zlib";
+import { brotliCompressSync, constants } from "node:zlib";
 import * as z from "zod";
 import { ConversationMessage } from "../models.js";
 import { keys } from "../keys.js";
-import { blobKeys } from "../blobs.js";
+import { blobKeys, inflate, MAX_OBJECT_JSON_BYTES } from "../blobs.js";
 import type { Db } from "./db.js";
 import type { Item, Key } from "./table.js";
 
@@ -159,7 +159,7 @@ function toBatch(taskId: string, item: LogItem, raw: Record<string, unknown>[], 
 export async function decodeLogItem(db: Db, taskId: string, stored: Item): Promise<LogBatch> {
   const item = LogItem.parse(stored);
   if (item.body) {
-    const raw = JSON.parse(brotliDecompressSync(item.body).toString("utf8")) as Record<string, unknown>[];
+    const raw = JSON.parse(inflate(item.body, "br", MAX_OBJECT_JSON_BYTES).toString("utf8")) as Record<string, unknown>[];
     return toBatch(taskId, item, raw, unpackChains(item.chains ?? new Uint8Array()), raw.map(() => item.receivedAt ?? ""));
   }
   if (!item.chunkKey) throw new Error(`log item ${item.seq} of task ${taskId} holds no messages`);

@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { ServerNotice, type DaemonMessage } from "../../core/protocol.js";
+import { ServerNotice, type DaemonMessage, type RefusedMessage } from "../../core/protocol.js";
+import { newId } from "../../core/ids.js";
 import type { RewindStep } from "../worktree/journal.js";
 import { WorktreeManager } from "../worktree/manager.js";
 import { AgentRunner } from "./agent.js";
@@ -10,6 +11,7 @@ import { splitCommand } from "./argv.js";
 import { DaemonConnection } from "./connection.js";
 import { CommandHandler } from "./handlers.js";
 import { Reporter } from "./reporter.js";
+import { ServerClock } from "./serverClock.js";
 import { Outbox, type Report } from "./outbox.js";
 import { TransferPolicy, uploadJson } from "./transfer.js";
 
@@ -150,6 +152,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     maxConnectionMs: options.maxConnectionMs,
     onMessage: (text) => {
       const notice = noticeOf(text);
+      if (notice?.type === "welcome") serverClock.learn(notice.serverTime);
       if (notice?.type === "reportAck") outbox.onAck(notice);
       else if (notice?.type === "uploadGranted") uploads.get(notice.requestId)?.(notice.uploadUrl);
       else void handler?.handle(text);
@@ -159,9 +162,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const send = (message: DaemonMessage) => connection.send(message);
   const uploads = new Map<string, (url: string) => void>();
   const transfers = new TransferPolicy(options.transferOrigins, options.maxDownloadBytes);
+  const serverClock = new ServerClock();
   const outbox = new Outbox({
     dir: path.join(root, STATE_DIR, "outbox"),
     send,
+    clock: () => serverClock.now(),
+    onRefused: (taskId, seq, refused) => {
+      const what = refused.map((r) => `#${r.index}${r.id ? ` (${r.id})` : ""}: ${r.code}: ${r.message}`).join("; ");
+      log(`task ${taskId}: report ${seq}: the server did not store ${refused.length} message(s): ${what}`);
+      reporter.message(taskId, refusalNote(refused));
+    },
     prepare: (report) => uploadLargeMessages(report, send, uploads, transfers),
     connected: () => connection.connected,
     log,
@@ -231,4 +241,15 @@ async function reportRecoveredRewinds(manager: WorktreeManager, send: (message: 
   } catch (error) {
     log(`journal not read: ${(error as Error).message}`);
   }
+}
+
+/** What goes in the task's conversation when the server did not store some of its agent's messages. */
+function refusalNote(refused: RefusedMessage[]) {
+  const lines = refused.map((r) => `- message ${r.index + 1} of its report${r.id ? ` (id ${r.id})` : ""}: ${r.code}: ${r.message}`);
+  return {
+    id: newId(),
+    role: "system" as const,
+    content: `The service did not store ${refused.length} message(s) the agent printed:\n${lines.join("\n")}`.slice(0, 10_000),
+    timestamp: new Date().toISOString(),
+  };
 }

@@ -1,6 +1,6 @@
 import { appendFile, mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { DaemonMessage, ReportAck } from "../../core/protocol.js";
+import type { DaemonMessage, RefusedMessage, ReportAck } from "../../core/protocol.js";
 import { newId } from "../../core/ids.js";
 import { assertTaskId } from "../worktree/validate.js";
 
@@ -38,7 +38,14 @@ export interface OutboxOptions {
   window?: number;
   /** An unanswered report is sent again after this long; default 5 s. */
   resendMs?: number;
+  /** The time new stream ids are made at: the daemon's clock, held back to the server's (welcome). Default: the daemon's clock. */
+  clock?: () => Date;
+  /** Messages of an applied report that the server did not store, and why. */
+  onRefused?: (taskId: string, seq: number, refused: RefusedMessage[]) => void;
 }
+
+/** Refusals of a whole stream: its reports go again, renumbered under a new one. */
+const STREAM_REFUSALS = new Set(["stream_in_future", "stream_not_uuidv7"]);
 
 interface Entry {
   seq: number;
@@ -115,9 +122,14 @@ export class Outbox {
     switch (ack.status) {
       case "applied":
       case "duplicate":
+        if (ack.refused?.length) this.options.onRefused?.(box.taskId, ack.seq, ack.refused);
         this.acknowledge(box, ack.applied);
         break;
       case "rejected":
+        if (STREAM_REFUSALS.has(ack.error?.code ?? "")) {
+          this.restream(box, ack.error!.code);
+          break;
+        }
         this.options.log(`outbox: task ${box.taskId}: report ${ack.seq} refused: ${ack.error?.message ?? ack.error?.code ?? "?"}`);
         this.acknowledge(box, Math.max(ack.applied, ack.seq === box.acked + 1 ? ack.seq : 0));
         box.entries = box.entries.filter((e) => e.seq !== ack.seq);
@@ -174,6 +186,33 @@ export class Outbox {
 
   // ------------------------------------------------------------ internals
 
+  private newStream(): string {
+    return newId(this.options.clock?.());
+  }
+
+  /**
+   * The server refused the task's stream (its id from a clock ahead of the
+   * server's, or not a UUIDv7): nothing of it was applied, so every report
+   * still held goes again, in the same order, numbered from 1 under a new
+   * stream. The file is rewritten whole before anything is sent.
+   */
+  private restream(box: TaskOutbox, why: string): void {
+    const stream = this.newStream();
+    this.options.log(`outbox: task ${box.taskId}: the server refused stream ${box.stream} (${why}); ${box.entries.length} reports go again under ${stream}`);
+    box.stream = stream;
+    box.acked = 0;
+    box.entries = box.entries.map((e, i) => ({ seq: i + 1, report: { ...e.report, report: { stream, seq: i + 1 } } as Report }));
+    box.nextSeq = box.entries.length + 1;
+    const lines = [{ stream }, ...box.entries.map((e) => ({ seq: e.seq, report: e.report }))];
+    box.lines = lines.length;
+    const tmp = `${box.file}.tmp`;
+    box.writing = box.writing
+      .then(() => writeFile(tmp, lines.map((l) => `${JSON.stringify(l)}\n`).join("")))
+      .then(() => rename(tmp, box.file))
+      .catch((error) => this.options.log(`outbox: task ${box.taskId}: not rewritten: ${(error as Error).message}`));
+    void box.writing.then(() => this.pump(box));
+  }
+
   private emptyBox(taskId: string, stream: string): TaskOutbox {
     assertTaskId(taskId);
     return { taskId, file: path.join(this.options.dir, `${taskId}.jsonl`), stream, nextSeq: 1, acked: 0, entries: [], lines: 0, writing: Promise.resolve() };
@@ -182,7 +221,7 @@ export class Outbox {
   private box(taskId: string): TaskOutbox {
     let box = this.tasks.get(taskId);
     if (!box) {
-      box = this.emptyBox(taskId, newId());
+      box = this.emptyBox(taskId, this.newStream());
       this.tasks.set(taskId, box);
       void this.write(box, [{ stream: box.stream }]);
     }
