@@ -243,6 +243,8 @@ export const CheckpointCreated = z.object({
   filesChanged: boundedJson(z.unknown(), ATTRIBUTE_JSON).optional(),
   linesAdded: z.int().min(0).optional(),
   linesRemoved: z.int().min(0).optional(),
+  /** The commit was made by a git outside the agent's and found by polling HEAD (see TaskCheckpoint). */
+  foundByPolling: z.literal(true).optional(),
   /**
    * The messages the agent printed since the daemon's previous report, stored
    * before the checkpoint: one report where `taskMessages` and then

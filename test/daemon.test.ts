@@ -47,7 +47,10 @@ say("made the first commit");
 console.log("a log line that is not JSON");
 writeFileSync("agent-2.txt", "two\\nlines\\n");
 git("add", "-A");
-git("commit", "-q", "-m", "agent: second");
+// A git that is not the agent's own (no daemon hooks in its environment): the daemon finds its commit by polling HEAD.
+const outside = Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith("GIT_CONFIG_")));
+if (plan === "outside") execFileSync("git", ["-c", "commit.gpgsign=false", "commit", "-q", "-m", "agent: second"], { env: outside });
+else git("commit", "-q", "-m", "agent: second");
 writeFileSync("left-over.txt", "uncommitted work of the agent\\n");
 say("done");
 if (plan === "fail") process.exit(3);
@@ -450,7 +453,7 @@ describe("the daemon running an agent", () => {
     const done = await waitFor(async () => {
       const t = (await get(`/api/v1/mesh/tasks/${id}`, o)).body;
       return t.status === "completed" && t;
-    }, 20_000);
+    }, 60_000, "the agent's task completed");
     expect(done.daemonId).toBe(daemon.daemonId);
 
     const dir = path.join(daemon.root, id);
@@ -470,6 +473,7 @@ describe("the daemon running an agent", () => {
     expect(checkpoints[0]).toMatchObject({ branchName: res.body.task.branchName, filesChanged: ["agent-1.txt"], linesAdded: 1, linesRemoved: 0 });
     // The checkpoint comes after the message that preceded the commit.
     expect(checkpoints[0].messageCount).toBe(3);
+    expect(checkpoints.map((c: any) => c.foundByPolling)).toEqual([undefined, undefined]);
 
     // What the agent left uncommitted is the task's own work: a rewind needs no force.
     const rewind = await post(`/api/v1/mesh/tasks/${id}/rewind`, { checkpointId: checkpoints[0].id, preserveMode: "stash" }, o);
@@ -488,6 +492,18 @@ describe("the daemon running an agent", () => {
     await waitFor(async () => (await get(`/api/v1/mesh/tasks/${id}`, o)).body.status === "completed", 20_000);
     const first = (await get(`/api/v1/mesh/tasks/${id}/messages/${(await get(`/api/v1/mesh/tasks/${id}/conversation?limit=1`, o)).body.messages[0].id}`, o)).body;
     expect(first.content).toBe(`task=${id} plan=${plan} conversation=0 context=`);
+  });
+
+  it("a commit made by a git outside the agent's becomes a checkpoint that says it was found by polling", async () => {
+    const { task, cp1 } = await sourceWithConversation();
+    const res = await post(`/api/v1/mesh/tasks/${task.id}/checkpoints/${cp1.id}/resume`, { plan: "outside" }, o);
+    const id = res.body.task.id;
+    await waitFor(async () => (await get(`/api/v1/mesh/tasks/${id}`, o)).body.status === "completed", 60_000, "the agent's task completed");
+    const checkpoints = (await get(`/api/v1/mesh/tasks/${id}/checkpoints`, o)).body.items;
+    expect(checkpoints.map((c: any) => [c.message, c.foundByPolling])).toEqual([
+      ["agent: first", undefined],
+      ["agent: second", true],
+    ]);
   });
 
   it("a failing agent is reported failed", async () => {

@@ -99,6 +99,12 @@ export const TaskCheckpoint = z
     conversationSnapshotId: uuid().optional(),
     /** How many messages the task's conversation held when the checkpoint was taken. */
     messageCount: z.int().min(0).optional(),
+    /**
+     * The commit was made by a git outside the agent's (its daemon found it by
+     * polling HEAD): `messageCount` counts the messages printed when it was
+     * found, not when it was made. Absent, the count is exact.
+     */
+    foundByPolling: z.boolean().optional(),
     createdAt: isoTime(),
   })
   .meta({ id: "TaskCheckpoint" });

@@ -305,14 +305,14 @@ export class AgentRunner {
     }
     agent.unnotedHead = null;
     const before = agent.reported.size;
-    await this.reportCommitsUpTo(agent, current);
+    await this.reportCommitsUpTo(agent, current, { foundByPolling: true });
     if (agent.reported.size > before) {
       this.options.log(`task ${agent.start.taskId}: ${agent.reported.size - before} commit(s) made outside the agent's git, placed where they were found`);
     }
   }
 
   /** Reports the commits `sha` holds that were not there when the agent started, oldest first, each once. */
-  private async reportCommitsUpTo(agent: RunningAgent, sha: string): Promise<void> {
+  private async reportCommitsUpTo(agent: RunningAgent, sha: string, found: { foundByPolling?: true } = {}): Promise<void> {
     const { cwd, taskId } = agent.start;
     agent.lastHead = sha;
     const range = agent.baseSha ? [sha, "--not", agent.baseSha] : [sha];
@@ -321,7 +321,7 @@ export class AgentRunner {
     for (const commit of out.stdout.trim() ? out.stdout.trim().split("\n") : []) {
       if (agent.reported.has(commit)) continue;
       agent.reported.add(commit);
-      await this.options.reporter.report(taskId, await checkpointOf(cwd, taskId, commit, agent.start.branchName));
+      await this.options.reporter.report(taskId, { ...(await checkpointOf(cwd, taskId, commit, agent.start.branchName)), ...found });
     }
   }
 }

@@ -110,6 +110,27 @@ describe("the local server answers what Node refuses as JSON", () => {
     expect(res.body).toMatchObject({ error: { code: "headers_too_large" } });
   });
 
+  it("Node's fetch reads the JSON of a 413 for a body of any size, streamed or not, and of a 431", async () => {
+    const headers = { authorization: `Bearer ${alice.apiKey}`, "content-type": "application/json" };
+    for (const size of [2, 20, 60]) {
+      const res = await fetch(`${base}/api/v1/contracts`, { method: "POST", headers, body: Buffer.alloc(size * 1024 * 1024, "a") });
+      expect(res.status).toBe(413);
+      expect(await res.json()).toMatchObject({ error: { code: "body_too_large" } });
+    }
+    const chunks = (async function* () {
+      for (let i = 0; i < 40; i++) yield Buffer.alloc(512 * 1024, "b");
+    })();
+    const streamed = await fetch(`${base}/api/v1/contracts`, { method: "POST", headers, body: ReadableStream.from(chunks), duplex: "half" } as RequestInit);
+    expect(streamed.status).toBe(413);
+    expect(await streamed.json()).toMatchObject({ error: { code: "body_too_large" } });
+    const longUrl = await fetch(`${base}/api/v1/contracts?cursor=${"a".repeat(20_000)}`, { headers });
+    expect(longUrl.status).toBe(431);
+    expect(await longUrl.json()).toMatchObject({ error: { code: "headers_too_large" } });
+    const longHeaderWithBody = await fetch(`${base}/api/v1/contracts`, { method: "POST", headers: { ...headers, "x-pad": "p".repeat(20_000) }, body: Buffer.alloc(4 * 1024 * 1024, "c") });
+    expect(longHeaderWithBody.status).toBe(431);
+    expect(await longHeaderWithBody.json()).toMatchObject({ error: { code: "headers_too_large" } });
+  });
+
   it("a body over 1 MB is a JSON 413 with Connection: close, and the next requests all succeed", async () => {
     const big = Buffer.alloc(1.5 * 1024 * 1024, "a");
     let failures = 0;
