@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { keys, TABLE_KEYS, type IndexName } from "../core/keys.js";
 import { newId } from "../core/ids.js";
 import { newBatch } from "../core/store/logBatch.js";
-import { CHAT_HOST, CHECKPOINT_HOST, historyEventItems, hostedEvent, newHistoryEvent } from "../core/store/history.js";
+import { CHAT_HOST, CHECKPOINT_HOST, hostedEvent, newHistoryEvent } from "../core/store/history.js";
 import { checkpointIdFor } from "../core/store/checkpoints.js";
 import { snapshotItem } from "../core/store/snapshots.js";
 import { ConversationMessage, SnapshotRecord } from "../core/models.js";
