@@ -79,7 +79,7 @@ export const ACCESS_MATRIX: readonly AccessRow[] = [
 
 const BY_ROUTE = new Map(ACCESS_MATRIX.map((r) => [`${r.method} ${r.path}`, r]));
 
-export function accessRow(method: string, path: string): AccessRow | undefined {
+function accessRow(method: string, path: string): AccessRow | undefined {
   return BY_ROUTE.get(`${method.toUpperCase()} ${path}`);
 }
 

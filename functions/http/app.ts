@@ -26,7 +26,7 @@ import * as z from "zod";
 const PUBLIC_PATHS = new Set(["/api/v1/openapi.json", "/api/v1/docs"]);
 const MAX_BODY_BYTES = 1024 * 1024;
 
-export const API_DESCRIPTION = `The history, resume, rewind and fork service of the Makima agent platform.
+const API_DESCRIPTION = `The history, resume, rewind and fork service of the Makima agent platform.
 
 Every /api/v1 request needs \`Authorization: Bearer <key>\` (a user key mk_…, a contract's tool key mkt_…, or a JWT from the configured issuer). Errors are \`{"error": {"code", "message", "details"?}}\`. Lists are \`{"items", "nextCursor"}\`, newest first unless stated; a cursor belongs to the list that gave it.
 
