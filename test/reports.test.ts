@@ -13,7 +13,8 @@ import { WebSocket } from "ws";
 import { getOperationRecord } from "../core/store/operations.js";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { blobKeys } from "../core/blobs.js";
-import { newId } from "../core/ids.js";
+import { newId, timeOfId } from "../core/ids.js";
+import { ServerClock } from "../daemon/ws/serverClock.js";
 import { appendMessages } from "../core/store/conversationAppend.js";
 import { listCheckpoints } from "../core/store/checkpoints.js";
 import { Outbox } from "../daemon/ws/outbox.js";
@@ -97,7 +98,7 @@ describe("daemon reports", () => {
     const { ws } = await env.scriptedDaemon(owner, daemonId, (m) => {
       if (m.type === "reportAck") acks.push(m);
     });
-    const stream = randomUUID();
+    const stream = newId();
     const report = (seq: number, content: string) =>
       JSON.stringify({ type: "taskMessages", taskId: task.id, messages: [{ id: `m${seq}`, role: "assistant", content }], report: { stream, seq } });
     ws.send(report(2, "second"));
@@ -119,7 +120,7 @@ describe("daemon reports", () => {
     });
     // An earlier copy of the report stored its first message, then its checkpoint failed.
     await appendMessages(env.db, task, [{ id: "m1", role: "assistant", content: "one" }]);
-    const stream = randomUUID();
+    const stream = newId();
     const commit = JSON.stringify({
       type: "checkpointCreated",
       taskId: task.id,
@@ -151,7 +152,7 @@ describe("daemon reports", () => {
     const { ws } = await env.scriptedDaemon(owner, randomUUID(), (m) => {
       if (m.type === "reportAck") acks.push(m);
     });
-    ws.send(JSON.stringify({ type: "taskMessages", taskId: task.id, messages: [{ id: "x", role: "assistant", content: "x" }], report: { stream: randomUUID(), seq: 3 } }));
+    ws.send(JSON.stringify({ type: "taskMessages", taskId: task.id, messages: [{ id: "x", role: "assistant", content: "x" }], report: { stream: newId(), seq: 3 } }));
     ws.send(JSON.stringify({ type: "taskMessages", taskId: task.id, messages: [{ id: "old", role: "assistant", content: "unnumbered" }] }));
     await waitFor(() => acks.length === 1, 20_000, "an acknowledgement");
     expect(acks[0]).toMatchObject({ seq: 3, status: "early", applied: 0 });
@@ -295,6 +296,101 @@ describe("daemon reports with bad messages", () => {
     expect(stored.find((m) => m.id === "m20")!.content).toBe("line 20");
     const checkpoints = (await listCheckpoints(env.db, record, 10)).items;
     expect(checkpoints.map((c) => c.messageCount)).toEqual([40]);
+    ws.close();
+  }, 60_000);
+});
+
+describe("report streams bounded by the server's time", () => {
+  const YEAR = 365 * 86_400_000;
+  const report = (taskId: string, stream: string, id: string, seq = 1) =>
+    JSON.stringify({ type: "taskMessages", taskId, messages: [{ id, role: "assistant", content: id }], report: { stream, seq } });
+
+  it("refuses a stream from the future or not UUIDv7, whole, and a stream made now still takes the task", async () => {
+    const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
+    const acks: ReportAck[] = [];
+    const { ws } = await env.scriptedDaemon(owner, randomUUID(), (m) => {
+      if (m.type === "reportAck") acks.push(m);
+    });
+    ws.send(report(task.id, newId(new Date(Date.now() + 8000 * YEAR)), "from-the-future"));
+    ws.send(report(task.id, randomUUID(), "random-stream"));
+    await waitFor(() => acks.length === 2, 20_000, "two answers");
+    expect(acks.map((a) => [a.status, a.error?.code]).sort()).toEqual([
+      ["rejected", "stream_in_future"],
+      ["rejected", "stream_not_uuidv7"],
+    ]);
+    const now = newId();
+    ws.send(report(task.id, now, "now"));
+    await waitFor(() => acks.length === 3, 20_000, "an answer to the stream made now");
+    expect(acks[2]).toMatchObject({ stream: now, status: "applied", applied: 1 });
+    const record = (await getTaskRecord(env.db, owner.ownerId, task.id))!;
+    expect(record.reportStream).toBe(now);
+    expect((await readWholeConversation(env.db, record.segments)).map((m) => m.id)).toEqual(["now"]);
+    ws.close();
+  }, 60_000);
+
+  it("an older stream's late report never takes the task back", async () => {
+    const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
+    const acks: ReportAck[] = [];
+    const { ws } = await env.scriptedDaemon(owner, randomUUID(), (m) => {
+      if (m.type === "reportAck") acks.push(m);
+    });
+    const older = newId(new Date(Date.now() - 60_000));
+    const newer = newId();
+    ws.send(report(task.id, newer, "newer"));
+    await waitFor(() => acks.length === 1, 20_000, "an answer to the newer stream");
+    ws.send(report(task.id, older, "older"));
+    ws.send(report(task.id, older, "older-2", 2));
+    await waitFor(() => acks.length === 3, 20_000, "answers to the older stream");
+    expect(acks.slice(1).map((a) => a.status)).toEqual(["superseded", "superseded"]);
+    const record = (await getTaskRecord(env.db, owner.ownerId, task.id))!;
+    expect(record.reportStream).toBe(newer);
+    expect((await readWholeConversation(env.db, record.segments)).map((m) => m.id)).toEqual(["newer"]);
+    ws.close();
+  }, 60_000);
+
+  it("a daemon whose clock runs a year ahead restreams from the server's time and loses nothing; refused messages reach it", async () => {
+    const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
+    const clock = new ServerClock(() => Date.now() + YEAR);
+    const ws = new WebSocket(`${env.gateway.url}/?daemonId=${randomUUID()}`, { headers: { Authorization: `Bearer ${owner.daemonKey}` } });
+    const opened = new Promise<void>((resolve, reject) => ws.once("open", resolve).once("error", reject));
+    let welcomed = false;
+    const acks: ReportAck[] = [];
+    const refusals: Array<{ seq: number; ids: Array<string | undefined> }> = [];
+    const outbox = new Outbox({
+      dir: tempDir("makima-outbox-"),
+      send: async (m) => ws.send(JSON.stringify(m)),
+      connected: () => welcomed,
+      clock: () => clock.now(),
+      onRefused: (_taskId, seq, refused) => refusals.push({ seq, ids: refused.map((r) => r.id) }),
+      log: () => undefined,
+    });
+    // Queued before the daemon has heard the server's time: a stream from its own clock, a year ahead.
+    await outbox.add({ type: "taskMessages", taskId: task.id, messages: [{ id: "a", role: "assistant", content: "a" }] });
+    await outbox.add({ type: "taskMessages", taskId: task.id, messages: [{ id: "b", role: "assistant", content: "b" }, { id: "gone", role: "tool", content: "", uploaded: true }] });
+    ws.on("message", (data) => {
+      const m = JSON.parse(data.toString());
+      if (m.type === "welcome") {
+        clock.learn(m.serverTime);
+        welcomed = true;
+        outbox.onConnected();
+      } else if (m.type === "reportAck") {
+        acks.push(m);
+        outbox.onAck(m);
+      }
+    });
+    await opened;
+    ws.send(JSON.stringify({ type: "hello", hostname: "ahead", version: "test" }));
+    await waitFor(async () => {
+      const record = await getTaskRecord(env.db, owner.ownerId, task.id);
+      return record && (await readWholeConversation(env.db, record.segments)).length === 2;
+    }, 30_000, "both reports stored under a new stream");
+    await outbox.whenEmpty();
+    expect(acks[0]).toMatchObject({ status: "rejected", error: { code: "stream_in_future" } });
+    const record = (await getTaskRecord(env.db, owner.ownerId, task.id))!;
+    expect((await readWholeConversation(env.db, record.segments)).map((m) => m.id)).toEqual(["a", "b"]);
+    expect(Math.abs(timeOfId(record.reportStream!).getTime() - Date.now())).toBeLessThan(120_000);
+    expect(refusals).toEqual([{ seq: 2, ids: ["gone"] }]);
+    outbox.stop();
     ws.close();
   }, 60_000);
 });

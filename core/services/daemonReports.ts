@@ -50,6 +50,9 @@ export async function handleReport(
     ...(error ? { error } : {}),
     ...(refused.length ? { refused } : {}),
   });
+  // A stream that could hold the task against every later one is refused whole.
+  const refusal = reportOrder.streamRefusal(position.stream, ctx.db.clock());
+  if (refusal) return ack("rejected", 0, refusal);
   const deadline = Date.now() + REPORT_HOLD_MS;
   // An early report waits for its predecessor, up to the hold.
   for (let attempt = 0; ; attempt++) {
@@ -57,7 +60,7 @@ export async function handleReport(
       async (): Promise<ReportAck | { kind: "early"; applied: number }> => {
         const task = await tasks.getTaskRecord(ctx.db, connection.ownerId, message.taskId);
         if (!task) return ack("rejected", 0, { code: "not_found", message: "task not found" });
-        const state = reportState(task, position);
+        const state = reportOrder.reportPlace(task, position);
         if (state.kind === "duplicate") return ack("duplicate", state.applied);
         if (state.kind === "superseded") return ack("superseded", state.applied);
         if (state.kind === "early") return { kind: "early", applied: state.applied };
@@ -84,16 +87,6 @@ export async function handleReport(
     // Held for its predecessor, which is usually being applied right now: look again soon.
     await table.backoff(attempt, 5, 20);
   }
-}
-
-function reportState(task: TaskRecord, position: NonNullable<Report["report"]>): { kind: "next" | "duplicate" | "early" | "superseded"; applied: number } {
-  const sameStream = task.reportStream === position.stream;
-  const applied = sameStream ? (task.reportSeq ?? 0) : 0;
-  // A stream that does not take over from the task's (an older one) is superseded; a newer one starts at report 1.
-  if (!sameStream && !reportOrder.takesOver(task.reportStream, position.stream)) return { kind: "superseded", applied };
-  if (!sameStream) return { kind: position.seq === 1 ? "next" : "early", applied };
-  if (applied >= position.seq) return { kind: "duplicate", applied };
-  return { kind: applied === position.seq - 1 ? "next" : "early", applied };
 }
 
 /**
@@ -131,7 +124,7 @@ async function applyReport(ctx: ServiceContext, connection: Connection, message:
     }
     case "taskStatus":
       await withFreshTask(db, connection.ownerId, message.taskId, async (task) => {
-        if (position && reportState(task, position).kind !== "next") throw new reportOrder.ReportOutOfOrder(position);
+        if (position && reportOrder.reportPlace(task, position).kind !== "next") throw new reportOrder.ReportOutOfOrder(position);
         // The write is conditional on the task as read, report number included.
         await setTaskStatus(ctx, task, message.status, {
           daemonId: connection.daemonId,

@@ -23,7 +23,9 @@ import { CHECKPOINT_HOST, hostedEvent, newHistoryEvent, type NewHistoryEvent } f
  * (the snapshot's is rewritten with each attempt's number), so a hint never
  * overwrites another checkpoint's; a reader believes one only when the
  * checkpoint it names agrees with it (`vouches` here, snapshots.ts
- * `vouched`). The hints of a refused attempt are deleted; those of an
+ * `vouched`); the transaction checks that the snapshot is still there, so a
+ * cleanup that took it for unreferenced in between sends the attempt round
+ * again instead of leaving a checkpoint naming a deleted snapshot. The hints of a refused attempt are deleted; those of an
  * attempt cut short by a crash stay, unbelieved (retention removes the
  * snapshot in time).
  */
@@ -71,6 +73,9 @@ export async function createCheckpointWithSnapshot(
           },
           ...taskUpdate(task.id, guard, hosted && task.checkpointsHostedFrom === undefined ? number : undefined),
           ...(hosted?.items ?? []).map((Item) => ({ Put: { Item } })),
+          // Its snapshot is still there: retention deletes a snapshot no checkpoint names, as this one's was until now
+          // (refused, the next attempt writes it again).
+          { ConditionCheck: { Key: keys.snapshot(task.id, snapshot.id), ConditionExpression: "attribute_exists(pk)" } },
         ]);
       } catch (error) {
         // Refused, so not written: this attempt's hints go. After an error of unknown outcome they stay, in case it went through.

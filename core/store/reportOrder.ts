@@ -1,4 +1,5 @@
 import { keys } from "../keys.js";
+import { timeOfId } from "../ids.js";
 import type { Db } from "./db.js";
 import { isConditionFailure } from "./table.js";
 
@@ -8,19 +9,47 @@ export interface ReportPosition {
   seq: number;
 }
 
-const isV7 = (id: string) => id[14] === "7";
+/** How far ahead of the server's clock a stream's UUIDv7 time may be (daemons' clocks drift). */
+export const STREAM_FUTURE_MS = 5 * 60_000;
+
+const UUIDV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+
+/**
+ * Why a stream can never report (`stream_not_uuidv7`, `stream_in_future`),
+ * or undefined when it can: streams are ordered by their UUIDv7 time, so one
+ * made by a clock far ahead of the server's would hold the task against every
+ * later stream.
+ */
+export function streamRefusal(stream: string, now: Date): { code: "stream_not_uuidv7" | "stream_in_future"; message: string } | undefined {
+  if (!UUIDV7.test(stream)) return { code: "stream_not_uuidv7", message: "a report stream id is a UUIDv7" };
+  if (timeOfId(stream).getTime() > now.getTime() + STREAM_FUTURE_MS) {
+    return { code: "stream_in_future", message: `the stream's time ${timeOfId(stream).toISOString()} is ahead of the server's ${now.toISOString()}` };
+  }
+  return undefined;
+}
 
 /**
  * Whether a stream's report 1 takes the task over from the stream it has.
- * Stream ids are UUIDv7 and sort by when the daemon opened them: a newer
- * stream takes over, a late copy of an older one's report 1 does not. A
- * stream id from a daemon that used random ids (or none yet) is replaced by
- * any other.
+ * Stream ids are UUIDv7 (streamRefusal turns away any other) and sort by
+ * when the daemon opened them: a newer stream takes over, a late copy of an
+ * older one's report 1 never takes the task back.
  */
 export function takesOver(current: string | undefined, stream: string): boolean {
-  if (current === undefined) return true;
-  if (current === stream) return false;
-  return !isV7(current) || !isV7(stream) || current < stream;
+  return current === undefined || current < stream;
+}
+
+/** Where a report stands against the task's report stream: the one rule every write and answer follows. */
+export type ReportPlace = { kind: "next" | "duplicate" | "early" | "superseded"; applied: number };
+
+export function reportPlace(task: { reportStream?: string; reportSeq?: number }, report: ReportPosition): ReportPlace {
+  if (task.reportStream !== report.stream) {
+    // An older stream is superseded; a newer one starts at report 1.
+    if (!takesOver(task.reportStream, report.stream)) return { kind: "superseded", applied: 0 };
+    return { kind: report.seq === 1 ? "next" : "early", applied: 0 };
+  }
+  const applied = task.reportSeq ?? 0;
+  if (applied >= report.seq) return { kind: "duplicate", applied };
+  return { kind: applied === report.seq - 1 ? "next" : "early", applied };
 }
 
 /**
@@ -38,8 +67,7 @@ function reportIsNext(report: ReportPosition, seen: string | undefined): { condi
 
 /** Whether report `seq` of `stream` is next for a task as read (the rule reportIsNext checks in the write). */
 export function reportIsNextFor(task: { reportStream?: string; reportSeq?: number }, report: ReportPosition): boolean {
-  if (report.seq === 1) return takesOver(task.reportStream, report.stream);
-  return task.reportStream === report.stream && (task.reportSeq ?? 0) === report.seq - 1;
+  return reportPlace(task, report).kind === "next";
 }
 
 /** The condition and writes that apply report `seq` of `stream` to the task item as read (after `seq - 1`, once). */

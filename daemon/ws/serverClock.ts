@@ -1,23 +1,26 @@
 /**
- * The clock a daemon makes report stream ids from: its own, held back to
- * the server's when its own runs ahead (the server refuses a stream more
- * than a few minutes ahead of it). Learnt from each `welcome`; until one
- * comes, the daemon's own.
+ * The clock a daemon makes report stream ids from: its own, set to the
+ * server's when the two differ by more than a minute (the server refuses a
+ * stream more than a few minutes ahead of it, and a stream behind the one
+ * the task has is superseded). Learnt from each `welcome`; until one comes,
+ * the daemon's own.
  */
-const TOLERATED_AHEAD_MS = 60_000;
+const TOLERATED_DRIFT_MS = 60_000;
 
 export class ServerClock {
-  private behindMs = 0;
+  private driftMs = 0;
+
+  constructor(private readonly own: () => number = Date.now) {}
 
   /** The server's time as a `welcome` gave it, read on arrival. */
-  learn(serverTime: string, receivedAt = Date.now()): void {
+  learn(serverTime: string): void {
     const server = Date.parse(serverTime);
     if (!Number.isFinite(server)) return;
-    const ahead = receivedAt - server;
-    this.behindMs = ahead > TOLERATED_AHEAD_MS ? ahead : 0;
+    const drift = this.own() - server;
+    this.driftMs = Math.abs(drift) > TOLERATED_DRIFT_MS ? drift : 0;
   }
 
   now(): Date {
-    return new Date(Date.now() - this.behindMs);
+    return new Date(this.own() - this.driftMs);
   }
 }

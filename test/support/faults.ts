@@ -3,7 +3,9 @@
  * client or the S3 client): it lets every call through except those a rule
  * names — the n-th call of a command kind, or every call from now on — which
  * fail with the error the rule gives, as if the service had answered it
- * (after the SDK's own retries). Undo with `restore()`.
+ * (after the SDK's own retries), or wait for the rule's `before` (another
+ * actor's work, interleaved just ahead of the call) and then go through.
+ * Undo with `restore()`.
  */
 
 export interface FaultRule {
@@ -11,7 +13,10 @@ export interface FaultRule {
   command: string;
   /** Fail the n-th matching call (1-based) only; without it, every matching call fails. */
   nth?: number;
-  error: () => Error;
+  /** The error the call fails with. */
+  error?: () => Error;
+  /** Instead of failing, run this first, then let the call through. */
+  before?: () => Promise<void>;
 }
 
 interface Sendable {
@@ -28,7 +33,9 @@ export function injectFaults(client: Sendable) {
     for (const rule of rules) {
       if (rule.command !== "*" && rule.command !== name) continue;
       rule.seen++;
-      if (rule.nth === undefined || rule.nth === rule.seen) throw rule.error();
+      if (rule.nth !== undefined && rule.nth !== rule.seen) continue;
+      if (rule.before) await rule.before();
+      if (rule.error) throw rule.error();
     }
     return original(command, ...rest);
   };
