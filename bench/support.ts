@@ -316,7 +316,8 @@ export function withSummary(readme: string): string {
     .sort()
     .map((f) => JSON.parse(readFileSync(new URL(f, RESULTS_DIR), "utf8")) as { bench: string; measuredAt: string; machine: { cpus: number; loadAverage: number }; figures: BenchFigures })
     .map((r) => {
-      const figures = Object.entries(r.figures).map(([k, v]) => `${k}: ${typeof v === "number" ? formatNumber(v, Number.isInteger(v) ? 0 : 2) : v}`);
+      const text = (v: number | string) => (typeof v === "number" ? formatNumber(v, Number.isInteger(v) ? 0 : 2) : v.replace(/[<>|]/g, (c) => `&#${c.charCodeAt(0)};`));
+      const figures = Object.entries(r.figures).map(([k, v]) => `${k}: ${text(v)}`);
       return `| \`${r.bench}\` | ${r.measuredAt.slice(0, 10)} (${r.machine.cpus} cores, load ${r.machine.loadAverage}) | ${figures.join("; ")} |`;
     });
   const table = ["| bench | measured | figures |", "|---|---|---|", ...rows].join("\n");
