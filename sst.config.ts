@@ -4,7 +4,7 @@
  * makima-history on AWS. Infrastructure is split by concern in stacks/:
  * storage (table, bucket, secret), realtime (daemon WebSocket relay),
  * api (HTTP API), cleanup (snapshot retention schedule). Lambda entry points
- * are listed in stacks/functions.ts. See "Deploying with SST" in README.md.
+ * are listed in stacks/functions.ts. See docs/deploy.md.
  */
 export default $config({
   app(input) {

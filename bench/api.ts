@@ -9,6 +9,7 @@ import { createApp } from "../functions/http/app.js";
 import { createApiKey, createOwner } from "../core/store/owners.js";
 import { historyEventItems, newHistoryEvent } from "../core/store/history.js";
 import type { HistoryEventType } from "../core/models.js";
+import { writeBenchResult } from "./support.js";
 
 /**
  * Lists are read 20 at a time, so that every filter has more than a page of
@@ -159,6 +160,12 @@ export async function runApiBench(): Promise<void> {
     );
   }
   console.log(`capacity per request grows with the table: ${allSame ? "no" : "yes"}`);
+  const figures: Record<string, string> = { "capacity per request grows with the table": allSame ? "no" : "yes" };
+  for (const name of ["GET task history", "GET contract history", "GET timeline", "GET task conversation (50)", "POST messages (1)"]) {
+    const m = large.get(name);
+    if (m) figures[`${name} at 100k events`] = `p50 ${m.p50.toFixed(1)} ms, ${m.rcu.toFixed(1)} RCU, ${m.wcu.toFixed(1)} WCU`;
+  }
+  writeBenchResult("api", figures);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

@@ -4,6 +4,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { buildFunctions, formatSizes } from "../stacks/build.js";
+import { writeBenchResult } from "./support.js";
 
 /**
  * bench/bundle: each Lambda's bundle, built as SST deploys it (stacks/build.ts
@@ -62,6 +63,13 @@ export async function runBundleBench(): Promise<void> {
     console.log(
       `slowest load: ${wall.name} ${wall.wall.toFixed(1)} ms wall, ${cpu.name} ${cpu.cpu.toFixed(1)} ms CPU (${within(wall.wall <= LOAD_MS_LIMIT && cpu.cpu <= LOAD_MS_LIMIT)} ${LOAD_MS_LIMIT} ms)`,
     );
+    writeBenchResult("bundle", {
+      "largest function": largest.name,
+      "its bytes in all files": largest.totalBytes,
+      "its bytes at start": largest.startBytes,
+      "slowest load, wall ms": Number(wall.wall.toFixed(1)),
+      "slowest load, CPU ms": Number(cpu.cpu.toFixed(1)),
+    });
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

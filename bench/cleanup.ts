@@ -23,6 +23,7 @@ import { checkpointIdFor } from "../core/store/checkpoints.js";
 import type { Item } from "../core/store/table.js";
 import type { SnapshotRecord, SnapshotType } from "../core/models.js";
 import { expiryEntriesOn, runCleanup, type CleanupSummary } from "../core/retention/index.js";
+import { writeBenchResult } from "./support.js";
 
 const TOTAL = 100_000;
 const EXPIRED = 10_000;
@@ -200,6 +201,12 @@ export async function runCleanupBench(): Promise<void> {
     if (deleted !== EXPIRED || leftExpired !== 0 || freshAfter !== freshBefore) {
       console.log("  WARNING: the job did not delete exactly the expired snapshots");
     }
+    writeBenchResult("cleanup", {
+      "snapshots deleted per second": Math.round(deleted / (jobMs / 1000)),
+      "RCU per deleted snapshot": read / deleted,
+      "WCU per deleted snapshot": write / deleted,
+      "expired index entries left": leftExpired,
+    });
   } finally {
     await emulators.stop();
   }

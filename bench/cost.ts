@@ -12,7 +12,7 @@ import { createApiKey, createOwner } from "../core/store/owners.js";
 import { createOperation, getOperationRecord, settleOperation } from "../core/store/operations.js";
 import { keys } from "../core/keys.js";
 import { buildConversation, BATCH, footprint, historyBytes, MESSAGES, rebuildPlan, storePlan } from "./storage.js";
-import { createBenchDb, formatBytes, formatNumber, invokedDirectly, printTable, withEmulators } from "./support.js";
+import { createBenchDb, formatBytes, formatNumber, invokedDirectly, printTable, withEmulators, writeBenchResult } from "./support.js";
 import type { Emulators } from "../stacks/local/emulators.js";
 
 /**
@@ -487,6 +487,9 @@ export async function runCostBench(): Promise<void> {
     const lgNote = langGraph.failedAt ? ` (the saver failed at message ${langGraph.failedAt.message}: its bill covers the messages before it)` : "";
     console.log(`\nLangGraph/ours: ×${(monthBill(langGraph, MONTHS) / monthBill(ours, MONTHS)).toFixed(2)} (month ${MONTHS})${lgNote}`);
     console.log(`\ncost ratio: ${(monthBill(plan, MONTHS) / monthBill(ours, MONTHS)).toFixed(2)}`);
+    const bills = Object.fromEntries(designs.flatMap(([name, u]) => [[`${name}, $ month 1`, monthBill(u, 1)], [`${name}, $ month ${MONTHS}`, monthBill(u, MONTHS)]]));
+    const ourLines = Object.fromEntries(Object.entries(monthLines(ours, MONTHS)).map(([line, d]) => [`this service, month ${MONTHS} ${line} $`, d]));
+    writeBenchResult("cost", { ...bills, ...ourLines, "cost ratio": Number((monthBill(plan, MONTHS) / monthBill(ours, MONTHS)).toFixed(2)) });
   });
 }
 

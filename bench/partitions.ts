@@ -2,12 +2,12 @@ import { randomUUID } from "node:crypto";
 import { keys, TABLE_KEYS, type IndexName } from "../core/keys.js";
 import { newId } from "../core/ids.js";
 import { newBatch } from "../core/store/logBatch.js";
-import { CHAT_HOST, CHECKPOINT_HOST, historyEventItems, hostedEvent, newHistoryEvent } from "../core/store/history.js";
+import { CHAT_HOST, CHECKPOINT_HOST, hostedEvent, newHistoryEvent } from "../core/store/history.js";
 import { checkpointIdFor } from "../core/store/checkpoints.js";
 import { snapshotItem } from "../core/store/snapshots.js";
 import { ConversationMessage, SnapshotRecord } from "../core/models.js";
 import type { Item } from "../core/store/table.js";
-import { formatNumber, invokedDirectly, itemSize, printTable, seededRandom } from "./support.js";
+import { formatNumber, invokedDirectly, itemSize, printTable, seededRandom, writeBenchResult } from "./support.js";
 
 /**
  * bench/partitions: a partition-load simulation. It replays one busy owner's
@@ -181,6 +181,11 @@ export async function runPartitionsBench(): Promise<void> {
   const unsharded = load.hottest(true)[0]!;
   console.log(`\nthe same writes with every shard folded into one partition: ${formatNumber(unsharded.wcu)} WCU/s (${unsharded.partition.replace(ownerId, "<owner>").replace(contractId, "<contract>")})`);
   console.log(`\nmax partition WCU/s: ${Math.round(hottest[0]!.wcu)}`);
+  writeBenchResult("partitions", {
+    "max partition WCU/s": Math.round(hottest[0]!.wcu),
+    "hottest partition": family(hottest[0]!.partition),
+    "WCU/s with the shards folded into one": Math.round(unsharded.wcu),
+  });
 }
 
 function snapshotOf(ownerId: string, taskId: string, checkpointId: string, expiresOn: string): SnapshotRecord {

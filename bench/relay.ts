@@ -10,7 +10,7 @@ import { freePort } from "../stacks/local/emulators.js";
 import { startWsGateway } from "../stacks/local/gateway.js";
 import { startDaemon } from "../daemon/ws/daemon.js";
 import { WorktreeManager } from "../daemon/worktree/manager.js";
-import { createBenchDb, formatBytes, formatNumber, invokedDirectly, printTable, withEmulators } from "./support.js";
+import { createBenchDb, formatBytes, formatNumber, invokedDirectly, printTable, withEmulators, writeBenchResult } from "./support.js";
 
 /**
  * Relay bench: the round trip of `GET /api/v1/mesh/tasks/{id}/checkpoints/{cid}/diff`
@@ -149,6 +149,7 @@ export async function runRelayBench(): Promise<void> {
         `- largest WebSocket message: daemon → gateway ${formatBytes(gateway.stats.maxInboundBytes)}, gateway → daemon ${formatBytes(gateway.stats.maxOutboundBytes)}`,
       );
       console.log("- the relay waits by polling the operation in DynamoDB (10 ms, then ×1.3 up to 100 ms), as the api Lambda does on AWS");
+      writeBenchResult("relay", Object.fromEntries(rows.map((r) => [r[0]!, `p50 ${r[2]} ms, p99 ${r[3]} ms`])));
     } finally {
       await daemon.stop();
       await gateway.stop();

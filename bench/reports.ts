@@ -4,7 +4,7 @@ import { createTask } from "../core/store/tasks.js";
 import { appendMessages } from "../core/services/tasks.js";
 import type { ServiceContext } from "../core/services/context.js";
 import type { Relay } from "../core/relay.js";
-import { createBenchDb, withEmulators, invokedDirectly, seededRandom } from "./support.js";
+import { createBenchDb, withEmulators, invokedDirectly, seededRandom, writeBenchResult } from "./support.js";
 import { createRuntime } from "../core/runtime.js";
 import { freePort } from "../stacks/local/emulators.js";
 import { startWsGateway } from "../stacks/local/gateway.js";
@@ -124,6 +124,13 @@ export async function runReportsBench(): Promise<void> {
   console.log("");
   const wcu = await measureWriteUnits();
   console.log(`write units per appended 2 KB message: ${wcu.perMessage.toFixed(2)} (${wcu.batches} batches)`);
+  writeBenchResult("reports", {
+    "messages/s with 20 commits": Math.round(clean.messagesPerSecond),
+    "messages/s with one commit": Math.round(stream.messagesPerSecond),
+    "messages/s under chaos": Math.round(chaos.messagesPerSecond),
+    "lost, duplicated, reordered, short (all runs)": [clean, buffered, stream, chaos].reduce((n, r) => n + r.lost + r.duplicated + r.reordered + r.shortCheckpoints, 0),
+    "write units per appended 2 KB message": Number(wcu.perMessage.toFixed(2)),
+  });
 }
 
 if (invokedDirectly(import.meta.url)) await runReportsBench();

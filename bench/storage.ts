@@ -33,6 +33,7 @@ import {
   printTable,
   seededRandom,
   withEmulators,
+  writeBenchResult,
 } from "./support.js";
 
 /**
@@ -622,6 +623,16 @@ export async function runStorageBench(): Promise<void> {
     );
     console.log(`write units per appended message: ${formatNumber(ours.appendWcu / MESSAGES, 2)}`);
     console.log(`ratio: ${(total(planStored, planEvents) / total(oursStored, oursEvents)).toFixed(1)}`);
+    const checkpoints = MESSAGES / BATCH;
+    writeBenchResult("storage", {
+      "write units per appended message": ours.appendWcu / MESSAGES,
+      "plan's write units per appended message": plan.appendWcu / MESSAGES,
+      "write units per checkpoint": ours.checkpointWcu / checkpoints,
+      "plan's write units per checkpoint": plan.checkpointWcu / checkpoints,
+      "bytes stored": formatBytes(total(oursStored, oursEvents)),
+      "plan's bytes stored": formatBytes(total(planStored, planEvents)),
+      ratio: Number((total(planStored, planEvents) / total(oursStored, oursEvents)).toFixed(1)),
+    });
   });
 }
 

@@ -1,4 +1,6 @@
 import { randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { loadConfig, type Config } from "../core/config.js";
@@ -12,7 +14,7 @@ import { startEmulators, type Emulators } from "../stacks/local/emulators.js";
 /**
  * Helpers shared by the benches: emulators (one set per process when run
  * through bench/run.ts), isolated tables and buckets, DynamoDB item sizing,
- * and a plain-text table printer.
+ * a plain-text table printer, and the results file each bench writes.
  */
 
 /** True when `moduleUrl` is the script node was started with (so a bench file can run itself). */
@@ -278,4 +280,46 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+// ------------------------------------------------------------------ results
+
+/** A bench's headline figures: a name a reader knows from its printout, and a number or a short text. */
+export type BenchFigures = Record<string, number | string>;
+
+const RESULTS_DIR = new URL("./results/", import.meta.url);
+const SUMMARY_FILE = new URL("./README.md", import.meta.url);
+const SUMMARY_START = "<!-- results: written by bench/support.ts writeBenchResult -->";
+const SUMMARY_END = "<!-- results: end -->";
+
+/**
+ * Records a bench's figures in bench/results/<name>.json (with when and on
+ * what machine they were measured) and rewrites the summary table of
+ * bench/README.md from every results file: figures are never copied by hand.
+ */
+export function writeBenchResult(name: string, figures: BenchFigures): void {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const machine = { node: process.version, cpus: cpus().length, loadAverage: Number(loadavg()[0]!.toFixed(2)) };
+  const result = { bench: name, measuredAt: new Date().toISOString(), machine, figures };
+  writeFileSync(new URL(`${name}.json`, RESULTS_DIR), `${JSON.stringify(result, null, 2)}\n`);
+  if (existsSync(SUMMARY_FILE)) writeFileSync(SUMMARY_FILE, withSummary(readFileSync(SUMMARY_FILE, "utf8")));
+  console.log(`(figures written to bench/results/${name}.json)`);
+}
+
+/** The README with its summary table (between the markers) rebuilt from bench/results/*.json. */
+export function withSummary(readme: string): string {
+  const start = readme.indexOf(SUMMARY_START);
+  const end = readme.indexOf(SUMMARY_END);
+  if (start < 0 || end < start) return readme;
+  const rows = readdirSync(RESULTS_DIR)
+    .filter((f) => f.endsWith(".json"))
+    .sort()
+    .map((f) => JSON.parse(readFileSync(new URL(f, RESULTS_DIR), "utf8")) as { bench: string; measuredAt: string; machine: { cpus: number; loadAverage: number }; figures: BenchFigures })
+    .map((r) => {
+      const text = (v: number | string) => (typeof v === "number" ? formatNumber(v, Number.isInteger(v) ? 0 : 2) : v.replace(/[<>|]/g, (c) => `&#${c.charCodeAt(0)};`));
+      const figures = Object.entries(r.figures).map(([k, v]) => `${k}: ${text(v)}`);
+      return `| \`${r.bench}\` | ${r.measuredAt.slice(0, 10)} (${r.machine.cpus} cores, load ${r.machine.loadAverage}) | ${figures.join("; ")} |`;
+    });
+  const table = ["| bench | measured | figures |", "|---|---|---|", ...rows].join("\n");
+  return `${readme.slice(0, start + SUMMARY_START.length)}\n${table}\n${readme.slice(end)}`;
 }

@@ -4,8 +4,8 @@ import type { Principal } from "./auth.js";
  * What each kind of key may call: one row per route (method and path as the
  * OpenAPI document names them), one column per key kind. The HTTP API
  * consults this table once per request, before anything else runs (and
- * before an idempotent answer is replayed); README.md and the served API
- * description print it.
+ * before an idempotent answer is replayed); the served API
+ * description prints it.
  *
  * - `user`: a user API key (`mk_…`) or a JWT — everything the owner has.
  * - `tool`: a contract's tool key (`mkt_…`) — reads of its contract and the
@@ -79,7 +79,7 @@ export const ACCESS_MATRIX: readonly AccessRow[] = [
 
 const BY_ROUTE = new Map(ACCESS_MATRIX.map((r) => [`${r.method} ${r.path}`, r]));
 
-export function accessRow(method: string, path: string): AccessRow | undefined {
+function accessRow(method: string, path: string): AccessRow | undefined {
   return BY_ROUTE.get(`${method.toUpperCase()} ${path}`);
 }
 
@@ -102,7 +102,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** The table as Markdown (README.md and the API description carry the same text). */
+/** The table as Markdown, as the API description prints it. */
 export function accessMatrixMarkdown(): string {
   const lines = ["| method | path | user key / JWT | tool key |", "|---|---|---|---|"];
   for (const r of ACCESS_MATRIX) lines.push(`| ${r.method} | \`${r.path}\` | allowed | ${r.tool} |`);

@@ -19,7 +19,7 @@ export interface Principal {
  * subject can name another owner's partition. Identity providers' subjects
  * (UUIDs, `auth0|…`, `google-oauth2|…`, e-mail addresses) fit.
  */
-export const OWNER_ID = /^[A-Za-z0-9._\-|:@+]{1,128}$/;
+const OWNER_ID = /^[A-Za-z0-9._\-|:@+]{1,128}$/;
 
 const unauthorized = (message: string) => new DomainError(401, "unauthorized", message);
 export const forbidden = (message: string) => new DomainError(403, "forbidden", message);

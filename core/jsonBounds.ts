@@ -14,7 +14,7 @@ export interface JsonBounds {
   maxDepth: number;
 }
 
-export const MAX_JSON_KEY_LENGTH = 200;
+const MAX_JSON_KEY_LENGTH = 200;
 /** JSON stored as item attributes (snapshot metadata, checkpoint filesChanged): DynamoDB nests at most 32 levels. */
 export const ATTRIBUTE_JSON: JsonBounds = { maxBytes: 16 * 1024, maxDepth: 16 };
 /** JSON inside a message (tool inputs): stored compressed, bounded by the message's own size. */
@@ -25,7 +25,7 @@ export const STATE_JSON: JsonBounds = { maxBytes: 100 * 1024 * 1024, maxDepth: 6
 const SMALLEST_DYNAMO_MAGNITUDE = 1e-130;
 
 /** What is wrong with `value` as bounded JSON, with the path of the part at fault; undefined if nothing. */
-export function jsonProblem(value: unknown, bounds: JsonBounds): { path: (string | number)[]; message: string } | undefined {
+function jsonProblem(value: unknown, bounds: JsonBounds): { path: (string | number)[]; message: string } | undefined {
   const stack: Array<{ value: unknown; depth: number; path: (string | number)[] }> = [{ value, depth: 0, path: [] }];
   while (stack.length > 0) {
     const { value: v, depth, path } = stack.pop()!;

@@ -9,7 +9,7 @@
  *
  * On by default only on Lambda (AWS_LAMBDA_FUNCTION_NAME set);
  * POWERTOOLS_METRICS_DISABLED=false turns it on anywhere, =true off.
- * README.md "Operating on AWS" says which metric answers which question.
+ * docs/operations.md "Metrics" says which metric answers which question.
  */
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 

@@ -15,7 +15,7 @@ import * as operations from "./store/operations.js";
  * operation. Too slow: the caller answers 202 with the operation id.
  */
 
-export class GoneError extends Error {
+class GoneError extends Error {
   constructor(readonly connectionId: string) {
     super(`connection ${connectionId} is gone`);
     this.name = "GoneError";
@@ -299,7 +299,7 @@ const FAILURE_STATUS: Record<string, 400 | 404 | 409 | 503> = {
 };
 
 /** A daemon's refusal or failure as the API's error: bad input 400, conflicts 409, the rest 502. */
-export function daemonFailure(error: { code: string; message: string } | undefined): DomainError {
+function daemonFailure(error: { code: string; message: string } | undefined): DomainError {
   const code = error?.code ?? "daemon_error";
   return new DomainError(FAILURE_STATUS[code] ?? 502, code, error?.message ?? "the daemon reported a failure");
 }

@@ -22,7 +22,7 @@ const ZOD_FOR_OPENAPI = "makima-zod-for-openapi";
  *
  * @type {import("esbuild").Plugin}
  */
-export const englishOnlyZodLocales = {
+const englishOnlyZodLocales = {
   name: "zod-english-only",
   setup(build) {
     build.onResolve({ filter: /.*/ }, (args) =>
@@ -50,7 +50,7 @@ export const englishOnlyZodLocales = {
  *
  * @type {import("esbuild").Plugin}
  */
-export const zodTypeForOpenApi = {
+const zodTypeForOpenApi = {
   name: "zod-type-for-openapi",
   setup(build) {
     build.onResolve({ filter: /.*/ }, (args) =>

@@ -189,9 +189,9 @@ describe("a Lambda entry point", () => {
   });
 });
 
-describe("the README", () => {
+describe("the operations guide", () => {
   it("says what each metric is for", () => {
-    const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
-    for (const name of Object.keys(METRICS)) expect(readme, name).toContain(`\`${name}\``);
+    const guide = readFileSync(new URL("../docs/operations.md", import.meta.url), "utf8");
+    for (const name of Object.keys(METRICS)) expect(guide, name).toContain(`\`${name}\``);
   });
 });

@@ -12,5 +12,5 @@
 export { runCleanup } from "./run.js";
 export { type CleanupOptions } from "./policy.js";
 export { CleanupRun, type CleanupSummary, listCleanupRuns } from "./runs.js";
-export { cleanupStateKey, getCleanupState } from "./state.js";
+export { cleanupStateKey } from "./state.js";
 export { expiryEntriesOn } from "./expiryIndex.js";

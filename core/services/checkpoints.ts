@@ -20,7 +20,7 @@ export async function createCheckpoint(ctx: ServiceContext, taskId: string, inpu
 /** A checkpoint of a task already read (a daemon report's, applied once and in order when numbered). */
 export async function checkpointTask(ctx: ServiceContext, task: TaskRecord, input: CreateCheckpointRequest, report?: ReportPosition) {
   const phase = await phaseOf(ctx, task);
-  // The checkpoint, its snapshot and its history event: one transaction.
+  // The checkpoint and its history event are one transaction; its snapshot and pointers are hints written just before (store/checkpoints.ts).
   const { checkpoint, snapshot } = await checkpoints.createCheckpointWithSnapshot(ctx.db, task, input, report, (checkpoint, snapshot) =>
     checkpointCreatedEvent(task, phase, checkpoint, snapshot),
   );

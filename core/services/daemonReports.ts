@@ -18,9 +18,9 @@ export type Report = Extract<DaemonMessage, { type: "checkpointCreated" | "taskM
 export type Screening = Pick<ScreenedReport, "refused" | "places">;
 
 /** How long a report that came before its predecessor waits for it before being answered `early`. */
-export const REPORT_HOLD_MS = 3000;
+const REPORT_HOLD_MS = 3000;
 /** An uploaded message (too large for a WebSocket message) is taken up to this size, gzip as stored. */
-export const MAX_UPLOADED_MESSAGE_BYTES = 16 * 1024 * 1024;
+const MAX_UPLOADED_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /**
  * A daemon's report about a task. Numbered (`report`), it is applied once,

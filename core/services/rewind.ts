@@ -105,7 +105,7 @@ export async function rewindTask(ctx: ServiceContext, taskId: string, req: Rewin
 
 
 /** A code rewind as the API shows it: a dispatched one past its deadline is `unknown`, with the way forward. */
-export function codeRewindView(rewind: CodeRewind, now: Date): CodeRewindView {
+function codeRewindView(rewind: CodeRewind, now: Date): CodeRewindView {
   const overdue = rewind.status === "dispatched" && rewind.deadline !== undefined && Date.parse(rewind.deadline) <= now.getTime();
   const { ownerId: _owner, ...shown } = rewind;
   if (!overdue) return shown;

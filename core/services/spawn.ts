@@ -16,7 +16,7 @@ import { aboutTask, eventWrites, phaseOf } from "./taskEvents.js";
 import { log } from "../log.js";
 
 /** How many times a daemon is asked to start a task before it is marked failed. */
-export const MAX_START_ATTEMPTS = 3;
+const MAX_START_ATTEMPTS = 3;
 
 /**
  * How many waiting tasks a daemon's hello hands out; those no daemon was
@@ -196,7 +196,7 @@ async function recordResumeRewind(db: Db, relay: Relay, task: TaskRecord, operat
  * attempt it is `failed` instead. Only the operation holding the start can
  * end it, so a late or repeated report changes nothing.
  */
-export async function startFailed(
+async function startFailed(
   db: Db,
   task: TaskRecord,
   operationId: string,

@@ -339,7 +339,7 @@ function canonical(segments: ConversationSegment[]): ConversationSegment[] {
 }
 
 /** Whether the conversation `prefix` is the start of `whole` (both closed). */
-export function isPrefixOf(prefix: ConversationSegment[], whole: ConversationSegment[]): boolean {
+function isPrefixOf(prefix: ConversationSegment[], whole: ConversationSegment[]): boolean {
   const count = countOf(prefix);
   if (count > countOf(whole)) return false;
   return JSON.stringify(canonical(prefix)) === JSON.stringify(canonical(clipSegments(whole, count)));

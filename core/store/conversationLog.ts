@@ -19,7 +19,7 @@ import type { Page } from "./paging.js";
 /** A field longer than this comes truncated in a page; read the whole message by id. */
 export const PAGE_FIELD_CHARS = 16 * 1024;
 /** A page of conversation stays under 1 MB. */
-export const PAGE_BYTES = 900 * 1024;
+const PAGE_BYTES = 900 * 1024;
 /** Log items per query (a query returns at most 1 MB whatever the limit). */
 const ITEMS_PER_QUERY = 25;
 /** Items whose messages are in S3 are fetched this many at a time, ahead of the reader. */
@@ -62,7 +62,7 @@ async function itemHolding(db: Db, taskId: string, seq: number): Promise<Item | 
  * the caller pulls: the item holding `lo`, then forward. A tombstone sends
  * the reader to the sealed stretch that took its messages.
  */
-export async function* batchesOf(db: Db, taskId: string, lo: number, hi: number): AsyncGenerator<LogBatch> {
+async function* batchesOf(db: Db, taskId: string, lo: number, hi: number): AsyncGenerator<LogBatch> {
   let next = lo;
   const located = await itemHolding(db, taskId, lo);
   // Items read and not yet yielded; the S3 reads of the next few go out together.
@@ -182,7 +182,7 @@ export class EntryReader {
 }
 
 /** Shortens what would make a page too large; `truncated` says the whole message is one GET away. */
-export function truncateForPage(message: ConversationMessage): ConversationMessage {
+function truncateForPage(message: ConversationMessage): ConversationMessage {
   let truncated = message.truncated ?? false;
   const out: ConversationMessage = { ...message };
   if (out.content.length > PAGE_FIELD_CHARS) {

@@ -35,7 +35,7 @@ import type { Item, Key } from "./table.js";
  * object is folded into a sealed chunk later for a GET. Past ~5 KB, S3 is
  * the cheaper home, and items stay small whatever a batch holds.
  */
-export const INLINE_BATCH_BYTES = 6 * 1024;
+const INLINE_BATCH_BYTES = 6 * 1024;
 const CHAIN_BYTES = 16;
 const DIGEST_BYTES = 8;
 
@@ -79,7 +79,7 @@ export const LogChunk = z.object({
 export type LogChunk = z.infer<typeof LogChunk>;
 
 /** A committed id index item. */
-export const LogIds = z.object({ seq: z.int().min(1), ids: Bytes, token: z.string() });
+const LogIds = z.object({ seq: z.int().min(1), ids: Bytes, token: z.string() });
 
 /** Messages first..last of one item, decoded. */
 export interface LogBatch {

@@ -27,11 +27,11 @@ import { decodeLogItem, LogItem, newToken, type LogChunk } from "./logBatch.js";
  */
 
 /** A sealed stretch holds at least this many messages (whole batches, so a few more). */
-export const SEAL_MESSAGES = 500;
+const SEAL_MESSAGES = 500;
 /** The newest messages stay in table items. */
-export const HOT_MESSAGES = 200;
+const HOT_MESSAGES = 200;
 /** A sealed stretch holds at most about this many bytes of messages (JSON), so that a reader can hold it: well under 1 MB compressed. */
-export const SEAL_BYTES = 1_500_000;
+const SEAL_BYTES = 1_500_000;
 
 /** Seals the oldest unsealed stretch when the log has grown enough since the last one. */
 export async function sealIfDue(db: Db, task: { id: string; ownerId: string }, end: { seq: number; sealedTo: number }): Promise<boolean> {

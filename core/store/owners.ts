@@ -34,7 +34,7 @@ export async function setRetention(db: Db, ownerId: string, retentionDays: numbe
 
 // ------------------------------------------------------------------ keys
 
-export const KEY_PREFIX: Record<KeyKind, string> = { api: "mk_", tool: "mkt_", daemon: "mkd_" };
+const KEY_PREFIX: Record<KeyKind, string> = { api: "mk_", tool: "mkt_", daemon: "mkd_" };
 
 const hashSecret = (secret: string) => createHash("sha256").update(secret).digest("hex");
 

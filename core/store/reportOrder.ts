@@ -58,7 +58,7 @@ export function reportPlace(task: { reportStream?: string; reportSeq?: number },
  * takesOver, that the stream it read (`seen`) gives way: the condition is
  * that the task still has that one.
  */
-export function reportIsNext(report: ReportPosition, seen: string | undefined): { condition: string; values: Record<string, unknown> } {
+function reportIsNext(report: ReportPosition, seen: string | undefined): { condition: string; values: Record<string, unknown> } {
   if (report.seq > 1) return { condition: "reportStream = :rs AND reportSeq = :rp", values: { ":rs": report.stream, ":rp": report.seq - 1 } };
   return seen === undefined
     ? { condition: "attribute_not_exists(reportStream)", values: { ":rs": report.stream } }

@@ -3,7 +3,7 @@ import type { ConversationSegment, TaskRecord } from "../models.js";
 import type { Db } from "./db.js";
 import { closeOpen, EntryReader, findMessages } from "./conversationLog.js";
 
-export const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
 /** Segments with the open tail closed at the log's committed end: what "now" means for a snapshot or fork. */
 export function closeSegments(db: Db, task: TaskRecord, ownEnd?: number): Promise<ConversationSegment[]> {

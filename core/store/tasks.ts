@@ -7,7 +7,7 @@ import { queryPage, type Page } from "./paging.js";
 import { cancellationReasons, isConditionFailure, type Item, type TransactItem } from "./table.js";
 
 /** How many messages a task's visible conversation holds: closed runs plus its own open tail. */
-export function visibleCount(task: Pick<TaskRecord, "segments" | "lastSeq" | "id">): number {
+function visibleCount(task: Pick<TaskRecord, "segments" | "lastSeq" | "id">): number {
   return task.segments.reduce((sum, s) => {
     const to = s.to ?? (s.taskId === task.id ? task.lastSeq : 0);
     return sum + Math.max(0, to - s.from + 1);
@@ -95,7 +95,7 @@ type TaskChanges = Partial<Omit<TaskRecord, "id" | "ownerId" | "createdAt" | "la
  * if nobody changed the task since `before` was read. `after` is the task
  * as the write leaves it (lastSeq as read).
  */
-export function taskUpdate(db: Db, before: TaskRecord, changes: TaskChanges): { write: TransactItem; after: TaskRecord } {
+function taskUpdate(db: Db, before: TaskRecord, changes: TaskChanges): { write: TransactItem; after: TaskRecord } {
   const updatedAt = nextUpdatedAt(db, before.updatedAt);
   const entries = Object.entries({ ...changes, updatedAt });
   const set = entries.filter(([, v]) => v !== undefined);

@@ -25,7 +25,7 @@ function env(name: string): string | undefined {
 let cached: { path: string; file: LocalFile } | null | undefined;
 
 /** The nearest `.makima/local.json` from the working directory up, if any. */
-export function localFile(): { path: string; file: LocalFile } | undefined {
+function localFile(): { path: string; file: LocalFile } | undefined {
   if (cached !== undefined) return cached ?? undefined;
   cached = null;
   for (let dir = process.cwd(); ; dir = dirname(dir)) {

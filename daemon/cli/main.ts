@@ -22,7 +22,7 @@ function version(): string {
   }
 }
 
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = new Command("makima")
     .description("history, resume, rewind and fork for coding agents")
     .version(version(), "-V, --version")

@@ -13,7 +13,7 @@ const createColors = pc.createColors;
 type Stream = NodeJS.WriteStream;
 
 /** Whether `stream` gets colours: NO_COLOR wins, FORCE_COLOR forces, otherwise only a terminal. */
-export function colorEnabled(stream: Stream, env: NodeJS.ProcessEnv = process.env): boolean {
+function colorEnabled(stream: Stream, env: NodeJS.ProcessEnv = process.env): boolean {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return false;
   if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== "" && env.FORCE_COLOR !== "0") return true;
   return Boolean(stream.isTTY) && env.TERM !== "dumb";

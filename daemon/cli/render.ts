@@ -18,7 +18,7 @@ export const shortSha = (sha: string | null | undefined) => (sha ? sha.slice(0, 
 // ------------------------------------------------------------------ history
 
 /** What happened, in a few words, from an event's type and data. */
-export function describeEvent(e: HistoryEvent): string {
+function describeEvent(e: HistoryEvent): string {
   const d = e.eventData ?? {};
   const sub = e.eventSubtype ?? "";
   switch (e.eventType) {

@@ -1,16 +1,14 @@
 import { spawn } from "node:child_process";
 import { GitError } from "./errors.js";
 
-export { GitError };
-
 /**
  * Runs git with an argument vector (never a shell string), so nothing the
  * server or an agent sends can be interpreted by a shell.
  */
 
 /** Big enough for multi-megabyte diffs; a runaway output still gets cut off. */
-export const DEFAULT_MAX_BUFFER = 256 * 1024 * 1024;
-export const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000;
+const DEFAULT_MAX_BUFFER = 256 * 1024 * 1024;
+const DEFAULT_TIMEOUT_MS = 10 * 60 * 1000;
 
 /** Who the daemon's own commits are by: snapshots only it reads, and the first commit of a task that starts from nothing. */
 export const DAEMON_IDENTITY = {

@@ -129,7 +129,7 @@ export async function rewindWorktree(dir: string, taskId: string, options: Rewin
 }
 
 /** `git reset --hard` and `git clean -fd` to a commit; the result is the task's state from now on. */
-export async function resetTo(dir: string, taskId: string, target: string): Promise<void> {
+async function resetTo(dir: string, taskId: string, target: string): Promise<void> {
   await git(["reset", "--quiet", "--hard", target, "--"], { cwd: dir });
   await git(["clean", "-f", "-d", "--quiet"], { cwd: dir });
   await writeTaskState(dir, taskId, await snapshot(dir));

@@ -12,7 +12,7 @@ import type { DaemonMessage } from "../../core/protocol.js";
  */
 
 /** API Gateway's frame limit; a message is sent as continuation frames of this size. */
-export const FRAME_BYTES = 32 * 1024;
+const FRAME_BYTES = 32 * 1024;
 const MAX_QUEUED = 10_000;
 
 export interface ConnectionOptions {
@@ -40,7 +40,7 @@ export interface ConnectionOptions {
 }
 
 /** The server refused the daemon key (401/403) or the connect parameters (400). */
-export class ConnectRefusedError extends Error {
+class ConnectRefusedError extends Error {
   constructor(
     readonly status: number,
     body: string,

@@ -22,7 +22,7 @@ import { TransferPolicy, uploadJson } from "./transfer.js";
  * `<root>/.makima-daemon/` and its id in `<root>/.makima-daemon.json`).
  */
 
-export const DAEMON_VERSION = "0.1.0";
+const DAEMON_VERSION = "0.1.0";
 export const DAEMON_ID_FILE = ".makima-daemon.json";
 const STATE_DIR = ".makima-daemon";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -75,7 +75,7 @@ function noticeOf(text: string): Exclude<ServerNotice, { type: "handedOver" }> |
 }
 
 /** The daemon id kept in `<root>/.makima-daemon.json`, made on first start. */
-export async function persistentDaemonId(root: string): Promise<string> {
+async function persistentDaemonId(root: string): Promise<string> {
   const file = path.join(root, DAEMON_ID_FILE);
   try {
     const saved = JSON.parse(await readFile(file, "utf8")) as { daemonId?: unknown };
@@ -89,7 +89,7 @@ export async function persistentDaemonId(root: string): Promise<string> {
 }
 
 /** Above this a message does not travel inline in a report: it is uploaded whole through S3. */
-export const INLINE_MESSAGE_BYTES = 60 * 1024;
+const INLINE_MESSAGE_BYTES = 60 * 1024;
 
 /** A report with each message too large for a WebSocket message uploaded first (presigned PUT), sent as `uploaded`. */
 async function uploadLargeMessages(

@@ -16,7 +16,7 @@ import { WorktreeError } from "../worktree/errors.js";
 
 const TIMEOUT_MS = 5 * 60 * 1000;
 /** The largest transfer a daemon reads (a long conversation); past it the download is refused. */
-export const DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024;
+const DEFAULT_MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024;
 
 export class TransferPolicy {
   private origins: Set<string> | undefined;

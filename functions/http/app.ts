@@ -7,12 +7,13 @@ import { recordMetric, statusClass } from "../../core/metrics.js";
 import type { Runtime } from "../../core/runtime.js";
 import type { IdempotencyScope } from "../../core/store/idempotency.js";
 import { onceByKey } from "../../core/services/idempotency.js";
-import { accessMatrixMarkdown, accessProblem } from "../../core/access.js";
+import { accessProblem } from "../../core/access.js";
 import { forbidden } from "../../core/auth.js";
 import { routePath } from "hono/route";
 import { requestDeadline, type AppEnv } from "./context.js";
 import { errorJson, handleError } from "./errors.js";
 import { renderDocsPage } from "./docsPage.js";
+import { API_DESCRIPTION } from "./apiDescription.js";
 import { contractRoutes } from "./routes/contracts.js";
 import { taskRoutes } from "./routes/tasks.js";
 import { checkpointRoutes } from "./routes/checkpoints.js";
@@ -25,16 +26,6 @@ import * as z from "zod";
 
 const PUBLIC_PATHS = new Set(["/api/v1/openapi.json", "/api/v1/docs"]);
 const MAX_BODY_BYTES = 1024 * 1024;
-
-export const API_DESCRIPTION = `The history, resume, rewind and fork service of the Makima agent platform.
-
-Every /api/v1 request needs \`Authorization: Bearer <key>\` (a user key mk_…, a contract's tool key mkt_…, or a JWT from the configured issuer). Errors are \`{"error": {"code", "message", "details"?}}\`. Lists are \`{"items", "nextCursor"}\`, newest first unless stated; a cursor belongs to the list that gave it.
-
-Nothing is lost by going back: a conversation rewind hides messages (restore it with \`…/conversation/restore\`), a code rewind saves the worktree under a safety ref first (undo with \`…/rewind/undo\`). Creating or changing POST/PATCH requests accept an \`Idempotency-Key\` header: the same key and body within 24 h return the first answer and do nothing again; the same key with another body is a 409. A key's answer belongs to the credential, method and path that made it: another key (even the same owner's) using the same Idempotency-Key makes a fresh request. A replayed key creation returns the key's id and metadata, never its secret.
-
-Which routes a key may call (another contract's resources answer 403 to a tool key; another owner's, 404):
-
-${accessMatrixMarkdown()}`;
 
 /** The whole HTTP API as one Hono app: the `api` Lambda and the local server both serve it. */
 export function createApp(runtime: Runtime): OpenAPIHono<AppEnv> {

@@ -20,7 +20,7 @@ export interface AppEnv {
 }
 
 /** Time kept back from the invocation's end to write the answer (a 202 with the operation id). */
-export const ANSWER_MARGIN_MS = 1_500;
+const ANSWER_MARGIN_MS = 1_500;
 
 /**
  * When a request must have answered, in epoch ms: its Lambda invocation's

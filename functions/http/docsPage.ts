@@ -2,6 +2,7 @@
  * A self-contained page that renders the OpenAPI document: no scripts or
  * styles from elsewhere, so it also works on a machine without internet.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the OpenAPI document is walked as it is served
 type Json = any;
 
 const esc = (s: unknown) =>
@@ -54,8 +55,8 @@ ${body ? `<h4>Body</h4><div>${schemaText(body, doc)}</div>` : ""}
 <style>body{font:14px/1.5 system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
 code{background:#f3f3f3;padding:0 3px;border-radius:3px}.op{border-top:1px solid #ddd;padding:.5em 0}
 .m{display:inline-block;min-width:4.5em;text-align:center;color:#fff;border-radius:3px;padding:0 4px;font-size:12px}
-.get{background:#2b7}.post{background:#27b}.patch,.put{background:#b72}.delete{background:#b33}ul{margin:.2em 0}.t{color:#777}</style>
-</head><body><h1>${esc(doc.info?.title)} <small>${esc(doc.info?.version)}</small></h1><p>${esc(doc.info?.description)}</p>
+.get{background:#2b7}.post{background:#27b}.patch,.put{background:#b72}.delete{background:#b33}ul{margin:.2em 0}.t{color:#777}.intro{white-space:pre-wrap}</style>
+</head><body><h1>${esc(doc.info?.title)} <small>${esc(doc.info?.version)}</small></h1><div class="intro">${esc(doc.info?.description)}</div>
 <p>The machine-readable document: <a href="/api/v1/openapi.json">/api/v1/openapi.json</a></p>
 <h2>Endpoints</h2>${ops.join("\n")}<h2>Schemas</h2>${schemas}</body></html>`;
 }

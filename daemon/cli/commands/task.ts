@@ -143,7 +143,7 @@ function readInput(file: string | undefined): string {
 }
 
 /** One message a line (blank lines skipped), each checked as the API would, so a mistake names its line. */
-export async function parseMessages(text: string, source: string): Promise<NewConversationMessage[]> {
+async function parseMessages(text: string, source: string): Promise<NewConversationMessage[]> {
   // Loaded here only: the schemas cost every other command its start-up time.
   const models = await import("../../../core/models.js");
   const messages: NewConversationMessage[] = [];

@@ -61,6 +61,7 @@ checkpointRoutes.openapi(
     path: "/api/v1/mesh/tasks/{id}/checkpoints",
     tags: ["checkpoints"],
     summary: "Record a checkpoint (and take a `checkpoint` snapshot of the conversation)",
+    description: "Checkpoints of a task are numbered 1, 2, 3, … without gaps, however many are recorded at once. The snapshot names the conversation as it is now (a small record, not a copy); `branchName` is judged as `git check-ref-format --branch` judges it.",
     security: bearer,
     request: { params: IdParam, headers: IdempotencyHeader, body: jsonBody(CreateCheckpointRequest.strict()) },
     responses: { 201: json(CheckpointCreated), ...failures({ body: true, idempotent: true, also: [404] }) },

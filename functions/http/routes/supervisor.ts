@@ -38,6 +38,7 @@ supervisorRoutes.openapi(
     path: "/api/v1/timeline",
     tags: ["history"],
     summary: "Everything you own, one timeline, newest first",
+    description: "Filters: `eventTypes` (comma list), `from`, `to` (ISO 8601). Each filter is a key condition: a page costs the same however long the timeline grows.",
     security: bearer,
     request: { query: TimelineQueryFilters },
     responses: { 200: json(HistoryPage("Timeline", {})), ...failures({ input: true }) },
