@@ -5,7 +5,8 @@ import { createInterface } from "node:readline";
 import { NewConversationMessage } from "../../core/models.js";
 import { newId } from "../../core/ids.js";
 import type { WorktreeManager } from "../worktree/manager.js";
-import { git, gitOut } from "../worktree/git.js";
+import { git } from "../worktree/git.js";
+import { checkpointOf, head } from "./commitReport.js";
 import { assertTaskId } from "../worktree/validate.js";
 import { commitHookEnv, installCommitHooks, type JournalEntry } from "../worktree/commitHook.js";
 import { AgentOutput, type AgentEvent } from "./agentOutput.js";
@@ -27,8 +28,6 @@ import type { Reporter } from "./reporter.js";
  * where it is found; the log says so.
  */
 
-const MAX_CHECKPOINT_MESSAGE = 10_000;
-const MAX_FILES_LISTED = 500;
 
 /** Variables that would point the agent's git at another repository than its worktree. */
 const REDIRECTING_ENV = ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY"];
@@ -324,40 +323,4 @@ export class AgentRunner {
       await this.options.reporter.report(taskId, { ...(await checkpointOf(cwd, taskId, commit, agent.start.branchName)), ...found });
     }
   }
-}
-
-async function head(cwd: string): Promise<string | null> {
-  const { stdout, exitCode } = await git(["rev-parse", "--quiet", "--verify", "HEAD^{commit}"], { cwd, okExitCodes: [0, 1, 128] });
-  return exitCode === 0 ? stdout.trim() : null;
-}
-
-/** A commit as a `checkpointCreated` report: message, branch, changed files and line counts. */
-async function checkpointOf(cwd: string, taskId: string, sha: string, fallbackBranch: string) {
-  // Three reads of the repository, at once: a commit's report waits on them, and the messages after it too.
-  const [shown, branch, numstat] = await Promise.all([
-    gitOut(["show", "-s", "--format=%B", sha, "--"], { cwd }),
-    git(["symbolic-ref", "--quiet", "--short", "HEAD"], { cwd, okExitCodes: [0, 1] }),
-    gitOut(["diff-tree", "--root", "--no-commit-id", "-r", "--numstat", "--no-renames", "-z", sha], { cwd }),
-  ]);
-  const message = shown.trim() || "(no commit message)";
-  const files: string[] = [];
-  let added = 0;
-  let removed = 0;
-  for (const record of numstat.split("\0")) {
-    const m = /^(-|\d+)\t(-|\d+)\t(.*)$/s.exec(record);
-    if (!m) continue;
-    added += m[1] === "-" ? 0 : Number(m[1]);
-    removed += m[2] === "-" ? 0 : Number(m[2]);
-    if (files.length < MAX_FILES_LISTED) files.push(m[3]!);
-  }
-  return {
-    type: "checkpointCreated" as const,
-    taskId,
-    commitSha: sha,
-    branchName: (branch.exitCode === 0 ? branch.stdout.trim() : "") || fallbackBranch,
-    message: message.slice(0, MAX_CHECKPOINT_MESSAGE),
-    filesChanged: files,
-    linesAdded: added,
-    linesRemoved: removed,
-  };
 }
