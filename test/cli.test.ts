@@ -277,7 +277,7 @@ describe.concurrent("makima supervisor task-history", () => {
   });
 });
 
-describe.concurrent("makima supervisor checkpoint-list and checkpoint-diff", () => {
+describe.concurrent("makima checkpoint list and checkpoint-diff", () => {
   it("lists checkpoints by number as a table, and as the API's items in json", async () => {
     const api = (await s.api("GET", `/api/v1/mesh/tasks/${taskId}/checkpoints`)).body.items;
     const r = await s.run(["supervisor", "checkpoint-list", taskId], { env: { MAKIMA_NOW: twoHoursAfter(api[1].createdAt) } });
@@ -310,12 +310,12 @@ describe.concurrent("makima supervisor checkpoint-list and checkpoint-diff", () 
     expect(await s.run(["supervisor", "checkpoint-diff", taskId, "two"])).toEqual({
       code: 2,
       stdout: "",
-      stderr: 'makima: "two" is not a checkpoint number (1, 2, …: see `makima supervisor checkpoint-list`)\n',
+      stderr: 'makima: "two" is not a checkpoint number (1, 2, …: see `makima checkpoint list`)\n',
     });
     expect(await s.run(["supervisor", "checkpoint-diff", taskId])).toEqual({
       code: 2,
       stdout: "",
-      stderr: "makima: give the checkpoint number: makima supervisor checkpoint-diff <taskId> <checkpointNumber>\n",
+      stderr: "makima: give the checkpoint number: makima checkpoint diff [taskId] <checkpointNumber>\n",
     });
   });
 
