@@ -43,12 +43,17 @@ export async function loadAllCommands(): Promise<Command[]> {
   return Promise.all(COMMANDS.filter((e) => !e.hidden).map((e) => e.load()));
 }
 
+/** From package.json: two folders up from daemon/cli/, three from the prebuilt CLI's chunks. */
 function version(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
-  } catch {
-    return "unknown";
+  for (const path of ["../../package.json", "../../../package.json"]) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), "utf8")) as { name?: string; version: string };
+      if (pkg.name === "makima-history") return pkg.version;
+    } catch {
+      // not there: the next place
+    }
   }
+  return "unknown";
 }
 
 /** The first word that is not an option: the command to load. */
