@@ -108,7 +108,7 @@ export interface ApiSettings {
 }
 
 export function resolveApi(opts: { apiUrl?: string; apiKey?: string }): ApiSettings {
-  const apiUrl = setting("API URL", "--api-url", "MAKIMA_API_URL", "apiUrl", opts.apiUrl, LOGIN_HINT);
+  const apiUrl = setting("API URL", "--api-url", "MAKIMA_API_URL", "apiUrl", opts.apiUrl, `${LOGIN_HINT}.`);
   if (!/^https?:\/\//.test(apiUrl)) throw usage(`the API URL must start with http:// or https://, got "${apiUrl}"`);
   const apiKey = setting("API key", "--api-key", "MAKIMA_API_KEY", "apiKey", opts.apiKey, `${LOGIN_HINT} (a key mk_…).`);
   return { apiUrl: apiUrl.replace(/\/+$/, ""), apiKey };
@@ -138,7 +138,7 @@ export interface DaemonSettings {
 }
 
 export function resolveDaemon(opts: { wsUrl?: string; daemonKey?: string }): DaemonSettings {
-  const wsUrl = setting("WebSocket URL", "--ws-url", "MAKIMA_WS_URL", "wsUrl", opts.wsUrl, LOGIN_HINT);
+  const wsUrl = setting("WebSocket URL", "--ws-url", "MAKIMA_WS_URL", "wsUrl", opts.wsUrl, `${LOGIN_HINT}.`);
   if (!/^wss?:\/\//.test(wsUrl)) throw usage(`the WebSocket URL must start with ws:// or wss://, got "${wsUrl}"`);
   const daemonKey = setting("daemon key", "--daemon-key", "MAKIMA_DAEMON_KEY", "daemonKey", opts.daemonKey, `${LOGIN_HINT} (a key mkd_…: \`makima keys create --kind daemon\`).`);
   if (!daemonKey.startsWith("mkd_")) throw usage("the daemon key must be a daemon key (mkd_…); create one with `makima keys create --kind daemon`");

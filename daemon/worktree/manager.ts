@@ -11,6 +11,7 @@ import { SAFETY_REF_PREFIX, TASK_BRANCH_PREFIX } from "./refs.js";
 import { assertRewindOptions, recoverRewind, rewindWorktree, type RewindOptions, type RewindOutcome } from "./rewind.js";
 import { restoreSafetyRef, writeSafetyRef, type UndoOutcome } from "./safety.js";
 import { writeTaskState, type TaskStateFingerprint } from "./task-state.js";
+import { worktreeFromRepo } from "./fromRepo.js";
 import { assertBranchName, assertMakimaRef, assertSha, assertTaskId } from "./validate.js";
 
 /**
@@ -35,6 +36,8 @@ export interface WorktreeManagerOptions {
   journalDir?: string;
   /** Called as a rewind passes each step (after the journal records it). */
   onRewindStep?: (taskId: string, step: RewindStep) => void | Promise<void>;
+  /** The user's repository (`--repo`): worktrees are `git worktree add`s of it; an unknown task gets one at its HEAD when first needed. */
+  repo?: string;
 }
 
 export interface CreateWorktreeOptions {
@@ -57,6 +60,8 @@ export interface CreatedWorktree {
 
 export class WorktreeManager {
   readonly root: string;
+  /** The user's repository, when the daemon works in one (`--repo`). */
+  readonly repo: string | undefined;
   private readonly isAgentRunning: AgentRunningCheck | undefined;
   private readonly journal: RewindJournalDir;
   private readonly paths = new Map<string, string>();
@@ -64,6 +69,7 @@ export class WorktreeManager {
 
   constructor(options: WorktreeManagerOptions) {
     this.root = path.resolve(options.root);
+    this.repo = options.repo === undefined ? undefined : path.resolve(options.repo);
     this.isAgentRunning = options.isAgentRunning;
     this.journal = new RewindJournalDir(options.journalDir, options.onRewindStep);
   }
@@ -305,6 +311,28 @@ export class WorktreeManager {
     }
   }
 
+  /** See worktreeFromRepo; takes no lock (callers may hold the task's). */
+  private async addFromRepo(taskId: string, dest: string, commit: string, branch?: string): Promise<string> {
+    const real = await worktreeFromRepo(this.repo!, this.root, taskId, dest, commit, branch);
+    this.paths.set(taskId, real);
+    return real;
+  }
+
+  /** A worktree of the user's repository (`--repo`) for a new task, at `commitSha` (else the repository's HEAD). */
+  async createFromRepo(taskId: string, commitSha: string | undefined, branchName?: string): Promise<CreatedWorktree> {
+    assertTaskId(taskId);
+    if (commitSha !== undefined) assertSha(commitSha);
+    if (!this.repo) throw new ValidationError("repository", undefined, "this daemon works in no repository (start it with --repo)");
+    return this.locked(taskId, async () => {
+      const dest = path.join(this.root, taskId);
+      if (this.paths.has(taskId) || (await exists(dest))) throw new WorktreeExistsError(this.paths.get(taskId) ?? dest);
+      const branch = branchName ?? `${TASK_BRANCH_PREFIX}/${taskId.slice(0, 8)}`;
+      if (await refExists(this.repo!, `refs/heads/${branch}`)) throw new BranchExistsError(branch);
+      const real = await this.addFromRepo(taskId, dest, commitSha ?? "HEAD", branch);
+      return { taskId, path: real, branchName: branch, commitSha: await gitOut(["rev-parse", "HEAD"], { cwd: real }) };
+    });
+  }
+
   private async refuseIfRunning(taskId: string): Promise<void> {
     if (this.isAgentRunning && (await this.isAgentRunning(taskId))) throw new AgentRunningError(taskId);
   }
@@ -313,7 +341,10 @@ export class WorktreeManager {
     const known = this.paths.get(taskId);
     if (known) return known;
     const candidate = path.join(this.root, taskId);
-    if (!(await exists(candidate))) throw new UnknownTaskError(taskId);
+    if (!(await exists(candidate))) {
+      if (this.repo) return this.addFromRepo(taskId, candidate, "HEAD");
+      throw new UnknownTaskError(taskId);
+    }
     try {
       const real = await realpath(candidate);
       const top = await realpath(await gitOut(["rev-parse", "--show-toplevel"], { cwd: real }));
