@@ -82,7 +82,7 @@ export function prettyLogsOnTerminal(stream: NodeJS.WriteStream = process.stdout
  * (~/.config/makima/config.json), so `makima` works from any folder; it
  * becomes the default profile only if there is none yet.
  */
-export function registerLocalProfile(values: { apiUrl: string; apiKey: string; wsUrl: string; daemonKey: string }): string {
-  updateProfile("local", values);
-  return userConfigPath();
+export function registerLocalProfile(values: { apiUrl: string; apiKey: string; wsUrl: string; daemonKey: string }, path = userConfigPath()): string {
+  updateProfile("local", values, { path });
+  return path;
 }

@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { readFileSync } from "node:fs";
 import type { z } from "zod";
-import { resolveTask, uuidArg } from "../config.js";
+import { activeProfile, resolveTask, uuidArg } from "../config.js";
 import { CliError, usage } from "../errors.js";
 import type { CreateTaskRequest, NewConversationMessage, Task, TaskStatus } from "../../../core/models.js";
 import type { AppendResult, ConversationRewindResult, RestoreResult } from "../../../core/responses.js";
@@ -31,7 +31,7 @@ export function taskCommand(): Command {
     cmd("create", "create a task (it waits, pending, until an agent runs it)")
       .requiredOption("--name <name>", "the task's name")
       .requiredOption("--plan <text>", "what the task is to do")
-      .option("--contract <id>", "the contract it belongs to (else MAKIMA_CONTRACT_ID, else none)")
+      .option("--contract <id>", "the contract it belongs to (else MAKIMA_CONTRACT_ID, else your profile's contract, else none)")
       .option("--no-contract", "belong to no contract, whatever MAKIMA_CONTRACT_ID says")
       .option("--supervisor", "the contract's supervisor task (one a contract)")
       .option("--branch-name <name>", "the git branch it works on")
@@ -39,7 +39,7 @@ export function taskCommand(): Command {
     ["text", "id", "json"],
     "text",
   ).action(async (opts: ApiOpts & { name: string; plan: string; contract?: string | false; supervisor?: boolean; branchName?: string; baseSha?: string }) => {
-    const contract = opts.contract === false ? undefined : (opts.contract ?? process.env.MAKIMA_CONTRACT_ID);
+    const contract = opts.contract === false ? undefined : (opts.contract ?? (process.env.MAKIMA_CONTRACT_ID || activeProfile().profile?.contract));
     const contractId = contract ? uuidArg(contract, "contract") : undefined;
     const body: z.input<typeof CreateTaskRequest> = {
       name: opts.name,
