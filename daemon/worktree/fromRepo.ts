@@ -7,14 +7,15 @@ import { assertBranchName } from "./validate.js";
 
 /**
  * A task's worktree as a `git worktree add` of the user's repository
- * (`makima daemon --repo`): on the task's branch (`makima/task/<first 8 of
- * its id>` unless named), made at `commit` if the branch is new, or the
+ * (`makima daemon --repo`): on the task's branch (`makima/task/<its id>`
+ * unless named), made at `commit` if the branch is new, or the
  * branch as it is if the repository already has it. Its starting state is
  * recorded as the task's own (task-state.ts). Resolves to its real path.
  */
 export async function worktreeFromRepo(repo: string, root: string, taskId: string, dest: string, commit: string, branch?: string): Promise<string> {
   const sha = await verifyCommit(repo, commit);
-  const branchName = branch ?? `${TASK_BRANCH_PREFIX}/${taskId.slice(0, 8)}`;
+  // The whole id: in a shared repository, the first 8 characters of UUIDv7s made the same minute are alike.
+  const branchName = branch ?? `${TASK_BRANCH_PREFIX}/${taskId}`;
   await assertBranchName(branchName, repo);
   await mkdir(root, { recursive: true });
   const args = (await refExists(repo, `refs/heads/${branchName}`)) ? [dest, branchName] : ["-b", branchName, dest, sha];

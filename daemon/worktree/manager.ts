@@ -105,7 +105,8 @@ export class WorktreeManager {
         }
       }
       const commit = await verifyCommit(source, options.commitSha);
-      const branchName = options.branchName ?? `${TASK_BRANCH_PREFIX}/${taskId.slice(0, 8)}`;
+      // In the user's repository (--repo) the whole id: first 8 characters of UUIDv7s made the same minute are alike.
+      const branchName = options.branchName ?? `${TASK_BRANCH_PREFIX}/${this.repo ? taskId : taskId.slice(0, 8)}`;
       await assertBranchName(branchName, source);
       if (await refExists(source, `refs/heads/${branchName}`)) throw new BranchExistsError(branchName);
 
@@ -141,10 +142,10 @@ export class WorktreeManager {
     return real;
   }
 
-  /** The task's worktree directory. */
-  async worktreePath(taskId: string): Promise<string> {
+  /** The task's worktree directory; with --repo, made for a task not known yet unless `adopt` is false. */
+  async worktreePath(taskId: string, options: { adopt?: boolean } = {}): Promise<string> {
     assertTaskId(taskId);
-    return this.dirFor(taskId);
+    return this.dirFor(taskId, options.adopt ?? true);
   }
 
   // ------------------------------------------------------------ reads
@@ -311,38 +312,20 @@ export class WorktreeManager {
     }
   }
 
-  /** See worktreeFromRepo; takes no lock (callers may hold the task's). */
-  private async addFromRepo(taskId: string, dest: string, commit: string, branch?: string): Promise<string> {
-    const real = await worktreeFromRepo(this.repo!, this.root, taskId, dest, commit, branch);
-    this.paths.set(taskId, real);
-    return real;
-  }
-
-  /** A worktree of the user's repository (`--repo`) for a new task, at `commitSha` (else the repository's HEAD). */
-  async createFromRepo(taskId: string, commitSha: string | undefined, branchName?: string): Promise<CreatedWorktree> {
-    assertTaskId(taskId);
-    if (commitSha !== undefined) assertSha(commitSha);
-    if (!this.repo) throw new ValidationError("repository", undefined, "this daemon works in no repository (start it with --repo)");
-    return this.locked(taskId, async () => {
-      const dest = path.join(this.root, taskId);
-      if (this.paths.has(taskId) || (await exists(dest))) throw new WorktreeExistsError(this.paths.get(taskId) ?? dest);
-      const branch = branchName ?? `${TASK_BRANCH_PREFIX}/${taskId.slice(0, 8)}`;
-      if (await refExists(this.repo!, `refs/heads/${branch}`)) throw new BranchExistsError(branch);
-      const real = await this.addFromRepo(taskId, dest, commitSha ?? "HEAD", branch);
-      return { taskId, path: real, branchName: branch, commitSha: await gitOut(["rev-parse", "HEAD"], { cwd: real }) };
-    });
-  }
-
   private async refuseIfRunning(taskId: string): Promise<void> {
     if (this.isAgentRunning && (await this.isAgentRunning(taskId))) throw new AgentRunningError(taskId);
   }
 
-  private async dirFor(taskId: string): Promise<string> {
+  private async dirFor(taskId: string, adopt = true): Promise<string> {
     const known = this.paths.get(taskId);
     if (known) return known;
     const candidate = path.join(this.root, taskId);
     if (!(await exists(candidate))) {
-      if (this.repo) return this.addFromRepo(taskId, candidate, "HEAD");
+      if (!this.repo || !adopt) throw new UnknownTaskError(taskId);
+      // No lock taken here: callers may hold the task's.
+      const real = await worktreeFromRepo(this.repo, this.root, taskId, candidate, "HEAD");
+      this.paths.set(taskId, real);
+      return real;
       throw new UnknownTaskError(taskId);
     }
     try {

@@ -206,7 +206,7 @@ export class CommandHandler {
     let cwd: string;
     let branchName: string;
     let commitSha: string;
-    const own = await manager.worktreePath(c.taskId).catch((error) => {
+    const own = await manager.worktreePath(c.taskId, { adopt: false }).catch((error) => {
       if (error instanceof UnknownTaskError) return undefined;
       throw error;
     });
@@ -232,7 +232,8 @@ export class CommandHandler {
       ({ path: cwd, branchName, commitSha } = created);
     } else if (manager.repo) {
       // The user's repository: the task starts at the commit it names, else at the repository's HEAD.
-      ({ path: cwd, branchName, commitSha } = await manager.createFromRepo(c.taskId, c.commitSha, c.branchName));
+      const start = c.commitSha ?? (await gitOut(["rev-parse", "HEAD"], { cwd: manager.repo }));
+      ({ path: cwd, branchName, commitSha } = await manager.createWorktree(c.taskId, { sourceRepo: manager.repo, commitSha: start, branchName: c.branchName }));
     } else if (c.commitSha) {
       throw new ValidationError("commit SHA", c.commitSha, "no repository of this daemon is known to hold it (the command names no source task)");
     } else {
