@@ -43,7 +43,7 @@ describe("noun, then verb", () => {
     expect(JSON.parse(timeline.stdout)).toContainEqual({ eventType: "task", taskId });
     const future = await s.run(["timeline", "--to", "2d"]);
     expect(future).toMatchObject({ code: 0, stdout: "no history events match\n" });
-  });
+  }, 180_000);
 
   it("keeps every earlier command name working", async () => {
     for (const name of ["task-history", "checkpoint-list", "checkpoint-diff", "resume", "task-resume", "task-resume-from", "task-rewind", "undo-rewind", "rewind-conversation", "restore-conversation", "task-fork"]) {
@@ -55,7 +55,7 @@ describe("noun, then verb", () => {
     const old = await s.run(["supervisor", "checkpoint-list", taskId]);
     expect(old.stdout).toContain("step 2");
     expect((await s.run(["--help"])).stdout).not.toContain("supervisor");
-  });
+  }, 300_000);
 
   it("takes a unique prefix or suffix of an id, and says when one is not unique", async () => {
     const bySuffix = await s.run(["task", "show", taskId.slice(-8), "--json", "id,name"]);
@@ -71,7 +71,7 @@ describe("noun, then verb", () => {
     }
     const none = await s.run(["task", "show", "ffffffffffff"]);
     expect(none).toMatchObject({ code: 1, stderr: 'makima: no task of yours has an id starting or ending with "ffffffffffff" [404 not_found]\n' });
-  });
+  }, 180_000);
 });
 
 describe("profiles", () => {
@@ -101,7 +101,7 @@ describe("profiles", () => {
     } finally {
       rmSync(config, { recursive: true, force: true });
     }
-  });
+  }, 180_000);
 });
 
 describe("makima completion", () => {
@@ -116,5 +116,5 @@ describe("makima completion", () => {
     const fish = await s.run(["completion", "fish"]);
     expect(fish.stdout).toContain("complete -c makima -n \"not __fish_seen_subcommand_from");
     expect((await s.run(["completion", "tcsh"])).code).toBe(2);
-  });
+  }, 120_000);
 });
