@@ -214,7 +214,7 @@ describe("makima supervisor task-rewind and undo-rewind", () => {
     expect(lines(r.stdout)).toEqual([
       `Rewound task ${taskId} to checkpoint 1 (aaaaaaa "router read").`,
       "Work kept on branch makima/preserved/abcd1234-1 (git switch makima/preserved/abcd1234-1 to see it).",
-      `Safety ref refs/makima/safety/${taskId}/1: \`makima supervisor undo-rewind ${taskId}\` puts everything back.`,
+      `Safety ref refs/makima/safety/${taskId}/1: \`makima task restore ${taskId}\` puts everything back.`,
     ]);
     expect(received("rewindToCheckpoint").at(-1)).toMatchObject({ taskId, checkpointSha: "a".repeat(40), preserveMode: "create_branch" });
   });
@@ -245,7 +245,7 @@ describe("makima supervisor task-rewind and undo-rewind", () => {
     expect(lines(r.stderr)).toEqual([
       `Rewinding task ${taskId} to checkpoint 1 (aaaaaaa "router read").`,
       "The work after it is discarded from the worktree (no branch, no stash).",
-      `Everything (commits, uncommitted and untracked files) is first saved under a safety ref: \`makima supervisor undo-rewind ${taskId}\` brings it back until retention removes it.`,
+      `Everything (commits, uncommitted and untracked files) is first saved under a safety ref: \`makima task restore ${taskId}\` brings it back until retention removes it.`,
       "makima: this discards work and there is no terminal to confirm on: pass --yes to go ahead",
     ]);
     expect(received("rewindToCheckpoint")).toHaveLength(before);
@@ -318,7 +318,7 @@ describe("makima supervisor rewind-conversation and restore-conversation", () =>
     const r = await s.run(["supervisor", "rewind-conversation", "--contract", contractId, "--by-messages", "1"]);
     expect(r).toEqual({
       code: 0,
-      stdout: "Supervisor conversation rewound: 3 messages kept, 1 hidden (`makima supervisor restore-conversation` brings them back).\n",
+      stdout: "Supervisor conversation rewound: 3 messages kept, 1 hidden (`makima contract restore-conversation` brings them back).\n",
       stderr: "",
     });
     const restored = await s.run(["supervisor", "restore-conversation", "--format", "json"], { env: { MAKIMA_CONTRACT_ID: contractId } });
@@ -351,10 +351,10 @@ describe("makima supervisor rewind-conversation and restore-conversation", () =>
   it("prints the code rewind's lines after the conversation's", async () => {
     const r = await s.run(["supervisor", "rewind-conversation", "--contract", contractId, "--by-messages", "3", "--rewind-code"]);
     expect(lines(r.stdout)).toEqual([
-      "Supervisor conversation rewound: 1 messages kept, 3 hidden (`makima supervisor restore-conversation` brings them back).",
+      "Supervisor conversation rewound: 1 messages kept, 3 hidden (`makima contract restore-conversation` brings them back).",
       `Rewound task ${supervisorId} to checkpoint 1 (ccccccc "plan written").`,
       "Work kept on branch makima/preserved/abcd1234-1 (git switch makima/preserved/abcd1234-1 to see it).",
-      `Safety ref refs/makima/safety/${supervisorId}/1: \`makima supervisor undo-rewind ${supervisorId}\` puts everything back.`,
+      `Safety ref refs/makima/safety/${supervisorId}/1: \`makima task restore ${supervisorId}\` puts everything back.`,
     ]);
     await s.run(["supervisor", "restore-conversation", "--contract", contractId]);
   });
@@ -710,7 +710,7 @@ describe.skipIf(!HAS_DAEMON)("with the real daemon: diff, rewind keeping a branc
       `Rewound task ${taskId} to checkpoint 1 (${shas[0]!.slice(0, 7)} "router").`,
       `Work kept on branch ${branch} (git switch ${branch} to see it).`,
     ]);
-    expect(out[2]).toMatch(new RegExp(`^Safety ref refs/makima/safety/${taskId}/\\S+: \`makima supervisor undo-rewind ${taskId}\` puts everything back\\.$`));
+    expect(out[2]).toMatch(new RegExp(`^Safety ref refs/makima/safety/${taskId}/\\S+: \`makima task restore ${taskId}\` puts everything back\\.$`));
     expect(g(worktree, "rev-parse", "HEAD")).toBe(shas[0]);
     expect(existsSync(join(worktree, "login.ts"))).toBe(false);
     expect(g(worktree, "rev-parse", branch)).toBe(shas[1]);

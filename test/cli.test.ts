@@ -102,7 +102,7 @@ describe.concurrent("makima contract history", () => {
     expect(r.code).toBe(0);
     const out = lines(r.stdout);
     expect(out).toHaveLength(3);
-    expect(out[2]).toMatch(/^… more: --cursor \S+$/);
+    expect(out[2]).toMatch(/^… more: --all, or --cursor \S+$/);
   });
 
   it("takes the contract from MAKIMA_CONTRACT_ID", async () => {
@@ -113,7 +113,7 @@ describe.concurrent("makima contract history", () => {
 
   it("fails with exit 2 and what to set when no contract is given", async () => {
     const r = await s.run(["contract", "history"]);
-    expect(r).toEqual({ code: 2, stdout: "", stderr: "makima: no contract: pass --contract <id> or set MAKIMA_CONTRACT_ID\n" });
+    expect(r).toEqual({ code: 2, stdout: "", stderr: "makima: no contract: pass --contract <id>, set MAKIMA_CONTRACT_ID, or `makima config set contract <id>`\n" });
   });
 
   it("fails with exit 2 on bad flags and values, before calling the API", async () => {
@@ -129,10 +129,10 @@ describe.concurrent("makima contract history", () => {
         "makima: option '--phase <phase>' argument 'nope' is invalid. Allowed choices are research, specify, plan, execute, review. (see `makima contract history --help`)\n",
     });
     expect((await s.run(["contract", "history", "--contract", contractId, "--limit", "0"])).code).toBe(2);
-    expect(await s.run(["contract", "history", "--contract", contractId, "--from", "yesterday"])).toEqual({
+    expect(await s.run(["contract", "history", "--contract", contractId, "--from", "someday"])).toEqual({
       code: 2,
       stdout: "",
-      stderr: 'makima: --from "yesterday" is not a date or time (ISO 8601, e.g. 2026-01-31 or 2026-01-31T12:00:00Z)\n',
+      stderr: 'makima: --from "someday" is not a time: 30m, 2h, 1d, 1w ago, today, yesterday, or ISO 8601 (2026-01-31, 2026-01-31T12:00:00Z)\n',
     });
     expect(await s.run(["contract", "history", "--contract", "nope"])).toEqual({
       code: 2,
@@ -277,7 +277,7 @@ describe.concurrent("makima supervisor task-history", () => {
   });
 });
 
-describe.concurrent("makima supervisor checkpoint-list and checkpoint-diff", () => {
+describe.concurrent("makima checkpoint list and checkpoint-diff", () => {
   it("lists checkpoints by number as a table, and as the API's items in json", async () => {
     const api = (await s.api("GET", `/api/v1/mesh/tasks/${taskId}/checkpoints`)).body.items;
     const r = await s.run(["supervisor", "checkpoint-list", taskId], { env: { MAKIMA_NOW: twoHoursAfter(api[1].createdAt) } });
@@ -310,12 +310,12 @@ describe.concurrent("makima supervisor checkpoint-list and checkpoint-diff", () 
     expect(await s.run(["supervisor", "checkpoint-diff", taskId, "two"])).toEqual({
       code: 2,
       stdout: "",
-      stderr: 'makima: "two" is not a checkpoint number (1, 2, …: see `makima supervisor checkpoint-list`)\n',
+      stderr: 'makima: "two" is not a checkpoint number (1, 2, …: see `makima checkpoint list`)\n',
     });
     expect(await s.run(["supervisor", "checkpoint-diff", taskId])).toEqual({
       code: 2,
       stdout: "",
-      stderr: "makima: give the checkpoint number: makima supervisor checkpoint-diff <taskId> <checkpointNumber>\n",
+      stderr: "makima: give the checkpoint number: makima checkpoint diff [taskId] <checkpointNumber>\n",
     });
   });
 
@@ -338,14 +338,15 @@ describe.concurrent("the no-daemon path of code rewinds", () => {
 describe.concurrent("configuration", () => {
   it("says what to set when nothing is configured (exit 2)", async () => {
     const r = await s.run(["supervisor", "task-history", taskId], { env: { MAKIMA_API_URL: undefined, MAKIMA_API_KEY: undefined } });
+    const config = join(s.configHome, "makima", "config.json");
     expect(r).toEqual({
       code: 2,
       stdout: "",
-      stderr: "makima: no API URL: pass --api-url, set MAKIMA_API_URL, or start the local stack with `npm start` (it writes .makima/local.json)\n",
+      stderr: `makima: no API URL: looked in --api-url, MAKIMA_API_URL, .makima/local.json in ${s.cwd} and its parents (none), ${config} (none). Run \`makima login\` for a deployed stage, or \`npm start\` in the makima-history clone for the local stack.\n`,
     });
     const noKey = await s.run(["supervisor", "task-history", taskId], { env: { MAKIMA_API_KEY: undefined } });
     expect(noKey.stderr).toBe(
-      "makima: no API key: pass --api-key, set MAKIMA_API_KEY (a key mk_…), or start the local stack with `npm start` (it writes .makima/local.json)\n",
+      `makima: no API key: looked in --api-key, MAKIMA_API_KEY, .makima/local.json in ${s.cwd} and its parents (none), ${config} (none). Run \`makima login\` for a deployed stage, or \`npm start\` in the makima-history clone for the local stack (a key mk_…).\n`,
     );
   });
 
@@ -416,5 +417,8 @@ describe.concurrent("help and usage", () => {
     expect(bare.code).toBe(2);
     expect(bare.stderr).toContain("task-rewind");
     expect(await s.run(["nope"])).toEqual({ code: 2, stdout: "", stderr: "makima: unknown command 'nope' (see `makima --help`)\n" });
+    expect(await s.run(["tsk", "list"])).toEqual({ code: 2, stdout: "", stderr: "makima: unknown command 'tsk' (did you mean task?) (see `makima --help`)\n" });
+    expect((await s.run(["-v"])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+    expect((await s.run(["-V"])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
   });
 });

@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
+import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { freePort } from "../stacks/local/emulators.js";
@@ -26,14 +26,14 @@ afterAll(async () => {
 async function start(port: number, wsPort: number, extra: string[] = []): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(process.execPath, ["--import", TSX_LOADER, join(ROOT, "stacks/local/start.ts"), ...extra], {
     cwd,
-    env: { ...process.env, PORT: String(port), WS_PORT: String(wsPort) },
+    env: { ...process.env, PORT: String(port), WS_PORT: String(wsPort), XDG_CONFIG_HOME: join(cwd, "config") },
     stdio: ["ignore", "pipe", "pipe"],
   });
   running.push(child);
   let output = "";
   child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 120_000;
   while (!output.includes("Ctrl-C stops")) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the local stack did not start:\n${output}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -59,6 +59,25 @@ describe("npm start", () => {
     expect(file.apiKey).toMatch(/^mk_/);
     expect(file.daemonKey).toMatch(/^mkd_/);
     expect(first.output()).toContain(file.apiKey);
+    expect(first.output()).not.toContain("NodeVersionSupportWarning");
+    // The CLI finds the stack from any folder: its profile "local", the default one.
+    const profiles = JSON.parse(readFileSync(join(cwd, "config", "makima", "config.json"), "utf8"));
+    expect(profiles).toEqual({ profile: "local", profiles: { local: { apiUrl: file.apiUrl, apiKey: file.apiKey, wsUrl: file.wsUrl, daemonKey: file.daemonKey } } });
+    const secretFile = join(cwd, ".makima", "data", "cursor-secret");
+    const secret = readFileSync(secretFile, "utf8");
+    expect(secret.trim()).toMatch(/^[\w-]{43}$/);
+    expect(statSync(secretFile).mode & 0o777).toBe(0o600);
+    // A second start on the same ports: one line, exit 1, nothing started.
+    const busy = spawn(process.execPath, ["--import", TSX_LOADER, join(ROOT, "stacks/local/start.ts")], {
+      cwd,
+      env: { ...process.env, PORT: String(port), WS_PORT: String(wsPort), XDG_CONFIG_HOME: join(cwd, "config") },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let busyOutput = "";
+    busy.stdout!.on("data", (d: Buffer) => (busyOutput += d.toString()));
+    busy.stderr!.on("data", (d: Buffer) => (busyOutput += d.toString()));
+    expect(await new Promise((resolve) => busy.once("exit", resolve))).toBe(1);
+    expect(busyOutput).toBe(`makima-history: port ${port} for the HTTP API is in use (another \`npm start\`?): stop what holds it, or choose another with PORT=<port> npm start\n`);
     const headers = { authorization: `Bearer ${file.apiKey}`, "content-type": "application/json" };
     const created = await fetch(`${file.apiUrl}/api/v1/contracts`, { method: "POST", headers, body: JSON.stringify({ name: "kept" }) });
     expect(created.status).toBe(201);
@@ -73,6 +92,7 @@ describe("npm start", () => {
     expect(await stop(first.child)).toBe(0);
     const second = await start(port, wsPort);
     expect(local().apiKey).toBe(file.apiKey);
+    expect(readFileSync(secretFile, "utf8")).toBe(secret);
     const again = await fetch(`${file.apiUrl}/api/v1/contracts/${contract.id}`, { headers });
     expect(again.status).toBe(200);
     expect(((await again.json()) as { name: string }).name).toBe("kept");
@@ -123,9 +143,9 @@ const alive = (pid: number) => {
   }
 };
 
-const listening = (port: number) =>
+const listening = (port: number, host = "127.0.0.1") =>
   new Promise<boolean>((resolve) => {
-    const socket = connect({ port, host: "127.0.0.1" });
+    const socket = connect({ port, host });
     socket.once("connect", () => (socket.destroy(), resolve(true)));
     socket.once("error", () => resolve(false));
   });
@@ -140,7 +160,7 @@ describe("npm start stopped by SIGTERM", () => {
     const [port, wsPort] = [await freePort(), await freePort()];
     const npm = spawn("npm", ["start", "--", "--in-memory"], {
       cwd: dir,
-      env: { ...process.env, PORT: String(port), WS_PORT: String(wsPort) },
+      env: { ...process.env, PORT: String(port), WS_PORT: String(wsPort), XDG_CONFIG_HOME: join(dir, "config") },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
@@ -156,6 +176,9 @@ describe("npm start stopped by SIGTERM", () => {
       const file = JSON.parse(readFileSync(join(dir, ".makima", "local.json"), "utf8"));
       const ports = [port, wsPort, Number(new URL(file.dynamoEndpoint).port), Number(new URL(file.s3Endpoint).port)];
       for (const p of ports) expect(await listening(p)).toBe(true);
+      // Every part listens on loopback only: from the machine's other addresses, nothing answers.
+      const outside = Object.values(networkInterfaces()).flat().find((a) => a && a.family === "IPv4" && !a.internal)?.address;
+      if (outside) for (const p of ports) expect(await listening(p, outside), `port ${p} on ${outside}`).toBe(false);
       pids.push(...descendants(npm.pid!));
       expect(pids.length).toBeGreaterThan(1);
 
@@ -166,7 +189,7 @@ describe("npm start stopped by SIGTERM", () => {
       const settled = Date.now() + 60_000;
       for (;;) {
         const left = pids.filter(alive);
-        const open = (await Promise.all(ports.map(listening))).some(Boolean);
+        const open = (await Promise.all(ports.map((p) => listening(p)))).some(Boolean);
         if (left.length === 0 && !open) break;
         if (Date.now() > settled) throw new Error(`left running: processes ${left.join(", ")}; ports open: ${open}\n${output}`);
         await new Promise((r) => setTimeout(r, 200));

@@ -21,7 +21,7 @@ export interface ErrorDetail {
 }
 
 /** An error answer of the API: `{"error": {code, message, details?}}`. */
-class ApiError extends CliError {
+export class ApiError extends CliError {
   constructor(
     readonly status: number,
     readonly code: string,

@@ -1,5 +1,6 @@
 import Table from "cli-table3";
 import pc from "picocolors";
+import { outputStream } from "./pager.js";
 
 export type Colors = ReturnType<typeof pc.createColors>;
 const createColors = pc.createColors;
@@ -31,18 +32,43 @@ export interface Out {
   note(text: string): void;
 }
 
-export function createOut(stdout: Stream = process.stdout, stderr: Stream = process.stderr): Out {
+export function createOut(stdout: Stream = process.stdout, stderr: Stream = process.stderr, options: { fields?: string[] } = {}): Out {
   const c = createColors(colorEnabled(stdout));
   const ce = createColors(colorEnabled(stderr));
+  // The pager, if this run may use one, starts with the first line written.
+  const write = (text: string) => void (stdout === process.stdout ? outputStream() : stdout).write(text);
   return {
     c,
     ce,
-    line: (text = "") => void stdout.write(text + "\n"),
-    lines: (texts) => void (texts.length ? stdout.write(texts.join("\n") + "\n") : undefined),
+    line: (text = "") => write(text + "\n"),
+    lines: (texts) => void (texts.length ? write(texts.join("\n") + "\n") : undefined),
     // Two-space indentation and a trailing newline: the stable shape scripts parse.
-    json: (value) => void stdout.write(JSON.stringify(value, null, 2) + "\n"),
+    json: (value) => write(JSON.stringify(options.fields?.length ? selectFields(value, options.fields) : value, null, 2) + "\n"),
     note: (text) => void stderr.write(text + "\n"),
   };
+}
+
+/**
+ * `--json id,status`: only these fields (dotted paths reach inside), of
+ * each item of a list answer (`items`, `messages`, or the array itself),
+ * else of the answer.
+ */
+export function selectFields(value: unknown, fields: string[]): unknown {
+  const pick = (item: unknown): unknown => {
+    if (!item || typeof item !== "object") return item;
+    const picked: Record<string, unknown> = {};
+    for (const field of fields) {
+      const found = field.split(".").reduce<unknown>((v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined), item);
+      if (found !== undefined) picked[field] = found;
+    }
+    return picked;
+  };
+  if (Array.isArray(value)) return value.map(pick);
+  if (value && typeof value === "object") {
+    const list = (["items", "messages"] as const).find((k) => Array.isArray((value as Record<string, unknown>)[k]));
+    if (list) return ((value as Record<string, unknown[]>)[list] ?? []).map(pick);
+  }
+  return pick(value);
 }
 
 // ------------------------------------------------------------------ tables

@@ -9,7 +9,7 @@ import { absoluteTime, oneLine, relativeTime, table, when, type Colors } from ".
  */
 
 // The shapes the API answers, inferred from the schemas the API validates them with.
-export type { HistoryEvent, Task, TaskCheckpoint as Checkpoint, ConversationMessage as Message } from "../../core/models.js";
+export type { Contract, HistoryEvent, Task, TaskCheckpoint as Checkpoint, ConversationMessage as Message } from "../../core/models.js";
 export type { DiffStats, FileDiffInfo as FileDiff } from "../../core/protocol.js";
 export type { CheckpointDiff } from "../../core/responses.js";
 

@@ -11,6 +11,7 @@ import { SAFETY_REF_PREFIX, TASK_BRANCH_PREFIX } from "./refs.js";
 import { assertRewindOptions, recoverRewind, rewindWorktree, type RewindOptions, type RewindOutcome } from "./rewind.js";
 import { restoreSafetyRef, writeSafetyRef, type UndoOutcome } from "./safety.js";
 import { writeTaskState, type TaskStateFingerprint } from "./task-state.js";
+import { worktreeFromRepo } from "./fromRepo.js";
 import { assertBranchName, assertMakimaRef, assertSha, assertTaskId } from "./validate.js";
 
 /**
@@ -35,6 +36,8 @@ export interface WorktreeManagerOptions {
   journalDir?: string;
   /** Called as a rewind passes each step (after the journal records it). */
   onRewindStep?: (taskId: string, step: RewindStep) => void | Promise<void>;
+  /** The user's repository (`--repo`): worktrees are `git worktree add`s of it; an unknown task gets one at its HEAD when first needed. */
+  repo?: string;
 }
 
 export interface CreateWorktreeOptions {
@@ -57,6 +60,8 @@ export interface CreatedWorktree {
 
 export class WorktreeManager {
   readonly root: string;
+  /** The user's repository, when the daemon works in one (`--repo`). */
+  readonly repo: string | undefined;
   private readonly isAgentRunning: AgentRunningCheck | undefined;
   private readonly journal: RewindJournalDir;
   private readonly paths = new Map<string, string>();
@@ -64,6 +69,7 @@ export class WorktreeManager {
 
   constructor(options: WorktreeManagerOptions) {
     this.root = path.resolve(options.root);
+    this.repo = options.repo === undefined ? undefined : path.resolve(options.repo);
     this.isAgentRunning = options.isAgentRunning;
     this.journal = new RewindJournalDir(options.journalDir, options.onRewindStep);
   }
@@ -99,7 +105,8 @@ export class WorktreeManager {
         }
       }
       const commit = await verifyCommit(source, options.commitSha);
-      const branchName = options.branchName ?? `${TASK_BRANCH_PREFIX}/${taskId.slice(0, 8)}`;
+      // In the user's repository (--repo) the whole id: first 8 characters of UUIDv7s made the same minute are alike.
+      const branchName = options.branchName ?? `${TASK_BRANCH_PREFIX}/${this.repo ? taskId : taskId.slice(0, 8)}`;
       await assertBranchName(branchName, source);
       if (await refExists(source, `refs/heads/${branchName}`)) throw new BranchExistsError(branchName);
 
@@ -135,10 +142,10 @@ export class WorktreeManager {
     return real;
   }
 
-  /** The task's worktree directory. */
-  async worktreePath(taskId: string): Promise<string> {
+  /** The task's worktree directory; with --repo, made for a task not known yet unless `adopt` is false. */
+  async worktreePath(taskId: string, options: { adopt?: boolean } = {}): Promise<string> {
     assertTaskId(taskId);
-    return this.dirFor(taskId);
+    return this.dirFor(taskId, options.adopt ?? true);
   }
 
   // ------------------------------------------------------------ reads
@@ -309,11 +316,18 @@ export class WorktreeManager {
     if (this.isAgentRunning && (await this.isAgentRunning(taskId))) throw new AgentRunningError(taskId);
   }
 
-  private async dirFor(taskId: string): Promise<string> {
+  private async dirFor(taskId: string, adopt = true): Promise<string> {
     const known = this.paths.get(taskId);
     if (known) return known;
     const candidate = path.join(this.root, taskId);
-    if (!(await exists(candidate))) throw new UnknownTaskError(taskId);
+    if (!(await exists(candidate))) {
+      if (!this.repo || !adopt) throw new UnknownTaskError(taskId);
+      // No lock taken here: callers may hold the task's.
+      const real = await worktreeFromRepo(this.repo, this.root, taskId, candidate, "HEAD");
+      this.paths.set(taskId, real);
+      return real;
+      throw new UnknownTaskError(taskId);
+    }
     try {
       const real = await realpath(candidate);
       const top = await realpath(await gitOut(["rev-parse", "--show-toplevel"], { cwd: real }));

@@ -32,6 +32,8 @@ export interface DaemonOptions {
   daemonKey: string;
   daemonId?: string;
   root: string;
+  /** The user's repository: each task's worktree is a `git worktree add` of it (else each task gets a new repository). */
+  repo?: string;
   agentCommand?: string;
   hostname?: string;
   log?: (line: string) => void;
@@ -137,6 +139,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     // Rewinds journal their steps here: one killed midway is finished (or rolled back) at the next start.
     journalDir: path.join(root, STATE_DIR, "journal"),
     onRewindStep: options.onRewindStep,
+    repo: options.repo,
   });
   let handler: CommandHandler | undefined;
   const connection = new DaemonConnection({

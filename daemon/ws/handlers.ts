@@ -196,8 +196,9 @@ export class CommandHandler {
 
   /**
    * A worktree for the task (its own if it has one; else at the commit of the
-   * source task's repository; else a new repository), the conversation it
-   * starts with, then its agent.
+   * source task's repository; else a worktree of the user's repository with
+   * --repo; else a new repository), the conversation it starts with, then
+   * its agent.
    */
   private async spawn(c: Cmd<typeof SpawnTask>): Promise<Reply> {
     const { manager, runner } = this.options;
@@ -205,7 +206,7 @@ export class CommandHandler {
     let cwd: string;
     let branchName: string;
     let commitSha: string;
-    const own = await manager.worktreePath(c.taskId).catch((error) => {
+    const own = await manager.worktreePath(c.taskId, { adopt: false }).catch((error) => {
       if (error instanceof UnknownTaskError) return undefined;
       throw error;
     });
@@ -229,6 +230,10 @@ export class CommandHandler {
         branchName: c.branchName,
       });
       ({ path: cwd, branchName, commitSha } = created);
+    } else if (manager.repo) {
+      // The user's repository: the task starts at the commit it names, else at the repository's HEAD.
+      const start = c.commitSha ?? (await gitOut(["rev-parse", "HEAD"], { cwd: manager.repo }));
+      ({ path: cwd, branchName, commitSha } = await manager.createWorktree(c.taskId, { sourceRepo: manager.repo, commitSha: start, branchName: c.branchName }));
     } else if (c.commitSha) {
       throw new ValidationError("commit SHA", c.commitSha, "no repository of this daemon is known to hold it (the command names no source task)");
     } else {

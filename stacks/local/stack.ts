@@ -22,6 +22,8 @@ export interface LocalStackOptions {
   wsPort?: number;
   /** Extra configuration (relay timings in tests, retention, …). */
   config?: Partial<Config>;
+  /** DynamoDB Local on 127.0.0.1 only, as `npm start` runs it (see startEmulators). */
+  loopback?: boolean;
 }
 
 export interface LocalStack {
@@ -33,7 +35,7 @@ export interface LocalStack {
 }
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
-  const emulators = await startEmulators({ dataDir: options.dataDir ? join(options.dataDir) : undefined });
+  const emulators = await startEmulators({ dataDir: options.dataDir ? join(options.dataDir) : undefined, loopback: options.loopback });
   const port = options.port ?? (await freePort());
   const wsPort = options.wsPort ?? (await freePort());
   const config: Config = {

@@ -1,12 +1,12 @@
+import "./quiet.js";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as owners from "../../core/store/owners.js";
 import { startLocalStack } from "./stack.js";
 import { startCleanupTimer } from "./cleanupTimer.js";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { LOCAL_DIR, LOCAL_FILE, writeLocalFile, type LocalFile } from "../../core/localFile.js";
-
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+import { assertPortFree, cursorSecretFor, prettyLogsOnTerminal, registerLocalProfile } from "./startSupport.js";
 
 /**
  * Stops everything this process started — servers, the cleanup timer, both
@@ -40,10 +40,23 @@ orphanWatch.unref();
 const { values } = parseArgs({ options: { "in-memory": { type: "boolean", default: false } } });
 const inMemory = values["in-memory"] ?? false;
 
-const stack = await startLocalStack({
-  dataDir: inMemory ? undefined : join(LOCAL_DIR, "data"),
-  port: Number(process.env.PORT ?? 4000),
-  wsPort: Number(process.env.WS_PORT ?? 4001),
+const dataDir = inMemory ? undefined : join(LOCAL_DIR, "data");
+const port = Number(process.env.PORT ?? 4000);
+const wsPort = Number(process.env.WS_PORT ?? 4001);
+// A port in use is one line, before anything starts; so is anything else that stops the start.
+try {
+  await assertPortFree(port, "HTTP API", "PORT");
+  await assertPortFree(wsPort, "WebSocket API", "WS_PORT");
+} catch (error) {
+  console.error(`makima-history: ${(error as Error).message}`);
+  process.exit(1);
+}
+if (dataDir) mkdirSync(dataDir, { recursive: true });
+prettyLogsOnTerminal();
+
+const stack = await startLocalStack({ dataDir, port, wsPort, loopback: true, config: { cursorSecret: cursorSecretFor(dataDir) } }).catch((error: Error) => {
+  console.error(`makima-history: the local stack did not start: ${error.message.split("\n")[0]}`);
+  process.exit(1);
 });
 stoppers.push(() => stack.stop());
 const { db } = stack.runtime;
@@ -85,6 +98,7 @@ const file: LocalFile = {
   bucketName: stack.config.bucketName,
 };
 writeLocalFile(file);
+const profileFile = registerLocalProfile({ apiUrl: stack.apiUrl, apiKey: dev.apiKey, wsUrl: stack.wsUrl, daemonKey: dev.daemonKey });
 
 // The hourly schedule of AWS, played by a timer (MAKIMA_CLEANUP_INTERVAL_MS to change it).
 const cleanupIntervalMs = Number(process.env.MAKIMA_CLEANUP_INTERVAL_MS ?? 3_600_000);
@@ -103,8 +117,9 @@ console.log(`makima-history is running locally${inMemory ? " (in memory: nothing
   API key      ${dev.apiKey}
   daemon key   ${dev.daemonKey}
 
-Written to ${LOCAL_FILE} for the CLI and daemon. Try:
-  curl -H "Authorization: Bearer ${dev.apiKey}" ${stack.apiUrl}/api/v1/timeline
-  npx makima daemon --root ./worktrees
+Written to ${LOCAL_FILE}, and as the profile "local" of ${profileFile}
+for the CLI and daemon, from any folder. Try:
+  makima timeline --since 1d
+  makima daemon --repo <your repository>
 
 Ctrl-C stops.`);

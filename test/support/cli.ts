@@ -35,6 +35,8 @@ export interface CliStack {
   daemonKey: string;
   /** A working directory with no .makima/local.json above it. */
   cwd: string;
+  /** XDG_CONFIG_HOME of every run: empty, so no user config of the machine's is read. */
+  configHome: string;
   api(method: string, path: string, body?: unknown, key?: string): Promise<{ status: number; body: any }>;
   run(args: string[], options?: RunOptions): Promise<CliResult>;
   /** What `run` puts in the environment: the stack's URL and the owner's key. */
@@ -46,6 +48,9 @@ export interface CliStack {
  * Runs `node daemon/cli/bin.js …` asynchronously: the API answering it lives in
  * this same process, so a synchronous spawn would deadlock.
  */
+/** The CLI's config folder in tests unless a test names one: nothing in it, so no user's profile leaks in. */
+export const EMPTY_CONFIG_HOME = join(tmpdir(), "makima-cli-no-config");
+
 export function runCli(args: string[], env: Record<string, string | undefined>, options: RunOptions = {}): Promise<CliResult> {
   return runProcess(process.execPath, [BIN, ...args], env, options);
 }
@@ -55,7 +60,7 @@ export function runProcess(file: string, args: string[], env: Record<string, str
   const childEnv: Record<string, string> = {};
   // A clean environment: nothing of the developer's MAKIMA_* or colour settings leaks in.
   for (const name of ["PATH", "HOME", "TMPDIR", "SYSTEMROOT"]) if (process.env[name]) childEnv[name] = process.env[name]!;
-  Object.assign(childEnv, { TZ: "UTC", NO_COLOR: "1" });
+  Object.assign(childEnv, { TZ: "UTC", NO_COLOR: "1", XDG_CONFIG_HOME: EMPTY_CONFIG_HOME });
   for (const [k, v] of Object.entries({ ...env, ...options.env })) {
     if (v === undefined) delete childEnv[k];
     else childEnv[k] = v;
@@ -100,6 +105,7 @@ export async function startCliStack(options: LocalStackOptions = {}): Promise<Cl
     apiKey,
     daemonKey,
     cwd,
+    configHome: EMPTY_CONFIG_HOME,
     api,
     env: { MAKIMA_API_URL: stack.apiUrl, MAKIMA_API_KEY: apiKey },
     run: (args, runOptions = {}) => runCli(args, { MAKIMA_API_URL: stack.apiUrl, MAKIMA_API_KEY: apiKey }, { cwd, ...runOptions }),

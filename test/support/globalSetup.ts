@@ -1,13 +1,17 @@
 import "vitest";
 import type { TestProject } from "vitest/node";
 import { startEmulators, type Emulators } from "../../stacks/local/emulators.js";
+// @ts-expect-error a plain .mjs build script, no types
+import { buildCli } from "../../stacks/buildCli.mjs";
 
 let emulators: Emulators | undefined;
 
 export async function setup(project: TestProject) {
-  emulators = await startEmulators();
-  project.provide("dynamoEndpoint", emulators.dynamoEndpoint);
-  project.provide("s3Endpoint", emulators.s3Endpoint);
+  // The CLI the tests run is the prebuilt one users run (daemon/cli/bin.js falls back to tsx when it is stale).
+  const [started] = await Promise.all([startEmulators(), buildCli()]);
+  emulators = started;
+  project.provide("dynamoEndpoint", started.dynamoEndpoint);
+  project.provide("s3Endpoint", started.s3Endpoint);
 }
 
 export async function teardown() {

@@ -5,11 +5,13 @@ import { usage } from "../errors.js";
 import { shortSha } from "../render.js";
 import type { CreateCheckpointRequest } from "../../../core/models.js";
 import type { CheckpointCreated } from "../../../core/responses.js";
-import { commonOptions, intOption, session, type ApiOpts } from "./common.js";
+import { checkpointByNumber, commonOptions, intOption, session, type ApiOpts } from "./common.js";
+import { readingCommands, taskAndNumber } from "./supervisor/reading.js";
+import { when } from "../output.js";
 
-/** `makima checkpoint create`: record a commit of a task as a checkpoint (and snapshot its conversation there). */
+/** `makima checkpoint create|list|show|diff`: record a commit of a task as a checkpoint (and snapshot its conversation there), and read them. */
 export function checkpointCommand(): Command {
-  const checkpoint = new Command("checkpoint").description("record a task's checkpoints (read them with `makima supervisor checkpoint-list`)");
+  const checkpoint = new Command("checkpoint").description("record a task's checkpoints (read them with `makima checkpoint list`)");
   commonOptions(
     checkpoint
       .command("create")
@@ -37,6 +39,23 @@ export function checkpointCommand(): Command {
     if (opts.format === "json") return out.json(created);
     const cp = created.checkpoint;
     out.line(`Checkpoint ${cp.checkpointNumber} of task ${taskId}: ${shortSha(cp.commitSha)} on ${cp.branchName} ${JSON.stringify(cp.message)} (conversation snapshot at ${created.snapshot.messageCount} messages).`);
+  });
+  readingCommands(checkpoint, { "checkpoint-list": "list", "checkpoint-diff": "diff" });
+  commonOptions(
+    checkpoint
+      .command("show")
+      .description("one checkpoint: its commit, branch, message and conversation size")
+      .argument("[taskId]", "the task (else MAKIMA_TASK_ID)")
+      .argument("[checkpointNumber]", "the checkpoint's number (see checkpoint list)"),
+    ["text", "json"],
+    "text",
+  ).action(async (a: string | undefined, b: string | undefined, opts: ApiOpts) => {
+    const { taskId, n } = taskAndNumber(a, b, "show");
+    const { out, api } = session(opts);
+    const cp = await checkpointByNumber(api, taskId, n);
+    if (opts.format === "json") return out.json(cp);
+    out.line(`Checkpoint ${cp.checkpointNumber} of task ${taskId}: ${shortSha(cp.commitSha)} on ${cp.branchName} ${JSON.stringify(cp.message)}, ${when(cp.createdAt)}.`);
+    out.line(`Commit ${cp.commitSha}; \`makima checkpoint diff ${taskId.slice(-8)} ${n}\` shows what it changed.`);
   });
   return checkpoint;
 }

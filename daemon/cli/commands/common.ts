@@ -5,7 +5,8 @@ import type { ForkResult, OperationStatus } from "../../../core/responses.js";
 import type { Task } from "../../../core/models.js";
 import { resolveApi } from "../config.js";
 import { CliError, usage } from "../errors.js";
-import { createOut, startSpinner, type Out } from "../output.js";
+import { createOut, now, startSpinner, type Out } from "../output.js";
+import { allowPager } from "../pager.js";
 import type { Checkpoint } from "../render.js";
 
 /** Options every API command takes. */
@@ -13,19 +14,27 @@ export interface ApiOpts {
   apiUrl?: string;
   apiKey?: string;
   format: string;
+  /** `--json` alone, or `--json id,status` for only those fields. */
+  json?: string | boolean;
+  /** false with --no-pager. */
+  pager?: boolean;
 }
 
 /** `--format` (choices, default) then where the API is: the options every API command ends with. */
 export function commonOptions(cmd: Command, formats: string[], fallback: string): Command {
   return cmd
     .addOption(new Option("--format <format>", "output format").choices(formats).default(fallback))
+    .option("--json [fields]", "print JSON; with fields (comma separated, dotted paths), only those: --json id,status")
+    .option("--no-pager", "never page the output (a pager runs only on a terminal)")
     .option("--api-url <url>", "the API's base URL (else MAKIMA_API_URL, else .makima/local.json)")
     .option("--api-key <key>", "a user key mk_… or a tool key mkt_… (else MAKIMA_API_KEY, else .makima/local.json)");
 }
 
 /** What an API command's action starts with: output, and a client from the resolved settings. */
-export function session(opts: { apiUrl?: string; apiKey?: string }): { out: Out; api: Api } {
-  return { out: createOut(), api: new Api(resolveApi(opts)) };
+export function session(opts: { apiUrl?: string; apiKey?: string; json?: string | boolean; pager?: boolean; format?: string }): { out: Out; api: Api } {
+  allowPager(opts.pager !== false && opts.format !== "json");
+  const fields = typeof opts.json === "string" ? opts.json.split(",").map((f) => f.trim()).filter(Boolean) : undefined;
+  return { out: createOut(process.stdout, process.stderr, { fields }), api: new Api(resolveApi(opts)) };
 }
 
 /** A parser for whole numbers ≥ `min` (commander reports the bad value as a usage error). */
@@ -37,15 +46,31 @@ export function intOption(min = 1) {
 }
 
 export function checkpointNumberArg(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw usage(`"${value}" is not a checkpoint number (1, 2, …: see \`makima supervisor checkpoint-list\`)`);
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw usage(`"${value}" is not a checkpoint number (1, 2, …: see \`makima checkpoint list\`)`);
   return Number(value);
 }
 
-/** An ISO 8601 date or time the user typed, sent as a full UTC timestamp. */
+/**
+ * A time the user typed, sent as a full UTC timestamp: ISO 8601
+ * (2026-01-31, 2026-01-31T12:00:00Z), a duration ago (30m, 2h, 1d, 1w),
+ * or today, yesterday, now.
+ */
 export function timeArg(value: string | undefined, flag: string): string | undefined {
   if (value === undefined) return undefined;
+  const at = now();
+  const word = value.trim().toLowerCase();
+  const ago = /^(\d+)\s*(s|m|min|h|d|w)$/.exec(word);
+  if (ago) {
+    const unit = { s: 1, m: 60, min: 60, h: 3600, d: 86400, w: 7 * 86400 }[ago[2] as "s"];
+    return new Date(at - Number(ago[1]) * unit * 1000).toISOString();
+  }
+  const midnight = new Date(at);
+  midnight.setHours(0, 0, 0, 0);
+  if (word === "now") return new Date(at).toISOString();
+  if (word === "today") return midnight.toISOString();
+  if (word === "yesterday") return new Date(midnight.getTime() - 86400_000).toISOString();
   const t = Date.parse(value);
-  if (Number.isNaN(t)) throw usage(`${flag} "${value}" is not a date or time (ISO 8601, e.g. 2026-01-31 or 2026-01-31T12:00:00Z)`);
+  if (Number.isNaN(t)) throw usage(`${flag} "${value}" is not a time: 30m, 2h, 1d, 1w ago, today, yesterday, or ISO 8601 (2026-01-31, 2026-01-31T12:00:00Z)`);
   return new Date(t).toISOString();
 }
 
@@ -127,4 +152,17 @@ export async function startedText(api: Api, taskId: string, r: StartedOn): Promi
     await new Promise((resolve) => setTimeout(resolve, delay));
     delay = Math.min(delay * 2, 1000);
   }
+}
+
+/**
+ * Defines a command under `parent` by the name it has there: `names` maps
+ * a definition's own name to the one it takes (the same definitions serve
+ * `makima task history` and the earlier `makima supervisor task-history`);
+ * a definition not in `names` is built but not added.
+ */
+export function namer(parent: Command, names?: Record<string, string>) {
+  return (name: string, description: string): Command => {
+    const as = names ? names[name] : name;
+    return (as ? parent.command(as) : new Command(name)).description(description);
+  };
 }

@@ -1,18 +1,20 @@
 import { Command, Option } from "commander";
 import { resolveContract } from "../config.js";
 import { usage } from "../errors.js";
-import { absoluteTime, now, relativeTime, table } from "../output.js";
+import { absoluteTime, now, relativeTime, table, when, type Out } from "../output.js";
+import { resumeCommands } from "./supervisor/resume.js";
+import { rewindCommands } from "./supervisor/rewind.js";
 import { historyEventsTable, type HistoryEvent, type Task } from "../render.js";
 import type { Contract, CreateContractRequest } from "../../../core/models.js";
 import type { z } from "zod";
 import { commonOptions, intOption, session, timeArg, type ApiOpts } from "./common.js";
 
 const PHASES = ["research", "specify", "plan", "execute", "review"];
-const EVENT_TYPES = ["task", "chat", "checkpoint", "phase", "file", "rewind", "fork", "resume"];
+export const EVENT_TYPES = ["task", "chat", "checkpoint", "phase", "file", "rewind", "fork", "resume"];
 
 
 export function contractCommand(): Command {
-  const contract = new Command("contract").description("contracts: create one, their history, their tasks");
+  const contract = new Command("contract").description("contracts: create, list, show, history, tasks; their supervisor's resume and conversation rewind");
 
   const create = contract
     .command("create")
@@ -34,9 +36,10 @@ export function contractCommand(): Command {
     .option("--contract <id>", "the contract (else MAKIMA_CONTRACT_ID)")
     .addOption(new Option("--phase <phase>", "only events of this phase").choices(PHASES))
     .option("--event-types <types>", `only these event types, comma separated (${EVENT_TYPES.join(", ")})`)
-    .option("--from <time>", "events at or after this date or time (ISO 8601)")
-    .option("--to <time>", "events at or before this date or time (ISO 8601)")
+    .option("--since, --from <time>", "events at or after this time: 30m, 2h, 1d, 1w (ago), today, yesterday, or ISO 8601")
+    .option("--to <time>", "events at or before this time (as --from)")
     .option("--limit <n>", "at most this many events", intOption(1), 50)
+    .option("--all", "every event, however many pages")
     .option("--cursor <cursor>", "continue where a previous page stopped");
   commonOptions(history, ["table", "json"], "table").action(async (opts: ApiOpts & HistoryOpts) => {
     const contractId = resolveContract(opts.contract);
@@ -53,17 +56,15 @@ export function contractCommand(): Command {
       cursor: opts.cursor,
     };
     const { out, api } = session(opts);
-    const { items, nextCursor } = await api.all<HistoryEvent>(`/api/v1/contracts/${contractId}/history`, "items", query, opts.limit);
+    const { items, nextCursor } = await api.all<HistoryEvent>(`/api/v1/contracts/${contractId}/history`, "items", query, opts.all ? Infinity : opts.limit);
     if (opts.format === "json") return out.json({ contractId, items, nextCursor });
-    if (!items.length) return out.line("no history events match");
-    out.lines(historyEventsTable(out.c, items, now()));
-    if (nextCursor) out.line(out.c.dim(`… more: --cursor ${nextCursor}`));
+    printEvents(out, items, nextCursor);
   });
 
-  const list = contract.command("list").description("your contracts, newest first").option("--limit <n>", "at most this many", intOption(1), 50);
-  commonOptions(list, ["table", "json"], "table").action(async (opts: ApiOpts & { limit: number }) => {
+  const list = contract.command("list").description("your contracts, newest first").option("--limit <n>", "at most this many", intOption(1), 50).option("--all", "every contract");
+  commonOptions(list, ["table", "json"], "table").action(async (opts: ApiOpts & { limit: number; all?: boolean }) => {
     const { out, api } = session(opts);
-    const { items, nextCursor } = await api.all<Contract>("/api/v1/contracts", "items", {}, opts.limit);
+    const { items, nextCursor } = await api.all<Contract>("/api/v1/contracts", "items", {}, opts.all ? Infinity : opts.limit);
     if (opts.format === "json") return out.json({ items, nextCursor });
     if (!items.length) return out.line("no contracts yet");
     const at = now();
@@ -80,11 +81,12 @@ export function contractCommand(): Command {
     .command("tasks")
     .description("a contract's tasks, newest first")
     .option("--contract <id>", "the contract (else MAKIMA_CONTRACT_ID)")
-    .option("--limit <n>", "at most this many", intOption(1), 50);
-  commonOptions(tasks, ["table", "json"], "table").action(async (opts: ApiOpts & { contract?: string; limit: number }) => {
+    .option("--limit <n>", "at most this many", intOption(1), 50)
+    .option("--all", "every task");
+  commonOptions(tasks, ["table", "json"], "table").action(async (opts: ApiOpts & { contract?: string; limit: number; all?: boolean }) => {
     const contractId = resolveContract(opts.contract);
     const { out, api } = session(opts);
-    const { items, nextCursor } = await api.all<Task>(`/api/v1/contracts/${contractId}/tasks`, "items", {}, opts.limit);
+    const { items, nextCursor } = await api.all<Task>(`/api/v1/contracts/${contractId}/tasks`, "items", {}, opts.all ? Infinity : opts.limit);
     if (opts.format === "json") return out.json({ contractId, items, nextCursor });
     if (!items.length) return out.line("no tasks in this contract yet");
     const at = now();
@@ -105,7 +107,26 @@ export function contractCommand(): Command {
     );
   });
 
+  commonOptions(contract.command("show").description("one contract: its phase, status and supervisor").argument("[contractId]", "the contract (else MAKIMA_CONTRACT_ID)"), ["text", "json"], "text").action(
+    async (arg: string | undefined, opts: ApiOpts) => {
+      const contractId = resolveContract(arg);
+      const { out, api } = session(opts);
+      const k = await api.get<Contract>(`/api/v1/contracts/${contractId}`);
+      if (opts.format === "json") return out.json(k);
+      out.line(`Contract ${k.id} "${k.name}": ${k.phase}, ${k.status}${k.supervisorTaskId ? `, supervisor task ${k.supervisorTaskId}` : ", no supervisor yet"}; updated ${when(k.updatedAt)}.`);
+    },
+  );
+
+  resumeCommands(contract, { resume: "resume" });
+  rewindCommands(contract, { "rewind-conversation": "rewind-conversation", "restore-conversation": "restore-conversation" });
   return contract;
+}
+
+/** History events as a table, and how to see more. */
+export function printEvents(out: Out, items: HistoryEvent[], nextCursor: string | null): void {
+  if (!items.length) return out.line("no history events match");
+  out.lines(historyEventsTable(out.c, items, now()));
+  if (nextCursor) out.line(out.c.dim(`… more: --all, or --cursor ${nextCursor}`));
 }
 
 interface HistoryOpts {
@@ -115,5 +136,6 @@ interface HistoryOpts {
   from?: string;
   to?: string;
   limit: number;
+  all?: boolean;
   cursor?: string;
 }

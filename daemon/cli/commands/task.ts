@@ -1,31 +1,37 @@
 import { Command } from "commander";
 import { readFileSync } from "node:fs";
 import type { z } from "zod";
-import { resolveTask, uuidArg } from "../config.js";
+import { activeProfile, resolveTask, uuidArg } from "../config.js";
 import { CliError, usage } from "../errors.js";
 import type { CreateTaskRequest, NewConversationMessage, Task, TaskStatus } from "../../../core/models.js";
 import type { AppendResult, ConversationRewindResult, RestoreResult } from "../../../core/responses.js";
 import { conversationRewindBody, conversationRewindOptions, rewindConversation, rewindText, type ConversationRewindOpts } from "./supervisor/rewind.js";
 import { commonOptions, session, type ApiOpts } from "./common.js";
+import { readingCommands } from "./supervisor/reading.js";
+import { forkCommands } from "./supervisor/fork.js";
+import { resumeCommands } from "./supervisor/resume.js";
+import { rewindCommands } from "./supervisor/rewind.js";
+import { failureLines, listCommand } from "./taskList.js";
 
 /**
- * `makima task …`: a task's own life: create it, append to its conversation,
- * stop it, rewind and restore its conversation. Tasks are named by id (or
- * MAKIMA_TASK_ID).
+ * `makima task …`: a task's life: list and show them, create one, append to
+ * its conversation, read it, stop it, rewind and restore its code or its
+ * conversation, fork and resume it. Tasks are named by id, a unique part of
+ * one, or MAKIMA_TASK_ID.
  */
 
 /** The API takes at most this many messages per append. */
 const APPEND_BATCH = 100;
 
 export function taskCommand(): Command {
-  const task = new Command("task").description("create a task, append to its conversation, stop it, rewind and restore its conversation");
+  const task = new Command("task").description("tasks: list, show, history, append, rewind, restore, fork, resume, interrupt");
   const cmd = (name: string, description: string) => task.command(name).description(description);
 
   commonOptions(
     cmd("create", "create a task (it waits, pending, until an agent runs it)")
       .requiredOption("--name <name>", "the task's name")
       .requiredOption("--plan <text>", "what the task is to do")
-      .option("--contract <id>", "the contract it belongs to (else MAKIMA_CONTRACT_ID, else none)")
+      .option("--contract <id>", "the contract it belongs to (else MAKIMA_CONTRACT_ID, else your profile's contract, else none)")
       .option("--no-contract", "belong to no contract, whatever MAKIMA_CONTRACT_ID says")
       .option("--supervisor", "the contract's supervisor task (one a contract)")
       .option("--branch-name <name>", "the git branch it works on")
@@ -33,7 +39,7 @@ export function taskCommand(): Command {
     ["text", "id", "json"],
     "text",
   ).action(async (opts: ApiOpts & { name: string; plan: string; contract?: string | false; supervisor?: boolean; branchName?: string; baseSha?: string }) => {
-    const contract = opts.contract === false ? undefined : (opts.contract ?? process.env.MAKIMA_CONTRACT_ID);
+    const contract = opts.contract === false ? undefined : (opts.contract ?? (process.env.MAKIMA_CONTRACT_ID || activeProfile().profile?.contract));
     const contractId = contract ? uuidArg(contract, "contract") : undefined;
     const body: z.input<typeof CreateTaskRequest> = {
       name: opts.name,
@@ -50,15 +56,20 @@ export function taskCommand(): Command {
     out.line(`Task ${created.id} "${created.name}" created${created.contractId ? ` in contract ${created.contractId}` : ""}: ${created.status}.`);
   });
 
-  commonOptions(cmd("show", "a task: its status, branch and conversation size").argument("[taskId]", "the task (else MAKIMA_TASK_ID)"), ["text", "json"], "text").action(
-    async (taskArg: string | undefined, opts: ApiOpts) => {
-      const taskId = resolveTask(taskArg);
-      const { out, api } = session(opts);
-      const t = await api.get<Task>(`/api/v1/mesh/tasks/${taskId}`);
-      if (opts.format === "json") return out.json(t);
-      out.line(`Task ${t.id} "${t.name}": ${t.status}, ${t.messageCount} message${t.messageCount === 1 ? "" : "s"}${t.branchName ? `, branch ${t.branchName}` : ""}${t.daemonId ? `, daemon ${t.daemonId}` : ""}.`);
-    },
-  );
+  commonOptions(
+    cmd("show", "a task: its status, branch and conversation size, and why it failed").argument("[taskId]", "the task (else MAKIMA_TASK_ID)"),
+    ["text", "json"],
+    "text",
+  ).action(async (taskArg: string | undefined, opts: ApiOpts) => {
+    const taskId = resolveTask(taskArg);
+    const { out, api } = session(opts);
+    const t = await api.get<Task>(`/api/v1/mesh/tasks/${taskId}`);
+    if (opts.format === "json") return out.json(t);
+    out.line(`Task ${t.id} "${t.name}": ${t.status}, ${t.messageCount} message${t.messageCount === 1 ? "" : "s"}${t.branchName ? `, branch ${t.branchName}` : ""}${t.daemonId ? `, daemon ${t.daemonId}` : ""}.`);
+    out.lines(await failureLines(api, t));
+  });
+
+  listCommand(cmd("list", "your tasks, newest first: a contract's (--contract, MAKIMA_CONTRACT_ID), else those of all your contracts"));
 
   commonOptions(
     cmd("append", "append messages to a task's conversation: one JSON object a line, from a file or stdin")
@@ -96,7 +107,7 @@ export function taskCommand(): Command {
         const body: { status: TaskStatus } = { status };
         const t = await api.patch<Task>(`/api/v1/mesh/tasks/${taskId}`, body);
         if (opts.format === "json") return out.json(t);
-        out.line(`Task ${t.id} "${t.name}" is ${t.status}.${status === "interrupted" ? ` \`makima supervisor task-resume ${t.id}\` continues it.` : ""}`);
+        out.line(`Task ${t.id} "${t.name}" is ${t.status}.${status === "interrupted" ? ` \`makima task resume ${t.id}\` continues it.` : ""}`);
       },
     );
   }
@@ -131,6 +142,10 @@ export function taskCommand(): Command {
     out.line(`Task ${taskId}: conversation restored (rewind ${result.rewindId} undone), ${result.messageCount} messages visible.`);
   });
 
+  readingCommands(task, { "task-history": "history" });
+  rewindCommands(task, { "task-rewind": "rewind", "undo-rewind": "restore" });
+  forkCommands(task, { "task-fork": "fork" });
+  resumeCommands(task, { "task-resume": "resume", "task-resume-from": "resume-from" });
   return task;
 }
 

@@ -4,12 +4,12 @@ import { shortSha } from "../../render.js";
 import type { ForkTaskRequest } from "../../../../core/models.js";
 import type { ForkResult } from "../../../../core/responses.js";
 import type { z } from "zod";
-import { checkpointNumberArg, commonOptions, session, startedText, type ApiOpts } from "../common.js";
+import { checkpointNumberArg, commonOptions, session, startedText, namer, type ApiOpts } from "../common.js";
 
 /** `makima supervisor task-fork`: a new task on its own branch from a checkpoint. */
 
-export function forkCommands(sup: Command): void {
-  const cmd = (name: string, description: string) => sup.command(name).description(description);
+export function forkCommands(sup: Command, names?: Record<string, string>): void {
+  const cmd = namer(sup, names);
 
   commonOptions(
     cmd("task-fork", "fork a task from a checkpoint: a new task on its own branch")

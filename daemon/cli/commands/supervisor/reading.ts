@@ -4,21 +4,21 @@ import { usage } from "../../errors.js";
 import { now } from "../../output.js";
 import { chat, checkpointsTable, diffPatch, diffStat, messagesTable, shortSha, statLine, type DiffStats, type Message } from "../../render.js";
 import type { TaskCheckpoint } from "../../../../core/models.js";
-import { allCheckpoints, checkpointByNumber, checkpointNumberArg, commonOptions, intOption, session, type ApiOpts } from "../common.js";
+import { allCheckpoints, checkpointByNumber, checkpointNumberArg, commonOptions, intOption, session, namer, type ApiOpts } from "../common.js";
 
 /** `makima supervisor task-history | checkpoint-list | checkpoint-diff`: a task's past, read. */
 
 const diffPath = (taskId: string, checkpointId: string) => `/api/v1/mesh/tasks/${taskId}/checkpoints/${checkpointId}/diff`;
 
 /** Two optional positionals where the first may be left to MAKIMA_TASK_ID: `checkpoint-diff 3`. */
-function taskAndNumber(a: string | undefined, b: string | undefined, command: string): { taskId: string; n: number } {
+export function taskAndNumber(a: string | undefined, b: string | undefined, command: string): { taskId: string; n: number } {
   if (b === undefined && a !== undefined && /^\d+$/.test(a)) [a, b] = [undefined, a];
-  if (b === undefined) throw usage(`give the checkpoint number: makima supervisor ${command} <taskId> <checkpointNumber>`);
+  if (b === undefined) throw usage(`give the checkpoint number: makima checkpoint ${command.replace("checkpoint-", "")} [taskId] <checkpointNumber>`);
   return { taskId: resolveTask(a), n: checkpointNumberArg(b) };
 }
 
-export function readingCommands(sup: Command): void {
-  const cmd = (name: string, description: string) => sup.command(name).description(description);
+export function readingCommands(sup: Command, names?: Record<string, string>): void {
+  const cmd = namer(sup, names);
 
   commonOptions(
     cmd("task-history", "a task's conversation, oldest first")

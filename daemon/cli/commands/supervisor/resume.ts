@@ -4,12 +4,12 @@ import { CliError, usage } from "../../errors.js";
 import { shortSha } from "../../render.js";
 import type { Contract } from "../../../../core/models.js";
 import type { ContinueTaskResult, ResumeFromCheckpointResult, ResumeSupervisorResult } from "../../../../core/responses.js";
-import { checkpointByNumber, checkpointNumberArg, commonOptions, session, startedText, type ApiOpts } from "../common.js";
+import { checkpointByNumber, checkpointNumberArg, commonOptions, session, startedText, namer, type ApiOpts } from "../common.js";
 
 /** `makima supervisor resume | task-resume | task-resume-from`: carry on after an interruption. */
 
-export function resumeCommands(sup: Command): void {
-  const cmd = (name: string, description: string) => sup.command(name).description(description);
+export function resumeCommands(sup: Command, names?: Record<string, string>): void {
+  const cmd = namer(sup, names);
 
   commonOptions(
     cmd("resume", "resume the contract's supervisor after an interruption")
@@ -42,7 +42,7 @@ export function resumeCommands(sup: Command): void {
     );
     if (opts.format === "json") return out.json(result);
     out.line(`Supervisor ${result.supervisorTaskId} of contract ${contractId} resumed (${result.resumeMode}): ${await startedText(api, result.supervisorTaskId, result)}.`);
-    if (opts.mode !== "continue") out.line(out.c.dim("Hidden messages stay stored: `makima supervisor restore-conversation` brings them back."));
+    if (opts.mode !== "continue") out.line(out.c.dim("Hidden messages stay stored: `makima contract restore-conversation` brings them back."));
   });
 
   commonOptions(

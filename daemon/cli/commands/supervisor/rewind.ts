@@ -6,12 +6,12 @@ import { resolveContract, resolveTask, uuidArg } from "../../config.js";
 import { usage } from "../../errors.js";
 import { shortSha } from "../../render.js";
 import type { CodeRewindResult, RestoreResult, SupervisorRewindResult } from "../../../../core/responses.js";
-import { checkpointByNumber, checkpointNumberArg, commonOptions, confirm, intOption, session, timeArg, withSpinner, type ApiOpts } from "../common.js";
+import { checkpointByNumber, checkpointNumberArg, commonOptions, confirm, intOption, session, timeArg, withSpinner, namer, type ApiOpts } from "../common.js";
 
 /** `makima supervisor task-rewind | undo-rewind | rewind-conversation | restore-conversation`: go back, and undo going back. */
 
-export function rewindCommands(sup: Command): void {
-  const cmd = (name: string, description: string) => sup.command(name).description(description);
+export function rewindCommands(sup: Command, names?: Record<string, string>): void {
+  const cmd = namer(sup, names);
 
   commonOptions(
     cmd("task-rewind", "put a task's code back to a checkpoint (the current state is saved first)")
@@ -42,7 +42,7 @@ export function rewindCommands(sup: Command): void {
           `Rewinding task ${taskId} to checkpoint ${n} (${shortSha(checkpoint.commitSha)} ${JSON.stringify(checkpoint.message)}).`,
           kept,
           ...(opts.force ? [c.red("--force: changes the task did not make are overwritten too.")] : []),
-          `Everything (commits, uncommitted and untracked files) is first saved under a safety ref: \`makima supervisor undo-rewind ${taskId}\` brings it back until retention removes it.`,
+          `Everything (commits, uncommitted and untracked files) is first saved under a safety ref: \`makima task restore ${taskId}\` brings it back until retention removes it.`,
         ].join("\n"),
       );
       await confirm("Rewind?", "--yes");
@@ -92,7 +92,7 @@ export function rewindCommands(sup: Command): void {
     const { out, api } = session(opts);
     const result = await rewindConversation<SupervisorRewindResult>(api, `/api/v1/contracts/${contractId}/supervisor/conversation/rewind`, body);
     if (opts.format === "json") return out.json(result);
-    out.line(`Supervisor conversation rewound: ${result.messageCount} messages kept, ${result.hiddenCount} hidden (\`makima supervisor restore-conversation\` brings them back).`);
+    out.line(`Supervisor conversation rewound: ${result.messageCount} messages kept, ${result.hiddenCount} hidden (\`makima contract restore-conversation\` brings them back).`);
     if (result.codeRewind) out.lines(rewindText(result.supervisorTaskId, result.codeRewind));
   });
 
@@ -172,6 +172,6 @@ export function rewindText(taskId: string, r: CodeRewindResult | { operationId: 
   return [
     `Rewound task ${taskId} to checkpoint ${cp.checkpointNumber} (${shortSha(cp.commitSha)} ${JSON.stringify(cp.message)}).`,
     kept,
-    `Safety ref ${r.safetyRef}: \`makima supervisor undo-rewind ${taskId}\` puts everything back.`,
+    `Safety ref ${r.safetyRef}: \`makima task restore ${taskId}\` puts everything back.`,
   ];
 }
