@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import * as owners from "../../core/store/owners.js";
 import { startLocalStack } from "./stack.js";
 import { startCleanupTimer } from "./cleanupTimer.js";
+import { ensureViewerBuilt, viewerSignInUrl } from "../viewer.js";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { LOCAL_DIR, LOCAL_FILE, writeLocalFile, type LocalFile } from "../../core/localFile.js";
 
@@ -40,6 +41,7 @@ orphanWatch.unref();
 const { values } = parseArgs({ options: { "in-memory": { type: "boolean", default: false } } });
 const inMemory = values["in-memory"] ?? false;
 
+await ensureViewerBuilt();
 const stack = await startLocalStack({
   dataDir: inMemory ? undefined : join(LOCAL_DIR, "data"),
   port: Number(process.env.PORT ?? 4000),
@@ -83,6 +85,7 @@ const file: LocalFile = {
   s3Endpoint: stack.config.s3Endpoint,
   tableName: stack.config.tableName,
   bucketName: stack.config.bucketName,
+  viewerUrl: viewerSignInUrl(stack.apiUrl, dev.apiKey),
 };
 writeLocalFile(file);
 
@@ -94,6 +97,7 @@ stoppers.push(() => cleanup.stop());
 console.log(`makima-history is running locally${inMemory ? " (in memory: nothing is kept)" : ` (data in ${join(LOCAL_DIR, "data")})`}
 
   HTTP API     ${stack.apiUrl}        docs: ${stack.apiUrl}/api/v1/docs
+  viewer       ${file.viewerUrl}
   WebSocket    ${stack.wsUrl}
   DynamoDB     ${stack.config.dynamoEndpoint}   table ${stack.config.tableName}
   S3           ${stack.config.s3Endpoint}   bucket ${stack.config.bucketName}
