@@ -3,18 +3,13 @@ import { get, post } from "./api.js";
 import { Confirm } from "./Confirm.js";
 import { short } from "./format.js";
 import type { TaskView } from "./live.js";
-import type { ConversationRewind, Task, TaskCheckpoint } from "./types.js";
+import type { ConversationRewind, FileDiffInfo, Task, TaskCheckpoint } from "./types.js";
 
 type PreserveMode = "create_branch" | "stash" | "discard";
 
-/** What a dry run of a code rewind answers: the files that would change and those set aside. */
-export interface RewindPreview {
-  checkpointSha: string;
-  files: Array<{ path: string; change: string }>;
-  setAside: string[];
-  foreignChanges: string[];
-  preservedAs?: { type: string; reference: string };
-  message: string;
+/** What a dry run of a code rewind answers: the diff from the worktree as it is to the checkpoint. */
+interface RewindPreview {
+  files: FileDiffInfo[];
 }
 
 function FileList({ label, paths }: { label: string; paths: string[] }) {
@@ -46,13 +41,17 @@ function RewindCode({ task, checkpoint, view, onClose }: { task: Task; checkpoin
       deps={[mode]}
       onClose={onClose}
       preview={async () => {
-        const p = await post<RewindPreview>(`/api/v1/mesh/tasks/${task.id}/rewind/preview`, body);
+        const p = await post<RewindPreview>(`/api/v1/mesh/tasks/${task.id}/rewind`, { ...body, dryRun: true });
+        const kept = mode === "create_branch" ? "kept on a new branch" : mode === "stash" ? "kept in a stash" : "kept under the safety ref only";
+        const foreign = p.files.filter((f) => f.foreign).map((f) => f.path);
         return (
           <>
-            <p>{p.message}</p>
-            <FileList label="Files that would change" paths={p.files.map((f) => `${f.path} (${f.change})`)} />
-            <FileList label="Uncommitted files set aside" paths={p.setAside} />
-            {p.foreignChanges.length > 0 && <FileList label="Changes the task did not make (the rewind will refuse them)" paths={p.foreignChanges} />}
+            <p>
+              The worktree goes back to <code>{short(checkpoint.commitSha, 7)}</code>; everything is first saved under a safety ref (undo brings it back).
+            </p>
+            <FileList label="Files that would change" paths={p.files.map((f) => `${f.path} (${f.action})`)} />
+            <FileList label={`Uncommitted work set aside (${kept})`} paths={p.files.filter((f) => f.setAside).map((f) => f.path)} />
+            {foreign.length > 0 && <FileList label="Changes the task did not make (the rewind refuses them)" paths={foreign} />}
           </>
         );
       }}
