@@ -33,6 +33,7 @@ function FileList({ label, paths }: { label: string; paths: string[] }) {
 
 function RewindCode({ task, checkpoint, view, onClose }: { task: Task; checkpoint: TaskCheckpoint; view: TaskView; onClose: () => void }) {
   const [mode, setMode] = useState<PreserveMode>("create_branch");
+  const [force, setForce] = useState(false);
   const body = { checkpointId: checkpoint.id, preserveMode: mode };
   return (
     <Confirm
@@ -51,12 +52,12 @@ function RewindCode({ task, checkpoint, view, onClose }: { task: Task; checkpoin
             </p>
             <FileList label="Files that would change" paths={p.files.map((f) => `${f.path} (${f.action})`)} />
             <FileList label={`Uncommitted work set aside (${kept})`} paths={p.files.filter((f) => f.setAside).map((f) => f.path)} />
-            {foreign.length > 0 && <FileList label="Changes the task did not make (the rewind refuses them)" paths={foreign} />}
+            {foreign.length > 0 && <FileList label="Changes the task did not make (refused unless you go ahead over them)" paths={foreign} />}
           </>
         );
       }}
       run={async () => {
-        const r = await post<{ safetyRef: string; preservedAs?: { type: string; reference: string } }>(`/api/v1/mesh/tasks/${task.id}/rewind`, body);
+        const r = await post<{ safetyRef: string; preservedAs?: { type: string; reference: string } }>(`/api/v1/mesh/tasks/${task.id}/rewind`, { ...body, force });
         view.reload();
         return (
           <p>
@@ -81,6 +82,10 @@ function RewindCode({ task, checkpoint, view, onClose }: { task: Task; checkpoin
           </label>
         ))}
       </fieldset>
+      <label class="radio">
+        <input type="checkbox" checked={force} onChange={(e) => setForce(e.currentTarget.checked)} />
+        Go ahead over changes the task did not make (they are kept under the safety ref)
+      </label>
     </Confirm>
   );
 }
