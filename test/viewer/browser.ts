@@ -38,6 +38,10 @@ export async function openViewer(browser: Browser, apiUrl: string, apiKey: strin
     if (m.type() === "error") problems.push(m.text());
   });
   page.on("pageerror", (e) => problems.push(String(e)));
+  // Each violation of the Content-Security-Policy, with what tried and where from.
+  await page.evaluateOnNewDocument(() => {
+    document.addEventListener("securitypolicyviolation", (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber} ${e.sample}`));
+  });
   await page.goto(viewerSignInUrl(apiUrl, apiKey), { waitUntil: "domcontentloaded" });
   return { page, problems };
 }

@@ -9,12 +9,14 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "puppeteer-core";
 import { BIN, startCliStack, type CliStack } from "../support/cli.js";
 import { g } from "../support/git.js";
 import { axeViolations, CHROMIUM, click, launch, openViewer, seeText } from "./browser.js";
 
 const GIT_ENV = { GIT_CONFIG_GLOBAL: "/dev/null", GIT_CONFIG_NOSYSTEM: "1" };
+const DOCS = fileURLToPath(new URL("../../docs", import.meta.url));
 const HOSTILE_FILE = "<script>window.__pwned=1<.ts";
 
 let s: CliStack;
@@ -101,6 +103,9 @@ describe.skipIf(!CHROMIUM)("the story, in the browser", () => {
     const order = await page.$$eval("main .conversation article, main .conversation aside.checkpoint", (els) => els.map((e) => e.getAttribute("aria-label")?.replace(/ message .*/, "")));
     expect(order).toEqual(["user", "assistant", "Checkpoint 1", "assistant", "Checkpoint 2", "assistant"]);
     expect(await axeViolations(page)).toEqual([]);
+    // The picture the documentation shows.
+    mkdirSync(DOCS, { recursive: true });
+    await page.screenshot({ path: join(DOCS, "viewer.png") });
   });
 
   it("shows a checkpoint's diff from the daemon, unified and side by side, file names as text", async () => {
