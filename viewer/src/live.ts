@@ -5,6 +5,8 @@ import type { ConversationMessage, ConversationRewind, Page, Task, TaskCheckpoin
 /** How often a shown task is asked whether it changed (the live tail). */
 export const POLL_MS = 1_500;
 const PAGE = 200;
+/** The first page is small: it is on screen sooner, the rest follows. */
+const FIRST_PAGE = 40;
 
 interface ConversationPage {
   cursor: string | undefined;
@@ -50,7 +52,7 @@ export function useTask(taskId: string, live = true): TaskView {
     let seen = "";
     pages.current = [];
     const conversationPath = (cursor: string | undefined) =>
-      `/api/v1/mesh/tasks/${taskId}/conversation?limit=${PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
+      `/api/v1/mesh/tasks/${taskId}/conversation?limit=${cursor ? PAGE : FIRST_PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
 
     /** Reads from the last page read (or the start) to the end, replacing that page. */
     async function readOn(): Promise<void> {
@@ -85,7 +87,9 @@ export function useTask(taskId: string, live = true): TaskView {
           if (task.messageCount < shown) pages.current = [];
           seen = mark;
           setState((s) => ({ ...s, task, error: undefined }));
-          await Promise.all([readOn(), sideLists()]);
+          const reading = first ?? readOn();
+          first = undefined;
+          await Promise.all([reading, sideLists()]);
         } else setState((s) => (s.error ? { ...s, error: undefined } : s));
       } catch (e) {
         seen = "";
@@ -93,6 +97,10 @@ export function useTask(taskId: string, live = true): TaskView {
       }
     }
 
+    // The conversation's first page is asked for at once, beside the task.
+    let first: Promise<void> | undefined = readOn();
+    // Its failure is the first tick's to report (and to retry).
+    first.catch(() => undefined);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const loop = async () => {
       await tick();
