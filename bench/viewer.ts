@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 import puppeteer from "puppeteer-core";
 import { existsSync } from "node:fs";
 import { startLocalStack } from "../stacks/local/stack.js";

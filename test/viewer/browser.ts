@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 import { existsSync } from "node:fs";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";

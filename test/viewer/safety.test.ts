@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 /**
  * The viewer with agent-written, hostile content, in a real headless
  * Chromium against the local stack (no daemon): nothing runs, links are

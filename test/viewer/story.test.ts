@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 /**
  * The README's story, in a real headless Chromium, against the local stack
  * with the reference daemon (`makima daemon` as its own process, real git):
