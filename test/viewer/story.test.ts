@@ -149,6 +149,22 @@ describe.skipIf(!CHROMIUM)("the story, in the browser", () => {
     await seeText(page, "Rewind undone");
     expect(g(worktree, "rev-parse", "HEAD")).toBe(shas[1]);
     expect(existsSync(join(worktree, "scratch.md"))).toBe(true);
+
+    // The same dry run from the CLI.
+    const dry = await s.run(["supervisor", "task-rewind", taskId, "--checkpoint", "1", "--dry-run"]);
+    expect(dry.stderr).toBe("");
+    expect(dry.code).toBe(0);
+    expect(dry.stdout.split("\n")).toEqual([
+      `Dry run: rewinding task ${taskId} to checkpoint 1 (${shas[0]!.slice(0, 7)}) would change 4 files:`,
+      `  deleted   ${HOSTILE_FILE}`,
+      "  deleted   login.ts",
+      "  modified  router.ts",
+      "  deleted   scratch.md  (uncommitted work, set aside: kept on a branch)  (a change the task did not make: refused without --force)",
+      "Nothing was changed.",
+      "",
+    ]);
+    expect(g(worktree, "rev-parse", "HEAD")).toBe(shas[1]);
+    expect(existsSync(join(worktree, "scratch.md"))).toBe(true);
   });
 
   it("forks from a checkpoint and compares the fork side by side: the conversation from the common point, the code between their latest checkpoints", async () => {

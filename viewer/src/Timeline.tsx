@@ -72,7 +72,8 @@ function Select({ id, label, value, options, onChange }: { id: string; label: st
 
 /** Everything the owner has, newest first: filters, infinite scroll on the API's cursors, new events as they come. */
 export function Timeline() {
-  const [f, setF] = useState<Filters>({ contractId: "", taskId: "", eventType: "", phase: "", span: "" });
+  // `#/?contract=<id>` opens the timeline filtered to a contract (the contract page links so).
+  const [f, setF] = useState<Filters>(() => ({ contractId: new URLSearchParams(location.hash.split("?")[1] ?? "").get("contract") ?? "", taskId: "", eventType: "", phase: "", span: "" }));
   const [contracts, setContracts] = useState<Contract[]>([]);
   const [items, setItems] = useState<HistoryEvent[]>([]);
   const [cursor, setCursor] = useState<string | null | undefined>(undefined);
