@@ -3,8 +3,9 @@
 /**
  * makima-history on AWS. Infrastructure is split by concern in stacks/:
  * storage (table, bucket, secret), realtime (daemon WebSocket relay),
- * api (HTTP API), cleanup (snapshot retention schedule). Lambda entry points
- * are listed in stacks/functions.ts. See docs/deploy.md.
+ * api (HTTP API), cleanup (snapshot retention schedule), viewerSite (the
+ * browser viewer's static files). Lambda entry points are listed in
+ * stacks/functions.ts. See docs/deploy.md.
  */
 export default $config({
   app(input) {
@@ -34,15 +35,18 @@ export default $config({
     const { createRealtime } = await import("./stacks/realtime");
     const { createApi } = await import("./stacks/api");
     const { createCleanup } = await import("./stacks/cleanup");
+    const { createViewerSite } = await import("./stacks/viewerSite");
 
     const storage = createStorage();
     const realtime = createRealtime(storage);
     const { api } = createApi(storage, realtime);
     createCleanup(storage);
+    const { site } = createViewerSite(api);
 
     return {
       stage: $app.stage,
       apiUrl: api.url,
+      viewerUrl: site.url,
       websocketUrl: realtime.ws.url,
       websocketManagementEndpoint: realtime.managementEndpoint,
       table: storage.table.name,

@@ -487,10 +487,27 @@ export async function runCostBench(): Promise<void> {
     const lgNote = langGraph.failedAt ? ` (the saver failed at message ${langGraph.failedAt.message}: its bill covers the messages before it)` : "";
     console.log(`\nLangGraph/ours: ×${(monthBill(langGraph, MONTHS) / monthBill(ours, MONTHS)).toFixed(2)} (month ${MONTHS})${lgNote}`);
     console.log(`\ncost ratio: ${(monthBill(plan, MONTHS) / monthBill(ours, MONTHS)).toFixed(2)}`);
+    console.log(`\n${viewerHourLine()}`);
     const bills = Object.fromEntries(designs.flatMap(([name, u]) => [[`${name}, $ month 1`, monthBill(u, 1)], [`${name}, $ month ${MONTHS}`, monthBill(u, MONTHS)]]));
     const ourLines = Object.fromEntries(Object.entries(monthLines(ours, MONTHS)).map(([line, d]) => [`this service, month ${MONTHS} ${line} $`, d]));
     writeBenchResult("cost", { ...bills, ...ourLines, "cost ratio": Number((monthBill(plan, MONTHS) / monthBill(ours, MONTHS)).toFixed(2)) });
   });
+}
+
+/**
+ * The viewer's live tail polls the task it shows (GET …/tasks/{id}: one
+ * HTTP request, one invocation, one item read) every VIEWER_POLL_MS, and
+ * reads the conversation again only when it moved. Priced per viewer-hour
+ * of an idle task, the invocation at VIEWER_POLL_LAMBDA_MS.
+ */
+const VIEWER_POLL_MS = 1_500;
+const VIEWER_POLL_LAMBDA_MS = 20;
+function viewerHourLine(): string {
+  const polls = 3_600_000 / VIEWER_POLL_MS;
+  const gbSeconds = (polls * VIEWER_POLL_LAMBDA_MS * PRICES.lambda.memoryGb) / 1000;
+  const dollars =
+    (polls * (PRICES.apiGateway.perMillionHttpRequests + PRICES.lambda.perMillionRequests + PRICES.dynamo.perMillionReads)) / 1e6 + gbSeconds * PRICES.lambda.perGbSecond;
+  return `viewer live tail (polling every ${VIEWER_POLL_MS} ms): ${formatNumber(polls)} requests per viewer-hour, $${formatNumber(dollars, 4)} per viewer-hour (HTTP API, Lambda at ${VIEWER_POLL_LAMBDA_MS} ms, 1 read unit each)`;
 }
 
 if (invokedDirectly(import.meta.url)) await runCostBench();

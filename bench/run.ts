@@ -19,6 +19,7 @@ const BENCHES = [
   { name: "partitions", file: "./partitions.ts", run: "runPartitionsBench" },
   { name: "cost", file: "./cost.ts", run: "runCostBench" },
   { name: "cli", file: "./cli.ts", run: "runCliBench" },
+  { name: "viewer", file: "./viewer.ts", run: "runViewerBench" },
 ] as const;
 
 async function main(): Promise<void> {

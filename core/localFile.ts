@@ -12,10 +12,12 @@ export interface LocalFile {
   s3Endpoint?: string;
   tableName?: string;
   bucketName?: string;
+  /** Opens the browser viewer signed in as the dev owner (the key rides in the fragment, which is never sent). */
+  viewerUrl?: string;
 }
 
 const REQUIRED = ["apiUrl", "wsUrl", "apiKey", "daemonKey", "ownerId"] as const;
-const OPTIONAL = ["dynamoEndpoint", "s3Endpoint", "tableName", "bucketName"] as const;
+const OPTIONAL = ["dynamoEndpoint", "s3Endpoint", "tableName", "bucketName", "viewerUrl"] as const;
 
 /** Checked by hand, not with zod: every `makima` command reads this file, and its start-up stays quick. */
 function problemsOf(value: unknown): string[] {

@@ -20,6 +20,10 @@ export const FileDiffInfo = z
     additions: z.int(),
     deletions: z.int(),
     hunks: z.array(DiffHunk).optional(),
+    /** In a rewind's preview: the file holds uncommitted work the rewind takes out of the worktree (kept under the safety ref, and on the branch or in the stash). */
+    setAside: z.boolean().optional(),
+    /** In a rewind's preview: a change the task did not make; the rewind refuses it unless forced. */
+    foreign: z.boolean().optional(),
   })
   .meta({ id: "FileDiffInfo" });
 export const DiffStats = z
@@ -76,6 +80,20 @@ export const GetCheckpointDiff = z.object({
   /** Presigned PUT the daemon uses when the diff would not fit in a WebSocket message. */
   uploadUrl: z.url().optional(),
 });
+/**
+ * A rewind's dry run: what `rewindToCheckpoint` to this commit would do to
+ * the worktree, nothing changed. Answered by `checkpointDiffResult`, its diff
+ * going from the worktree as it is now (uncommitted and untracked files
+ * included) to the commit, each file marked `setAside` / `foreign`.
+ */
+export const PreviewRewind = z.object({
+  type: z.literal("previewRewind"),
+  requestId,
+  taskId,
+  checkpointSha: Sha,
+  /** Presigned PUT the daemon uses when the preview would not fit in a WebSocket message. */
+  uploadUrl: z.url().optional(),
+});
 export const CreateBranch = z.object({
   type: z.literal("createBranch"),
   requestId,
@@ -118,6 +136,7 @@ export const DaemonCommand = z.discriminatedUnion("type", [
   GetCheckpointDiff,
   CreateBranch,
   SpawnTask,
+  PreviewRewind,
 ]);
 export type DaemonCommand = z.infer<typeof DaemonCommand>;
 

@@ -15,6 +15,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
 import bundlePlugins from "./bundlePlugins.mjs";
 import { LAMBDA_ENTRIES, LAMBDA_NODEJS, type LambdaEntry } from "./functions.js";
+import { buildViewer, VIEWER_DIST, viewerSizes } from "./viewer.js";
 
 /** The project root (this file lives in `<root>/stacks/`). */
 export const PROJECT_ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -171,6 +172,9 @@ async function main(): Promise<void> {
   const sizes = await buildFunctions(outDir);
   console.log(formatSizes(sizes));
   console.log(`\nbuilt ${sizes.length} functions in ${Date.now() - started} ms`);
+  await buildViewer();
+  const viewer = viewerSizes();
+  console.log(`built the viewer into ${relative(PROJECT_ROOT, VIEWER_DIST)}: JavaScript ${viewer.jsGzipBytes.toLocaleString("en-US")} bytes gzip, CSS ${viewer.cssGzipBytes.toLocaleString("en-US")} bytes gzip`);
 }
 
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href;

@@ -124,4 +124,4 @@ export const LAMBDA_NODEJS: LambdaNodejs = {
  * The infrastructure files sst.config.ts imports (the rest of stacks/ is
  * tooling: this list, the build, the type check, the local stack).
  */
-export const INFRA_STACK_FILES = ["stacks/api.ts", "stacks/cleanup.ts", "stacks/realtime.ts", "stacks/storage.ts"] as const;
+export const INFRA_STACK_FILES = ["stacks/api.ts", "stacks/cleanup.ts", "stacks/realtime.ts", "stacks/storage.ts", "stacks/viewerSite.ts"] as const;

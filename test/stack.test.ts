@@ -32,7 +32,7 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const rel = (path: string) => relative(ROOT, path).split("\\").join("/");
 
 /** Files in stacks/ that are tooling, not infrastructure: not imported by sst.config.ts. */
-const STACKS_TOOLING = ["stacks/build.ts", "stacks/functions.ts", "stacks/typecheck.ts"];
+const STACKS_TOOLING = ["stacks/build.ts", "stacks/functions.ts", "stacks/typecheck.ts", "stacks/viewer.ts"];
 
 function walk(node: ts.Node, visit: (node: ts.Node) => void): void {
   visit(node);
@@ -192,7 +192,8 @@ describe("sst.config.ts", () => {
   });
 
   it("outputs the URLs and names a client and an operator need", () => {
-    expect(Object.keys(dev.outputs).sort()).toEqual(["apiUrl", "bucket", "stage", "table", "websocketManagementEndpoint", "websocketUrl"]);
+    expect(Object.keys(dev.outputs).sort()).toEqual(["apiUrl", "bucket", "stage", "table", "viewerUrl", "websocketManagementEndpoint", "websocketUrl"]);
+    expect(source(dev.outputs.viewerUrl)).toBe("Viewer.url");
     expect(source(dev.outputs.apiUrl)).toBe("Api.url");
     expect(source(dev.outputs.websocketUrl)).toBe("Relay.url");
     expect(source(dev.outputs.table)).toBe("Table.name");

@@ -124,6 +124,8 @@ export const RewindTaskRequest = z
     branchName: BranchName.optional(),
     /** Go ahead even if the worktree holds changes the task did not make; they are kept under the safety ref. */
     force: z.boolean().optional(),
+    /** Change nothing: answer what the rewind would do to the worktree (a diff from it as it is to the checkpoint, files set aside and foreign changes marked). */
+    dryRun: z.boolean().optional(),
   })
   .refine((r) => r.checkpointId || r.checkpointSha, {
     message: "give checkpointId or checkpointSha",

@@ -111,10 +111,22 @@ export interface CheckpointDiff {
   stats: DiffStats;
 }
 
-/** The diff comes from the task's daemon; a large one arrives through a presigned S3 upload. */
-export async function checkpointDiff(ctx: ServiceContext, taskId: string, checkpointId: string): Promise<RelayOutcome<CheckpointDiff>> {
+/**
+ * The diff comes from the task's daemon; a large one arrives through a
+ * presigned S3 upload. Compared with the previous checkpoint, or with
+ * `against`: a checkpoint of another of the owner's tasks (a fork and its
+ * source share a repository), to compare two lines of work.
+ */
+export async function checkpointDiff(
+  ctx: ServiceContext,
+  taskId: string,
+  checkpointId: string,
+  against?: { taskId: string; checkpointId: string },
+): Promise<RelayOutcome<CheckpointDiff>> {
   const task = await ownedTask(ctx, taskId);
-  const { checkpoint, previous } = await checkpoints.getCheckpointInfo(ctx.db, task, checkpointId);
+  const info = await checkpoints.getCheckpointInfo(ctx.db, task, checkpointId);
+  const { checkpoint } = info;
+  const previous = against ? await checkpoints.getCheckpoint(ctx.db, await ownedTask(ctx, against.taskId), against.checkpointId) : info.previous;
   const operationId = newId();
   const transferKey = blobKeys.transfer(task.ownerId, `diff-${operationId}`);
   const op = await ctx.relay.dispatch(

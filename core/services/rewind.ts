@@ -25,7 +25,7 @@ export interface CodeRewindResult {
   safetyRef?: string;
 }
 
-async function checkpointFor(ctx: ServiceContext, task: TaskRecord, req: { checkpointId?: string; checkpointSha?: string }) {
+export async function checkpointFor(ctx: ServiceContext, task: TaskRecord, req: { checkpointId?: string; checkpointSha?: string }) {
   if (req.checkpointId) return checkpoints.getCheckpoint(ctx.db, task, req.checkpointId);
   return checkpoints.findCheckpointBySha(ctx.db, task, req.checkpointSha!);
 }

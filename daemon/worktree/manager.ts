@@ -8,7 +8,7 @@ import { RewindJournalDir, type RecoveredRewind, type RewindJournal, type Rewind
 import { diffTrees, emptyTree, exists, refExists, revParse, snapshot, verifyCommit } from "./plumbing.js";
 import { stash, type StashOutcome } from "./preserve.js";
 import { SAFETY_REF_PREFIX, TASK_BRANCH_PREFIX } from "./refs.js";
-import { assertRewindOptions, recoverRewind, rewindWorktree, type RewindOptions, type RewindOutcome } from "./rewind.js";
+import { assertRewindOptions, previewRewindWorktree, recoverRewind, rewindWorktree, type RewindOptions, type RewindOutcome } from "./rewind.js";
 import { restoreSafetyRef, writeSafetyRef, type UndoOutcome } from "./safety.js";
 import { writeTaskState, type TaskStateFingerprint } from "./task-state.js";
 import { worktreeFromRepo } from "./fromRepo.js";
@@ -253,6 +253,12 @@ export class WorktreeManager {
       await this.refuseIfRunning(taskId);
       return rewindWorktree(await this.dirFor(taskId), taskId, options, this.journal);
     });
+  }
+
+  /** What a rewind to `checkpointSha` would change, nothing changed (under the task's lock, so no rewind runs meanwhile). */
+  async previewRewind(taskId: string, checkpointSha: string): Promise<GitDiffInfo> {
+    assertTaskId(taskId);
+    return this.locked(taskId, async () => previewRewindWorktree(await this.dirFor(taskId), taskId, checkpointSha));
   }
 
   /** The rewind has been reported: its journal entry goes. */

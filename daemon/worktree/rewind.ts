@@ -1,9 +1,10 @@
 import type { PreserveMode } from "../../core/models.js";
-import type { PreservedState } from "../../core/protocol.js";
+import type { GitDiffInfo, PreservedState } from "../../core/protocol.js";
+import { diffCommits } from "./diff.js";
 import { BranchExistsError, ForeignChangesError, ValidationError } from "./errors.js";
 import { git } from "./git.js";
 import type { RecoveredRewind, RewindJournal, RewindJournalDir } from "./journal.js";
-import { commitTree, refExists, snapshot, userIdentity, verifyCommit } from "./plumbing.js";
+import { commitTree, diffTrees, refExists, snapshot, userIdentity, verifyCommit } from "./plumbing.js";
 import { nextPreservedBranch, stash } from "./preserve.js";
 import { restoreSafetyRef, writeSafetyRef } from "./safety.js";
 import { foreignChanges, writeTaskState } from "./task-state.js";
@@ -148,4 +149,32 @@ export async function recoverRewind(dir: string, journal: RewindJournal): Promis
   if (journal.step !== "done") await resetTo(dir, journal.taskId, journal.target);
   const message = `${journal.message ?? `Rewound to ${journal.target.slice(0, 12)}; previous state saved as ${journal.safetyRef}`} (completed after the daemon restarted)`;
   return { success: true, message, safetyRef: journal.safetyRef, ...(journal.preservedAs ? { preservedAs: journal.preservedAs } : {}) };
+}
+
+/**
+ * What `rewindWorktree` to `checkpointSha` would do, nothing changed (the
+ * worktree, its index and refs stay as they are; the capture writes only
+ * git objects): the diff from the worktree as it is now (uncommitted and
+ * untracked files included, ignored ones not) to the commit, each file that
+ * holds uncommitted work marked `setAside` and each change the task did not
+ * make marked `foreign`. The caller holds the task's lock.
+ */
+export async function previewRewindWorktree(dir: string, taskId: string, checkpointSha: string): Promise<GitDiffInfo> {
+  assertTaskId(taskId);
+  assertSha(checkpointSha, "checkpoint SHA");
+  const target = await verifyCommit(dir, checkpointSha);
+  const snap = await snapshot(dir);
+  const [diff, uncommitted, foreign] = await Promise.all([
+    diffCommits(dir, snap.tree, target),
+    diffTrees(dir, snap.headTree, snap.tree),
+    foreignChanges(dir, taskId, snap, []),
+  ]);
+  const setAside = new Set(uncommitted.map((c) => c.path));
+  const notOurs = new Set(foreign);
+  const files = diff.files.map((f) => ({
+    ...f,
+    ...(setAside.has(f.path) || (f.oldPath !== undefined && setAside.has(f.oldPath)) ? { setAside: true } : {}),
+    ...(notOurs.has(f.path) ? { foreign: true } : {}),
+  }));
+  return { files, stats: diff.stats };
 }

@@ -11,7 +11,9 @@ import {
   type CreateConversationSnapshot,
   type DaemonMessage,
   type GetCheckpointDiff,
+  type GitDiffInfo,
   type PreservedState,
+  type PreviewRewind,
   type RewindToCheckpoint,
   type SpawnTask,
   type UndoRewind,
@@ -126,6 +128,8 @@ export class CommandHandler {
         return this.branch(command);
       case "spawnTask":
         return this.spawn(command);
+      case "previewRewind":
+        return this.preview(command);
     }
   }
 
@@ -169,7 +173,15 @@ export class CommandHandler {
   }
 
   private async diff(c: Cmd<typeof GetCheckpointDiff>): Promise<Reply> {
-    const diff = await this.options.manager.getDiff(c.taskId, c.previousSha, c.checkpointSha);
+    return this.diffReply(c, await this.options.manager.getDiff(c.taskId, c.previousSha, c.checkpointSha));
+  }
+
+  /** A rewind's dry run: answered like a diff, from the worktree as it is to the checkpoint. */
+  private async preview(c: Cmd<typeof PreviewRewind>): Promise<Reply> {
+    return this.diffReply(c, await this.options.manager.previewRewind(c.taskId, c.checkpointSha));
+  }
+
+  private async diffReply(c: { requestId: string; taskId: string; uploadUrl?: string }, diff: GitDiffInfo): Promise<Reply> {
     const reply: Reply = { type: "checkpointDiffResult", requestId: c.requestId, taskId: c.taskId, success: true, diff };
     if (Buffer.byteLength(JSON.stringify(reply)) <= MAX_INLINE_PAYLOAD_BYTES) return reply;
     if (!c.uploadUrl) throw new WorktreeError("too_large", "the diff is over 100 KB and the command carried no upload URL");

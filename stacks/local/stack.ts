@@ -8,6 +8,7 @@ import { createApp } from "../../functions/http/app.js";
 import { freePort, startEmulators } from "./emulators.js";
 import { startWsGateway } from "./gateway.js";
 import { serveApi } from "./http.js";
+import { withViewer } from "./viewer.js";
 
 /**
  * The whole service on one machine: DynamoDB Local and s3rver, the Hono app
@@ -50,7 +51,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   await runtime.db.blobs.ensureBucket();
 
   const app = createApp(runtime);
-  const http: ServerType = await serveApi(app.fetch, { port });
+  // The browser viewer at `/` (built files from dist/viewer), the API everywhere else.
+  const http: ServerType = await serveApi(withViewer(app.fetch), { port });
 
   // Same port as wsManagementEndpoint: WebSocket upgrades and @connections share it, as on API Gateway.
   const gateway = await startWsGateway(runtime, { port: wsPort });

@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import * as owners from "../../core/store/owners.js";
 import { startLocalStack } from "./stack.js";
 import { startCleanupTimer } from "./cleanupTimer.js";
+import { ensureViewerBuilt, viewerSignInUrl } from "../viewer.js";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { LOCAL_DIR, LOCAL_FILE, writeLocalFile, type LocalFile } from "../../core/localFile.js";
 import { assertPortFree, cursorSecretFor, prettyLogsOnTerminal, registerLocalProfile } from "./startSupport.js";
@@ -53,6 +54,7 @@ try {
 }
 if (dataDir) mkdirSync(dataDir, { recursive: true });
 prettyLogsOnTerminal();
+await ensureViewerBuilt();
 
 const stack = await startLocalStack({ dataDir, port, wsPort, loopback: true, config: { cursorSecret: cursorSecretFor(dataDir) } }).catch((error: Error) => {
   console.error(`makima-history: the local stack did not start: ${error.message.split("\n")[0]}`);
@@ -96,6 +98,7 @@ const file: LocalFile = {
   s3Endpoint: stack.config.s3Endpoint,
   tableName: stack.config.tableName,
   bucketName: stack.config.bucketName,
+  viewerUrl: viewerSignInUrl(stack.apiUrl, dev.apiKey),
 };
 writeLocalFile(file);
 const profileFile = registerLocalProfile({ apiUrl: stack.apiUrl, apiKey: dev.apiKey, wsUrl: stack.wsUrl, daemonKey: dev.daemonKey });
@@ -108,6 +111,7 @@ stoppers.push(() => cleanup.stop());
 console.log(`makima-history is running locally${inMemory ? " (in memory: nothing is kept)" : ` (data in ${join(LOCAL_DIR, "data")})`}
 
   HTTP API     ${stack.apiUrl}        docs: ${stack.apiUrl}/api/v1/docs
+  viewer       ${file.viewerUrl}
   WebSocket    ${stack.wsUrl}
   DynamoDB     ${stack.config.dynamoEndpoint}   table ${stack.config.tableName}
   S3           ${stack.config.s3Endpoint}   bucket ${stack.config.bucketName}

@@ -216,6 +216,18 @@ declare namespace sst.aws {
   class Function extends SstLinkable {
     constructor(name: string, args: SstFunctionArgs);
   }
+
+  interface StaticSiteArgs {
+    path?: SstInput<string>;
+    build?: SstInput<{ command: SstInput<string>; output: SstInput<string> }>;
+    environment?: SstInput<Record<string, SstInput<string>>>;
+    errorPage?: SstInput<string>;
+    indexPage?: string;
+  }
+  class StaticSite extends SstLinkable {
+    constructor(name: string, args?: StaticSiteArgs);
+    readonly url: SstOutput<string>;
+  }
 }
 
 interface SstAppInput {

@@ -93,6 +93,7 @@ function replyTypeOf(commandType: string): string {
     getCheckpointDiff: "checkpointDiffResult",
     createBranch: "branchCreated",
     spawnTask: "taskSpawned",
+    previewRewind: "checkpointDiffResult",
   };
   return replies[commandType] ?? "error";
 }

@@ -117,10 +117,14 @@ describe("the local server answers what Node refuses as JSON", () => {
       expect(res.status).toBe(413);
       expect(await res.json()).toMatchObject({ error: { code: "body_too_large" } });
     }
-    const chunks = (async function* () {
-      for (let i = 0; i < 40; i++) yield Buffer.alloc(512 * 1024, "b");
-    })();
-    const streamed = await fetch(`${base}/api/v1/contracts`, { method: "POST", headers, body: ReadableStream.from(chunks), duplex: "half" } as RequestInit);
+    let sent = 0;
+    const chunks = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ < 40) controller.enqueue(new Uint8Array(512 * 1024).fill(98));
+        else controller.close();
+      },
+    });
+    const streamed = await fetch(`${base}/api/v1/contracts`, { method: "POST", headers, body: chunks, duplex: "half" } as RequestInit);
     expect(streamed.status).toBe(413);
     expect(await streamed.json()).toMatchObject({ error: { code: "body_too_large" } });
     const longUrl = await fetch(`${base}/api/v1/contracts?cursor=${"a".repeat(20_000)}`, { headers });

@@ -135,6 +135,14 @@ export async function runStacks(options: RunOptions): Promise<Deployment> {
     }
   }
 
+  class StaticSite extends Component {
+    readonly url = this.out<string>("url");
+    constructor(name: string, args: Args = {}) {
+      super("sst.aws.StaticSite", name, args);
+      record(this);
+    }
+  }
+
   class ApiGatewayV2 extends Component {
     readonly url = this.out<string>("url");
     constructor(name: string, args: Args = {}) {
@@ -199,7 +207,7 @@ export async function runStacks(options: RunOptions): Promise<Deployment> {
       if (target !== Function) throw new Error("the stand-in applies $transform to sst.aws.Function only");
       functionTransforms.push(transform);
     },
-    sst: { Secret, aws: { Dynamo, Bucket, ApiGatewayV2, ApiGatewayWebSocket, CronV2, Function } },
+    sst: { Secret, aws: { Dynamo, Bucket, ApiGatewayV2, ApiGatewayWebSocket, CronV2, Function, StaticSite } },
     aws: { apigatewayv2: { RouteResponse } },
   };
 

@@ -35,6 +35,16 @@ import {
   TaskSnapshotParams,
 } from "../route.js";
 
+const DiffAgainstQuery = z
+  .object({
+    againstTaskId: z.uuid().optional().describe("With againstCheckpointId: compare with that task's checkpoint instead of the previous one"),
+    againstCheckpointId: z.uuid().optional(),
+  })
+  .refine((q) => (q.againstTaskId === undefined) === (q.againstCheckpointId === undefined), {
+    message: "give againstTaskId and againstCheckpointId together",
+    path: ["againstCheckpointId"],
+  });
+
 export const checkpointRoutes = router();
 
 checkpointRoutes.openapi(
@@ -93,14 +103,16 @@ checkpointRoutes.openapi(
     path: "/api/v1/mesh/tasks/{id}/checkpoints/{cid}/diff",
     tags: ["checkpoints"],
     summary: "The code diff a checkpoint made (from the task's daemon)",
-    description: "Compared with the previous checkpoint, or with the commit's parent for the first one. Large diffs travel through S3.",
+    description:
+      "Compared with the previous checkpoint, or with the commit's parent for the first one; with `againstTaskId` and `againstCheckpointId`, with that checkpoint of another of your tasks (a fork and its source: two lines of work side by side). Large diffs travel through S3.",
     security: bearer,
-    request: { params: TaskCheckpointParams },
+    request: { params: TaskCheckpointParams, query: DiffAgainstQuery },
     responses: { 200: json(CheckpointDiff), 202: acceptedResponse, ...failures({ input: true, relayed: true, also: [404] }) },
   }),
   async (c) => {
     const { id, cid } = c.req.valid("param");
-    const outcome = await checkpointDiff(c.get("service"), id, cid);
+    const { againstTaskId, againstCheckpointId } = c.req.valid("query");
+    const outcome = await checkpointDiff(c.get("service"), id, cid, againstTaskId && againstCheckpointId ? { taskId: againstTaskId, checkpointId: againstCheckpointId } : undefined);
     return outcome.pending ? c.json(accepted(outcome.operationId), 202) : c.json(outcome.result, 200);
   },
 );

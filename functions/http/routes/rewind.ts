@@ -1,5 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
-import { CodeRewindResult, CodeRewindView, ContinueTaskResult, ConversationRewindResult, ForkResult, RestoreResult, ResumeFromCheckpointResult, UndoRewindResult } from "../../../core/responses.js";
+import { CheckpointDiff, CodeRewindResult, CodeRewindView, ContinueTaskResult, ConversationRewindResult, ForkResult, RestoreResult, ResumeFromCheckpointResult, UndoRewindResult } from "../../../core/responses.js";
 import {
   ContinueTaskRequest,
   ForkTaskRequest,
@@ -13,6 +13,8 @@ import {
 import { codeRewindsOf, restoreTaskConversation, rewindTask, rewindTaskConversation, undoRewind } from "../../../core/services/rewind.js";
 import { forkTask, resumeFromCheckpoint } from "../../../core/services/fork.js";
 import { continueTask } from "../../../core/services/resume.js";
+import { previewRewind } from "../../../core/services/rewindPreview.js";
+import * as z from "zod";
 import { ownedTask } from "../../../core/services/context.js";
 import { conversationRewindsOf } from "../../../core/services/history.js";
 import { ConversationRewind } from "../../../core/models.js";
@@ -29,17 +31,22 @@ rewindRoutes.openapi(
     tags: ["rewind"],
     summary: "Rewind a task's code to a checkpoint",
     description:
-      "Before anything changes, the daemon saves the worktree (commits, staged, unstaged and untracked files) under `safetyRef`, whatever `preserveMode`: `discard` keeps nothing else, `create_branch` also keeps it on a branch, `stash` in a stash. Changes in the worktree that the task did not make refuse the rewind (409 `foreign_changes`) unless `force: true`. Undo with POST …/rewind/undo.",
+      "Before anything changes, the daemon saves the worktree (commits, staged, unstaged and untracked files) under `safetyRef`, whatever `preserveMode`: `discard` keeps nothing else, `create_branch` also keeps it on a branch, `stash` in a stash. Changes in the worktree that the task did not make refuse the rewind (409 `foreign_changes`) unless `force: true`. Undo with POST …/rewind/undo. With `dryRun: true` nothing changes and nothing is recorded: the answer is what the rewind would do, as a diff from the worktree as it is now to the checkpoint (a `CheckpointDiff` whose files carry `setAside` for uncommitted work the rewind takes out of the worktree and `foreign` for changes the task did not make).",
     security: bearer,
     request: { params: IdParam, headers: IdempotencyHeader, body: jsonBody(RewindTaskRequest.strict()) },
     responses: {
-      200: json(CodeRewindResult),
+      200: json(z.union([CodeRewindResult, CheckpointDiff])),
       202: acceptedResponse,
       ...failures({ body: true, idempotent: true, relayed: true, also: [404, 409] }),
     },
   }),
   async (c) => {
-    const outcome = await rewindTask(c.get("service"), c.req.valid("param").id, c.req.valid("json"));
+    const request = c.req.valid("json");
+    if (request.dryRun) {
+      const preview = await previewRewind(c.get("service"), c.req.valid("param").id, request);
+      return preview.pending ? c.json(accepted(preview.operationId), 202) : c.json(preview.result, 200);
+    }
+    const outcome = await rewindTask(c.get("service"), c.req.valid("param").id, request);
     return outcome.pending ? c.json(accepted(outcome.operationId), 202) : c.json(outcome.result, 200);
   },
 );

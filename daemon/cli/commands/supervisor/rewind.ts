@@ -6,6 +6,7 @@ import { resolveContract, resolveTask, uuidArg } from "../../config.js";
 import { usage } from "../../errors.js";
 import { shortSha } from "../../render.js";
 import type { CodeRewindResult, RestoreResult, SupervisorRewindResult } from "../../../../core/responses.js";
+import type { FileDiffInfo } from "../../../../core/protocol.js";
 import { checkpointByNumber, checkpointNumberArg, commonOptions, confirm, intOption, session, timeArg, withSpinner, namer, type ApiOpts } from "../common.js";
 
 /** `makima supervisor task-rewind | undo-rewind | rewind-conversation | restore-conversation`: go back, and undo going back. */
@@ -20,15 +21,27 @@ export function rewindCommands(sup: Command, names?: Record<string, string>): vo
       .addOption(new Option("--preserve <mode>", "what to do with the work after it: keep it on a branch, in a stash, or discard it").choices(["discard", "create_branch", "stash"]).default("create_branch"))
       .option("--branch-name <name>", "the branch that keeps the work (with --preserve create_branch)")
       .option("--force", "go ahead even if the worktree holds changes the task did not make")
+      .option("--dry-run", "change nothing: list the files the rewind would change and those it would set aside")
       .option("-y, --yes", "do not ask before discarding work"),
     ["text", "json"],
     "text",
-  ).action(async (taskArg: string | undefined, opts: ApiOpts & { checkpoint: string; preserve: string; branchName?: string; force?: boolean; yes?: boolean }) => {
+  ).action(async (taskArg: string | undefined, opts: ApiOpts & { checkpoint: string; preserve: string; branchName?: string; force?: boolean; dryRun?: boolean; yes?: boolean }) => {
     const taskId = resolveTask(taskArg);
     const n = checkpointNumberArg(opts.checkpoint);
     if (opts.branchName && opts.preserve !== "create_branch") throw usage("--branch-name goes with --preserve create_branch");
     const { out, api } = session(opts);
     const checkpoint = await checkpointByNumber(api, taskId, n);
+    if (opts.dryRun) {
+      const preview = await api.relayed(
+        (r) => r.CheckpointDiff,
+        "POST",
+        `/api/v1/mesh/tasks/${taskId}/rewind`,
+        { checkpointId: checkpoint.id, preserveMode: opts.preserve, dryRun: true },
+        `asking the daemon what a rewind of task ${taskId.slice(-8)} to checkpoint ${n} would change…`,
+      );
+      if (opts.format === "json") return out.json(preview);
+      return out.lines(previewText(taskId, n, checkpoint.commitSha, opts.preserve, preview.files));
+    }
     if ((opts.preserve === "discard" || opts.force) && !opts.yes) {
       const c = out.ce;
       const kept =
@@ -174,4 +187,16 @@ export function rewindText(taskId: string, r: CodeRewindResult | { operationId: 
     kept,
     `Safety ref ${r.safetyRef}: \`makima task restore ${taskId}\` puts everything back.`,
   ];
+}
+
+/** A rewind's dry run in words: each file the rewind would change, and what is set aside. */
+export function previewText(taskId: string, n: number, sha: string, preserve: string, files: FileDiffInfo[]): string[] {
+  const where = preserve === "create_branch" ? "kept on a branch" : preserve === "stash" ? "kept in a stash" : "kept under the safety ref only";
+  const head = `Dry run: rewinding task ${taskId} to checkpoint ${n} (${shortSha(sha)}) would change ${files.length} file${files.length === 1 ? "" : "s"}${files.length ? ":" : "."}`;
+  const width = Math.max(0, ...files.map((f) => f.action.length));
+  const lines = files.map(
+    (f) =>
+      `  ${f.action.padEnd(width)}  ${f.path}${f.setAside ? `  (uncommitted work, set aside: ${where})` : ""}${f.foreign ? "  (a change the task did not make: refused without --force)" : ""}`,
+  );
+  return [head, ...lines, "Nothing was changed."];
 }
