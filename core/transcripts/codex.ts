@@ -68,7 +68,7 @@ export function parseCodex(text: string, file: string): Transcript {
       calls.set(call.id, call);
       stats.toolCalls++;
       const last = messages.at(-1);
-      if (last?.role === "assistant" && last.toolCalls && last.toolCalls.length < 100) last.toolCalls.push(call);
+      if (last?.role === "assistant" && !last.content.startsWith("<thinking>") && (last.toolCalls?.length ?? 0) < 100) last.toolCalls = [...(last.toolCalls ?? []), call];
       else messages.push(messageOf({ id: idOf(n), role: "assistant", content: "", toolCalls: [call], timestamp: at }, file, n));
     } else if (item === "function_call_output" || item === "custom_tool_call_output") {
       const o = lineOf(OutputItem, p, file, n);
