@@ -55,7 +55,8 @@ export function derivedId(seed: string, at: Date): string {
   return uuidv7({ msecs: Math.max(0, at.getTime()), random: Uint8Array.from(Buffer.from(digest(seed).slice(0, 32), "hex")) });
 }
 
-const firstTime = (messages: TranscriptMessage[]) => new Date(messages[0]?.timestamp ?? 0);
+/** When a transcript's messages began (the epoch for one whose times are the import's: its ids must not change with them). */
+const firstTime = (messages: TranscriptMessage[], t?: Transcript) => new Date(t?.timed === false ? 0 : (messages[0]?.timestamp ?? 0));
 const taskIdFor = (ownerId: string, sourceId: string, at: Date) => derivedId(`${ownerId}\n${sourceId}`, at);
 
 /** A transcript's text parsed, its line errors as a 400 naming the file and line. */
@@ -76,7 +77,7 @@ export async function importTranscript(ctx: ServiceContext, transcript: Transcri
   if (ctx.principal.contractId && !contract) throw badRequest("a tool key's tasks belong to its contract: give contractId", "contractId");
   const owner = ctx.principal.ownerId;
   const parent = options.parentTaskId ? await ownedTask(ctx, options.parentTaskId) : undefined;
-  const id = taskIdFor(owner, transcript.sourceId, firstTime(transcript.messages));
+  const id = taskIdFor(owner, transcript.sourceId, firstTime(transcript.messages, transcript));
   const name = (options.name ?? transcript.name ?? transcript.sourceId).slice(0, 200) || "imported";
   const { task, created } = await createOnce(ctx, id, {
     name,
@@ -150,7 +151,7 @@ async function forkFor(ctx: ServiceContext, parent: TaskRecord, t: Transcript, b
   const fresh = (await tasks.getTaskRecord(ctx.db, parent.ownerId, parent.id)) ?? parent;
   const closed = await segments.closeSegments(ctx.db, fresh);
   const position = after ? await segments.positionOfMessage(ctx.db, closed, after) : 0;
-  const id = derivedId(`${parent.ownerId}\n${t.sourceId}\nbranch:${branchId}`, firstTime(messages));
+  const id = derivedId(`${parent.ownerId}\n${t.sourceId}\nbranch:${branchId}`, firstTime(messages, t));
   const { task } = await createOnce(
     ctx,
     id,
@@ -179,13 +180,14 @@ async function appendPages(ctx: ServiceContext, task: TaskRecord, t: Transcript,
     const page = messages.slice(i, i + IMPORT_PAGE);
     const out = await conversationAppend.appendMessages(ctx.db, current, page);
     appended += out.appended;
+    if (out.appended === 0) continue;
     await recordPageEvent(ctx, current, phase, t, page);
-    if (out.appended > 0) current = (await tasks.getTaskRecord(ctx.db, task.ownerId, task.id)) ?? current;
+    current = (await tasks.getTaskRecord(ctx.db, task.ownerId, task.id)) ?? current;
   }
   return appended;
 }
 
-/** A page's `chat`/`imported` event, at its first message's time; its id is fixed by the page, so writing it again changes nothing. */
+/** A page's `chat`/`imported` event, at its first message's time; its id is fixed by the page, so a page written again (after a failure) overwrites it. */
 async function recordPageEvent(ctx: ServiceContext, task: TaskRecord, phase: Awaited<ReturnType<typeof phaseOf>>, t: Transcript, page: TranscriptMessage[]): Promise<void> {
   const at = firstTime(page);
   const event = HistoryEvent.parse({

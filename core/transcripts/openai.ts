@@ -72,6 +72,7 @@ export function parseOpenAi(text: string, file: string, now = new Date()): Trans
     messages,
     branches: [],
     stats,
+    timed: list.some(({ value }) => typeof (value as { timestamp?: unknown })?.timestamp === "string"),
   };
 }
 

@@ -49,6 +49,8 @@ export const Transcript = z.object({
   messages: z.array(TranscriptMessage),
   branches: z.array(TranscriptBranch),
   stats: TranscriptStats,
+  /** False when the messages' times are the import's (the transcript has none of its own). */
+  timed: z.boolean().optional(),
 });
 export type Transcript = z.infer<typeof Transcript>;
 
