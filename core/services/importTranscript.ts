@@ -2,6 +2,7 @@ import { v7 as uuidv7 } from "uuid";
 import { HistoryEvent, type TaskRecord } from "../models.js";
 import { actorOf } from "../auth.js";
 import { badRequest, conflict, DomainError } from "../errors.js";
+import { timeOfId } from "../ids.js";
 import { digest, type Transcript, type TranscriptMessage, TranscriptLineError, type TranscriptFormat } from "../transcripts/transcript.js";
 import { parseTranscript } from "../transcripts/formats.js";
 import * as conversationAppend from "../store/conversationAppend.js";
@@ -128,7 +129,7 @@ async function appendTranscript(ctx: ServiceContext, task: TaskRecord, t: Transc
   const appended = await appendPages(ctx, task, t, t.messages);
   const forks: ImportResult["forks"] = [];
   for (const branch of t.branches) {
-    const fork = await forkFor(ctx, task, t, branch.id, branch.forkAfterMessageId, branch.messages);
+    const fork = await forkFor(ctx, task, t, branch.id, branch.forkAfterMessageId);
     forks.push({ taskId: fork.id, branchId: branch.id, forkedAtMessageId: branch.forkAfterMessageId, messages: branch.messages.length, appended: await appendPages(ctx, fork, t, branch.messages) });
   }
   return {
@@ -147,11 +148,12 @@ async function appendTranscript(ctx: ServiceContext, task: TaskRecord, t: Transc
 }
 
 /** The fork of `parent` a branch lives in: sharing the parent's conversation up to the branch point. */
-async function forkFor(ctx: ServiceContext, parent: TaskRecord, t: Transcript, branchId: string, after: string | null, messages: TranscriptMessage[]): Promise<TaskRecord> {
+async function forkFor(ctx: ServiceContext, parent: TaskRecord, t: Transcript, branchId: string, after: string | null): Promise<TaskRecord> {
   const fresh = (await tasks.getTaskRecord(ctx.db, parent.ownerId, parent.id)) ?? parent;
   const closed = await segments.closeSegments(ctx.db, fresh);
   const position = after ? await segments.positionOfMessage(ctx.db, closed, after) : 0;
-  const id = derivedId(`${parent.ownerId}\n${t.sourceId}\nbranch:${branchId}`, firstTime(messages, t));
+  // Dated as its parent, whatever page of the branch comes first: every page finds the same fork.
+  const id = derivedId(`${parent.ownerId}\n${t.sourceId}\nbranch:${branchId}`, timeOfId(parent.id));
   const { task } = await createOnce(
     ctx,
     id,

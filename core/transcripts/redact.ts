@@ -13,7 +13,7 @@ import type { ConversationMessage } from "../models.js";
 
 const OWN_RULES = [
   { name: "makima-key", pattern: "/\\bmk[td]?_[A-Za-z0-9_-]{16,}/" },
-  { name: "env-secret", pattern: "/(?<=^\\s*(?:export\\s+)?[A-Za-z0-9_]*(?:SECRET|TOKEN|PASSWORD|PASSWD|API_KEY|APIKEY|PRIVATE_KEY|ACCESS_KEY)[A-Za-z0-9_]*\\s*=\\s*)[^\\s\"'`]{6,}/im" },
+  { name: "env-secret", pattern: "/(?<=^\\s*(?:export\\s+)?[A-Za-z0-9_]*(?:SECRET|TOKEN|PASSWORD|PASSWD|API_KEY|APIKEY|PRIVATE_KEY|ACCESS_KEY)[A-Za-z0-9_]*\\s*=\\s*)[^\\s\"'`]{6,}/m" },
   { name: "bearer-token", pattern: "/(?<=\\bBearer\\s+)[A-Za-z0-9._~+/=-]{20,}/" },
 ];
 

@@ -7,6 +7,7 @@ import { taskCommand } from "./commands/task.js";
 import { checkpointCommand } from "./commands/checkpoint.js";
 import { keysCommand } from "./commands/keys.js";
 import { daemonCommand } from "./commands/daemon.js";
+import { exportCommand, importCommand } from "./commands/importExport.js";
 
 /**
  * `makima`: history, resume, rewind and fork from the terminal, over the
@@ -35,6 +36,8 @@ export function buildProgram(): Command {
   program.addCommand(supervisorCommand());
   program.addCommand(keysCommand());
   program.addCommand(daemonCommand());
+  program.addCommand(importCommand());
+  program.addCommand(exportCommand());
   program.addHelpText(
     "after",
     `
