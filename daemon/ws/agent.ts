@@ -10,6 +10,7 @@ import { assertTaskId } from "../worktree/validate.js";
 import { commitHookEnv, installCommitHooks, type JournalEntry } from "../worktree/commitHook.js";
 import { AgentOutput, type AgentEvent } from "./agentOutput.js";
 import type { Reporter } from "./reporter.js";
+import { lineTranslator, type AgentFormat, type LineTranslator } from "./agentFormats.js";
 
 /**
  * Runs a task's agent: the configured command (an argument vector, no shell)
@@ -45,6 +46,8 @@ export interface AgentRunnerOptions {
   commitPollMs?: number;
   /** How often the agent's stdout and commit journal are read; default 20 ms. */
   outputPollMs?: number;
+  /** What the agent's lines are (agentFormats.ts); default `makima`, a message a line. */
+  agentFormat?: AgentFormat;
 }
 
 export interface AgentStart {
@@ -74,6 +77,8 @@ interface RunningAgent {
   timers: NodeJS.Timeout[];
   interrupted: boolean;
   exited: Promise<void>;
+  /** Its lines as messages, per the agent format (one translator a run: it joins results to calls). */
+  translate: LineTranslator;
 }
 
 type StoredMessage = NewConversationMessage & { id: string };
@@ -176,6 +181,7 @@ export class AgentRunner {
       timers: [],
       interrupted: false,
       exited: Promise.resolve(),
+      translate: lineTranslator(this.options.agentFormat ?? "makima"),
     };
     this.running.set(start.taskId, agent);
     this.options.log(`task ${start.taskId}: agent started (pid ${child.pid}) in ${start.cwd}`);
@@ -240,8 +246,7 @@ export class AgentRunner {
     let messages: StoredMessage[] = [];
     for (const event of events) {
       if ("line" in event) {
-        const message = this.messageOf(agent.start.taskId, event.line);
-        if (message) messages.push(message);
+        messages.push(...this.messagesOf(agent, event.line));
         continue;
       }
       await this.queueMessages(agent, messages);
@@ -258,24 +263,29 @@ export class AgentRunner {
     await appendFile(path.join(this.taskDir(taskId), "messages.jsonl"), messages.map((m) => `${JSON.stringify(m)}\n`).join(""));
   }
 
-  private messageOf(taskId: string, line: string): StoredMessage | undefined {
+  private messagesOf(agent: RunningAgent, line: string): StoredMessage[] {
+    const taskId = agent.start.taskId;
     const text = line.trim();
-    if (!text) return undefined;
+    if (!text) return [];
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
       this.options.log(`task ${taskId}: agent: ${text.slice(0, 500)}`);
-      return undefined;
+      return [];
     }
-    const parsed = NewConversationMessage.safeParse(json);
-    if (!parsed.success) {
-      this.options.log(`task ${taskId}: ignored a line that is not a message: ${parsed.error.issues[0]?.message ?? ""}`);
-      return undefined;
+    const out: StoredMessage[] = [];
+    for (const value of agent.translate(json) ?? [json]) {
+      const parsed = NewConversationMessage.safeParse(value);
+      if (!parsed.success) {
+        this.options.log(`task ${taskId}: ignored a line that is not a message: ${parsed.error.issues[0]?.message ?? ""}`);
+        continue;
+      }
+      // The id is fixed here, once, so that a resend of the same message is recognised.
+      // Whole, however large: one too large for a WebSocket message is uploaded through S3 when sent.
+      out.push({ ...parsed.data, id: parsed.data.id ?? newId(), timestamp: parsed.data.timestamp ?? new Date().toISOString() });
     }
-    // The id is fixed here, once, so that a resend of the same message is recognised.
-    // Whole, however large: one too large for a WebSocket message is uploaded through S3 when sent.
-    return { ...parsed.data, id: parsed.data.id ?? newId(), timestamp: parsed.data.timestamp ?? new Date().toISOString() };
+    return out;
   }
 
   // ------------------------------------------------------------ commits
