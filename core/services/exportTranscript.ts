@@ -1,5 +1,5 @@
 import type { TaskCheckpoint, Task } from "../models.js";
-import { logEntries } from "../store/conversationLog.js";
+import * as conversationLog from "../store/conversationLog.js";
 import * as checkpoints from "../store/checkpoints.js";
 import * as segments from "../store/segments.js";
 import * as tasks from "../store/tasks.js";
@@ -56,7 +56,7 @@ export async function exportTask(ctx: ServiceContext, taskId: string, format: Ex
     // Checkpoints in order of the message count they were taken at; one without a count comes at the end.
     const pending: TaskCheckpoint[] = [...cps].sort((a, b) => (a.messageCount ?? Infinity) - (b.messageCount ?? Infinity));
     let index = 0;
-    for await (const { message } of logEntries(ctx.db, closed)) {
+    for await (const { message } of conversationLog.logEntries(ctx.db, closed)) {
       while (pending.length && (pending[0]!.messageCount ?? Infinity) <= index) yield writer.checkpoint(pending.shift()!, exportCtx);
       let m = message;
       if (options.redact) {

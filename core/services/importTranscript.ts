@@ -9,7 +9,7 @@ import * as conversationAppend from "../store/conversationAppend.js";
 import * as history from "../store/history.js";
 import * as segments from "../store/segments.js";
 import * as tasks from "../store/tasks.js";
-import { cancellationReasons, isConditionFailure } from "../store/table.js";
+import * as table from "../store/table.js";
 import { ownedContract, ownedTask, type ServiceContext } from "./context.js";
 import { eventWrites, phaseOf } from "./taskEvents.js";
 
@@ -117,7 +117,7 @@ async function createOnce(
     );
     return { task, created: true };
   } catch (error) {
-    if (!isConditionFailure(error) && !cancellationReasons(error)?.includes("ConditionalCheckFailed")) throw error;
+    if (!table.isConditionFailure(error) && !table.cancellationReasons(error)?.includes("ConditionalCheckFailed")) throw error;
     const task = await tasks.getTaskRecord(ctx.db, owner, id);
     if (!task) throw conflict("concurrent_update", "the task changed while this import ran; try again");
     return { task, created: false };
