@@ -18,6 +18,7 @@ const BENCHES = [
   { name: "bundle", file: "./bundle.ts", run: "runBundleBench" },
   { name: "partitions", file: "./partitions.ts", run: "runPartitionsBench" },
   { name: "cost", file: "./cost.ts", run: "runCostBench" },
+  { name: "import", file: "./import.ts", run: "runImportBench" },
 ] as const;
 
 async function main(): Promise<void> {
