@@ -56,7 +56,7 @@ export async function runImportBench(): Promise<void> {
     const importMs = performance.now() - started;
     const units = db.table.modelledWrite - before;
     console.log(`import: ${formatNumber(first.appended)} messages in ${(importMs / 1000).toFixed(1)} s: ${formatNumber(first.appended / (importMs / 1000))} messages/s`);
-    console.log(`write units per imported message: ${(units / first.appended).toFixed(3)} (${formatNumber(units)} in all, pages of 100 with their history events)`);
+    console.log(`write units per imported message: ${(units / first.appended).toFixed(3)} (${formatNumber(units)} in all, pages of up to 500 with their history events)`);
     started = performance.now();
     const again = await importTranscript(ctx, transcript);
     const againMs = performance.now() - started;

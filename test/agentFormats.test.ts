@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { commitAll, initRepo, removeTempDirs, tempDir, write } from "./support/git.js";
@@ -75,10 +75,10 @@ describe("a daemon running an agent that prints claude stream-json", () => {
     writeFileSync(
       path.join(dir, "agent.mjs"),
       `import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 const lines = ${JSON.stringify(lines)};
 for (const l of lines.slice(0, 3)) console.log(l);
-writeFileSync("out.txt", "x\\n");
+writeFileSync("prompt.txt", process.argv.at(-1) + "\\n");
 const env = { ...process.env, GIT_AUTHOR_NAME: "A", GIT_AUTHOR_EMAIL: "a@example.com", GIT_COMMITTER_NAME: "A", GIT_COMMITTER_EMAIL: "a@example.com" };
 execFileSync("git", ["-c", "commit.gpgsign=false", "add", "-A"], { env });
 execFileSync("git", ["-c", "commit.gpgsign=false", "commit", "-q", "-m", "listed"], { env });
@@ -105,5 +105,7 @@ for (const l of lines.slice(3)) console.log(l);
     const checkpoints = (await env.call("GET", `/api/v1/mesh/tasks/${id}/checkpoints`, { key: owner.apiKey })).body.items;
     // The commit came after the first three lines: the assistant's call and its result.
     expect(checkpoints.map((c: { message: string; messageCount: number }) => [c.message, c.messageCount])).toEqual([["listed", 2]]);
+    // The plan was the agent's last argument, where `claude -p` takes its prompt.
+    expect(readFileSync(path.join(daemon.root, id, "prompt.txt"), "utf8")).toBe("list\n");
   });
 });

@@ -26,8 +26,29 @@ import { eventWrites, phaseOf } from "./taskEvents.js";
  * forks of the task; a sub-agent's transcript, a child of its session's task.
  */
 
-/** Messages appended at once (the append path's page). */
-export const IMPORT_PAGE = 100;
+/** A page of an import, appended as one batch: at most this many messages… */
+export const IMPORT_PAGE = 500;
+/** …and about this many bytes of JSON. */
+const IMPORT_PAGE_BYTES = 256 * 1024;
+
+/** Messages cut into pages by count and size (a message larger than a page is a page of its own). */
+function pagesOf(messages: TranscriptMessage[]): TranscriptMessage[][] {
+  const pages: TranscriptMessage[][] = [];
+  let page: TranscriptMessage[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = JSON.stringify(m).length;
+    if (page.length && (page.length === IMPORT_PAGE || bytes + size > IMPORT_PAGE_BYTES)) {
+      pages.push(page);
+      page = [];
+      bytes = 0;
+    }
+    page.push(m);
+    bytes += size;
+  }
+  if (page.length) pages.push(page);
+  return pages;
+}
 
 export interface ImportOptions {
   contractId?: string;
@@ -178,8 +199,7 @@ async function appendPages(ctx: ServiceContext, task: TaskRecord, t: Transcript,
   const phase = await phaseOf(ctx, task);
   let current = task;
   let appended = 0;
-  for (let i = 0; i < messages.length; i += IMPORT_PAGE) {
-    const page = messages.slice(i, i + IMPORT_PAGE);
+  for (const page of pagesOf(messages)) {
     const out = await conversationAppend.appendMessages(ctx.db, current, page);
     appended += out.appended;
     if (out.appended === 0) continue;

@@ -103,7 +103,7 @@ export function parseClaudeCode(text: string, file: string): Transcript {
     metadata,
     parentSourceId: sidechain ? `claude-code:${sessionId}` : undefined,
     messages,
-    branches: branchesOf(nodes, order, new Set(active)),
+    branches: branchesOf(nodes, order, new Set(active), stats),
     stats,
   };
 }
@@ -175,12 +175,19 @@ function chainTo(nodes: Map<string, Node>, leaf: string | undefined): string[] {
   return chain.reverse();
 }
 
+/** The most branches a transcript gives forks; the rest are counted (`branch:beyond-limit`), not imported. */
+export const MAX_BRANCHES = 100;
+
 /** Every leaf off the active line, as a branch from the last active message its chain passes through. */
-function branchesOf(nodes: Map<string, Node>, order: string[], active: Set<string>): TranscriptBranch[] {
+function branchesOf(nodes: Map<string, Node>, order: string[], active: Set<string>, stats: TranscriptStats): TranscriptBranch[] {
   const parents = new Set([...nodes.values()].map((n) => n.parent).filter((p): p is string => p !== undefined));
   const branches: TranscriptBranch[] = [];
   for (const uuid of order) {
     if (active.has(uuid) || parents.has(uuid)) continue;
+    if (branches.length === MAX_BRANCHES) {
+      skip(stats, "branch:beyond-limit");
+      continue;
+    }
     const chain = chainTo(nodes, uuid);
     const split = chain.findLastIndex((u) => active.has(u));
     const own = chain.slice(split + 1);

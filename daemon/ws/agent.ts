@@ -2,15 +2,14 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { appendFile, mkdir, open, readFile, realpath } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { NewConversationMessage } from "../../core/models.js";
-import { newId } from "../../core/ids.js";
+import type { NewConversationMessage } from "../../core/models.js";
 import type { WorktreeManager } from "../worktree/manager.js";
 import { git, gitOut } from "../worktree/git.js";
 import { assertTaskId } from "../worktree/validate.js";
 import { commitHookEnv, installCommitHooks, type JournalEntry } from "../worktree/commitHook.js";
 import { AgentOutput, type AgentEvent } from "./agentOutput.js";
 import type { Reporter } from "./reporter.js";
-import { lineTranslator, type AgentFormat, type LineTranslator } from "./agentFormats.js";
+import { lineTranslator, messagesOfLine, promptArgs, type AgentFormat, type LineTranslator } from "./agentFormats.js";
 
 /**
  * Runs a task's agent: the configured command (an argument vector, no shell)
@@ -150,7 +149,7 @@ export class AgentRunner {
     const baseSha = await head(start.cwd);
     let child: ChildProcess;
     try {
-      child = spawn(argv[0]!, argv.slice(1), { cwd: start.cwd, env: hookedEnv, stdio: ["ignore", stdout.fd, "pipe"], windowsHide: true });
+      child = spawn(argv[0]!, [...argv.slice(1), ...promptArgs(this.options.agentFormat, start)], { cwd: start.cwd, env: hookedEnv, stdio: ["ignore", stdout.fd, "pipe"], windowsHide: true });
       await new Promise<void>((resolve, reject) => {
         child.once("spawn", resolve);
         child.once("error", reject);
@@ -264,28 +263,7 @@ export class AgentRunner {
   }
 
   private messagesOf(agent: RunningAgent, line: string): StoredMessage[] {
-    const taskId = agent.start.taskId;
-    const text = line.trim();
-    if (!text) return [];
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      this.options.log(`task ${taskId}: agent: ${text.slice(0, 500)}`);
-      return [];
-    }
-    const out: StoredMessage[] = [];
-    for (const value of agent.translate(json) ?? [json]) {
-      const parsed = NewConversationMessage.safeParse(value);
-      if (!parsed.success) {
-        this.options.log(`task ${taskId}: ignored a line that is not a message: ${parsed.error.issues[0]?.message ?? ""}`);
-        continue;
-      }
-      // The id is fixed here, once, so that a resend of the same message is recognised.
-      // Whole, however large: one too large for a WebSocket message is uploaded through S3 when sent.
-      out.push({ ...parsed.data, id: parsed.data.id ?? newId(), timestamp: parsed.data.timestamp ?? new Date().toISOString() });
-    }
-    return out;
+    return messagesOfLine(agent.translate, line, (text) => this.options.log(`task ${agent.start.taskId}: ${text}`));
   }
 
   // ------------------------------------------------------------ commits

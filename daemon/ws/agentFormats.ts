@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import type { NewConversationMessage, ToolCallInfo } from "../../core/models.js";
+import { NewConversationMessage, type ToolCallInfo } from "../../core/models.js";
+import { newId } from "../../core/ids.js";
 import { textOfOutput, thinkingBlock } from "../../core/transcripts/transcript.js";
 
 /**
@@ -108,4 +109,43 @@ function toolPair(id: string, name: string, input: unknown, result: string, isEr
     { id, role: "assistant", content: "", toolCalls: [{ id: callId, name, input }] },
     { id: callId, role: "tool", content: "", toolName: name, toolInput: input, toolResult: result, isError: isError || undefined },
   ];
+}
+
+/**
+ * What an agent of this format is given after its command: `claude -p` and
+ * `codex exec` take the prompt as their last argument, so the task's plan
+ * (and any context it was resumed with) goes there; an agent of the
+ * service's own format reads them from its environment.
+ */
+export function promptArgs(format: AgentFormat | undefined, start: { plan: string; additionalContext?: string }): string[] {
+  if (!format || format === "makima") return [];
+  return [start.additionalContext ? `${start.plan}\n\n${start.additionalContext}` : start.plan];
+}
+
+/**
+ * The messages an agent's stdout line holds, each checked as a message, with
+ * its id and time fixed here, once, so that a resend is recognised. A line
+ * that is not JSON, or not a message, is logged and gives none.
+ */
+export function messagesOfLine(translate: LineTranslator, line: string, log: (text: string) => void): Array<NewConversationMessage & { id: string }> {
+  const text = line.trim();
+  if (!text) return [];
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    log(`agent: ${text.slice(0, 500)}`);
+    return [];
+  }
+  const out: Array<NewConversationMessage & { id: string }> = [];
+  for (const value of translate(json) ?? [json]) {
+    const parsed = NewConversationMessage.safeParse(value);
+    if (!parsed.success) {
+      log(`ignored a line that is not a message: ${parsed.error.issues[0]?.message ?? ""}`);
+      continue;
+    }
+    // Whole, however large: one too large for a WebSocket message is uploaded through S3 when sent.
+    out.push({ ...parsed.data, id: parsed.data.id ?? newId(), timestamp: parsed.data.timestamp ?? new Date().toISOString() });
+  }
+  return out;
 }
