@@ -4,7 +4,6 @@ import * as checkpoints from "../store/checkpoints.js";
 import * as segments from "../store/segments.js";
 import * as tasks from "../store/tasks.js";
 import { writerFor } from "../transcripts/formats.js";
-import { redactMessage } from "../transcripts/redact.js";
 import type { ExportContext, ExportFormat } from "../transcripts/writer.js";
 import { ownedTask, type ServiceContext } from "./context.js";
 
@@ -50,6 +49,8 @@ export async function exportTask(ctx: ServiceContext, taskId: string, format: Ex
   const closed = await segments.closeSegments(ctx.db, record);
   const writer = writerFor(format);
   const exportCtx: ExportContext = { task, checkpoints: cps, forks: forks.map(tasks.toTask), exportedAt: ctx.db.clock().toISOString() };
+  // The secret rules are loaded only for an export that asks for them (they weigh on every cold start otherwise).
+  const redact = options.redact ? (await import("../transcripts/redact.js")).redactMessage : undefined;
   let redacted = 0;
   async function* chunks(): AsyncGenerator<string> {
     yield writer.start(exportCtx);
@@ -59,8 +60,8 @@ export async function exportTask(ctx: ServiceContext, taskId: string, format: Ex
     for await (const { message } of conversationLog.logEntries(ctx.db, closed)) {
       while (pending.length && (pending[0]!.messageCount ?? Infinity) <= index) yield writer.checkpoint(pending.shift()!, exportCtx);
       let m = message;
-      if (options.redact) {
-        const r = await redactMessage(m);
+      if (redact) {
+        const r = await redact(m);
         redacted += r.count;
         m = r.message;
       }
