@@ -116,6 +116,8 @@ describe("importing", () => {
     const imported = day.body.items.filter((e: { taskId: string }) => e.taskId === taskId);
     expect(imported).toHaveLength(1);
     expect(imported[0]).toMatchObject({ eventSubtype: "imported", createdAt: "2025-12-10T09:00:00.000Z", eventData: { count: 10 } });
+    const own = await api.call("GET", `/api/v1/mesh/tasks/${taskId}/history?eventTypes=chat,task`, { key: alice.apiKey });
+    expect(own.body.items.map((e: { eventType: string; eventSubtype: string }) => `${e.eventType}/${e.eventSubtype}`).sort()).toEqual(["chat/imported", "task/imported"]);
   });
 
   it("links a sub-agent's transcript under its session's task and keeps its metadata", async () => {
@@ -160,6 +162,21 @@ describe("importing", () => {
     const wrong = await api.call("POST", "/api/v1/mesh/tasks/import", { key: bob.apiKey, body: { format: "codex", fileName: "r.jsonl", content: '{"timestamp":"2025-01-01T00:00:00Z","type":"response_item","payload":{"type":"function_call","name":"x"}}' } });
     expect(wrong.status).toBe(400);
     expect(wrong.body.error.details[0].path).toBe("r.jsonl:1");
+  });
+
+  it("answers hostile transcripts with a 4xx: too deep, too large, not a transcript", async () => {
+    const deep = `${"[".repeat(5000)}${"]".repeat(5000)}`;
+    const line = `{"type":"assistant","uuid":"d1","parentUuid":null,"sessionId":"deep","timestamp":"2026-01-01T00:00:00.000Z","message":{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"x","input":{"a":${deep}}}]}}`;
+    const tooDeep = await api.call("POST", "/api/v1/mesh/tasks/import", { key: bob.apiKey, body: { fileName: "deep.jsonl", content: line } });
+    expect(tooDeep.status).toBe(400);
+    expect(tooDeep.body.error.details[0].path).toBe("deep.jsonl:1");
+    const big = await api.call("POST", "/api/v1/mesh/tasks/import", { key: bob.apiKey, body: { content: "x".repeat(950 * 1024) } });
+    expect(big.status).toBe(400);
+    const huge = await api.call("POST", "/api/v1/mesh/tasks/import", { key: bob.apiKey, body: { content: "x".repeat(1100 * 1024) } });
+    expect(huge.status).toBe(413);
+    const unknown = await api.call("POST", "/api/v1/mesh/tasks/import", { key: bob.apiKey, body: { content: '{"hello":"world"}' } });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.code).toBe("transcript_line_invalid");
   });
 
   it("keeps each owner's imports apart: the same session is another task for another owner, and another owner's task is a 404", async () => {
