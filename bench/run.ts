@@ -20,6 +20,7 @@ const BENCHES = [
   { name: "cost", file: "./cost.ts", run: "runCostBench" },
   { name: "cli", file: "./cli.ts", run: "runCliBench" },
   { name: "viewer", file: "./viewer.ts", run: "runViewerBench" },
+  { name: "import", file: "./import.ts", run: "runImportBench" },
 ] as const;
 
 async function main(): Promise<void> {

@@ -8,7 +8,7 @@ import { startDaemon, type DaemonOptions } from "./ws/daemon.js";
  * once connected (or, when the server cannot be reached yet, while it keeps
  * trying); rejects when the server refuses the key.
  */
-export type RunDaemonOptions = Pick<DaemonOptions, "wsUrl" | "daemonKey" | "daemonId" | "root" | "repo" | "agentCommand" | "hostname" | "log" | "transferOrigins">;
+export type RunDaemonOptions = Pick<DaemonOptions, "wsUrl" | "daemonKey" | "daemonId" | "root" | "repo" | "agentCommand" | "hostname" | "log" | "transferOrigins" | "agentFormat">;
 
 export async function runDaemon(options: RunDaemonOptions): Promise<{ daemonId: string; stop(): Promise<void> }> {
   const daemon = await startDaemon(options);

@@ -30,6 +30,8 @@ const COMMANDS: Entry[] = [
   { name: "login", summary: "save a stage's API URL and key as a profile", load: async () => (await import("./commands/login.js")).loginCommand() },
   { name: "config", summary: "your settings and profiles (~/.config/makima/config.json)", load: async () => (await import("./commands/config.js")).configCommand() },
   { name: "completion", summary: "shell completion for bash, zsh or fish", load: async () => (await import("./commands/completion.js")).completionCommand() },
+  { name: "import", summary: "bring in Claude Code, Codex, OpenAI or makima transcripts, one task a session", load: async () => (await import("./commands/importExport.js")).importCommand() },
+  { name: "export", summary: "a task's conversation as jsonl, markdown, html, claude-code or openai", load: async () => (await import("./commands/importExport.js")).exportCommand() },
   { name: "supervisor", summary: "the earlier names of task and checkpoint commands", hidden: true, load: async () => (await import("./commands/supervisor.js")).supervisorCommand() },
 ];
 

@@ -2,8 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { appendFile, mkdir, open, readFile, realpath } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { NewConversationMessage } from "../../core/models.js";
-import { newId } from "../../core/ids.js";
+import type { NewConversationMessage } from "../../core/models.js";
 import type { WorktreeManager } from "../worktree/manager.js";
 import { git } from "../worktree/git.js";
 import { checkpointOf, head } from "./commitReport.js";
@@ -11,6 +10,7 @@ import { assertTaskId } from "../worktree/validate.js";
 import { commitHookEnv, installCommitHooks, type JournalEntry } from "../worktree/commitHook.js";
 import { AgentOutput, type AgentEvent } from "./agentOutput.js";
 import type { Reporter } from "./reporter.js";
+import { lineTranslator, messagesOfLine, promptArgs, type AgentFormat, type LineTranslator } from "./agentFormats.js";
 
 /**
  * Runs a task's agent: the configured command (an argument vector, no shell)
@@ -44,6 +44,8 @@ export interface AgentRunnerOptions {
   commitPollMs?: number;
   /** How often the agent's stdout and commit journal are read; default 20 ms. */
   outputPollMs?: number;
+  /** What the agent's lines are (agentFormats.ts); default `makima`, a message a line. */
+  agentFormat?: AgentFormat;
 }
 
 export interface AgentStart {
@@ -73,6 +75,8 @@ interface RunningAgent {
   timers: NodeJS.Timeout[];
   interrupted: boolean;
   exited: Promise<void>;
+  /** Its lines as messages, per the agent format (one translator a run: it joins results to calls). */
+  translate: LineTranslator;
 }
 
 type StoredMessage = NewConversationMessage & { id: string };
@@ -144,7 +148,7 @@ export class AgentRunner {
     const baseSha = await head(start.cwd);
     let child: ChildProcess;
     try {
-      child = spawn(argv[0]!, argv.slice(1), { cwd: start.cwd, env: hookedEnv, stdio: ["ignore", stdout.fd, "pipe"], windowsHide: true });
+      child = spawn(argv[0]!, [...argv.slice(1), ...promptArgs(this.options.agentFormat, start)], { cwd: start.cwd, env: hookedEnv, stdio: ["ignore", stdout.fd, "pipe"], windowsHide: true });
       await new Promise<void>((resolve, reject) => {
         child.once("spawn", resolve);
         child.once("error", reject);
@@ -175,6 +179,7 @@ export class AgentRunner {
       timers: [],
       interrupted: false,
       exited: Promise.resolve(),
+      translate: lineTranslator(this.options.agentFormat ?? "makima"),
     };
     this.running.set(start.taskId, agent);
     this.options.log(`task ${start.taskId}: agent started (pid ${child.pid}) in ${start.cwd}`);
@@ -239,8 +244,7 @@ export class AgentRunner {
     let messages: StoredMessage[] = [];
     for (const event of events) {
       if ("line" in event) {
-        const message = this.messageOf(agent.start.taskId, event.line);
-        if (message) messages.push(message);
+        messages.push(...this.messagesOf(agent, event.line));
         continue;
       }
       await this.queueMessages(agent, messages);
@@ -257,24 +261,8 @@ export class AgentRunner {
     await appendFile(path.join(this.taskDir(taskId), "messages.jsonl"), messages.map((m) => `${JSON.stringify(m)}\n`).join(""));
   }
 
-  private messageOf(taskId: string, line: string): StoredMessage | undefined {
-    const text = line.trim();
-    if (!text) return undefined;
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      this.options.log(`task ${taskId}: agent: ${text.slice(0, 500)}`);
-      return undefined;
-    }
-    const parsed = NewConversationMessage.safeParse(json);
-    if (!parsed.success) {
-      this.options.log(`task ${taskId}: ignored a line that is not a message: ${parsed.error.issues[0]?.message ?? ""}`);
-      return undefined;
-    }
-    // The id is fixed here, once, so that a resend of the same message is recognised.
-    // Whole, however large: one too large for a WebSocket message is uploaded through S3 when sent.
-    return { ...parsed.data, id: parsed.data.id ?? newId(), timestamp: parsed.data.timestamp ?? new Date().toISOString() };
+  private messagesOf(agent: RunningAgent, line: string): StoredMessage[] {
+    return messagesOfLine(agent.translate, line, (text) => this.options.log(`task ${agent.start.taskId}: ${text}`));
   }
 
   // ------------------------------------------------------------ commits

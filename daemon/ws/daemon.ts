@@ -7,6 +7,7 @@ import { newId } from "../../core/ids.js";
 import type { RewindStep } from "../worktree/journal.js";
 import { WorktreeManager } from "../worktree/manager.js";
 import { AgentRunner } from "./agent.js";
+import type { AgentFormat } from "./agentFormats.js";
 import { splitCommand } from "./argv.js";
 import { DaemonConnection } from "./connection.js";
 import { CommandHandler } from "./handlers.js";
@@ -46,6 +47,8 @@ export interface DaemonOptions {
   /** How long a report waits for its acknowledgement before it is sent again; default 5 s. */
   reportResendMs?: number;
   commitPollMs?: number;
+  /** What the agent prints (agentFormats.ts): `makima` (default), `claude-stream-json` or `codex-json`. */
+  agentFormat?: AgentFormat;
   /** Origins presigned transfers may use (default: the ones the server names after hello). */
   transferOrigins?: string[];
   /** The largest download the daemon reads (default 64 MB). */
@@ -189,6 +192,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     stateDir: path.join(root, STATE_DIR),
     log,
     commitPollMs: options.commitPollMs,
+    agentFormat: options.agentFormat,
   });
   handler = new CommandHandler({ root, manager, runner, reporter, send, log, transfers });
 

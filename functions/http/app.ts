@@ -20,6 +20,7 @@ import { checkpointRoutes } from "./routes/checkpoints.js";
 import { supervisorRoutes } from "./routes/supervisor.js";
 import { rewindRoutes } from "./routes/rewind.js";
 import { accountRoutes } from "./routes/account.js";
+import { transcriptRoutes } from "./routes/transcripts.js";
 import { failures, json, router } from "./route.js";
 import { allowedMethods } from "./methods.js";
 import * as z from "zod";
@@ -77,6 +78,7 @@ export function createApp(runtime: Runtime): OpenAPIHono<AppEnv> {
     }),
     (c) => c.json({ ok: true as const }, 200),
   );
+  app.route("/", transcriptRoutes);
   app.route("/", contractRoutes);
   app.route("/", supervisorRoutes);
   app.route("/", taskRoutes);

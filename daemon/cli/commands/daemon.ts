@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { homedir } from "node:os";
@@ -6,6 +6,7 @@ import { basename, join, resolve } from "node:path";
 import { resolveAgentCommand, resolveDaemon, uuidArg } from "../config.js";
 import { CliError, usage } from "../errors.js";
 import { createOut } from "../output.js";
+import type { AgentFormat } from "../../ws/agentFormats.js";
 
 /** What daemon/daemon.ts exports (loaded only when `makima daemon` runs). */
 
@@ -18,12 +19,17 @@ export function daemonCommand(): Command {
     .option("--repo <path>", "your repository: each task's worktree is a `git worktree add` of it, so its commits (your checkpoints) are known")
     .option("--root <dir>", "where task worktrees live, one directory per task (default ./worktrees; with --repo, ~/.local/share/makima/worktrees/<repo>)")
     .option("--agent-command <command>", "the agent to run for a task (else MAKIMA_AGENT_COMMAND)")
+    .addOption(
+      new Option("--agent-format <format>", "what the agent prints: makima (a message a line), claude-stream-json (`claude -p --output-format stream-json --verbose`), codex-json (`codex exec --json`)")
+        .choices(["makima", "claude-stream-json", "codex-json"])
+        .default("makima"),
+    )
     .option("--daemon-id <id>", "this daemon's id (default: the one kept in <root>/.makima-daemon.json, made on first start)")
     .option(
       "--transfer-origin <url...>",
       "the only origins presigned transfers may come from (else MAKIMA_TRANSFER_ORIGINS, comma-separated; else the bucket host the server names after hello)",
     )
-    .action(async (opts: { wsUrl?: string; daemonKey?: string; repo?: string; root?: string; agentCommand?: string; daemonId?: string; transferOrigin?: string[] }) => {
+    .action(async (opts: { wsUrl?: string; daemonKey?: string; repo?: string; root?: string; agentCommand?: string; agentFormat: AgentFormat; daemonId?: string; transferOrigin?: string[] }) => {
       const { wsUrl, daemonKey } = resolveDaemon(opts);
       const daemonId = opts.daemonId ? uuidArg(opts.daemonId, "daemon") : undefined;
       const repo = opts.repo === undefined ? undefined : repoTop(opts.repo);
@@ -36,7 +42,7 @@ export function daemonCommand(): Command {
       const { runDaemon } = await loadDaemon();
       let daemon: { daemonId: string; stop(): Promise<void> };
       try {
-        daemon = await runDaemon({ wsUrl, daemonKey, daemonId, root, repo, agentCommand: resolveAgentCommand(opts.agentCommand), transferOrigins, log: (line) => out.line(line) });
+        daemon = await runDaemon({ wsUrl, daemonKey, daemonId, root, repo, agentCommand: resolveAgentCommand(opts.agentCommand), agentFormat: opts.agentFormat, transferOrigins, log: (line) => out.line(line) });
       } catch (error) {
         throw new CliError(`the daemon could not start: ${(error as Error).message}`);
       }

@@ -1,0 +1,192 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createTestApi, type TestOwner } from "./support/api.js";
+import { parseTranscript } from "../core/transcripts/formats.js";
+
+type Api = Awaited<ReturnType<typeof createTestApi>>;
+let api: Api;
+let alice: TestOwner;
+let bob: TestOwner;
+
+const FIXTURES = join(import.meta.dirname, "fixtures", "transcripts");
+const fixture = (name: string) => readFileSync(join(FIXTURES, name), "utf8");
+
+beforeAll(async () => {
+  api = await createTestApi();
+  alice = await api.newOwner("alice");
+  bob = await api.newOwner("bob");
+});
+
+const importFile = (owner: TestOwner, fileName: string, extra: Record<string, unknown> = {}) =>
+  api.call("POST", "/api/v1/mesh/tasks/import", { key: owner.apiKey, body: { fileName, content: fixture(fileName), ...extra } });
+
+async function conversation(owner: TestOwner, taskId: string) {
+  const res = await api.call("GET", `/api/v1/mesh/tasks/${taskId}/conversation?limit=200`, { key: owner.apiKey });
+  expect(res.status).toBe(200);
+  return res.body.messages as Array<Record<string, any>>;
+}
+
+describe("parsing real transcripts", () => {
+  it("reads a Claude Code session with branches: the active line, the other branch as a fork, tool results joined", () => {
+    const t = parseTranscript(fixture("claude-fork-session.jsonl"), "claude-fork-session.jsonl");
+    expect(t.format).toBe("claude-code");
+    expect(t.sourceId).toBe("claude-code:fork-session-001");
+    // The last line's branch (MergeSort) is active: 1 user, 1 assistant, then 2 + 3 + 3 + 3 of its own lines, results split out.
+    expect(t.messages.map((m) => m.id)).toEqual(["fu1-fork", "fa1-fork", "fu2b-fork", "fa2b-fork", "toolu_f002", "fa3b-fork", "fu4b-fork", "fa4b-fork", "toolu_f003", "fa5b-fork"]);
+    expect(t.branches).toHaveLength(1);
+    expect(t.branches[0]).toMatchObject({ id: "fa3a-fork", forkAfterMessageId: "fa1-fork" });
+    expect(t.branches[0]!.messages.map((m) => m.id)).toEqual(["fu2a-fork", "fa2a-fork", "toolu_f001", "fa3a-fork"]);
+    expect(t.stats).toMatchObject({ lines: 14, toolCalls: 3, toolResultsJoined: 3 });
+    const result = t.messages.find((m) => m.id === "toolu_f002")!;
+    expect(result).toMatchObject({ role: "tool", toolName: "Write", toolResult: "File created successfully", timestamp: "2025-12-10T09:01:12.000Z" });
+    expect((result.toolInput as { file_path: string }).file_path).toBe("/home/testuser/fork-project/mergesort.py");
+    expect(t.messages.find((m) => m.id === "fa2b-fork")).toMatchObject({ tokenCount: 280, toolCalls: [{ id: "toolu_f002", name: "Write" }] });
+    expect(t.metadata).toMatchObject({ cwd: "/home/testuser/fork-project", gitBranch: "main", version: "2.0.75", models: ["claude-sonnet-4-20250514"] });
+  });
+
+  it("keeps a compaction boundary and the summary as system messages across the boundary", () => {
+    const t = parseTranscript(fixture("claude-compaction-session.jsonl"), "c.jsonl");
+    expect(t.messages).toHaveLength(14);
+    expect(t.messages.filter((m) => m.role === "system").map((m) => m.id)).toEqual(["compact-boundary-001", "summary-001"]);
+    expect(t.messages.at(-1)!.id).toBe("ca6-compact");
+    expect(t.stats).toMatchObject({ toolCalls: 3, toolResultsJoined: 3 });
+  });
+
+  it("counts what a real session holds beside messages and follows its leafUuid", () => {
+    const t = parseTranscript(fixture("claude-real-session.jsonl"), "r.jsonl");
+    expect(t.messages.map((m) => m.role)).toEqual(["user", "assistant"]);
+    expect(t.stats.skipped).toEqual({ "queue-operation": 2, "last-prompt": 1 });
+    expect(t.messages[1]!.tokenCount).toBe(22);
+    expect(t.metadata).toMatchObject({ version: "2.1.152", entrypoint: "sdk-cli", models: ["claude-opus-4-7"] });
+  });
+
+  it("reads a sub-agent transcript as a child of its session", () => {
+    const t = parseTranscript(fixture("agent-a1b2c3d.jsonl"), "agent-a1b2c3d.jsonl");
+    expect(t.sourceId).toBe("claude-code:fork-session-001:agent-a1b2c3d");
+    expect(t.parentSourceId).toBe("claude-code:fork-session-001");
+    expect(t.messages.map((m) => m.role)).toEqual(["user", "assistant", "tool", "assistant"]);
+    expect(t.stats).toMatchObject({ toolCalls: 1, toolResultsJoined: 1 });
+  });
+
+  it("reads Codex rollouts: calls joined to outputs by call_id, reasoning and compaction kept", () => {
+    const t = parseTranscript(fixture("codex-compaction-rollout.jsonl"), "rollout.jsonl");
+    expect(t.format).toBe("codex");
+    expect(t.sourceId).toBe("codex:compact-codex-001");
+    expect(t.stats).toMatchObject({ lines: 20, toolCalls: 2, toolResultsJoined: 2 });
+    expect(t.messages).toHaveLength(15);
+    const call = t.messages.find((m) => m.toolCalls?.[0]?.id === "call_compact_001")!;
+    expect(call).toMatchObject({ role: "assistant", content: expect.stringContaining("router structure"), toolCalls: [{ name: "shell", input: { command: "cat src/routes.py" } }] });
+    expect(t.messages.find((m) => m.id === "call_compact_001")).toMatchObject({ role: "tool", toolName: "shell", toolResult: expect.stringContaining("Blueprint") });
+    expect(t.messages.filter((m) => m.role === "system")).toHaveLength(1);
+    expect(t.messages.filter((m) => m.content.startsWith("<thinking>"))).toHaveLength(2);
+    expect(t.metadata).toMatchObject({ cli_version: "0.77.0", model: "gpt-4.5-turbo", git: { branch: "feature/api" } });
+    const real = parseTranscript(fixture("codex-real-rollout.jsonl"), "real.jsonl");
+    expect(real.messages.map((m) => m.role)).toEqual(["system", "user", "user", "assistant"]);
+    expect(real.messages.at(-1)).toMatchObject({ timestamp: "2026-06-05T04:58:26.681Z", tokenCount: 22549 });
+    expect(real.stats.skipped["event_msg:token_count"]).toBe(1);
+  });
+});
+
+describe("importing", () => {
+  it("creates a task dated by its messages, twice gives the same task and adds nothing, branches become a fork", async () => {
+    const first = await importFile(alice, "claude-fork-session.jsonl");
+    expect(first.status).toBe(201);
+    expect(first.body).toMatchObject({ created: true, messages: 10, appended: 10, toolCalls: 3, toolResultsJoined: 3, name: "Help me implement a sorting algorithm" });
+    expect(first.body.forks).toHaveLength(1);
+    expect(first.body.forks[0]).toMatchObject({ forkedAtMessageId: "fa1-fork", messages: 4, appended: 4 });
+    const taskId = first.body.taskId;
+
+    const again = await importFile(alice, "claude-fork-session.jsonl");
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ taskId, created: false, appended: 0, forks: [{ taskId: first.body.forks[0].taskId, appended: 0 }] });
+
+    const messages = await conversation(alice, taskId);
+    expect(messages.map((m) => m.id)).toEqual(["fu1-fork", "fa1-fork", "fu2b-fork", "fa2b-fork", "toolu_f002", "fa3b-fork", "fu4b-fork", "fa4b-fork", "toolu_f003", "fa5b-fork"]);
+    expect(messages[0]!.timestamp).toBe("2025-12-10T09:00:00.000Z");
+
+    // The fork shows the parent's first two messages, then its own branch.
+    const fork = await conversation(alice, first.body.forks[0].taskId);
+    expect(fork.map((m) => m.id)).toEqual(["fu1-fork", "fa1-fork", "fu2a-fork", "fa2a-fork", "toolu_f001", "fa3a-fork"]);
+    const forks = await api.call("GET", `/api/v1/mesh/tasks/${taskId}/forks`, { key: alice.apiKey });
+    expect(forks.body.items.map((t: { id: string }) => t.id)).toEqual([first.body.forks[0].taskId]);
+
+    // History is dated by the session, so a time filter finds it on the day it happened.
+    const day = await api.call("GET", `/api/v1/timeline?eventTypes=chat&from=2025-12-10T00:00:00Z&to=2025-12-11T00:00:00Z`, { key: alice.apiKey });
+    const imported = day.body.items.filter((e: { taskId: string }) => e.taskId === taskId);
+    expect(imported).toHaveLength(1);
+    expect(imported[0]).toMatchObject({ eventSubtype: "imported", createdAt: "2025-12-10T09:00:00.000Z", eventData: { count: 10 } });
+    const own = await api.call("GET", `/api/v1/mesh/tasks/${taskId}/history?eventTypes=chat,task`, { key: alice.apiKey });
+    expect(own.body.items.map((e: { eventType: string; eventSubtype: string }) => `${e.eventType}/${e.eventSubtype}`).sort()).toEqual(["chat/imported", "task/imported"]);
+  });
+
+  it("links a sub-agent's transcript under its session's task and keeps its metadata", async () => {
+    const session = await importFile(alice, "claude-fork-session.jsonl");
+    const agent = await importFile(alice, "agent-a1b2c3d.jsonl", { parentTaskId: session.body.taskId });
+    expect(agent.status).toBe(201);
+    const task = await api.call("GET", `/api/v1/mesh/tasks/${agent.body.taskId}`, { key: alice.apiKey });
+    expect(task.body).toMatchObject({ forkedFromTaskId: session.body.taskId, messageCount: 4, status: "completed" });
+    expect(agent.body.metadata).toMatchObject({ agentId: "a1b2c3d", version: "2.1.29" });
+  });
+
+  it("imports Codex rollouts and OpenAI messages", async () => {
+    const codex = await importFile(alice, "codex-compaction-rollout.jsonl");
+    expect(codex.body).toMatchObject({ format: "codex", messages: 15, appended: 15, toolResultsJoined: 2 });
+    const real = await importFile(alice, "codex-real-rollout.jsonl");
+    expect(real.body).toMatchObject({ format: "codex", messages: 4, appended: 4 });
+    const openai = [
+      { role: "user", content: "What is in the folder?" },
+      { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "ls", arguments: '{"path":"."}' } }] },
+      { role: "tool", tool_call_id: "call_1", content: "a.txt" },
+      { role: "assistant", content: "One file, a.txt." },
+    ];
+    const body = { format: "openai", content: JSON.stringify(openai) };
+    const first = await api.call("POST", "/api/v1/mesh/tasks/import", { key: alice.apiKey, body });
+    expect(first.body).toMatchObject({ messages: 4, appended: 4, toolCalls: 1, toolResultsJoined: 1 });
+    const again = await api.call("POST", "/api/v1/mesh/tasks/import", { key: alice.apiKey, body });
+    expect(again.body).toMatchObject({ taskId: first.body.taskId, appended: 0 });
+    const messages = await conversation(alice, first.body.taskId);
+    expect(messages[2]).toMatchObject({ id: "call_1", role: "tool", toolName: "ls", toolInput: { path: "." }, toolResult: "a.txt" });
+  });
+
+  it("names a broken line 7 by file and line and stores nothing", async () => {
+    const lines = fixture("claude-compaction-session.jsonl").split("\n");
+    lines[6] = lines[6]!.slice(0, 40);
+    const res = await api.call("POST", "/api/v1/mesh/tasks/import", { key: bob.apiKey, body: { fileName: "broken.jsonl", content: lines.join("\n") } });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: "transcript_line_invalid", details: [{ path: "broken.jsonl:7" }] });
+    expect(res.body.error.message).toMatch(/^broken\.jsonl:7: not JSON/);
+    const timeline = await api.call("GET", "/api/v1/timeline", { key: bob.apiKey });
+    expect(timeline.body.items).toEqual([]);
+    // A line of the right JSON but the wrong shape is named too.
+    const wrong = await api.call("POST", "/api/v1/mesh/tasks/import", { key: bob.apiKey, body: { format: "codex", fileName: "r.jsonl", content: '{"timestamp":"2025-01-01T00:00:00Z","type":"response_item","payload":{"type":"function_call","name":"x"}}' } });
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.error.details[0].path).toBe("r.jsonl:1");
+  });
+
+  it("answers hostile transcripts with a 4xx: too deep, too large, not a transcript", async () => {
+    const deep = `${"[".repeat(5000)}${"]".repeat(5000)}`;
+    const line = `{"type":"assistant","uuid":"d1","parentUuid":null,"sessionId":"deep","timestamp":"2026-01-01T00:00:00.000Z","message":{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"x","input":{"a":${deep}}}]}}`;
+    const tooDeep = await api.call("POST", "/api/v1/mesh/tasks/import", { key: bob.apiKey, body: { fileName: "deep.jsonl", content: line } });
+    expect(tooDeep.status).toBe(400);
+    expect(tooDeep.body.error.details[0].path).toBe("deep.jsonl:1");
+    const big = await api.call("POST", "/api/v1/mesh/tasks/import", { key: bob.apiKey, body: { content: "x".repeat(950 * 1024) } });
+    expect(big.status).toBe(400);
+    const huge = await api.call("POST", "/api/v1/mesh/tasks/import", { key: bob.apiKey, body: { content: "x".repeat(1100 * 1024) } });
+    expect(huge.status).toBe(413);
+    const unknown = await api.call("POST", "/api/v1/mesh/tasks/import", { key: bob.apiKey, body: { content: '{"hello":"world"}' } });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.code).toBe("transcript_line_invalid");
+  });
+
+  it("keeps each owner's imports apart: the same session is another task for another owner, and another owner's task is a 404", async () => {
+    const mine = await importFile(alice, "claude-real-session.jsonl");
+    const theirs = await importFile(bob, "claude-real-session.jsonl");
+    expect(theirs.status).toBe(201);
+    expect(theirs.body.taskId).not.toBe(mine.body.taskId);
+    const into = await api.call("POST", `/api/v1/mesh/tasks/${mine.body.taskId}/import`, { key: bob.apiKey, body: { content: fixture("claude-real-session.jsonl") } });
+    expect(into.status).toBe(404);
+    const exported = await api.call("GET", `/api/v1/mesh/tasks/${mine.body.taskId}/export`, { key: bob.apiKey });
+    expect(exported.status).toBe(404);
+  });
+});

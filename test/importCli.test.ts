@@ -1,0 +1,79 @@
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startCliStack, type CliStack } from "./support/cli.js";
+
+let s: CliStack;
+const FIXTURES = join(import.meta.dirname, "fixtures", "transcripts");
+
+beforeAll(async () => {
+  s = await startCliStack();
+});
+
+afterAll(async () => {
+  await s?.stop();
+});
+
+/** A ~/.claude/projects as Claude Code lays it out: one folder a project, sub-agents beside their session. */
+function claudeProjects(): string {
+  const root = mkdtempSync(join(tmpdir(), "claude-projects-"));
+  mkdirSync(join(root, "-home-testuser-fork-project"));
+  mkdirSync(join(root, "-home-testuser-compact-project"));
+  copyFileSync(join(FIXTURES, "agent-a1b2c3d.jsonl"), join(root, "-home-testuser-fork-project", "agent-a1b2c3d.jsonl"));
+  copyFileSync(join(FIXTURES, "claude-fork-session.jsonl"), join(root, "-home-testuser-fork-project", "fork-session-001.jsonl"));
+  copyFileSync(join(FIXTURES, "claude-compaction-session.jsonl"), join(root, "-home-testuser-compact-project", "compact-session-001.jsonl"));
+  return root;
+}
+
+describe("makima import and export", () => {
+  it("imports every session of a projects folder, one task each, grouped by project; again, nothing new", async () => {
+    const root = claudeProjects();
+    const first = await s.run(["import", root, "--json"]);
+    expect(first.stderr).toContain("-home-testuser-fork-project");
+    expect(first.code).toBe(0);
+    const results = JSON.parse(first.stdout) as Array<{ file: string; taskId: string; appended: number; created: boolean; forks: unknown[] }>;
+    expect(results).toHaveLength(3);
+    expect(results.map((r) => r.appended)).toEqual([14, 10, 4]);
+    const agent = results.find((r) => r.file.endsWith("agent-a1b2c3d.jsonl"))!;
+    const session = results.find((r) => r.file.endsWith("fork-session-001.jsonl"))!;
+    expect(session.forks).toHaveLength(1);
+    const agentTask = await s.api("GET", `/api/v1/mesh/tasks/${agent.taskId}`);
+    expect(agentTask.body.forkedFromTaskId).toBe(session.taskId);
+
+    const again = await s.run(["import", root]);
+    expect(again.code).toBe(0);
+    expect(again.stderr.match(/already imported/g)).toHaveLength(3);
+  });
+
+  it("names a broken line by file and line number and sends nothing", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "broken-"));
+    const lines = readFileSync(join(FIXTURES, "codex-real-rollout.jsonl"), "utf8").split("\n");
+    lines[6] = "{not json";
+    const file = join(dir, "rollout-broken.jsonl");
+    writeFileSync(file, lines.join("\n"));
+    const res = await s.run(["import", file]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain(`${file}:7: not JSON`);
+    const timeline = await s.api("GET", "/api/v1/timeline?eventTypes=chat&from=2026-06-05T00:00:00Z&to=2026-06-06T00:00:00Z");
+    expect(timeline.body.items).toEqual([]);
+  });
+
+  it("exports a task as Markdown to a file, and redacts on request", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "export-"));
+    const imported = await s.run(["import", join(FIXTURES, "codex-compaction-rollout.jsonl"), "--json"]);
+    const taskId = (JSON.parse(imported.stdout) as Array<{ taskId: string }>)[0]!.taskId;
+    const out = join(dir, "session.md");
+    const res = await s.run(["export", taskId, "--format", "markdown", "-o", out]);
+    expect(res.code).toBe(0);
+    const md = readFileSync(out, "utf8");
+    expect(md).toMatch(/^# Help me build the API endpoints/);
+    expect(md).toContain("**Tool call** `shell` (`call_compact_001`)");
+    await s.api("POST", `/api/v1/mesh/tasks/${taskId}/messages`, { messages: [{ id: "leak", role: "user", content: "my token is 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", timestamp: "2025-10-28T06:00:00.000Z" }] });
+    const redacted = await s.run(["export", taskId, "--format", "jsonl", "--redact"]);
+    expect(redacted.code).toBe(0);
+    expect(redacted.stdout).not.toContain("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");
+    expect(redacted.stderr).toContain("1 secret redacted.");
+    expect(redacted.stdout.split("\n").filter(Boolean).length).toBe(1 + 16);
+  });
+});
