@@ -125,9 +125,9 @@ export const CodeRewind = z.object({
    * `dispatched`: recorded before the command went to the daemon (the
    * safety ref named is the one the daemon was told to save); `done` once
    * the daemon reported it carried out; `failed` once it reported it did not
-   * happen (rolled back). Records older than this field are `done`.
+   * happen (rolled back).
    */
-  status: z.enum(["dispatched", "done", "failed"]).default("done"),
+  status: z.enum(["dispatched", "done", "failed"]),
   /** The operation that carries the command (`GET /operations/{id}`). */
   operationId: uuid().optional(),
   /** By when the daemon should have answered; a `dispatched` rewind past it is shown as `unknown`. */

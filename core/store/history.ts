@@ -38,8 +38,7 @@ export const phaseFacet = (phase: string) => `P#${phase}`;
 /**
  * The types a task records most (a batch of messages, a commit): an event of
  * one is stored in its type's partition only, which an unfiltered page reads
- * beside the main one. Older events of these types are in both; a page
- * shows each once.
+ * beside the main one.
  */
 export const MAIN_BY_TYPE: readonly HistoryEventType[] = ["chat", "checkpoint"];
 
@@ -69,16 +68,11 @@ export function historyEventItems(event: HistoryEvent, facets = facetsOf(event),
   }));
 }
 
-/** An event as a timeline item stores it, whole again (items stored before the slimming hold every field). */
+/** An event as a timeline item stores it, whole again: its id from the sort key, its owner from the partition key, its time from the id. */
 export function storedEvent(item: Item): Item {
-  const id = String(item.id ?? item.sk);
+  const id = String(item.sk);
   const pk = String(item.pk);
-  return {
-    ...item,
-    id,
-    ownerId: item.ownerId ?? pk.slice("OWNER#".length, pk.lastIndexOf("#EVENTS")),
-    createdAt: item.createdAt ?? timeOfId(id).toISOString(),
-  };
+  return { ...item, id, ownerId: pk.slice("OWNER#".length, pk.lastIndexOf("#EVENTS")), createdAt: timeOfId(id).toISOString() };
 }
 
 /** A task as its hosted events need it. */

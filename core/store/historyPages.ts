@@ -28,7 +28,7 @@ export interface HistoryFilters {
 interface Timeline {
   scope: string;
   index?: IndexName;
-  /** The partitions of one facet: its shards (and the unsharded one of older events), or just the one. */
+  /** The partitions of one facet: its shards, or just the one. */
   partitions: (facet?: string) => string[];
   /** A task's timeline: the task, whose partition hosts some of its events (EVENT_HOSTS). */
   hostedBy?: HostTask;
@@ -243,8 +243,7 @@ async function historyPage(db: Db, timeline: Timeline, f: HistoryFilters): Promi
   let complete: Item[] = [];
   for (let round = 0; ; round++) {
     frontier = lanes.reduce<string | undefined>((max, l) => (l.frontier && (!max || l.frontier > max) ? l.frontier : max), undefined);
-    // An older event of a MAIN_BY_TYPE type is in two lanes: it counts once.
-    complete = [...new Map(lanes.flatMap((l) => l.items).filter((item) => !frontier || String(item.id) >= frontier).map((item) => [String(item.id), item])).values()];
+    complete = lanes.flatMap((l) => l.items).filter((item) => !frontier || String(item.id) >= frontier);
     if (!live || !frontier || complete.length > f.limit || round >= MAX_ROUNDS) break;
     const holding = lanes.filter((l) => l.frontier === frontier);
     // A lane out of its filter budget holds the page back: it comes back short, with a cursor.
@@ -267,7 +266,7 @@ async function historyPage(db: Db, timeline: Timeline, f: HistoryFilters): Promi
   };
 }
 
-const shardedPartitions = (partition: (facet: string | undefined, shard: number | undefined) => string) => (facet?: string) =>
+const shardedPartitions = (partition: (facet: string | undefined, shard: number) => string) => (facet?: string) =>
   shardLanes(TIMELINE_SHARDS).map((shard) => partition(facet, shard));
 
 /** Newest first. The caller has checked the contract is the owner's. */
