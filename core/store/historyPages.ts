@@ -2,7 +2,6 @@ import * as z from "zod";
 import { HistoryEvent, type HistoryEventType, type Phase } from "../models.js";
 import { keys, shardLanes, TIMELINE_SHARDS, type IndexName } from "../keys.js";
 import { highestIdAt, idBefore, lowestIdAt } from "../ids.js";
-import { badRequest } from "../errors.js";
 import { type Db } from "./db.js";
 import type { Page } from "./paging.js";
 import type { Item } from "./table.js";
@@ -93,8 +92,19 @@ function partitionLane(db: Db, timeline: Timeline, partition: string, b: Bounds)
 const HostStart = z.union([z.object({ sk: z.string(), after: z.boolean() }), z.literal("done")]);
 type HostStart = z.infer<typeof HostStart>;
 
+/** An event id, or a bound between ids (lowestIdAt, idBefore): 128 bits as a UUID is written. */
+const EventId = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+
+/** A start of each host lane the page read, on a host of its own kind. */
+const HostStarts = z.strictObject(
+  Object.fromEntries(
+    EVENT_HOSTS.map((h) => [h.prefix, z.union([z.strictObject({ sk: z.string().regex(new RegExp(`^${h.prefix}\\d+$`)), after: z.boolean() }), z.literal("done")]).optional()]),
+  ),
+);
+
 /** A history cursor: the last id returned, and for a task where each host lane goes on. */
-const HistoryCursor = z.union([z.string(), z.object({ id: z.string(), hosts: z.record(z.string(), HostStart) })]);
+const historyCursor = (timeline: Timeline) =>
+  timeline.hostedBy ? z.union([EventId, z.strictObject({ id: EventId, hosts: HostStarts })]) : EventId;
 
 /**
  * The events a task's items of one kind host, newest first, from the
@@ -211,11 +221,9 @@ const HIGHEST_ID = highestIdAt(new Date(8.64e15));
  * older pages are key ranges below it.
  */
 async function historyPage(db: Db, timeline: Timeline, f: HistoryFilters): Promise<Page<HistoryEvent>> {
-  const decoded = db.cursors.decode<unknown>(timeline.scope, f.cursor);
-  const cursor = decoded === undefined ? undefined : HistoryCursor.safeParse(decoded).data;
-  if (decoded !== undefined && cursor === undefined) throw badRequest("cursor is not valid for this list", "cursor");
+  const cursor = db.cursors.decode(timeline.scope, f.cursor, historyCursor(timeline));
   const before = typeof cursor === "string" ? cursor : cursor?.id;
-  const starts = typeof cursor === "object" ? cursor.hosts : {};
+  const starts: Record<string, HostStart | undefined> = typeof cursor === "object" ? cursor.hosts : {};
   const lo = lowestIdAt(f.from ? new Date(f.from) : new Date(0));
   let hi = f.to ? highestIdAt(new Date(f.to)) : HIGHEST_ID;
   if (before && before <= hi) hi = idBefore(before);
