@@ -20,7 +20,7 @@
  * | checkpoint by id                         | pk = TASK#t, sk = CHECKPOINT#n, n the id's last 48 bits | table |
  * | latest checkpoint at a commit (or prefix)| pk = TASK#t, sk begins_with CHECKPOINTSHA#sha, newest first → number (a hint the checkpoint vouches for) | table |
  * | latest checkpoint at ≤ n messages        | pk = TASK#t, sk between CHECKPOINTAT# and CHECKPOINTAT#n#~, newest first, limit 25 → number (a hint) | table |
- * | a task's batch and checkpoint events     | pk = TASK#t, sk begins_with MSGIDS# / CHECKPOINT#, newest first (hosts: store/history.ts) | table |
+ * | a task's batch and checkpoint events     | pk = TASK#t, sk begins_with MSGIDS# / CHECKPOINT#, newest first (store/hostedEvents.ts)| table |
  * | latest checkpoint at or before a time    | pk = TASK#t, sk = CHECKPOINT#n, a binary search over n (numbers follow creation) | table |
  * | snapshots of a task, newest first        | pk = TASK#t, sk begins_with SNAPSHOT#                 | table |
  * | snapshot by id                           | pk = TASK#t, sk = SNAPSHOT#s                          | table |

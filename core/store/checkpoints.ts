@@ -9,7 +9,8 @@ import { clipSegments, countOf } from "./segments.js";
 import { buildSnapshot, snapshotItem } from "./snapshots.js";
 import { ReportOutOfOrder, reportGuard, type ReportPosition } from "./reportOrder.js";
 import { queryPage, type Page } from "./paging.js";
-import { CHECKPOINT_HOST, hostedEvent, newHistoryEvent, type NewHistoryEvent } from "./history.js";
+import { newHistoryEvent, type NewHistoryEvent } from "./history.js";
+import { CHECKPOINT_HOST, hostedEvent } from "./hostedEvents.js";
 
 /**
  * A checkpoint and its `checkpoint` snapshot. The number is claimed by a
@@ -33,7 +34,7 @@ export async function createCheckpointWithSnapshot(
   input: CreateCheckpointRequest,
   /** A daemon report: the checkpoint is stored with its report number, once and in order (ReportOutOfOrder otherwise). */
   report?: ReportPosition,
-  /** The checkpoint's history event, hosted by the checkpoint (history.ts EVENT_HOSTS). */
+  /** The checkpoint's history event, hosted by the checkpoint (hostedEvents.ts). */
   event?: (checkpoint: TaskCheckpoint, snapshot: SnapshotRecord) => NewHistoryEvent,
 ): Promise<{ checkpoint: TaskCheckpoint; snapshot: SnapshotRecord }> {
   const guard = report ? reportGuard(report, task.reportStream) : undefined;
@@ -69,7 +70,7 @@ export async function createCheckpointWithSnapshot(
               ConditionExpression: "attribute_not_exists(pk)",
             },
           },
-          ...taskUpdate(task.id, guard, hosted && task.checkpointsHostedFrom === undefined ? number : undefined),
+          ...(guard ? [reportUpdate(task.id, guard)] : []),
           ...(hosted?.items ?? []).map((Item) => ({ Put: { Item } })),
         ]);
       } catch (error) {
@@ -85,25 +86,9 @@ export async function createCheckpointWithSnapshot(
   );
 }
 
-/**
- * The checkpoint transaction's write to the task item, if any: a daemon
- * report's number (conditional on its predecessor's), and on the task's
- * first checkpoint hosting its event, that number (where the task's history
- * starts reading checkpoints for events).
- */
-function taskUpdate(taskId: string, guard: ReturnType<typeof reportGuard> | undefined, hostedFrom: number | undefined): TransactItem[] {
-  const sets = [...(guard ? [guard.set] : []), ...(hostedFrom !== undefined ? ["checkpointsHostedFrom = if_not_exists(checkpointsHostedFrom, :hostedFrom)"] : [])];
-  if (sets.length === 0) return [];
-  return [
-    {
-      Update: {
-        Key: keys.task(taskId),
-        UpdateExpression: `SET ${sets.join(", ")}`,
-        ConditionExpression: guard?.condition,
-        ExpressionAttributeValues: { ...guard?.values, ...(hostedFrom !== undefined ? { ":hostedFrom": hostedFrom } : {}) },
-      },
-    },
-  ];
+/** The checkpoint transaction's write to the task item for a daemon report: its number, conditional on its predecessor's. */
+function reportUpdate(taskId: string, guard: ReturnType<typeof reportGuard>): TransactItem {
+  return { Update: { Key: keys.task(taskId), UpdateExpression: `SET ${guard.set}`, ConditionExpression: guard.condition, ExpressionAttributeValues: guard.values } };
 }
 
 /**

@@ -7,7 +7,8 @@ import { recordMetric } from "../metrics.js";
 import { type Db, nowIso } from "./db.js";
 import { cancellationReasons, type TransactItem } from "./table.js";
 import { retryOnConflict } from "./conflicts.js";
-import { CHAT_HOST, hostedEvent, newHistoryEvent, type NewHistoryEvent } from "./history.js";
+import { newHistoryEvent, type NewHistoryEvent } from "./history.js";
+import { CHAT_HOST, hostedEvent } from "./hostedEvents.js";
 import { findMessages } from "./conversationLog.js";
 import { decodeLogItem, idsItem, LogItem, newBatch } from "./logBatch.js";
 import { advanceReport, ReportOutOfOrder, reportGuard, reportIsNextFor, type ReportPosition } from "./reportOrder.js";
@@ -22,7 +23,7 @@ import { sealIfDue } from "./logSeal.js";
  *    key, so exactly one takes it.
  * 2. **commit**: one transaction moves the task's `lastSeq` (conditional on
  *    the value read), writes the batch's id digests hosting its `chat`
- *    history event (history.ts EVENT_HOSTS) and the event's timeline items
+ *    history event (hostedEvents.ts) and the event's timeline items
  *    and, for a daemon report, the report number. Readers see only what is
  *    committed, so after any failure the log, the message count and the
  *    history agree.
@@ -101,15 +102,13 @@ function commitWrites(task: TaskRecord, head: LogHead, batch: Taken, options: Ap
     {
       Update: {
         Key: keys.task(task.id),
-        // The first batch hosting its event marks where the task's history starts reading hosts.
-        UpdateExpression: `SET lastSeq = :seq, lastChain = :chain, lastReceivedAt = :at${hosted ? ", chatHostedFrom = if_not_exists(chatHostedFrom, :first)" : ""}${guard ? `, ${guard.set}` : ""}`,
+        UpdateExpression: `SET lastSeq = :seq, lastChain = :chain, lastReceivedAt = :at${guard ? `, ${guard.set}` : ""}`,
         ConditionExpression: `attribute_exists(pk) AND lastSeq = :prev${guard ? ` AND ${guard.condition}` : ""}`,
         ExpressionAttributeValues: {
           ":prev": head.seq,
           ":seq": batch.last,
           ":chain": batch.chain,
           ":at": Date.parse(batch.receivedAt),
-          ...(hosted ? { ":first": batch.first } : {}),
           ...guard?.values,
         },
       },

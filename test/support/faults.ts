@@ -4,6 +4,11 @@
  * names — the n-th call of a command kind, or every call from now on — which
  * fail with the error the rule gives, as if the service had answered it
  * (after the SDK's own retries). Undo with `restore()`.
+ *
+ * A rule with `appliedLater` is "error now, applied later": the caller gets
+ * the error at once, but the call is kept and goes through when the test
+ * says (`applyLater()`), as a request whose answer was lost and which the
+ * service carries out late.
  */
 
 export interface FaultRule {
@@ -12,6 +17,8 @@ export interface FaultRule {
   /** Fail the n-th matching call (1-based) only; without it, every matching call fails. */
   nth?: number;
   error: () => Error;
+  /** Keep the call and send it on `applyLater()`, after the caller has seen the error. */
+  appliedLater?: boolean;
 }
 
 interface Sendable {
@@ -22,18 +29,33 @@ export function injectFaults(client: Sendable) {
   const original = client.send.bind(client);
   const rules: Array<FaultRule & { seen: number }> = [];
   const calls: string[] = [];
+  const held: Array<() => Promise<unknown>> = [];
   client.send = async (command: { constructor: { name: string } }, ...rest: unknown[]) => {
     const name = command.constructor.name;
     calls.push(name);
     for (const rule of rules) {
       if (rule.command !== "*" && rule.command !== name) continue;
       rule.seen++;
-      if (rule.nth === undefined || rule.nth === rule.seen) throw rule.error();
+      if (rule.nth !== undefined && rule.nth !== rule.seen) continue;
+      if (rule.appliedLater) held.push(() => original(command, ...rest));
+      throw rule.error();
     }
     return original(command, ...rest);
   };
   return {
     calls,
+    /** Sends the calls kept by `appliedLater` rules, in order: each one's answer, or the error it met. */
+    async applyLater(): Promise<Array<{ ok: true; value: unknown } | { ok: false; error: unknown }>> {
+      const out: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+      for (const send of held.splice(0)) {
+        try {
+          out.push({ ok: true, value: await send() });
+        } catch (error) {
+          out.push({ ok: false, error });
+        }
+      }
+      return out;
+    },
     fail(rule: FaultRule) {
       rules.push({ ...rule, seen: 0 });
     },
