@@ -1,10 +1,14 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
+import type * as z from "zod";
 import { badRequest } from "./errors.js";
 
 /**
  * Opaque, signed list cursors. A cursor names the list it belongs to (its
  * scope, e.g. `contractHistory:<id>`), so one list refuses another's cursor,
- * and an edited cursor fails its signature.
+ * and an edited cursor fails its signature. A cursor that decodes is then
+ * held to its list's schema: a signed position the list cannot hold (a
+ * negative or fractional one, a start key of another kind or partition) is
+ * refused like a forged one.
  */
 export class CursorCodec {
   constructor(private readonly secret: string) {}
@@ -18,7 +22,7 @@ export class CursorCodec {
     return `${payload}.${this.mac(payload).toString("base64url")}`;
   }
 
-  decode<T>(scope: string, cursor: string | undefined): T | undefined {
+  decode<S extends z.ZodType>(scope: string, cursor: string | undefined, schema: S): z.infer<S> | undefined {
     if (cursor === undefined || cursor === "") return undefined;
     const [payload, signature, extra] = cursor.split(".");
     const invalid = badRequest("cursor is not valid for this list", "cursor");
@@ -33,6 +37,8 @@ export class CursorCodec {
       throw invalid;
     }
     if (decoded.s !== scope) throw invalid;
-    return decoded.p as T;
+    const position = schema.safeParse(decoded.p);
+    if (!position.success) throw invalid;
+    return position.data;
   }
 }

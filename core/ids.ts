@@ -26,6 +26,9 @@ export function highestIdAt(at: Date): string {
   return `${msHex(at)}-ffff-ffff-ffffffffffff`;
 }
 
+/** The highest id there can be (a history page without a top bound). */
+export const HIGHEST_ID = highestIdAt(new Date(8.64e15));
+
 
 /** When a UUIDv7 was minted (its first 48 bits, in ms). */
 export function timeOfId(id: string): Date {

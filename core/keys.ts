@@ -17,10 +17,10 @@
  * | conversation log, by sequence            | pk = TASK#t, sk between MSG#from and MSG#to           | table |
  * | message by id, dedupe (id digests)       | pk = TASK#t, sk begins_with MSGIDS#                   | table |
  * | checkpoints by number                    | pk = TASK#t, sk begins_with CHECKPOINT#               | table |
- * | checkpoint by id                         | pk = TASK#t, sk = CHECKPOINT#n, n the id's last 48 bits (older ids: CHECKPOINTID#id → n) | table |
+ * | checkpoint by id                         | pk = TASK#t, sk = CHECKPOINT#n, n the id's last 48 bits | table |
  * | latest checkpoint at a commit (or prefix)| pk = TASK#t, sk begins_with CHECKPOINTSHA#sha, newest first → number (a hint the checkpoint vouches for) | table |
  * | latest checkpoint at ≤ n messages        | pk = TASK#t, sk between CHECKPOINTAT# and CHECKPOINTAT#n#~, newest first, limit 25 → number (a hint) | table |
- * | a task's batch and checkpoint events     | pk = TASK#t, sk begins_with MSGIDS# / CHECKPOINT#, newest first (hosts: store/history.ts) | table |
+ * | a task's batch and checkpoint events     | pk = TASK#t, sk begins_with MSGIDS# / CHECKPOINT#, newest first (store/hostedEvents.ts)| table |
  * | latest checkpoint at or before a time    | pk = TASK#t, sk = CHECKPOINT#n, a binary search over n (numbers follow creation) | table |
  * | snapshots of a task, newest first        | pk = TASK#t, sk begins_with SNAPSHOT#                 | table |
  * | snapshot by id                           | pk = TASK#t, sk = SNAPSHOT#s                          | table |
@@ -50,9 +50,7 @@
  * by expiry day, so a range of days is one query a shard). A list queries every shard and merges them in key order, one page per
  * request; `npm run bench -- partitions` replays a busy owner's writes through
  * these builders and prints the hottest partition's load. A task's own
- * partitions take at most what one agent writes. Events and expiry entries
- * written before the shards (`OWNER#o#EVENTS`, `EXPIRES#day`, no `#S<n>`) are
- * still read as one more lane.
+ * partitions take at most what one agent writes.
  */
 
 export const TABLE_KEYS = {
@@ -83,10 +81,8 @@ export function shardOf(value: string, shards: number): number {
   return (h >>> 0) % shards;
 }
 
-/** Every shard number, with `undefined` first for the unsharded partition written before shards. */
-export const shardLanes = (shards: number): Array<number | undefined> => [undefined, ...Array.from({ length: shards }, (_, i) => i)];
-
-const shardSuffix = (shard?: number) => (shard === undefined ? "" : `#S${shard}`);
+/** Every shard number. */
+export const shardLanes = (shards: number): number[] => Array.from({ length: shards }, (_, i) => i);
 
 /** Sequence and checkpoint numbers are zero-padded so that string order is numeric order. */
 export const pad = (n: number, width = 10) => String(n).padStart(width, "0");
@@ -124,8 +120,7 @@ export const keys = {
   /**
    * Pointer to a checkpoint by its commit (lower-case SHA), then number, then
    * id: a SHA or a prefix of one is a key condition, and no two attempts at a
-   * checkpoint write the same key (pointers written before the id was part of
-   * the key end at the number).
+   * checkpoint write the same key.
    */
   checkpointBySha: (taskId: string, commitSha: string, number: number, checkpointId: string) => ({
     pk: `TASK#${taskId}`,
@@ -157,12 +152,11 @@ export const keys = {
 
   /**
    * A facet (`T#<type>` or `P#<phase>`) names the copy of the timeline that
-   * holds only those events; a shard, one of TIMELINE_SHARDS slices of it
-   * (undefined: the unsharded partition of older events).
+   * holds only those events; a shard, one of TIMELINE_SHARDS slices of it.
    */
-  ownerEvents: (ownerId: string, facet?: string, shard?: number) => `OWNER#${ownerId}#EVENTS${facet ? `#${facet}` : ""}${shardSuffix(shard)}`,
-  contractEvents: (contractId: string, facet?: string, shard?: number) =>
-    `CONTRACT#${contractId}#EVENTS${facet ? `#${facet}` : ""}${shardSuffix(shard)}`,
+  ownerEvents: (ownerId: string, facet: string | undefined, shard: number) => `OWNER#${ownerId}#EVENTS${facet ? `#${facet}` : ""}#S${shard}`,
+  contractEvents: (contractId: string, facet: string | undefined, shard: number) =>
+    `CONTRACT#${contractId}#EVENTS${facet ? `#${facet}` : ""}#S${shard}`,
   taskEvents: (taskId: string, facet?: string) => `TASK#${taskId}#EVENTS${facet ? `#${facet}` : ""}`,
 
   connection: (connectionId: string) => ({ pk: `CONN#${connectionId}`, sk: "CONN" }),

@@ -134,19 +134,6 @@ describe("picking a checkpoint", () => {
     const kept = store.clipSegments(await store.closeSegments(db, long), 2);
     expect((await store.checkpointOnConversation(db, long, kept))?.checkpointNumber).toBe(2);
   }, 240_000);
-
-  it("checkpoints stored before the pointers are still found, by commit and on a conversation", async () => {
-    const { task: old } = await taskWithCheckpoints(3);
-    for (let k = 1; k <= 3; k++) {
-      const c = (await store.getCheckpointByNumber(db, old, k))!;
-      await db.table.delete(keys.checkpointBySha(old.id, c.commitSha, k, c.id));
-      await db.table.delete(keys.checkpointByCount(old.id, c.messageCount!, k, c.id));
-    }
-    expect((await store.findCheckpointBySha(db, old, sha(2))).checkpointNumber).toBe(2);
-    await expect(store.findCheckpointBySha(db, old, "e".repeat(40))).rejects.toMatchObject({ status: 404 });
-    const kept = store.clipSegments(await store.closeSegments(db, old), 2);
-    expect((await store.checkpointOnConversation(db, old, kept))?.checkpointNumber).toBe(2);
-  });
 });
 
 describe("a task's history", () => {

@@ -412,20 +412,11 @@ describe("checkpoints", () => {
     // An attempt at number 1 that died after writing its pointers: a commit never checkpointed, more messages than any checkpoint.
     const ghost = "01900000-0000-7000-8000-000000000000";
     await db.table.batchWrite([
-      { put: { ...keys.checkpointById(task.id, ghost), checkpointNumber: 1 } },
       { put: { ...keys.checkpointBySha(task.id, "ff99", 1, ghost), checkpointNumber: 1 } },
       { put: { ...keys.checkpointBySha(task.id, "aa11", 1, ghost), checkpointNumber: 1 } },
       { put: { ...keys.checkpointByCount(task.id, 9, 1, ghost), checkpointNumber: 1, conversationSnapshotId: one.conversationSnapshotId } },
     ]);
     await expect(store.getCheckpoint(db, task, ghost)).rejects.toMatchObject({ status: 404 });
-    // A checkpoint from before ids carried their number is found through its pointer by id.
-    const older = { ...(await store.getCheckpointByNumber(db, task, 1))!, id: "01900000-0000-7000-8000-0abcdef01234", checkpointNumber: 2 };
-    await db.table.batchWrite([
-      { put: { ...keys.checkpoint(task.id, 2), ownerId: task.ownerId, ...older } },
-      { put: { ...keys.checkpointById(task.id, older.id), checkpointNumber: 2 } },
-    ]);
-    expect((await store.getCheckpoint(db, task, older.id)).checkpointNumber).toBe(2);
-    await db.table.delete(keys.checkpoint(task.id, 2));
     await expect(store.findCheckpointBySha(db, task, "ff99")).rejects.toMatchObject({ status: 404 });
     expect(await store.hasCheckpointAt(db, task, "ff99")).toBe(false);
     // A prefix that only a stray pointer makes ambiguous is not.
@@ -592,53 +583,7 @@ describe("history paging", () => {
     expect(items[0]!.gsi2pk).toBeUndefined();
   });
 
-  it("a task's history keeps hosted events that came before items written without theirs (a deploy, a rollback)", async () => {
-    /** An event as a writer that does not host it stores it: every field, a copy in the task index in each facet. */
-    const unhosted = (event: HistoryEvent) =>
-      [undefined, `T#${event.eventType}`].map((facet) => ({
-        pk: keys.ownerEvents(event.ownerId, facet, shardOf(event.id, TIMELINE_SHARDS)),
-        sk: event.id,
-        gsi2pk: keys.taskEvents(event.taskId!, facet),
-        gsi2sk: event.id,
-        ...event,
-      }));
-    const owner = `owner-${Math.random()}`;
-    const task = await store.createTask(db, owner, { name: "mixed", plan: "p" });
-    const hostedAppend = async (i: number) => {
-      const current = (await store.getTaskRecord(db, owner, task.id))!;
-      await store.appendMessages(db, current, [msg(i)], { event: chatEvent(current, undefined) });
-    };
-    const hostedCheckpoint = async (i: number) => {
-      const current = (await store.getTaskRecord(db, owner, task.id))!;
-      await store.createCheckpointWithSnapshot(db, current, { commitSha: `abc${i}def0`, branchName: "main", message: `c${i}` }, undefined, (c, s) =>
-        checkpointCreatedEvent(current, undefined, c, s),
-      );
-    };
-    for (let i = 0; i < 3; i++) {
-      await hostedAppend(i);
-      await hostedCheckpoint(i);
-    }
-    // A batch and a checkpoint written without hosting their events, which go to the task index instead.
-    const current = (await store.getTaskRecord(db, owner, task.id))!;
-    await store.appendMessages(db, current, [msg(10)]);
-    const { checkpoint } = await store.createCheckpointWithSnapshot(db, current, { commitSha: "abc9def0", branchName: "main", message: "old" });
-    for (const [type, data] of [["chat", { count: 1 }], ["checkpoint", { checkpointId: checkpoint.id }]] as const) {
-      const event = store.newHistoryEvent({ ownerId: owner, taskId: task.id, eventType: type, eventData: data }, db.clock());
-      await db.table.batchWrite(unhosted(event).map((put) => ({ put })));
-    }
-    await hostedAppend(11);
-    await hostedCheckpoint(11);
-    const all = (await store.timeline(db, owner, { limit: 50 })).items.map((e) => e.id);
-    expect(all).toHaveLength(10);
-    const stored = (await store.getTaskRecord(db, owner, task.id))!;
-    expect((await store.taskHistory(db, stored, { limit: 50 })).items.map((e) => e.id)).toEqual(all);
-    const paged = (await allPages((cursor) => store.taskHistory(db, stored, { limit: 3, cursor }))).flat().map((e) => e.id);
-    expect(paged).toEqual(all);
-    const to = (await store.timeline(db, owner, { limit: 50 })).items[4]!.createdAt;
-    expect((await store.taskHistory(db, stored, { limit: 50, to })).items.map((e) => e.id)).toEqual(all.slice(4));
-  });
-
-  it("an owner's and a contract's timelines are sharded; pages merge the shards (and the unsharded partition of older events) in order", async () => {
+  it("an owner's and a contract's timelines are sharded; pages merge the shards in order", async () => {
     const owner = `owner-${Math.random()}`;
     const contract = await store.createContract(db, owner, { name: "sharded" });
     const base = Date.UTC(2026, 7, 1);
@@ -646,19 +591,9 @@ describe("history paging", () => {
     for (let i = 0; i < 48; i++) {
       const at = new Date(base + i * 1000);
       const input = { ownerId: owner, contractId: contract.id, eventType: (i % 2 ? "chat" : "checkpoint") as never, eventData: { i } };
-      if (i < 8) {
-        // As events were stored before the timelines had shards.
-        const event = store.newHistoryEvent(input, at);
-        const items = store.historyEventItems(event, [undefined, store.typeFacet(event.eventType)]).map((item) => ({
-          ...item,
-          pk: String(item.pk).replace(/#S\d+$/, ""),
-          gsi1pk: String(item.gsi1pk).replace(/#S\d+$/, ""),
-        }));
-        await db.table.batchWrite(items.map((put) => ({ put })));
-        written.push(event);
-      } else written.push(await store.recordHistoryEvent({ ...db, clock: () => at }, input));
+      written.push(await store.recordHistoryEvent({ ...db, clock: () => at }, input));
     }
-    const shards = new Set(written.slice(8).map((e) => String(store.historyEventItems(e)[0]!.pk)));
+    const shards = new Set(written.map((e) => String(store.historyEventItems(e)[0]!.pk)));
     expect(shards.size).toBeGreaterThan(4);
     for (const pk of shards) expect(pk).toMatch(new RegExp(`^OWNER#${owner}#EVENTS(#T#\\w+)?#S\\d+$`));
 

@@ -29,14 +29,6 @@ export const TaskRecord = Task.extend({
   /** The daemon report stream applied to this task, and the last report number applied from it. */
   reportStream: z.string().optional(),
   reportSeq: z.int().min(0).optional(),
-  /**
-   * The first batch (sequence number) and the first checkpoint (number) that
-   * host their history events (store/history.ts EVENT_HOSTS): a task's
-   * history reads hosts from there on; the events of those before are in the
-   * task index.
-   */
-  chatHostedFrom: z.int().min(1).optional(),
-  checkpointsHostedFrom: z.int().min(1).optional(),
   /** The visible conversation: runs of log entries, possibly in ancestors' logs. */
   segments: z.array(ConversationSegment),
   checkpointCount: z.int().min(0),
@@ -125,9 +117,9 @@ export const CodeRewind = z.object({
    * `dispatched`: recorded before the command went to the daemon (the
    * safety ref named is the one the daemon was told to save); `done` once
    * the daemon reported it carried out; `failed` once it reported it did not
-   * happen (rolled back). Records older than this field are `done`.
+   * happen (rolled back).
    */
-  status: z.enum(["dispatched", "done", "failed"]).default("done"),
+  status: z.enum(["dispatched", "done", "failed"]),
   /** The operation that carries the command (`GET /operations/{id}`). */
   operationId: uuid().optional(),
   /** By when the daemon should have answered; a `dispatched` rewind past it is shown as `unknown`. */

@@ -9,7 +9,8 @@ import { clipSegments, countOf } from "./segments.js";
 import { buildSnapshot, snapshotItem } from "./snapshots.js";
 import { ReportOutOfOrder, reportGuard, type ReportPosition } from "./reportOrder.js";
 import { queryPage, type Page } from "./paging.js";
-import { CHECKPOINT_HOST, hostedEvent, newHistoryEvent, type NewHistoryEvent } from "./history.js";
+import { newHistoryEvent, type NewHistoryEvent } from "./history.js";
+import { CHECKPOINT_HOST, hostedEvent } from "./hostedEvents.js";
 
 /**
  * A checkpoint and its `checkpoint` snapshot. The number is claimed by a
@@ -35,7 +36,7 @@ export async function createCheckpointWithSnapshot(
   input: CreateCheckpointRequest,
   /** A daemon report: the checkpoint is stored with its report number, once and in order (ReportOutOfOrder otherwise). */
   report?: ReportPosition,
-  /** The checkpoint's history event, hosted by the checkpoint (history.ts EVENT_HOSTS). */
+  /** The checkpoint's history event, hosted by the checkpoint (hostedEvents.ts). */
   event?: (checkpoint: TaskCheckpoint, snapshot: SnapshotRecord) => NewHistoryEvent,
 ): Promise<{ checkpoint: TaskCheckpoint; snapshot: SnapshotRecord }> {
   const guard = report ? reportGuard(report, task.reportStream) : undefined;
@@ -71,7 +72,7 @@ export async function createCheckpointWithSnapshot(
               ConditionExpression: "attribute_not_exists(pk)",
             },
           },
-          ...taskUpdate(task.id, guard, hosted && task.checkpointsHostedFrom === undefined ? number : undefined),
+          ...(guard ? [reportUpdate(task.id, guard)] : []),
           ...(hosted?.items ?? []).map((Item) => ({ Put: { Item } })),
           // Its snapshot is still there: retention deletes a snapshot no checkpoint names, as this one's was until now
           // (refused, the next attempt writes it again).
@@ -90,25 +91,9 @@ export async function createCheckpointWithSnapshot(
   );
 }
 
-/**
- * The checkpoint transaction's write to the task item, if any: a daemon
- * report's number (conditional on its predecessor's), and on the task's
- * first checkpoint hosting its event, that number (where the task's history
- * starts reading checkpoints for events).
- */
-function taskUpdate(taskId: string, guard: ReturnType<typeof reportGuard> | undefined, hostedFrom: number | undefined): TransactItem[] {
-  const sets = [...(guard ? [guard.set] : []), ...(hostedFrom !== undefined ? ["checkpointsHostedFrom = if_not_exists(checkpointsHostedFrom, :hostedFrom)"] : [])];
-  if (sets.length === 0) return [];
-  return [
-    {
-      Update: {
-        Key: keys.task(taskId),
-        UpdateExpression: `SET ${sets.join(", ")}`,
-        ConditionExpression: guard?.condition,
-        ExpressionAttributeValues: { ...guard?.values, ...(hostedFrom !== undefined ? { ":hostedFrom": hostedFrom } : {}) },
-      },
-    },
-  ];
+/** The checkpoint transaction's write to the task item for a daemon report: its number, conditional on its predecessor's. */
+function reportUpdate(taskId: string, guard: ReturnType<typeof reportGuard>): TransactItem {
+  return { Update: { Key: keys.task(taskId), UpdateExpression: `SET ${guard.set}`, ConditionExpression: guard.condition, ExpressionAttributeValues: guard.values } };
 }
 
 /**
@@ -120,7 +105,7 @@ export function checkpointIdFor(number: number, at: Date): string {
   return `${newId(at).slice(0, 24)}${number.toString(16).padStart(12, "0")}`;
 }
 
-/** The number a checkpoint id names, if it names one (ids from before they carried it do not, mostly). */
+/** The number a checkpoint id names, if it names one. */
 export function numberInCheckpointId(id: string): number | undefined {
   const n = parseInt(id.slice(24), 16);
   return /^[0-9a-f]{12}$/.test(id.slice(24)) && n >= 1 && n <= MAX_CHECKPOINT_NUMBER ? n : undefined;
@@ -138,25 +123,9 @@ function pointerItems(taskId: string, c: TaskCheckpoint): Array<Item & Key> {
   ];
 }
 
-/** A commit or count pointer's sort key: …#<number>#<checkpoint id>, or …#<number> when written before ids were part of it. */
-function pointedId(pointer: Item): string | undefined {
-  const id = String(pointer.sk).split("#")[3];
-  return id || undefined;
-}
-
-/** The commit a commit pointer names, from its key. */
-const pointedSha = (pointer: Item) => String(pointer.sk).split("#")[1]!;
-
-/**
- * Whether a checkpoint agrees with a pointer to it: the same id (or, for a
- * pointer from before ids were in its key, the same commit and snapshot).
- */
+/** Whether a checkpoint agrees with a pointer to it (…#<number>#<checkpoint id>): the same id. */
 function vouches(checkpoint: TaskCheckpoint | undefined, pointer: Item): checkpoint is TaskCheckpoint {
-  if (!checkpoint) return false;
-  const id = pointedId(pointer);
-  if (id !== undefined) return checkpoint.id === id;
-  if (String(pointer.sk).startsWith(keys.checkpointShaPrefix)) return checkpoint.commitSha === pointedSha(pointer);
-  return checkpoint.conversationSnapshotId === pointer.conversationSnapshotId;
+  return checkpoint !== undefined && checkpoint.id === String(pointer.sk).split("#")[3];
 }
 
 /** How many pointers a lookup reads past before giving up on finding one a checkpoint vouches for. */
@@ -212,15 +181,11 @@ export async function getCheckpointByNumber(db: Db, task: TaskRecord, number: nu
 
 /**
  * A checkpoint of this task; one of another task (or owner) is not found.
- * The number in its id says where it is (checkpointIdFor); a checkpoint from
- * before ids carried it is found through its pointer by id.
+ * The number in its id says where it is (checkpointIdFor).
  */
 export async function getCheckpoint(db: Db, task: TaskRecord, checkpointId: string): Promise<TaskCheckpoint> {
   const n = numberInCheckpointId(checkpointId);
-  const numbered = n === undefined ? undefined : await getCheckpointByNumber(db, task, n);
-  if (numbered?.id === checkpointId) return numbered;
-  const pointer = await db.table.get(keys.checkpointById(task.id, checkpointId));
-  const checkpoint = pointer ? await getCheckpointByNumber(db, task, pointer.checkpointNumber as number) : undefined;
+  const checkpoint = n === undefined ? undefined : await getCheckpointByNumber(db, task, n);
   if (checkpoint?.id !== checkpointId) throw notFound("checkpoint");
   return checkpoint;
 }
@@ -251,30 +216,9 @@ export function listCheckpoints(db: Db, task: TaskRecord, limit: number, cursor?
 }
 
 /**
- * Whether the task has checkpoints from before the pointers by commit and by
- * message count: its first checkpoint has none. Two reads, made only when a
- * pointer lookup found nothing.
- */
-async function hasUnpointedCheckpoints(db: Db, task: TaskRecord): Promise<boolean> {
-  const first = await getCheckpointByNumber(db, task, 1);
-  if (!first) return false;
-  const { items } = await db.table.query({
-    KeyConditionExpression: "pk = :p AND begins_with(sk, :s)",
-    ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":s": keys.checkpointShaAt(first.commitSha, 1) },
-    Limit: 1,
-    ConsistentRead: true,
-  });
-  return items.length === 0;
-}
-
-/** How many checkpoints from before the pointers a search by commit looks through, newest first. */
-const UNPOINTED_SHA_SEARCH = 1000;
-
-/**
  * The latest checkpoint of a task at a commit (a prefix of its SHA is
  * enough; one that names checkpoints at several commits is refused): the
- * pointers by commit, read newest first, one item. Checkpoints from before
- * those pointers are searched as they were stored, when nothing else matched.
+ * pointers by commit, read newest first, one item.
  */
 export async function findCheckpointBySha(db: Db, task: TaskRecord, sha: string): Promise<TaskCheckpoint> {
   const prefix = sha.toLowerCase();
@@ -289,16 +233,6 @@ export async function findCheckpointBySha(db: Db, task: TaskRecord, sha: string)
       }
     }
     return newest;
-  }
-  if (await hasUnpointedCheckpoints(db, task)) {
-    const item = await db.table.queryFirst({
-      KeyConditionExpression: "pk = :p AND begins_with(sk, :c)",
-      FilterExpression: "begins_with(commitSha, :sha)",
-      ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":c": keys.checkpointPrefix, ":sha": prefix },
-      ScanIndexForward: false,
-      ConsistentRead: true,
-    }, UNPOINTED_SHA_SEARCH);
-    if (item && item.ownerId === task.ownerId) return TaskCheckpoint.parse(item);
   }
   throw notFound(`checkpoint at commit ${sha}`);
 }
@@ -360,45 +294,13 @@ export async function checkpointOnConversation(db: Db, task: TaskRecord, kept: C
     const snapshot = await db.table.get(keys.snapshot(task.id, snapshotId));
     return snapshot !== undefined && !isExpired(db, snapshot) && isPrefixOf(SnapshotRecord.parse(snapshot).segments, kept);
   };
-  const found = await firstVouched(
+  return firstVouched(
     db,
     task,
     { keyCondition: "pk = :p AND sk BETWEEN :lo AND :hi", values: { ":lo": keys.checkpointCountPrefix, ":hi": keys.checkpointCountUpTo(count) }, forward: false },
     (checkpoint) => onKept(checkpoint.conversationSnapshotId),
     KEPT_BRANCH_SEARCH,
   );
-  if (found) return found;
-  if (!(await hasUnpointedCheckpoints(db, task))) return undefined;
-  return checkpointOnConversationUnpointed(db, task, kept, onKept);
-}
-
-/** The same search over checkpoints from before the pointers: newest first among those with at most as many messages. */
-async function checkpointOnConversationUnpointed(
-  db: Db,
-  task: TaskRecord,
-  kept: ConversationSegment[],
-  onKept: (snapshotId: unknown) => Promise<boolean>,
-): Promise<TaskCheckpoint | undefined> {
-  let startKey: Item | undefined;
-  let looked = 0;
-  do {
-    const page = await db.table.query({
-      KeyConditionExpression: "pk = :p AND begins_with(sk, :c)",
-      FilterExpression: "messageCount <= :n",
-      ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":c": keys.checkpointPrefix, ":n": countOf(kept) },
-      ScanIndexForward: false,
-      ConsistentRead: true,
-      Limit: 25,
-      ExclusiveStartKey: startKey,
-    });
-    looked += page.scanned;
-    for (const item of page.items) {
-      const checkpoint = TaskCheckpoint.parse(item);
-      if (await onKept(checkpoint.conversationSnapshotId)) return checkpoint;
-    }
-    startKey = page.lastKey;
-  } while (startKey && looked < KEPT_BRANCH_SEARCH);
-  return undefined;
 }
 
 /** Whether the task already has a checkpoint at this commit (a daemon resending its report): the commit pointers, vouched for. */

@@ -9,6 +9,8 @@ export type RetryLimits = ({ attempts: number; until?: number | (() => number) }
   /** Full-jitter backoff between attempts: base and cap in ms. */
   baseMs?: number;
   capMs?: number;
+  /** The clock the deadline is on (epoch ms); the system's by default. */
+  now?: () => number;
 };
 
 /**
@@ -38,7 +40,7 @@ export async function retryOnConflict<T>(
       return await attempt(n);
     } catch (error) {
       const until = typeof limits.until === "function" ? limits.until() : limits.until;
-      const exhausted = n + 1 >= (limits.attempts ?? Infinity) || (until !== undefined && Date.now() > until);
+      const exhausted = n + 1 >= (limits.attempts ?? Infinity) || (until !== undefined && (limits.now ?? Date.now)() > until);
       if (exhausted || !isConflict(error)) throw error;
       await backoff(n, limits.baseMs, limits.capMs);
     }

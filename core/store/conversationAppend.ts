@@ -7,7 +7,8 @@ import { recordMetric } from "../metrics.js";
 import { type Db, nowIso } from "./db.js";
 import { cancellationReasons, type TransactItem } from "./table.js";
 import { retryOnConflict } from "./conflicts.js";
-import { CHAT_HOST, hostedEvent, newHistoryEvent, type NewHistoryEvent } from "./history.js";
+import { newHistoryEvent, type NewHistoryEvent } from "./history.js";
+import { CHAT_HOST, hostedEvent } from "./hostedEvents.js";
 import { findMessages } from "./conversationLog.js";
 import { decodeLogItem, idsItem, LogItem, newBatch } from "./logBatch.js";
 import { advanceReport, ReportOutOfOrder, reportGuard, reportIsNextFor, type ReportPosition } from "./reportOrder.js";
@@ -21,11 +22,16 @@ import { sealIfDue } from "./logSeal.js";
  *    key. Every appender that read the same end of the log tries the same
  *    key, so exactly one takes it.
  * 2. **commit**: one transaction moves the task's `lastSeq` (conditional on
- *    the value read), writes the batch's id digests hosting its `chat`
- *    history event (history.ts EVENT_HOSTS) and the event's timeline items
- *    and, for a daemon report, the report number. Readers see only what is
- *    committed, so after any failure the log, the message count and the
- *    history agree.
+ *    the value read, and on the batch still holding its token), writes the
+ *    batch's id digests hosting its `chat` history event (hostedEvents.ts)
+ *    and the event's timeline items and, for a daemon report, the report
+ *    number. Readers see only what is committed, so after any failure the
+ *    log, the message count and the history agree.
+ * 3. **settle**: when the commit fails, refused or of unknown outcome (an
+ *    error that may yet be applied), one rule: the batch is withdrawn
+ *    unless it is committed (by this commit, landed after all, or by another
+ *    append for it); a commit landing after the withdraw is refused by its
+ *    condition on the token. Committed, the append is acknowledged.
  *
  * A batch taken but left uncommitted (its writer died) blocks the next
  * sequence number only until ABANDONED_AFTER_MS: the next appender commits
@@ -98,18 +104,18 @@ function commitWrites(task: TaskRecord, head: LogHead, batch: Taken, options: Ap
   // Dated when the batch was received, which ascends with the log.
   const hosted = event ? hostedEvent(newHistoryEvent(event, new Date(batch.receivedAt)), CHAT_HOST, ids) : undefined;
   return [
+    // A commit that lands after its batch was withdrawn (an error of unknown outcome, applied late) is refused.
+    { ConditionCheck: { Key: keys.logBatch(task.id, batch.first), ConditionExpression: "#t = :t", ExpressionAttributeNames: { "#t": "token" }, ExpressionAttributeValues: { ":t": batch.token } } },
     {
       Update: {
         Key: keys.task(task.id),
-        // The first batch hosting its event marks where the task's history starts reading hosts.
-        UpdateExpression: `SET lastSeq = :seq, lastChain = :chain, lastReceivedAt = :at${hosted ? ", chatHostedFrom = if_not_exists(chatHostedFrom, :first)" : ""}${guard ? `, ${guard.set}` : ""}`,
+        UpdateExpression: `SET lastSeq = :seq, lastChain = :chain, lastReceivedAt = :at${guard ? `, ${guard.set}` : ""}`,
         ConditionExpression: `attribute_exists(pk) AND lastSeq = :prev${guard ? ` AND ${guard.condition}` : ""}`,
         ExpressionAttributeValues: {
           ":prev": head.seq,
           ":seq": batch.last,
           ":chain": batch.chain,
           ":at": Date.parse(batch.receivedAt),
-          ...(hosted ? { ":first": batch.first } : {}),
           ...guard?.values,
         },
       },
@@ -146,10 +152,7 @@ async function commitAbandoned(db: Db, task: TaskRecord, head: LogHead, options:
     messages: batch.messages.map(({ receivedAt: _r, ...m }) => m),
   };
   try {
-    await db.table.transact([
-      { ConditionCheck: { Key: keys.logBatch(task.id, taken.first), ConditionExpression: "#t = :t", ExpressionAttributeNames: { "#t": "token" }, ExpressionAttributeValues: { ":t": taken.token } } },
-      ...commitWrites(task, head, taken, { event: options.event }),
-    ]);
+    await db.table.transact(commitWrites(task, head, taken, { event: options.event }));
     log.warn("committed an abandoned append", { taskId: task.id, first: taken.first, last: taken.last });
     recordMetric("LogAbandonedCommitted", 1, {});
   } catch (error) {
@@ -158,7 +161,7 @@ async function commitAbandoned(db: Db, task: TaskRecord, head: LogHead, options:
   }
 }
 
-/** Takes back a batch whose commit was refused, unless it got committed meanwhile; whether it was committed. */
+/** Takes back a batch whose commit failed, unless it got committed meanwhile; whether it was committed. */
 async function withdraw(db: Db, taskId: string, head: LogHead, taken: Taken): Promise<boolean> {
   try {
     await db.table.transact([
@@ -175,8 +178,79 @@ async function withdraw(db: Db, taskId: string, head: LogHead, taken: Taken): Pr
 /** The next sequence number was taken by another append: read the log's end again and retry. */
 class LogMoved extends Error {}
 
-function completeMessage(db: Db, m: NewConversationMessage): ConversationMessage {
-  return ConversationMessage.parse({ ...m, id: m.id ?? newId(), timestamp: m.timestamp ?? nowIso(db) });
+/** Step 0: the messages complete (ids, timestamps from the one clock), each id once. */
+function completeMessages(db: Db, incoming: NewConversationMessage[]): ConversationMessage[] {
+  const messages = incoming.map((m) => ConversationMessage.parse({ ...m, id: m.id ?? newId(db.clock()), timestamp: m.timestamp ?? nowIso(db) }));
+  const seen = new Map<string, number>();
+  messages.forEach((m, i) => {
+    const first = seen.get(m.id);
+    if (first !== undefined) throw badRequest(`messages[${i}].id repeats messages[${first}].id`, `messages.${i}.id`);
+    seen.set(m.id, i);
+  });
+  return messages;
+}
+
+/** Where an append stands between tries: the log's end as last read, and what is still to store. */
+interface Progress {
+  head: LogHead;
+  /** The end was read by this append (not taken from the caller's record). */
+  fresh: boolean;
+  todo: ConversationMessage[];
+  /** When the log was last seen to move (the one clock, epoch ms). */
+  movedAt: number;
+}
+
+/** The messages not stored yet: not in the task's log, nor in what a fork shows from its ancestors. */
+async function notStored(db: Db, task: TaskRecord, messages: ConversationMessage[]): Promise<ConversationMessage[]> {
+  const ids = messages.map((m) => m.id);
+  const stored = await findMessages(db, task.id, ids, task.lastSeq);
+  for (const s of task.segments) {
+    if (s.taskId === task.id || s.to === null) continue;
+    for (const [id, seq] of await findMessages(db, s.taskId, ids, s.to, s.from - 1)) stored.set(id, seq);
+  }
+  return messages.filter((m) => !stored.has(m.id));
+}
+
+/** Reads the end of the log again; what the appends that moved it stored may include some of these (a resend). */
+async function refresh(db: Db, taskId: string, p: Progress): Promise<void> {
+  const previous = p.head.seq;
+  p.head = await readHead(db, taskId);
+  p.fresh = true;
+  if (p.head.seq > previous) {
+    p.movedAt = db.clock().getTime();
+    const found = await findMessages(db, taskId, p.todo.map((m) => m.id), p.head.seq, previous);
+    p.todo = p.todo.filter((m) => !found.has(m.id));
+  }
+}
+
+/** Step 1, take: the batch is put at the log's end if no item has that key; undefined when another append has it. */
+async function take(db: Db, task: TaskRecord, head: LogHead, todo: ConversationMessage[], attempt: number): Promise<Taken | undefined> {
+  // Receive times ascend with the log, strictly from one batch to the next, whatever the appenders' clocks say.
+  const receivedAt = new Date(Math.max(db.clock().getTime(), head.receivedAt + 1)).toISOString();
+  const batch = newBatch(task, head.seq + 1, head.chain, todo, receivedAt);
+  // On a retry, look before writing: while another append is committing the next batch, writing ours is for nothing.
+  if (attempt > 0 && (await db.table.get(keys.logBatch(task.id, batch.item.seq), { ProjectionExpression: "seq" }))) return undefined;
+  if (batch.chunk) await db.blobs.putJson(batch.chunk.key, batch.chunk.value);
+  if (!(await db.table.putNew(batch.item))) return undefined;
+  return { first: batch.item.seq, last: batch.item.last, chain: batch.chain, receivedAt, token: batch.item.token, messages: todo };
+}
+
+/** Steps 2 and 3, commit and settle: whether the batch is committed, and the commit's error if it met one. */
+async function commit(db: Db, task: TaskRecord, head: LogHead, taken: Taken, options: AppendOptions): Promise<{ committed: boolean; error?: unknown }> {
+  try {
+    await db.table.transact(commitWrites(task, head, taken, options));
+    return { committed: true };
+  } catch (error) {
+    // Refused (the log moved, the report is not next) or of unknown outcome: committed by now, or withdrawn.
+    const committed = (await isCommitted(db, task.id, taken.first, taken.token)) || (await withdraw(db, task.id, head, taken).catch(() => false));
+    if (committed && options.report) {
+      // Committed without its report number (by another append), or with it: record it unless recorded.
+      await advanceReport(db, task.id, options.report).catch((e: unknown) => {
+        if (!(e instanceof ReportOutOfOrder)) throw e;
+      });
+    }
+    return { committed, error };
+  }
 }
 
 /**
@@ -190,95 +264,38 @@ export async function appendMessages(
   incoming: NewConversationMessage[],
   options: AppendOptions = {},
 ): Promise<{ appended: number; skipped: number; messageIds: string[]; lastSeq: number }> {
-  const messages = incoming.map((m) => completeMessage(db, m));
-  const seen = new Map<string, number>();
-  messages.forEach((m, i) => {
-    const first = seen.get(m.id);
-    if (first !== undefined) throw badRequest(`messages[${i}].id repeats messages[${first}].id`, `messages.${i}.id`);
-    seen.set(m.id, i);
-  });
-  const result = (appended: number, head: LogHead) => ({
-    appended,
-    skipped: messages.length - appended,
-    messageIds: messages.map((m) => m.id),
-    lastSeq: head.seq,
-  });
-
+  const messages = completeMessages(db, incoming);
+  const result = (appended: number, head: LogHead) => ({ appended, skipped: messages.length - appended, messageIds: messages.map((m) => m.id), lastSeq: head.seq });
   // The task as the caller read it is where the log most likely ends: a stale end only costs a retry, as the
   // take and the commit are conditional on it.
-  let head = headOf(task);
-  let fresh = false;
-  const ids = [...seen.keys()];
-  const stored = await findMessages(db, task.id, ids, head.seq);
-  // A fork shows what it inherited from its ancestors as its own: an id it shows from there is skipped too.
-  for (const s of task.segments) {
-    if (s.taskId === task.id || s.to === null) continue;
-    for (const [id, seq] of await findMessages(db, s.taskId, ids, s.to, s.from - 1)) stored.set(id, seq);
-  }
-  let todo = messages.filter((m) => !stored.has(m.id));
-  let headSince = Date.now();
-  /** Reads the end of the log again; what the appends that moved it stored may include some of these (a resend). */
-  const refresh = async () => {
-    const previous = head.seq;
-    head = await readHead(db, task.id);
-    fresh = true;
-    if (head.seq > previous) {
-      headSince = Date.now();
-      const found = await findMessages(db, task.id, todo.map((m) => m.id), head.seq, previous);
-      todo = todo.filter((m) => !found.has(m.id));
-    }
-  };
+  const p: Progress = { head: headOf(task), fresh: false, todo: await notStored(db, task, messages), movedAt: db.clock().getTime() };
   /** One try: take the next sequence number and commit; LogMoved when another append got there first. */
-  const takeAndCommit = async (attempt: number) => {
+  const tryOnce = async (attempt: number) => {
     // The caller's record may be behind: a report that looks out of order is judged on a fresh read.
-    if (attempt > 0 || (options.report && !fresh && !reportIsNextFor(head, options.report))) await refresh();
-    if (todo.length === 0) {
+    if (attempt > 0 || (options.report && !p.fresh && !reportIsNextFor(p.head, options.report))) await refresh(db, task.id, p);
+    if (p.todo.length === 0) {
       if (options.report) await advanceReport(db, task.id, options.report);
-      return result(0, head);
+      return result(0, p.head);
     }
-    if (options.report && !reportIsNextFor(head, options.report)) throw new ReportOutOfOrder(options.report);
-    // Receive times ascend with the log, strictly from one batch to the next, whatever the appenders' clocks say.
-    const receivedAt = new Date(Math.max(db.clock().getTime(), head.receivedAt + 1)).toISOString();
-    const batch = newBatch(task, head.seq + 1, head.chain, todo, receivedAt);
-    const taken: Taken = { first: batch.item.seq, last: batch.item.last, chain: batch.chain, receivedAt, token: batch.item.token, messages: todo };
-    // On a retry, look before writing: while another append is committing the next batch, writing ours is for nothing.
-    const free = attempt === 0 || !(await db.table.get(keys.logBatch(task.id, taken.first), { ProjectionExpression: "seq" }));
-    if (free && batch.chunk) await db.blobs.putJson(batch.chunk.key, batch.chunk.value);
-    if (free && (await db.table.putNew(batch.item))) {
-      let committed: boolean;
-      try {
-        await db.table.transact(commitWrites(task, head, taken, options));
-        committed = true;
-      } catch (error) {
-        if (!cancellationReasons(error)) {
-          // The commit's outcome is unknown (DynamoDB failed or timed out): take the batch back unless it went through.
-          await withdraw(db, task.id, head, taken).catch(() => undefined);
-          throw error;
-        }
-        // Either another append committed this batch for us (the log moved), or the report is not next.
-        committed = (await isCommitted(db, task.id, taken.first, taken.token)) || (await withdraw(db, task.id, head, taken));
-        // Committed without its report number (by another append): record it now; only a copy that did so already is fine.
-        if (committed && options.report) {
-          await advanceReport(db, task.id, options.report).catch((e: unknown) => {
-            if (!(e instanceof ReportOutOfOrder)) throw e;
-          });
-        }
-        if (!committed && options.report) throw new ReportOutOfOrder(options.report);
-      }
-      if (committed) {
-        const end = { ...head, seq: taken.last, chain: taken.chain, receivedAt: Date.parse(receivedAt) };
-        await sealIfDue(db, task, end).catch((error: unknown) => log.warn("sealing failed; the next append retries", { taskId: task.id, error }));
-        return result(todo.length, end);
-      }
-    } else if (Date.now() - headSince > ABANDONED_AFTER_MS) {
+    if (options.report && !reportIsNextFor(p.head, options.report)) throw new ReportOutOfOrder(options.report);
+    const taken = await take(db, task, p.head, p.todo, attempt);
+    if (!taken) {
       // The log has not moved for a while: the batch after its end may have lost its writer.
-      await commitAbandoned(db, task, head, options);
+      if (db.clock().getTime() - p.movedAt > ABANDONED_AFTER_MS) await commitAbandoned(db, task, p.head, options);
+      throw new LogMoved();
     }
-    throw new LogMoved();
+    const { committed, error } = await commit(db, task, p.head, taken, options);
+    if (!committed) {
+      if (!cancellationReasons(error)) throw error;
+      throw options.report ? new ReportOutOfOrder(options.report) : new LogMoved();
+    }
+    const end = { ...p.head, seq: taken.last, chain: taken.chain, receivedAt: Date.parse(taken.receivedAt) };
+    await sealIfDue(db, task, end).catch((e: unknown) => log.warn("sealing failed; the next append retries", { taskId: task.id, error: e }));
+    return result(p.todo.length, end);
   };
   try {
     // Only a log that stops moving runs out the time: under contention, every append gets its turn.
-    return await retryOnConflict(takeAndCommit, (error) => error instanceof LogMoved, { until: () => headSince + APPEND_STALL_MS, baseMs: 10, capMs: 200 });
+    return await retryOnConflict(tryOnce, (error) => error instanceof LogMoved, { until: () => p.movedAt + APPEND_STALL_MS, now: () => db.clock().getTime(), baseMs: 10, capMs: 200 });
   } catch (error) {
     if (error instanceof LogMoved) throw unavailable();
     throw error;

@@ -1,3 +1,4 @@
+import * as z from "zod";
 import { ConversationMessage, type ConversationSegment, type TaskRecord } from "../models.js";
 import { keys, pad } from "../keys.js";
 import { notFound } from "../errors.js";
@@ -216,6 +217,9 @@ function toPageMessage(whole: ConversationMessage, includeToolCalls: boolean, in
   return message;
 }
 
+/** Where a page of conversation goes on: after sequence number `after` of segment `i`. */
+const ConversationPosition = z.strictObject({ i: z.int().min(0), after: z.int().min(0) });
+
 export interface ReadOptions {
   scope: string;
   cursor?: string;
@@ -234,7 +238,7 @@ export async function readConversation(
   segments: ConversationSegment[],
   options: ReadOptions,
 ): Promise<Page<ConversationMessage>> {
-  const position = db.cursors.decode<{ i: number; after: number }>(options.scope, options.cursor) ?? { i: 0, after: 0 };
+  const position = db.cursors.decode(options.scope, options.cursor, ConversationPosition) ?? { i: 0, after: 0 };
   const closed = await closeOpen(db, segments);
   const out: Array<{ message: ConversationMessage; i: number; seq: number }> = [];
   let bytes = 0;

@@ -1,4 +1,3 @@
-import type * as z from "zod";
 import { HistoryEvent, type HistoryEventType, type Phase } from "../models.js";
 import { keys, shardOf, TIMELINE_SHARDS } from "../keys.js";
 import { newId, timeOfId } from "../ids.js";
@@ -38,13 +37,12 @@ export const phaseFacet = (phase: string) => `P#${phase}`;
 /**
  * The types a task records most (a batch of messages, a commit): an event of
  * one is stored in its type's partition only, which an unfiltered page reads
- * beside the main one. Older events of these types are in both; a page
- * shows each once.
+ * beside the main one.
  */
 export const MAIN_BY_TYPE: readonly HistoryEventType[] = ["chat", "checkpoint"];
 
 /** Where an event is stored: the main timeline (undefined) unless its type is in MAIN_BY_TYPE, its type's, its phase's. */
-const facetsOf = (event: HistoryEvent): Array<string | undefined> => [
+export const facetsOf = (event: HistoryEvent): Array<string | undefined> => [
   ...(MAIN_BY_TYPE.includes(event.eventType) ? [] : [undefined]),
   typeFacet(event.eventType),
   ...(event.phase ? [phaseFacet(event.phase)] : []),
@@ -69,102 +67,11 @@ export function historyEventItems(event: HistoryEvent, facets = facetsOf(event),
   }));
 }
 
-/** An event as a timeline item stores it, whole again (items stored before the slimming hold every field). */
+/** An event as a timeline item stores it, whole again: its id from the sort key, its owner from the partition key, its time from the id. */
 export function storedEvent(item: Item): Item {
-  const id = String(item.id ?? item.sk);
+  const id = String(item.sk);
   const pk = String(item.pk);
-  return {
-    ...item,
-    id,
-    ownerId: item.ownerId ?? pk.slice("OWNER#".length, pk.lastIndexOf("#EVENTS")),
-    createdAt: item.createdAt ?? timeOfId(id).toISOString(),
-  };
-}
-
-/** A task as its hosted events need it. */
-export interface HostTask {
-  id: string;
-  ownerId: string;
-  contractId?: string;
-  chatHostedFrom?: number;
-  checkpointsHostedFrom?: number;
-}
-
-/**
- * Events a task records with an item of its own partition, one per item:
- * a batch of messages (`chat`/`messages`, hosted by the batch's id index
- * item) and a new checkpoint (`checkpoint`/`created`, hosted by the
- * checkpoint). The host carries the event (`historyEvent`), and the task's
- * history reads it from there: the event's item in its type's timeline has
- * no copy in the task's index (gsi2), which would cost as much again to
- * write and to keep. Hosts of a type are numbered, and each host's event is
- * newer than the one before (its time is the host's, which ascends), so a
- * task's hosted events are in id order under their prefix.
- */
-export interface EventHost {
-  type: HistoryEventType;
-  prefix: string;
-  /** The sort key of host number n. */
-  key: (taskId: string, n: number) => string;
-  /** The task's first host of this kind that hosts its event (the task item keeps it; below it are older hosts without). */
-  from: (task: HostTask) => number | undefined;
-  /** Fields of the event's data the host holds already (name in `eventData` → the host's attribute): kept once, on the host. */
-  shared?: Readonly<Record<string, string>>;
-}
-
-/** A batch's `chat` event, on its id index item (written by the batch's commit). */
-export const CHAT_HOST: EventHost = {
-  type: "chat",
-  prefix: keys.logIdsPrefix,
-  key: (taskId, n) => keys.logIds(taskId, n).sk,
-  from: (task) => task.chatHostedFrom,
-};
-
-/** A checkpoint's `checkpoint`/`created` event, on the checkpoint, which holds most of its data. */
-export const CHECKPOINT_HOST: EventHost = {
-  type: "checkpoint",
-  prefix: keys.checkpointPrefix,
-  key: (taskId, n) => keys.checkpoint(taskId, n).sk,
-  from: (task) => task.checkpointsHostedFrom,
-  shared: { checkpointId: "id", checkpointNumber: "checkpointNumber", commitSha: "commitSha", message: "message", messageCount: "messageCount" },
-};
-
-export const EVENT_HOSTS: readonly EventHost[] = [CHAT_HOST, CHECKPOINT_HOST];
-
-/** What a host item keeps of its event (the rest is the task's, the host's own, or the id's: its time). */
-const HostedEvent = HistoryEvent.pick({ id: true, eventSubtype: true, phase: true, eventData: true });
-type HostedEvent = z.infer<typeof HostedEvent>;
-
-/**
- * A hosted event: the attribute its host carries (less what the host holds
- * already, with the same value), and its items in the owner's (and
- * contract's) timelines.
- */
-export function hostedEvent(event: HistoryEvent, host: EventHost, hostItem: Item): { historyEvent: HostedEvent; items: Item[] } {
-  const kept: HostedEvent = { ...HostedEvent.parse(event), eventData: { ...event.eventData } };
-  for (const [name, attribute] of Object.entries(host.shared ?? {})) {
-    if (kept.eventData[name] !== undefined && kept.eventData[name] === hostItem[attribute]) delete kept.eventData[name];
-  }
-  return { historyEvent: kept, items: historyEventItems(event, facetsOf(event), true) };
-}
-
-/** The event a host item carries, whole again: the task's, the host's and the id's parts filled back in. */
-export function eventOfHost(task: HostTask, host: EventHost, item: Item): HistoryEvent | undefined {
-  if (item.historyEvent === undefined) return undefined;
-  const stored = item.historyEvent as HostedEvent;
-  const eventData = { ...stored.eventData };
-  for (const [name, attribute] of Object.entries(host.shared ?? {})) {
-    if (eventData[name] === undefined && item[attribute] !== undefined) eventData[name] = item[attribute];
-  }
-  return HistoryEvent.parse({
-    ...stored,
-    eventData,
-    ownerId: task.ownerId,
-    contractId: task.contractId,
-    taskId: task.id,
-    eventType: host.type,
-    createdAt: timeOfId(stored.id).toISOString(),
-  });
+  return { ...item, id, ownerId: pk.slice("OWNER#".length, pk.lastIndexOf("#EVENTS")), createdAt: timeOfId(id).toISOString() };
 }
 
 export async function recordHistoryEvent(db: Db, input: NewHistoryEvent): Promise<HistoryEvent> {

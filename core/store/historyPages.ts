@@ -1,15 +1,15 @@
 import * as z from "zod";
 import { HistoryEvent, type HistoryEventType, type Phase } from "../models.js";
 import { keys, shardLanes, TIMELINE_SHARDS, type IndexName } from "../keys.js";
-import { highestIdAt, idBefore, lowestIdAt } from "../ids.js";
-import { badRequest } from "../errors.js";
+import { HIGHEST_ID, highestIdAt, idBefore, lowestIdAt } from "../ids.js";
 import { type Db } from "./db.js";
 import type { Page } from "./paging.js";
 import type { Item } from "./table.js";
-import { EVENT_HOSTS, eventOfHost, MAIN_BY_TYPE, phaseFacet, storedEvent, typeFacet, type EventHost, type HostTask } from "./history.js";
+import { MAIN_BY_TYPE, phaseFacet, storedEvent, typeFacet } from "./history.js";
+import { EVENT_HOSTS, hostLane, HostStarts, type HostStart, type HostTask } from "./hostedEvents.js";
 
 /**
- * Pages of history (history.ts says how events are stored): an owner's
+ * Pages of history (history.ts says how events are stored, hostedEvents.ts how a task's items host some): an owner's
  * timeline, a contract's and a task's history, newest first, each page
  * merged from the partitions its filters name and, for a task, from the
  * items hosting its events.
@@ -28,7 +28,7 @@ export interface HistoryFilters {
 interface Timeline {
   scope: string;
   index?: IndexName;
-  /** The partitions of one facet: its shards (and the unsharded one of older events), or just the one. */
+  /** The partitions of one facet: its shards, or just the one. */
   partitions: (facet?: string) => string[];
   /** A task's timeline: the task, whose partition hosts some of its events (EVENT_HOSTS). */
   hostedBy?: HostTask;
@@ -40,7 +40,7 @@ const MAX_EVALUATED = 1000;
 const MAX_ROUNDS = 64;
 
 /** One source of a page, read newest first a little at a time. */
-interface Lane {
+export interface Lane {
   /** Events (as items) read so far, within the page's range. */
   items: Item[];
   /** The lowest id this lane has looked at, while it has more; below it the lane is unknown. */
@@ -51,7 +51,7 @@ interface Lane {
 }
 
 /** The page's range and filter, as each lane applies it. */
-interface Bounds {
+export interface Bounds {
   lo: string;
   hi: string;
   phaseFilter?: Phase;
@@ -85,122 +85,12 @@ function partitionLane(db: Db, timeline: Timeline, partition: string, b: Bounds)
   return lane;
 }
 
-/**
- * Where a host lane of the next page starts, kept in the cursor: at a host
- * (the newest below the cursor), after one (the last read, when none below
- * the cursor was read yet), or nowhere (the lane ran out).
- */
-const HostStart = z.union([z.object({ sk: z.string(), after: z.boolean() }), z.literal("done")]);
-type HostStart = z.infer<typeof HostStart>;
+/** An event id, or a bound between ids (lowestIdAt, idBefore): 128 bits as a UUID is written. */
+const EventId = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
 
 /** A history cursor: the last id returned, and for a task where each host lane goes on. */
-const HistoryCursor = z.union([z.string(), z.object({ id: z.string(), hosts: z.record(z.string(), HostStart) })]);
-
-/**
- * The events a task's items of one kind host, newest first, from the
- * task's first host of the kind on (the ones before carry none). A lane
- * starts where the cursor says; without one, under a top bound (`to`) it
- * finds its start by a binary search over the numbers, one small read a
- * step.
- */
-function hostLane(db: Db, task: HostTask, host: EventHost, b: Bounds, start?: HostStart): Lane & { resume: (cursorId: string) => HostStart } {
-  const from = host.from(task);
-  const query = (upper: string, limit: number, startKey?: Item) =>
-    db.table.query({
-      KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
-      ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":lo": host.key(task.id, from ?? 1), ":hi": upper },
-      ScanIndexForward: false,
-      Limit: limit,
-      ExclusiveStartKey: startKey,
-    });
-  const eventId = (item: Item) => (item.historyEvent as { id?: string } | undefined)?.id;
-  const numberOf = (item: Item) => Number(String(item.sk).slice(host.prefix.length));
-  /** Past every host. */
-  const highest = `${host.prefix}~`;
-  /**
-   * The newest host whose event is at or below the page's top, or above it:
-   * every host at or below that one fits, so the search ends on or after it
-   * (a host without an event, written by a writer that did not host it, is
-   * taken to fit: reading from it only skips what is above the top).
-   */
-  const top = async (): Promise<string | undefined> => {
-    const probe = async (upper: string) => (await query(upper, 1)).items[0];
-    const newest = await probe(highest);
-    if (!newest) return undefined;
-    const fits = (item: Item) => (eventId(item) ?? "") <= b.hi;
-    if (fits(newest)) return String(newest.sk);
-    let low = from ?? 1;
-    let high = numberOf(newest) - 1;
-    let found: string | undefined;
-    while (low <= high) {
-      const middle = Math.floor((low + high) / 2);
-      const item = await probe(host.key(task.id, middle));
-      if (!item) low = middle + 1;
-      else if (fits(item)) {
-        found = String(item.sk);
-        low = middle + 1;
-      } else high = numberOf(item) - 1;
-    }
-    return found;
-  };
-  let upper: string | undefined;
-  let next: Item | undefined;
-  let started = false;
-  /** The hosts read, newest first: event id and sort key. */
-  const seen: Array<{ id: string; sk: string }> = [];
-  const begin = async () => {
-    if (start === "done" || from === undefined) return;
-    if (start) {
-      upper = start.after ? highest : start.sk;
-      next = start.after ? { pk: keys.taskPartition(task.id), sk: start.sk } : undefined;
-      return;
-    }
-    upper = b.hi === HIGHEST_ID ? highest : await top();
-  };
-  const lane = {
-    items: [] as Item[],
-    evaluated: 0,
-    frontier: undefined as string | undefined,
-    read: async (limit: number) => {
-      if (!started) {
-        started = true;
-        await begin();
-      }
-      if (upper === undefined) return;
-      const { items, lastKey } = await query(upper, limit, next);
-      next = lastKey;
-      let lowest: string | undefined;
-      for (const item of items) {
-        const id = eventId(item);
-        // Written without its event (a writer that did not host it): the event is in the task index.
-        if (id === undefined) continue;
-        seen.push({ id, sk: String(item.sk) });
-        if (id < b.lo) {
-          next = undefined;
-          break;
-        }
-        lowest = id;
-        if (id > b.hi) continue;
-        lane.evaluated++;
-        const event = eventOfHost(task, host, item)!;
-        if (b.phaseFilter && event.phase !== b.phaseFilter) continue;
-        lane.items.push(event);
-      }
-      if (!next) upper = undefined;
-      // A read of hosts without events only moves the lane on: it has looked no lower than before.
-      lane.frontier = next ? (lowest ?? lane.frontier ?? b.hi) : undefined;
-    },
-    resume: (cursorId: string): HostStart => {
-      const below = seen.find((e) => e.id < cursorId);
-      if (below) return { sk: below.sk, after: false };
-      return next ? { sk: String(next.sk), after: true } : "done";
-    },
-  };
-  return lane;
-}
-
-/** The highest id a page can hold: no top bound. */
-const HIGHEST_ID = highestIdAt(new Date(8.64e15));
+const historyCursor = (timeline: Timeline) =>
+  timeline.hostedBy ? z.union([EventId, z.strictObject({ id: EventId, hosts: HostStarts })]) : EventId;
 
 /**
  * One page, newest first, merged from the partitions the filters name (each
@@ -211,11 +101,9 @@ const HIGHEST_ID = highestIdAt(new Date(8.64e15));
  * older pages are key ranges below it.
  */
 async function historyPage(db: Db, timeline: Timeline, f: HistoryFilters): Promise<Page<HistoryEvent>> {
-  const decoded = db.cursors.decode<unknown>(timeline.scope, f.cursor);
-  const cursor = decoded === undefined ? undefined : HistoryCursor.safeParse(decoded).data;
-  if (decoded !== undefined && cursor === undefined) throw badRequest("cursor is not valid for this list", "cursor");
+  const cursor = db.cursors.decode(timeline.scope, f.cursor, historyCursor(timeline));
   const before = typeof cursor === "string" ? cursor : cursor?.id;
-  const starts = typeof cursor === "object" ? cursor.hosts : {};
+  const starts: Record<string, HostStart | undefined> = typeof cursor === "object" ? cursor.hosts : {};
   const lo = lowestIdAt(f.from ? new Date(f.from) : new Date(0));
   let hi = f.to ? highestIdAt(new Date(f.to)) : HIGHEST_ID;
   if (before && before <= hi) hi = idBefore(before);
@@ -243,8 +131,7 @@ async function historyPage(db: Db, timeline: Timeline, f: HistoryFilters): Promi
   let complete: Item[] = [];
   for (let round = 0; ; round++) {
     frontier = lanes.reduce<string | undefined>((max, l) => (l.frontier && (!max || l.frontier > max) ? l.frontier : max), undefined);
-    // An older event of a MAIN_BY_TYPE type is in two lanes: it counts once.
-    complete = [...new Map(lanes.flatMap((l) => l.items).filter((item) => !frontier || String(item.id) >= frontier).map((item) => [String(item.id), item])).values()];
+    complete = lanes.flatMap((l) => l.items).filter((item) => !frontier || String(item.id) >= frontier);
     if (!live || !frontier || complete.length > f.limit || round >= MAX_ROUNDS) break;
     const holding = lanes.filter((l) => l.frontier === frontier);
     // A lane out of its filter budget holds the page back: it comes back short, with a cursor.
@@ -267,7 +154,7 @@ async function historyPage(db: Db, timeline: Timeline, f: HistoryFilters): Promi
   };
 }
 
-const shardedPartitions = (partition: (facet: string | undefined, shard: number | undefined) => string) => (facet?: string) =>
+const shardedPartitions = (partition: (facet: string | undefined, shard: number) => string) => (facet?: string) =>
   shardLanes(TIMELINE_SHARDS).map((shard) => partition(facet, shard));
 
 /** Newest first. The caller has checked the contract is the owner's. */

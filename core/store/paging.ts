@@ -1,3 +1,4 @@
+import * as z from "zod";
 import type { Db } from "./db.js";
 import type { IndexName } from "../keys.js";
 import { TABLE_KEYS } from "../keys.js";
@@ -14,6 +15,7 @@ export interface PageQuery<T> {
   cursor?: string;
   limit: number;
   index?: IndexName;
+  /** The partition is `:p` (`<hash key> = :p`), and a sort key prefix, if any, `begins_with(<range key>, :x)`. */
   keyCondition: string;
   values: Record<string, unknown>;
   /** Oldest first when true; the API's lists are newest first unless stated. */
@@ -31,12 +33,35 @@ function cursorKey(item: Item, index?: IndexName): Item {
   return key;
 }
 
+/** The key attributes of a table or index item: the table's, and the index's when the query reads one. */
+const keyNames = (index?: IndexName) => {
+  const { hashKey, rangeKey } = index ? TABLE_KEYS.globalIndexes[index] : { hashKey: "pk", rangeKey: "sk" };
+  return { hashKey, rangeKey };
+};
+
+/**
+ * What a cursor of this list may hold: the key of an item the query could
+ * return (its partition, a sort key under its prefix), every key attribute
+ * a string, nothing else.
+ */
+function startKeyOf(q: Pick<PageQuery<unknown>, "index" | "keyCondition" | "values">) {
+  const { hashKey, rangeKey } = keyNames(q.index);
+  const prefixName = new RegExp(`begins_with\\(${rangeKey}, (:\\w+)\\)`).exec(q.keyCondition)?.[1];
+  const prefix = prefixName === undefined ? "" : String(q.values[prefixName]);
+  return z.strictObject({
+    pk: z.string(),
+    sk: z.string(),
+    [hashKey]: z.literal(String(q.values[":p"])),
+    [rangeKey]: z.string().startsWith(prefix),
+  });
+}
+
 /**
  * One page of a Query: reads one item past the page to know whether another
  * page exists, so an exactly-full last page has no cursor.
  */
 export async function queryPage<T>(db: Db, q: PageQuery<T>): Promise<Page<T>> {
-  let startKey = db.cursors.decode<Item>(q.scope, q.cursor);
+  let startKey: Item | undefined = db.cursors.decode(q.scope, q.cursor, startKeyOf(q));
   const matched: Item[] = [];
   while (matched.length <= q.limit) {
     const { items, lastKey } = await db.table.query({

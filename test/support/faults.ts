@@ -6,6 +6,11 @@
  * (after the SDK's own retries), or wait for the rule's `before` (another
  * actor's work, interleaved just ahead of the call) and then go through.
  * Undo with `restore()`.
+ *
+ * A rule with `appliedLater` is "error now, applied later": the caller gets
+ * the error at once, but the call is kept and goes through when the test
+ * says (`applyLater()`), as a request whose answer was lost and which the
+ * service carries out late.
  */
 
 export interface FaultRule {
@@ -17,6 +22,8 @@ export interface FaultRule {
   error?: () => Error;
   /** Instead of failing, run this first, then let the call through. */
   before?: () => Promise<void>;
+  /** Keep the call and send it on `applyLater()`, after the caller has seen the error. */
+  appliedLater?: boolean;
 }
 
 interface Sendable {
@@ -27,6 +34,7 @@ export function injectFaults(client: Sendable) {
   const original = client.send.bind(client);
   const rules: Array<FaultRule & { seen: number }> = [];
   const calls: string[] = [];
+  const held: Array<() => Promise<unknown>> = [];
   client.send = async (command: { constructor: { name: string } }, ...rest: unknown[]) => {
     const name = command.constructor.name;
     calls.push(name);
@@ -35,12 +43,26 @@ export function injectFaults(client: Sendable) {
       rule.seen++;
       if (rule.nth !== undefined && rule.nth !== rule.seen) continue;
       if (rule.before) await rule.before();
-      if (rule.error) throw rule.error();
+      if (!rule.error) continue;
+      if (rule.appliedLater) held.push(() => original(command, ...rest));
+      throw rule.error();
     }
     return original(command, ...rest);
   };
   return {
     calls,
+    /** Sends the calls kept by `appliedLater` rules, in order: each one's answer, or the error it met. */
+    async applyLater(): Promise<Array<{ ok: true; value: unknown } | { ok: false; error: unknown }>> {
+      const out: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+      for (const send of held.splice(0)) {
+        try {
+          out.push({ ok: true, value: await send() });
+        } catch (error) {
+          out.push({ ok: false, error });
+        }
+      }
+      return out;
+    },
     fail(rule: FaultRule) {
       rules.push({ ...rule, seen: 0 });
     },
