@@ -247,7 +247,7 @@ export const ReportedMessage = NewConversationMessage.required({ id: true }).ext
 export type ReportedMessage = z.infer<typeof ReportedMessage>;
 /**
  * Messages a daemon reports, in the order its agent printed them. The server
- * screens each one before the report is parsed (services/reportScreen.ts):
+ * screens each one before the report is parsed (services/daemon/reportScreen.ts):
  * what it refuses is named in the acknowledgement, and a report may be left
  * with none.
  */

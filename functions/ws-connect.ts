@@ -2,7 +2,7 @@ import type { APIGatewayProxyWebsocketEventV2 } from "aws-lambda";
 import { loadConfig } from "../core/config.js";
 import { withInvocation } from "./lambda.js";
 import { createRuntime, type Runtime } from "../core/runtime.js";
-import { connectDaemon, type WsAnswer } from "../core/services/daemonSessions.js";
+import { connectDaemon, type WsAnswer } from "../core/services/daemon/sessions.js";
 
 /** A $connect event: the WebSocket event plus the handshake's headers and query (absent when the URL has none). */
 export type ConnectEvent = APIGatewayProxyWebsocketEventV2 & {

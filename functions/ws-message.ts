@@ -2,7 +2,7 @@ import type { APIGatewayProxyWebsocketEventV2 } from "aws-lambda";
 import { loadConfig } from "../core/config.js";
 import { withInvocation } from "./lambda.js";
 import { createRuntime, type Runtime } from "../core/runtime.js";
-import { receiveDaemonMessage, type WsAnswer } from "../core/services/daemonSessions.js";
+import { receiveDaemonMessage, type WsAnswer } from "../core/services/daemon/sessions.js";
 
 /** $default: every message a daemon sends (route selection is on `action`; ours are tagged by `type`). */
 export function createHandler(runtime: Runtime) {

@@ -7,7 +7,7 @@ import { Relay } from "../core/relay.js";
 import { forkTask } from "../core/services/fork.js";
 import { newId } from "../core/ids.js";
 import { DaemonMessage } from "../core/protocol.js";
-import { handleDaemonMessage } from "../core/services/replies.js";
+import { handleDaemonMessage } from "../core/services/daemon/replies.js";
 import { AWAITING_PAGE } from "../core/services/spawn.js";
 import { chatEvent } from "../core/services/taskEvents.js";
 

@@ -6,7 +6,7 @@ import * as connections from "../store/connections.js";
 import { listCleanupRuns, type CleanupRun } from "../retention/index.js";
 import type { Page } from "../store/paging.js";
 import { ownedContract, requireUser, type ServiceContext } from "./context.js";
-import { closeKeyConnections } from "./daemonSessions.js";
+import { closeKeyConnections } from "./daemon/sessions.js";
 
 /** A new key with its secret, shown this once. */
 export async function issueKey(ctx: ServiceContext, input: z.infer<typeof CreateKeyRequest>): Promise<Omit<ApiKey, "ownerId"> & { key: string }> {

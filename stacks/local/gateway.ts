@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import { WebSocketServer } from "ws";
 import type { APIGatewayProxyWebsocketEventV2 } from "aws-lambda";
 import type { Runtime } from "../../core/runtime.js";
-import type { WsAnswer } from "../../core/services/daemonSessions.js";
+import type { WsAnswer } from "../../core/services/daemon/sessions.js";
 import { createHandler as createConnectHandler, type ConnectEvent } from "../../functions/ws-connect.js";
 import { createHandler as createDisconnectHandler } from "../../functions/ws-disconnect.js";
 import { createHandler as createMessageHandler } from "../../functions/ws-message.js";

@@ -3,7 +3,7 @@ import type { Duplex } from "node:stream";
 import { randomBytes } from "node:crypto";
 import { WebSocket, type RawData, type WebSocketServer } from "ws";
 import type { APIGatewayProxyWebsocketEventV2 } from "aws-lambda";
-import type { WsAnswer } from "../../core/services/daemonSessions.js";
+import type { WsAnswer } from "../../core/services/daemon/sessions.js";
 import type { ConnectEvent } from "../../functions/ws-connect.js";
 import type { ChaosOptions, WsHandlers } from "./gateway.js";
 

@@ -4,7 +4,7 @@ import { WebSocket } from "ws";
 import { createRelayEnv, waitFor, type RelayEnv } from "../support/relay.js";
 import type { TestOwner } from "../support/api.js";
 import { getConnection } from "../../core/store/connections.js";
-import { receiveDaemonMessage } from "../../core/services/daemonSessions.js";
+import { receiveDaemonMessage } from "../../core/services/daemon/sessions.js";
 
 let env: RelayEnv;
 let alice: TestOwner;

@@ -1,14 +1,14 @@
-import type { OperationRecord, Phase, TaskRecord } from "../models.js";
-import type { DaemonReply } from "../protocol.js";
-import * as checkpoints from "../store/checkpoints.js";
-import * as tasks from "../store/tasks.js";
-import type { ServiceContext } from "./context.js";
-import { setTaskStatus } from "./tasks.js";
+import type { OperationRecord, Phase, TaskRecord } from "../../models.js";
+import type { DaemonReply } from "../../protocol.js";
+import * as checkpoints from "../../store/checkpoints.js";
+import * as tasks from "../../store/tasks.js";
+import type { ServiceContext } from "../context.js";
+import { setTaskStatus } from "../tasks.js";
 import { recordCodeRewind } from "./codeRewindReplies.js";
-import { withFreshTask } from "./freshTask.js";
+import { withFreshTask } from "../freshTask.js";
 import { str } from "./replyOperation.js";
-import { startAwaitingTasks } from "./spawn.js";
-import { log } from "../log.js";
+import { startAwaitingTasks } from "../spawn.js";
+import { log } from "../../log.js";
 
 /** A `taskSpawned`: the task running (unless it already reported otherwise), and a checkpoint's code rewind recorded. */
 export async function spawnCompleted(

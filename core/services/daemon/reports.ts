@@ -1,17 +1,17 @@
-import { NewConversationMessage, type Connection, type TaskRecord } from "../models.js";
-import type { DaemonMessage, RefusedMessage, ReportAck } from "../protocol.js";
+import { NewConversationMessage, type Connection, type TaskRecord } from "../../models.js";
+import type { DaemonMessage, RefusedMessage, ReportAck } from "../../protocol.js";
 import type { ScreenedReport } from "./reportScreen.js";
-import * as reportOrder from "../store/reportOrder.js";
-import { blobKeys, isMissing, TooLarge } from "../blobs.js";
-import { DomainError, isUnavailable } from "../errors.js";
-import * as table from "../store/table.js";
-import * as conflicts from "../store/conflicts.js";
-import * as checkpoints from "../store/checkpoints.js";
-import * as tasks from "../store/tasks.js";
-import type { ServiceContext } from "./context.js";
-import { appendToTask, setTaskStatus } from "./tasks.js";
-import { checkpointTask } from "./checkpoints.js";
-import { withFreshTask } from "./freshTask.js";
+import * as reportOrder from "../../store/reportOrder.js";
+import { blobKeys, isMissing, TooLarge } from "../../blobs.js";
+import { DomainError, isUnavailable } from "../../errors.js";
+import * as table from "../../store/table.js";
+import * as conflicts from "../../store/conflicts.js";
+import * as checkpoints from "../../store/checkpoints.js";
+import * as tasks from "../../store/tasks.js";
+import type { ServiceContext } from "../context.js";
+import { appendToTask, setTaskStatus } from "../tasks.js";
+import { checkpointTask } from "../checkpoints.js";
+import { withFreshTask } from "../freshTask.js";
 
 export type Report = Extract<DaemonMessage, { type: "checkpointCreated" | "taskMessages" | "taskStatus" }>;
 /** What screening a report took out of it, and where each message kept stood in it. */

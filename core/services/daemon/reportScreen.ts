@@ -1,4 +1,4 @@
-import { ReportedMessage, type RefusedMessage } from "../protocol.js";
+import { ReportedMessage, type RefusedMessage } from "../../protocol.js";
 
 /**
  * One bad message never costs the good ones: before a daemon's report is

@@ -1,13 +1,13 @@
-import { isUuid } from "../ids.js";
-import { DomainError, isUnavailable, unavailable } from "../errors.js";
-import { DaemonMessage, type Welcome } from "../protocol.js";
-import type { Runtime } from "../runtime.js";
-import * as connections from "../store/connections.js";
-import * as operations from "../store/operations.js";
+import { isUuid } from "../../ids.js";
+import { DomainError, isUnavailable, unavailable } from "../../errors.js";
+import { DaemonMessage, type Welcome } from "../../protocol.js";
+import type { Runtime } from "../../runtime.js";
+import * as connections from "../../store/connections.js";
+import * as operations from "../../store/operations.js";
 import { screenReport } from "./reportScreen.js";
 import { handleDaemonMessage } from "./replies.js";
-import { spawnOperationFailed } from "./spawn.js";
-import { log } from "../log.js";
+import { spawnOperationFailed } from "../spawn.js";
+import { log } from "../../log.js";
 
 /** What a WebSocket route answers API Gateway: 2xx accepts, anything else refuses (on $connect: no connection). */
 export interface WsAnswer {

@@ -1,21 +1,21 @@
-import type { Connection, OperationRecord } from "../models.js";
-import type { DaemonMessage, DaemonReply, GitDiffInfo, ReportAck } from "../protocol.js";
-import type { Principal } from "../auth.js";
-import type { Relay } from "../relay.js";
-import type { Db } from "../store/db.js";
-import * as operations from "../store/operations.js";
-import type { Outcome } from "../store/operations.js";
-import * as snapshots from "../store/snapshots.js";
-import * as tasks from "../store/tasks.js";
-import type { ServiceContext } from "./context.js";
-import { phaseOf, recordTaskEvent } from "./taskEvents.js";
-import { spawnOperationFailed } from "./spawn.js";
-import { greetDaemon, grantUpload, handOver } from "./daemonConnection.js";
-import { handleReport, type Screening } from "./daemonReports.js";
+import type { Connection, OperationRecord } from "../../models.js";
+import type { DaemonMessage, DaemonReply, GitDiffInfo, ReportAck } from "../../protocol.js";
+import type { Principal } from "../../auth.js";
+import type { Relay } from "../../relay.js";
+import type { Db } from "../../store/db.js";
+import * as operations from "../../store/operations.js";
+import type { Outcome } from "../../store/operations.js";
+import * as snapshots from "../../store/snapshots.js";
+import * as tasks from "../../store/tasks.js";
+import type { ServiceContext } from "../context.js";
+import { phaseOf, recordTaskEvent } from "../taskEvents.js";
+import { spawnOperationFailed } from "../spawn.js";
+import { greetDaemon, grantUpload, handOver } from "./connection.js";
+import { handleReport, type Screening } from "./reports.js";
 import { operationFor, str } from "./replyOperation.js";
 import { codeRewindFailed, rewindCompleted, undoRewindCompleted } from "./codeRewindReplies.js";
 import { spawnCompleted } from "./spawnReplies.js";
-import { log } from "../log.js";
+import { log } from "../../log.js";
 
 /**
  * Everything a daemon says over the WebSocket, handled once: replies settle

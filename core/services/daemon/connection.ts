@@ -1,12 +1,12 @@
-import type { Connection } from "../models.js";
-import type { DaemonMessage } from "../protocol.js";
-import { blobKeys } from "../blobs.js";
-import { DomainError } from "../errors.js";
-import type { Relay } from "../relay.js";
-import type { Db } from "../store/db.js";
-import * as connections from "../store/connections.js";
-import * as tasks from "../store/tasks.js";
-import { startAwaitingTasks } from "./spawn.js";
+import type { Connection } from "../../models.js";
+import type { DaemonMessage } from "../../protocol.js";
+import { blobKeys } from "../../blobs.js";
+import { DomainError } from "../../errors.js";
+import type { Relay } from "../../relay.js";
+import type { Db } from "../../store/db.js";
+import * as connections from "../../store/connections.js";
+import * as tasks from "../../store/tasks.js";
+import { startAwaitingTasks } from "../spawn.js";
 
 /** A daemon's `hello`: its host and version noted, and the tasks waiting for it started. */
 export async function greetDaemon(db: Db, relay: Relay, connection: Connection, message: Extract<DaemonMessage, { type: "hello" }>): Promise<void> {

@@ -1,8 +1,8 @@
-import type { Connection, OperationRecord } from "../models.js";
-import type { Db } from "../store/db.js";
-import * as operations from "../store/operations.js";
-import * as connections from "../store/connections.js";
-import { log } from "../log.js";
+import type { Connection, OperationRecord } from "../../models.js";
+import type { Db } from "../../store/db.js";
+import * as operations from "../../store/operations.js";
+import * as connections from "../../store/connections.js";
+import { log } from "../../log.js";
 
 /** The operation a reply answers, if it is this owner's and was sent to this daemon. */
 export async function operationFor(db: Db, connection: Connection, requestId: string): Promise<OperationRecord | undefined> {

@@ -1,13 +1,13 @@
-import { CodeRewind, type OperationRecord, type Phase, type TaskCheckpoint, type TaskRecord } from "../models.js";
-import type { DaemonReply, PreservedState } from "../protocol.js";
-import { newId } from "../ids.js";
-import type { Db } from "../store/db.js";
-import type { TransactItem } from "../store/table.js";
-import * as checkpoints from "../store/checkpoints.js";
-import * as codeRewinds from "../store/codeRewinds.js";
-import { aboutTask, eventWrites } from "./taskEvents.js";
-import { applyConversationRewind, type PendingConversationCut } from "./rewind.js";
-import { withFreshTask } from "./freshTask.js";
+import { CodeRewind, type OperationRecord, type Phase, type TaskCheckpoint, type TaskRecord } from "../../models.js";
+import type { DaemonReply, PreservedState } from "../../protocol.js";
+import { newId } from "../../ids.js";
+import type { Db } from "../../store/db.js";
+import type { TransactItem } from "../../store/table.js";
+import * as checkpoints from "../../store/checkpoints.js";
+import * as codeRewinds from "../../store/codeRewinds.js";
+import { aboutTask, eventWrites } from "../taskEvents.js";
+import { applyConversationRewind, type PendingConversationCut } from "../rewind.js";
+import { withFreshTask } from "../freshTask.js";
 import { str } from "./replyOperation.js";
 
 /** A `rewindResult`: the code rewind recorded and, when the command carried a conversation cut, the conversation following it. */
