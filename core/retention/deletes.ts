@@ -15,6 +15,14 @@ import type { Entry } from "./expiryIndex.js";
  * batches: a crash in between leaves an orphan object, never an item naming
  * a missing object, and the orphan sweep removes it.
  */
+/** Another run's transaction on the same items is retried (a few times): its outcome decides ours. */
+const RETRY_CONFLICTS = { attempts: 9, baseMs: 20, capMs: 1000 };
+
+/** The condition that a snapshot is still on the index day the walk found it on. */
+function stillIndexed(e: Entry) {
+  return { ConditionExpression: "gsi3pk = :g AND gsi3sk = :gs", ExpressionAttributeValues: { ":g": e.index.pk, ":gs": e.index.sk } };
+}
+
 export class SnapshotDeletes {
   private pendingBlobs: string[] = [];
 
@@ -40,44 +48,8 @@ export class SnapshotDeletes {
    */
   async remove(e: Entry, checkpointNumber: number | undefined): Promise<boolean> {
     const counts = this.job.counts;
-    const snapshotKey = keys.snapshot(e.taskId, e.snapshotId);
-    const stillIndexed = {
-      ConditionExpression: "gsi3pk = :g AND gsi3sk = :gs",
-      ExpressionAttributeValues: { ":g": e.index.pk, ":gs": e.index.sk },
-    };
-    // Another run's transaction on the same items is retried (a few times): its outcome decides ours.
-    const retryConflicts = { attempts: 9, baseMs: 20, capMs: 1000 };
     if (checkpointNumber !== undefined) {
-      const outcome = await conflicts.retryOnConflict(
-        async () => {
-          try {
-            await this.job.db.table.transact([
-              { Delete: { Key: snapshotKey, ...stillIndexed } },
-              {
-                Update: {
-                  Key: keys.checkpoint(e.taskId, checkpointNumber),
-                  UpdateExpression: "REMOVE conversationSnapshotId",
-                  ConditionExpression: "conversationSnapshotId = :s",
-                  ExpressionAttributeValues: { ":s": e.snapshotId },
-                },
-              },
-            ]);
-            return "cleared";
-          } catch (error) {
-            const reasons = table.cancellationReasons(error);
-            if (reasons?.[0] === "ConditionalCheckFailed") return "gone";
-            // The checkpoint no longer names this snapshot: nothing to clear.
-            if (reasons?.[1] === "ConditionalCheckFailed" && !reasons.includes("TransactionConflict")) return "unreferenced";
-            throw error;
-          }
-        },
-        (error) => table.cancellationReasons(error)?.includes("TransactionConflict") === true,
-        retryConflicts,
-      ).catch((error: unknown) => {
-        // Out of retries on a conflict with the reference gone too: delete the snapshot alone.
-        if (table.cancellationReasons(error)?.[1] === "ConditionalCheckFailed") return "unreferenced" as const;
-        throw error;
-      });
+      const outcome = await this.removeWithReference(e, checkpointNumber);
       if (outcome === "gone") {
         counts.alreadyGone++;
         return true;
@@ -91,7 +63,7 @@ export class SnapshotDeletes {
     const deleted = await conflicts.retryOnConflict(
       async () => {
         try {
-          await this.job.db.table.delete(snapshotKey, stillIndexed);
+          await this.job.db.table.delete(keys.snapshot(e.taskId, e.snapshotId), stillIndexed(e));
           return true;
         } catch (error) {
           if (table.isConditionFailure(error)) return false;
@@ -100,11 +72,51 @@ export class SnapshotDeletes {
       },
       // A concurrent run's transaction holds the item: retry, the condition then decides.
       (error) => (error as Error).name === "TransactionConflictException",
-      retryConflicts,
+      RETRY_CONFLICTS,
     );
     if (deleted) this.deleted(e);
     else counts.alreadyGone++;
     return true;
+  }
+
+  /**
+   * Deletes the snapshot and clears its checkpoint's reference in one
+   * transaction: `cleared`, `gone` (someone else deleted it), or
+   * `unreferenced` (the checkpoint does not name it: the caller deletes it alone).
+   */
+  private async removeWithReference(e: Entry, checkpointNumber: number): Promise<"cleared" | "gone" | "unreferenced"> {
+    return conflicts
+      .retryOnConflict(
+        async () => {
+          try {
+            await this.job.db.table.transact([
+              { Delete: { Key: keys.snapshot(e.taskId, e.snapshotId), ...stillIndexed(e) } },
+              {
+                Update: {
+                  Key: keys.checkpoint(e.taskId, checkpointNumber),
+                  UpdateExpression: "REMOVE conversationSnapshotId",
+                  ConditionExpression: "conversationSnapshotId = :s",
+                  ExpressionAttributeValues: { ":s": e.snapshotId },
+                },
+              },
+            ]);
+            return "cleared" as const;
+          } catch (error) {
+            const reasons = table.cancellationReasons(error);
+            if (reasons?.[0] === "ConditionalCheckFailed") return "gone" as const;
+            // The checkpoint no longer names this snapshot: nothing to clear.
+            if (reasons?.[1] === "ConditionalCheckFailed" && !reasons.includes("TransactionConflict")) return "unreferenced" as const;
+            throw error;
+          }
+        },
+        (error) => table.cancellationReasons(error)?.includes("TransactionConflict") === true,
+        RETRY_CONFLICTS,
+      )
+      .catch((error: unknown) => {
+        // Out of retries on a conflict with the reference gone too: delete the snapshot alone.
+        if (table.cancellationReasons(error)?.[1] === "ConditionalCheckFailed") return "unreferenced" as const;
+        throw error;
+      });
   }
 
   private deleted(e: Entry) {
