@@ -43,7 +43,15 @@ function newest(dir: string): number {
 /** Builds the viewer into dist/viewer (Vite, with viewer/vite.config.ts). */
 export async function buildViewer(): Promise<void> {
   const { build } = await import("vite");
-  await build({ configFile: join(VIEWER_SOURCE, "vite.config.ts"), logLevel: "warn" });
+  // A production build whoever asks (a test runner sets NODE_ENV=test, which Vite would follow).
+  const previous = process.env.NODE_ENV;
+  process.env.NODE_ENV = "production";
+  try {
+    await build({ configFile: join(VIEWER_SOURCE, "vite.config.ts"), mode: "production", logLevel: "warn" });
+  } finally {
+    if (previous === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = previous;
+  }
 }
 
 /** Builds the viewer when dist/viewer is missing or older than its source. */

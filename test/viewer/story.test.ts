@@ -125,7 +125,7 @@ describe.skipIf(!CHROMIUM)("the story, in the browser", () => {
     await seeText(page, "The form is done.");
   });
 
-  it("previews a code rewind (files that change, work set aside), does it, then undoes it", async () => {
+  it("previews a code rewind (files that change, work set aside), does it, then undoes it; hides messages and restores them", async () => {
     writeFileSync(join(worktree, "scratch.md"), "notes\n");
     await click(page, "Rewind code to checkpoint 1");
     await seeText(page, "Files that would change");
@@ -149,6 +149,18 @@ describe.skipIf(!CHROMIUM)("the story, in the browser", () => {
     await seeText(page, "Rewind undone");
     expect(g(worktree, "rev-parse", "HEAD")).toBe(shas[1]);
     expect(existsSync(join(worktree, "scratch.md"))).toBe(true);
+
+    // The conversation goes back to checkpoint 2: the message after it is hidden, then restored.
+    await click(page, "Rewind conversation to checkpoint 2");
+    await seeText(page, "1 message after “Now the form itself.” will be hidden");
+    await click(page, "Rewind the conversation");
+    await seeText(page, "Conversation rewound: 3 messages kept, 1 hidden.");
+    await seeText(page, "1 message hidden by a rewind");
+    await page.waitForFunction(() => !document.querySelector("main .conversation")!.textContent!.includes("The form is done."), { polling: 100 });
+    await click(page, "Restore…");
+    await seeText(page, "1 hidden message becomes visible again.");
+    await click(page, "Restore", "main .hidden-mark .confirm");
+    await page.waitForFunction(() => document.querySelector("main .conversation")!.textContent!.includes("The form is done.") && !document.querySelector("main .hidden-mark"), { polling: 100 });
 
     // The same dry run from the CLI.
     const dry = await s.run(["supervisor", "task-rewind", taskId, "--checkpoint", "1", "--dry-run"]);

@@ -174,7 +174,7 @@ export function RestoreHidden({ task, rewind, view }: { task: Task; rewind: Conv
       title="Restore hidden messages"
       confirmLabel="Restore"
       onClose={() => setOpen(false)}
-      preview={async () => <p>{rewind.hiddenCount} hidden messages become visible again.</p>}
+      preview={async () => <p>{rewind.hiddenCount} hidden message{rewind.hiddenCount === 1 ? "" : "s"} become{rewind.hiddenCount === 1 ? "s" : ""} visible again.</p>}
       run={async () => {
         await post(`/api/v1/mesh/tasks/${task.id}/conversation/restore`, { rewindId: rewind.id });
         view.reload();

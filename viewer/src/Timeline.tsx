@@ -70,6 +70,21 @@ function Select({ id, label, value, options, onChange }: { id: string; label: st
   );
 }
 
+function FilterForm({ f, set, contracts }: { f: Filters; set: (k: keyof Filters) => (v: string) => void; contracts: Contract[] }) {
+  return (
+    <form class="filters" aria-label="Filters" onSubmit={(e) => e.preventDefault()}>
+      <Select id="f-contract" label="Contract" value={f.contractId} onChange={set("contractId")} options={[["", "all"], ...contracts.map((c): [string, string] => [c.id, c.name])]} />
+      <div class="field">
+        <label for="f-task">Task id</label>
+        <input id="f-task" value={f.taskId} placeholder="any" onChange={(e) => set("taskId")(e.currentTarget.value)} />
+      </div>
+      <Select id="f-type" label="Event type" value={f.eventType} onChange={set("eventType")} options={[["", "all"], ...EVENT_TYPES.map((t): [string, string] => [t, t])]} />
+      <Select id="f-phase" label="Phase" value={f.phase} onChange={set("phase")} options={[["", "all"], ...PHASES.map((p): [string, string] => [p, p])]} />
+      <Select id="f-span" label="Time" value={f.span} onChange={set("span")} options={[["", "any time"], ...Object.keys(SPANS).map((s): [string, string] => [s, s])]} />
+    </form>
+  );
+}
+
 /** Everything the owner has, newest first: filters, infinite scroll on the API's cursors, new events as they come. */
 export function Timeline() {
   // `#/?contract=<id>` opens the timeline filtered to a contract (the contract page links so).
@@ -134,16 +149,7 @@ export function Timeline() {
   return (
     <div>
       <h1>Timeline</h1>
-      <form class="filters" aria-label="Filters" onSubmit={(e) => e.preventDefault()}>
-        <Select id="f-contract" label="Contract" value={f.contractId} onChange={set("contractId")} options={[["", "all"], ...contracts.map((c): [string, string] => [c.id, c.name])]} />
-        <div class="field">
-          <label for="f-task">Task id</label>
-          <input id="f-task" value={f.taskId} placeholder="any" onChange={(e) => set("taskId")(e.currentTarget.value)} />
-        </div>
-        <Select id="f-type" label="Event type" value={f.eventType} onChange={set("eventType")} options={[["", "all"], ...EVENT_TYPES.map((t): [string, string] => [t, t])]} />
-        <Select id="f-phase" label="Phase" value={f.phase} onChange={set("phase")} options={[["", "all"], ...PHASES.map((p): [string, string] => [p, p])]} />
-        <Select id="f-span" label="Time" value={f.span} onChange={set("span")} options={[["", "any time"], ...Object.keys(SPANS).map((s): [string, string] => [s, s])]} />
-      </form>
+      <FilterForm f={f} set={set} contracts={contracts} />
       {error && (
         <p role="alert" class="error">
           {error}
