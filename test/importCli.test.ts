@@ -26,7 +26,8 @@ function claudeProjects(): string {
   return root;
 }
 
-describe("makima import and export", () => {
+// Each case runs the CLI several times as child processes: generous bounds for a busy machine.
+describe("makima import and export", { timeout: 240_000 }, () => {
   it("imports every session of a projects folder, one task each, grouped by project; again, nothing new", async () => {
     const root = claudeProjects();
     const first = await s.run(["import", root, "--json"]);
