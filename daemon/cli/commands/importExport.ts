@@ -65,7 +65,7 @@ export function importCommand(): Command {
     const info = await stat(path).catch(() => undefined);
     if (!info) throw usage(`${path}: no such file or directory`);
     const files = info.isDirectory() ? await transcriptFiles(path) : [path];
-    if (files.length === 0) throw usage(`${path}: no .jsonl or .json transcripts in it`);
+    if (files.length === 0) throw usage(`${path}: no .jsonl transcripts in it`);
     if (opts.name && files.length > 1) throw usage("--name names one task: give it with a single file");
     const results = await importAll(api, out, path, files, { format: opts.format as TranscriptFormat | undefined, contractId, name: opts.name });
     if (opts.json) out.json(results.map(({ file, result, error }) => ({ file, ...(result ?? {}), ...(error ? { error } : {}) })));
@@ -74,10 +74,11 @@ export function importCommand(): Command {
   });
 }
 
-/** The transcript files under a directory, sessions before sub-agents, in path order. */
+/** The session files under a directory, sessions before sub-agents, in path order. */
 async function transcriptFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  const files = entries.filter((e) => e.isFile() && /\.jsonl?$/.test(e.name) && e.name !== "history.jsonl").map((e) => join(e.parentPath, e.name));
+  // Sessions are JSON lines; an agent's other files there (prompt history, indexes) are not sessions.
+  const files = entries.filter((e) => e.isFile() && e.name.endsWith(".jsonl") && e.name !== "history.jsonl").map((e) => join(e.parentPath, e.name));
   const isAgent = (f: string) => basename(f).startsWith("agent-");
   return files.sort((a, b) => Number(isAgent(a)) - Number(isAgent(b)) || a.localeCompare(b));
 }
@@ -97,7 +98,12 @@ async function importAll(api: Api, out: Out, root: string, files: string[], o: {
     const group = files.length > 1 ? relative(root, file).split(sep).slice(0, -1)[0] ?? "." : undefined;
     if (group !== undefined && group !== project) out.note(out.ce.bold(`${(project = group)}`));
     try {
-      const t = parseTranscript(await readFile(file, "utf8"), file, o.format);
+      const text = await readFile(file, "utf8");
+      if (!text.trim()) {
+        out.note(`- ${file}: empty, nothing to import`);
+        continue;
+      }
+      const t = parseTranscript(text, file, o.format);
       const parentSource = t.parentSourceId ?? t.forkedFromSourceId;
       const result = await sendTranscript(api, t, makimaLines(t), { contractId: o.contractId, name: o.name, parentTaskId: parentSource ? tasksBySource.get(parentSource) : undefined });
       tasksBySource.set(t.sourceId, result.taskId);
