@@ -7,9 +7,10 @@ import { startCliStack, type CliStack } from "./support/cli.js";
 let s: CliStack;
 const FIXTURES = join(import.meta.dirname, "fixtures", "transcripts");
 
+// The local stack starts its emulators' tables and the gateway: slow on a busy machine.
 beforeAll(async () => {
   s = await startCliStack();
-});
+}, 180_000);
 
 afterAll(async () => {
   await s?.stop();
