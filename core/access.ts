@@ -68,6 +68,7 @@ export const ACCESS_MATRIX: readonly AccessRow[] = [
   row("POST", "/mesh/tasks/import", "denied"),
   row("POST", "/mesh/tasks/{id}/import", "denied"),
   row("GET", "/mesh/tasks/{id}/export", "allowed"),
+  row("GET", "/mesh/tasks/{id}/export/link", "allowed"),
   row("POST", "/mesh/tasks/{id}/continue", "denied"),
   row("POST", "/keys", "denied"),
   row("GET", "/keys", "denied"),

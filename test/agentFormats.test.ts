@@ -69,7 +69,7 @@ describe("a daemon running an agent that prints claude stream-json", () => {
     removeTempDirs();
   });
 
-  it("stores its messages and the checkpoint after exactly the lines printed before the commit", async () => {
+  it("stores its messages and the checkpoint after exactly the lines printed before the commit", { timeout: 240_000 }, async () => {
     const dir = tempDir("makima-agent-");
     const lines = CLAUDE.map((l) => JSON.stringify(l));
     writeFileSync(
@@ -94,7 +94,7 @@ for (const l of lines.slice(3)) console.log(l);
     const res = await env.call("POST", `/api/v1/mesh/tasks/${task.id}/checkpoints/${cp.id}/resume`, { key: owner.apiKey, body: { plan: "list" } });
     expect(res.status).toBe(201);
     const id = res.body.task.id;
-    await waitFor(async () => (await env.call("GET", `/api/v1/mesh/tasks/${id}`, { key: owner.apiKey })).body.status === "completed", 20_000);
+    await waitFor(async () => (await env.call("GET", `/api/v1/mesh/tasks/${id}`, { key: owner.apiKey })).body.status === "completed", 120_000);
     const messages = (await env.call("GET", `/api/v1/mesh/tasks/${id}/conversation`, { key: owner.apiKey })).body.messages;
     expect(messages.map((m: { id: string; role: string }) => [m.id, m.role])).toEqual([
       ["a-1", "assistant"],

@@ -117,6 +117,20 @@ describe("export", () => {
     for (const line of text.split("\n").filter(Boolean)) JSON.parse(line);
   });
 
+  it("stores a large export and answers a presigned link to it", async () => {
+    const direct = (await exportAs(taskId, "markdown")).body as string;
+    const res = await api.call("GET", `/api/v1/mesh/tasks/${taskId}/export/link?format=markdown`, { key: alice.apiKey });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ fileName: expect.stringMatching(/\.md$/), contentType: expect.stringContaining("text/markdown"), bytes: Buffer.byteLength(direct) });
+    const download = await fetch(res.body.url);
+    expect(download.status).toBe(200);
+    // Only the export time differs between two exports.
+    const strip = (t: string) => t.replace(/exported: \S+/, "");
+    expect(strip(await download.text())).toBe(strip(direct));
+    const redacted = await api.call("GET", `/api/v1/mesh/tasks/${taskId}/export/link?format=jsonl&redact=true`, { key: alice.apiKey });
+    expect(redacted.body.redacted).toBe(3);
+  });
+
   it("refuses an unknown format with a 400", async () => {
     const out = await exportAs(taskId, "pdf");
     expect(out.status).toBe(400);

@@ -7,9 +7,10 @@ import { startCliStack, type CliStack } from "./support/cli.js";
 let s: CliStack;
 const FIXTURES = join(import.meta.dirname, "fixtures", "transcripts");
 
+// The local stack starts its emulators' tables and the gateway: slow on a busy machine.
 beforeAll(async () => {
   s = await startCliStack();
-});
+}, 180_000);
 
 afterAll(async () => {
   await s?.stop();
@@ -26,7 +27,8 @@ function claudeProjects(): string {
   return root;
 }
 
-describe("makima import and export", () => {
+// Each case runs the CLI several times as child processes: generous bounds for a busy machine.
+describe("makima import and export", { timeout: 240_000 }, () => {
   it("imports every session of a projects folder, one task each, grouped by project; again, nothing new", async () => {
     const root = claudeProjects();
     const first = await s.run(["import", root, "--json"]);

@@ -1,4 +1,7 @@
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import type { TaskCheckpoint, Task } from "../models.js";
+import { blobKeys } from "../blobs.js";
+import { newId } from "../ids.js";
 import * as conversationLog from "../store/conversationLog.js";
 import * as checkpoints from "../store/checkpoints.js";
 import * as segments from "../store/segments.js";
@@ -72,4 +75,31 @@ export async function exportTask(ctx: ServiceContext, taskId: string, format: Ex
   }
   const safeName = task.name.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60) || "task";
   return { task, contentType: writer.contentType, fileName: `${safeName}-${task.id.slice(-8)}.${writer.extension}`, chunks: chunks(), redacted: () => redacted };
+}
+
+/** How long a link to a stored export works. */
+const LINK_SECONDS = 3600;
+
+/**
+ * The export written whole to S3 (among the temporary transfers, which the
+ * cleanup job removes after a day) and a presigned link to download it: for
+ * a log too large to answer in one response.
+ */
+export async function exportLink(ctx: ServiceContext, taskId: string, format: ExportFormat, options: { redact?: boolean } = {}) {
+  const out = await exportTask(ctx, taskId, format, options);
+  const parts: string[] = [];
+  for await (const chunk of out.chunks) parts.push(chunk);
+  const body = Buffer.from(parts.join(""));
+  const key = `${blobKeys.transferPrefix}${out.task.ownerId}/export-${newId()}-${out.fileName}`;
+  const blobs = ctx.db.blobs;
+  await blobs.s3.send(new PutObjectCommand({ Bucket: blobs.bucket, Key: key, Body: body, ContentType: out.contentType, ContentDisposition: `attachment; filename="${out.fileName}"` }));
+  const expiresAt = new Date(ctx.db.clock().getTime() + LINK_SECONDS * 1000).toISOString();
+  return {
+    url: await blobs.presignGet(key, LINK_SECONDS),
+    expiresAt,
+    fileName: out.fileName,
+    contentType: out.contentType,
+    bytes: body.length,
+    ...(options.redact ? { redacted: out.redacted() } : {}),
+  };
 }

@@ -50,3 +50,15 @@ export const ExportQuery = z.object({
   format: ExportFormat.default("jsonl").describe("`jsonl` (this service's own, imports back), `markdown`, `html`, `claude-code`, `openai`"),
   redact: flag.describe("Remove secrets (API keys, tokens, private keys, `.env` values, this service's keys) first; the count is in `Makima-Redacted`"),
 });
+
+export const ExportLink = z
+  .object({
+    url: z.string().describe("Presigned GET of the export, valid until expiresAt"),
+    expiresAt: z.string(),
+    fileName: z.string(),
+    contentType: z.string(),
+    bytes: z.int(),
+    redacted: z.int().optional().describe("With redact=true: how many secrets were removed"),
+  })
+  .meta({ id: "ExportLink" });
+export type ExportLink = z.infer<typeof ExportLink>;

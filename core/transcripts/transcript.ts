@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import * as z from "zod";
 import { NewConversationMessage } from "../models.js";
+import { TRANSCRIPT_FORMATS } from "./names.js";
 
 /**
  * A transcript as every import and export format maps it: the messages of
@@ -10,7 +11,7 @@ import { NewConversationMessage } from "../models.js";
  * and this shape.
  */
 
-export const TranscriptFormat = z.enum(["claude-code", "codex", "openai", "makima"]);
+export const TranscriptFormat = z.enum(TRANSCRIPT_FORMATS);
 export type TranscriptFormat = z.infer<typeof TranscriptFormat>;
 
 /** A message as an import stores it: its id and time are the transcript's own. */

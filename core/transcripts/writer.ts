@@ -1,5 +1,6 @@
 import * as z from "zod";
 import type { ConversationMessage, Task, TaskCheckpoint } from "../models.js";
+import { EXPORT_FORMATS } from "./names.js";
 
 /** What an export knows beside the messages: the task, its checkpoints and its forks. */
 export interface ExportContext {
@@ -23,5 +24,5 @@ export interface ExportWriter {
   end(ctx: ExportContext): string;
 }
 
-export const ExportFormat = z.enum(["jsonl", "markdown", "html", "claude-code", "openai"]);
+export const ExportFormat = z.enum(EXPORT_FORMATS);
 export type ExportFormat = z.infer<typeof ExportFormat>;

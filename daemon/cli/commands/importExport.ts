@@ -8,11 +8,16 @@ import { resolveApi, resolveTask, uuidArg } from "../config.js";
 import { CliError, usage } from "../errors.js";
 import { createOut, type Out } from "../output.js";
 import type { ImportResult } from "../../../core/services/importTranscript.js";
-import { parseTranscript } from "../../../core/transcripts/formats.js";
-import { makimaLines } from "../../../core/transcripts/makima.js";
-import { MAX_TRANSCRIPT_CHARS } from "../../../core/transcripts/requests.js";
-import { TranscriptFormat, TranscriptLineError, type Transcript } from "../../../core/transcripts/transcript.js";
-import { ExportFormat } from "../../../core/transcripts/writer.js";
+import type { ExportLink } from "../../../core/transcripts/requests.js";
+import type { Transcript, TranscriptFormat } from "../../../core/transcripts/transcript.js";
+import { EXPORT_FORMATS, TRANSCRIPT_FORMATS } from "../../../core/transcripts/names.js";
+
+/** The parsers, loaded when an import runs (every other command starts without them). */
+const transcripts = async () => ({
+  ...(await import("../../../core/transcripts/formats.js")),
+  ...(await import("../../../core/transcripts/makima.js")),
+  ...(await import("../../../core/transcripts/transcript.js")),
+});
 
 /**
  * `makima import` and `makima export`: agents' transcripts in, a task's
@@ -24,8 +29,8 @@ import { ExportFormat } from "../../../core/transcripts/writer.js";
  * by project, sub-agents under their session's task.
  */
 
-/** Characters of a page the CLI sends (the API takes 900 KB of transcript a request). */
-const PAGE_CHARS = Math.min(MAX_TRANSCRIPT_CHARS, 800 * 1024);
+/** Characters of a page the CLI sends (the API takes 900 KB of transcript a request: MAX_TRANSCRIPT_CHARS). */
+const PAGE_CHARS = 800 * 1024;
 
 interface ApiFlags {
   apiUrl?: string;
@@ -49,7 +54,7 @@ export function importCommand(): Command {
     new Command("import")
       .description("import agents' transcripts (Claude Code, Codex, OpenAI messages, a makima export): a file, or every session under a directory")
       .argument("<path>", "a transcript file, or a directory such as ~/.claude/projects or ~/.codex/sessions")
-      .addOption(new Option("--format <format>", "the transcripts' format (else told from each file)").choices(TranscriptFormat.options))
+      .addOption(new Option("--format <format>", "the transcripts' format (else told from each file)").choices(TRANSCRIPT_FORMATS))
       .option("--contract <id>", "the contract the tasks belong to")
       .option("--name <name>", "the task's name (one file only; else the transcript's title or first prompt)")
       .option("--json", "print what was imported as JSON"),
@@ -60,7 +65,7 @@ export function importCommand(): Command {
     const info = await stat(path).catch(() => undefined);
     if (!info) throw usage(`${path}: no such file or directory`);
     const files = info.isDirectory() ? await transcriptFiles(path) : [path];
-    if (files.length === 0) throw usage(`${path}: no .jsonl or .json transcripts in it`);
+    if (files.length === 0) throw usage(`${path}: no .jsonl transcripts in it`);
     if (opts.name && files.length > 1) throw usage("--name names one task: give it with a single file");
     const results = await importAll(api, out, path, files, { format: opts.format as TranscriptFormat | undefined, contractId, name: opts.name });
     if (opts.json) out.json(results.map(({ file, result, error }) => ({ file, ...(result ?? {}), ...(error ? { error } : {}) })));
@@ -69,10 +74,11 @@ export function importCommand(): Command {
   });
 }
 
-/** The transcript files under a directory, sessions before sub-agents, in path order. */
+/** The session files under a directory, sessions before sub-agents, in path order. */
 async function transcriptFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  const files = entries.filter((e) => e.isFile() && /\.jsonl?$/.test(e.name) && e.name !== "history.jsonl").map((e) => join(e.parentPath, e.name));
+  // Sessions are JSON lines; an agent's other files there (prompt history, indexes) are not sessions.
+  const files = entries.filter((e) => e.isFile() && e.name.endsWith(".jsonl") && e.name !== "history.jsonl").map((e) => join(e.parentPath, e.name));
   const isAgent = (f: string) => basename(f).startsWith("agent-");
   return files.sort((a, b) => Number(isAgent(a)) - Number(isAgent(b)) || a.localeCompare(b));
 }
@@ -84,6 +90,7 @@ interface Outcome {
 }
 
 async function importAll(api: Api, out: Out, root: string, files: string[], o: { format?: TranscriptFormat; contractId?: string; name?: string }): Promise<Outcome[]> {
+  const { parseTranscript, TranscriptLineError, makimaLines } = await transcripts();
   const outcomes: Outcome[] = [];
   const tasksBySource = new Map<string, string>();
   let project: string | undefined;
@@ -91,9 +98,14 @@ async function importAll(api: Api, out: Out, root: string, files: string[], o: {
     const group = files.length > 1 ? relative(root, file).split(sep).slice(0, -1)[0] ?? "." : undefined;
     if (group !== undefined && group !== project) out.note(out.ce.bold(`${(project = group)}`));
     try {
-      const t = parseTranscript(await readFile(file, "utf8"), file, o.format);
+      const text = await readFile(file, "utf8");
+      if (!text.trim()) {
+        out.note(`- ${file}: empty, nothing to import`);
+        continue;
+      }
+      const t = parseTranscript(text, file, o.format);
       const parentSource = t.parentSourceId ?? t.forkedFromSourceId;
-      const result = await sendTranscript(api, t, { contractId: o.contractId, name: o.name, parentTaskId: parentSource ? tasksBySource.get(parentSource) : undefined });
+      const result = await sendTranscript(api, t, makimaLines(t), { contractId: o.contractId, name: o.name, parentTaskId: parentSource ? tasksBySource.get(parentSource) : undefined });
       tasksBySource.set(t.sourceId, result.taskId);
       outcomes.push({ file, result });
       out.note(summary(file, result));
@@ -113,8 +125,8 @@ function summary(file: string, r: ImportResult): string {
 }
 
 /** A parsed transcript sent in pages of this service's own format, with a progress bar on a terminal. */
-async function sendTranscript(api: Api, t: Transcript, o: { contractId?: string; name?: string; parentTaskId?: string }): Promise<ImportResult> {
-  const [header, ...lines] = makimaLines(t);
+async function sendTranscript(api: Api, t: Transcript, all: string[], o: { contractId?: string; name?: string; parentTaskId?: string }): Promise<ImportResult> {
+  const [header, ...lines] = all;
   const pages: string[][] = [];
   let page: string[] = [];
   let size = header!.length;
@@ -175,6 +187,7 @@ interface ExportOpts extends ApiFlags {
   format: string;
   redact?: boolean;
   output?: string;
+  link?: boolean;
 }
 
 export function exportCommand(): Command {
@@ -182,12 +195,20 @@ export function exportCommand(): Command {
     new Command("export")
       .description("export a task's conversation with its tool calls, checkpoints and forks")
       .argument("[taskId]", "the task (else MAKIMA_TASK_ID)")
-      .addOption(new Option("--format <format>", "jsonl (imports back), markdown, html, claude-code or openai").choices(ExportFormat.options).default("jsonl"))
+      .addOption(new Option("--format <format>", "jsonl (imports back), markdown, html, claude-code or openai").choices(EXPORT_FORMATS).default("jsonl"))
       .option("--redact", "remove secrets (API keys, tokens, private keys, .env values, makima keys) first, and say how many")
-      .option("-o, --output <file>", "write to a file (else standard output)"),
+      .option("-o, --output <file>", "write to a file (else standard output)")
+      .option("--link", "store the export for an hour and print a download link instead (for a log too large for one response)"),
   ).action(async (taskArg: string | undefined, opts: ExportOpts) => {
     const taskId = resolveTask(taskArg);
     const settings = resolveApi(opts);
+    if (opts.link) {
+      const out = createOut();
+      const { body } = await new Api(settings).call<ExportLink>("GET", `/api/v1/mesh/tasks/${taskId}/export/link`, { query: { format: opts.format, redact: opts.redact || undefined } });
+      if (body.redacted !== undefined) out.note(`${body.redacted} secret${body.redacted === 1 ? "" : "s"} redacted.`);
+      out.note(`${body.fileName}, ${body.bytes} bytes; the link works until ${body.expiresAt}:`);
+      return out.line(body.url);
+    }
     const url = new URL(`${settings.apiUrl}/api/v1/mesh/tasks/${taskId}/export`);
     url.searchParams.set("format", opts.format);
     if (opts.redact) url.searchParams.set("redact", "true");

@@ -1,9 +1,9 @@
 import { createRoute } from "@hono/zod-openapi";
 import { stream } from "hono/streaming";
 import * as z from "zod";
-import { ExportQuery, ImportIntoTaskRequest, ImportResult, ImportTranscriptRequest } from "../../../core/transcripts/requests.js";
+import { ExportLink, ExportQuery, ImportIntoTaskRequest, ImportResult, ImportTranscriptRequest } from "../../../core/transcripts/requests.js";
 import { importIntoTask, importTranscript, parseForImport } from "../../../core/services/importTranscript.js";
-import { exportTask } from "../../../core/services/exportTranscript.js";
+import { exportLink, exportTask } from "../../../core/services/exportTranscript.js";
 import { bearer, failures, IdempotencyHeader, IdParam, json, jsonBody, router } from "../route.js";
 
 export const transcriptRoutes = router();
@@ -92,5 +92,23 @@ transcriptRoutes.openapi(
     return stream(c, async (s) => {
       for await (const chunk of out.chunks) if (chunk) await s.write(chunk);
     });
+  },
+);
+
+transcriptRoutes.openapi(
+  createRoute({
+    operationId: "exportTaskLink",
+    method: "get",
+    path: "/api/v1/mesh/tasks/{id}/export/link",
+    tags: ["transcripts"],
+    summary: "Export a task's conversation to a download link",
+    description: "The same export as `/export`, stored for an hour and answered as a presigned link: for a log too large for one response.",
+    security: bearer,
+    request: { params: IdParam, query: ExportQuery },
+    responses: { 200: json(ExportLink), ...failures({ input: true, also: [404] }) },
+  }),
+  async (c) => {
+    const { format, redact } = c.req.valid("query");
+    return c.json(await exportLink(c.get("service"), c.req.valid("param").id, format, { redact }), 200);
   },
 );
