@@ -56,6 +56,9 @@ describe("noun, then verb", () => {
     const old = await s.run(["supervisor", "checkpoint-list", taskId]);
     expect(old.stdout).toContain("step 2");
     expect((await s.run(["--help"])).stdout).not.toContain("supervisor");
+    const help = await s.run(["help", "checkpoint"]);
+    expect(help).toMatchObject({ code: 0, stdout: expect.stringContaining("a task's checkpoints: create, list, show, diff") });
+    expect((await s.run(["task"])).code).toBe(2);
   }, 300_000);
 
   it("takes a unique prefix or suffix of an id, and says when one is not unique", async () => {
