@@ -105,7 +105,7 @@ beforeAll(async () => {
   await s.api("POST", `/api/v1/mesh/tasks/${supervisorId}/messages`, {
     messages: [1, 2, 3, 4].map((i) => ({ id: `s${i}`, role: i % 2 ? "user" : "assistant", content: `supervisor ${i}`, timestamp: new Date(t0 + i * 1000).toISOString() })),
   });
-});
+}, 180_000);
 
 afterAll(async () => {
   await daemon?.close();
