@@ -105,7 +105,7 @@ beforeAll(async () => {
   await s.api("POST", `/api/v1/mesh/tasks/${supervisorId}/messages`, {
     messages: [1, 2, 3, 4].map((i) => ({ id: `s${i}`, role: i % 2 ? "user" : "assistant", content: `supervisor ${i}`, timestamp: new Date(t0 + i * 1000).toISOString() })),
   });
-});
+}, 180_000);
 
 afterAll(async () => {
   await daemon?.close();
@@ -583,12 +583,12 @@ describe("makima daemon", () => {
     expect(await s.run(["daemon"], { env: base })).toEqual({
       code: 2,
       stdout: "",
-      stderr: "makima: no daemon key: pass --daemon-key, set MAKIMA_DAEMON_KEY (a key mkd_…), or start the local stack with `npm start` (it writes .makima/local.json)\n",
+      stderr: `makima: no daemon key: looked in --daemon-key, MAKIMA_DAEMON_KEY, .makima/local.json in ${s.cwd} and its parents (none), ${s.configHome}/makima/config.json (none). Run \`makima login\` for a deployed stage, or \`npm start\` in the makima-history clone for the local stack (a key mkd_…: \`makima keys create --kind daemon\`).\n`,
     });
     expect(await s.run(["daemon", "--daemon-key", s.daemonKey])).toEqual({
       code: 2,
       stdout: "",
-      stderr: "makima: no WebSocket URL: pass --ws-url, set MAKIMA_WS_URL, or start the local stack with `npm start` (it writes .makima/local.json)\n",
+      stderr: `makima: no WebSocket URL: looked in --ws-url, MAKIMA_WS_URL, .makima/local.json in ${s.cwd} and its parents (none), ${s.configHome}/makima/config.json (none). Run \`makima login\` for a deployed stage, or \`npm start\` in the makima-history clone for the local stack.\n`,
     });
     expect((await s.run(["daemon", "--daemon-key", s.apiKey], { env: base })).stderr).toBe(
       "makima: the daemon key must be a daemon key (mkd_…); create one with `makima keys create --kind daemon`\n",

@@ -50,7 +50,7 @@ beforeAll(async () => {
     expect(created.status).toBe(201);
   }
   expect((await s.api("PATCH", `/api/v1/contracts/${contractId}`, { phase: "plan" })).status).toBe(200);
-});
+}, 180_000);
 
 afterAll(async () => {
   await s?.stop();

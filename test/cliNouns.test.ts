@@ -8,7 +8,8 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startCliStack, type CliStack } from "./support/cli.js";
+import { existsSync } from "node:fs";
+import { BIN, runProcess, startCliStack, type CliStack } from "./support/cli.js";
 
 let s: CliStack;
 let contractId: string;
@@ -55,6 +56,9 @@ describe("noun, then verb", () => {
     const old = await s.run(["supervisor", "checkpoint-list", taskId]);
     expect(old.stdout).toContain("step 2");
     expect((await s.run(["--help"])).stdout).not.toContain("supervisor");
+    const help = await s.run(["help", "checkpoint"]);
+    expect(help).toMatchObject({ code: 0, stdout: expect.stringContaining("a task's checkpoints: create, list, show, diff") });
+    expect((await s.run(["task"])).code).toBe(2);
   }, 300_000);
 
   it("takes a unique prefix or suffix of an id, and says when one is not unique", async () => {
@@ -117,4 +121,24 @@ describe("makima completion", () => {
     expect(fish.stdout).toContain("complete -c makima -n \"not __fish_seen_subcommand_from");
     expect((await s.run(["completion", "tcsh"])).code).toBe(2);
   }, 120_000);
+});
+
+describe("the pager", () => {
+  it.skipIf(!existsSync("/usr/bin/script"))("pages output longer than the terminal, and only that, unless --no-pager", async () => {
+    const messages = Array.from({ length: 60 }, (_, i) => ({ role: "user", content: `message ${i + 1}` }));
+    await s.api("POST", `/api/v1/mesh/tasks/${otherTaskId}/messages`, { messages });
+    // A pager that marks what went through it; `script` gives the CLI a terminal.
+    const env = { ...s.env, TERM: "xterm", MAKIMA_PAGER: "sed 's/^/PAGED /'" };
+    const inTerminal = (args: string[]) => runProcess("/usr/bin/script", ["-qec", [process.execPath, BIN, ...args].join(" "), "/dev/null"], env, { cwd: s.cwd });
+    const paged = await inTerminal(["task", "history", otherTaskId]);
+    expect(paged.code).toBe(0);
+    expect(paged.stdout).toContain("PAGED ");
+    expect(paged.stdout).toContain("message 60");
+    const unpaged = await inTerminal(["task", "history", otherTaskId, "--no-pager"]);
+    expect(unpaged.stdout).toContain("message 60");
+    expect(unpaged.stdout).not.toContain("PAGED ");
+    const short = await inTerminal(["task", "show", otherTaskId]);
+    expect(short.stdout).toContain('"second"');
+    expect(short.stdout).not.toContain("PAGED ");
+  }, 180_000);
 });

@@ -135,7 +135,8 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === "number" ? process.exitCode : EXIT_OK;
   } catch (error) {
     if (error instanceof CommanderError) {
-      return error.code === "commander.helpDisplayed" || error.code === "commander.version" ? EXIT_OK : EXIT_USAGE;
+      // Help and the version exit 0 (also `makima help <command>`); a bare group's help and every mistake, 2.
+      return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     }
     if (error instanceof CliError) {
       process.stderr.write(`makima: ${error.message}\n`);

@@ -1,6 +1,6 @@
 import Table from "cli-table3";
 import pc from "picocolors";
-import { outputStream } from "./pager.js";
+import { writeOutput } from "./pager.js";
 
 export type Colors = ReturnType<typeof pc.createColors>;
 const createColors = pc.createColors;
@@ -36,7 +36,7 @@ export function createOut(stdout: Stream = process.stdout, stderr: Stream = proc
   const c = createColors(colorEnabled(stdout));
   const ce = createColors(colorEnabled(stderr));
   // The pager, if this run may use one, starts with the first line written.
-  const write = (text: string) => void (stdout === process.stdout ? outputStream() : stdout).write(text);
+  const write = (text: string) => void (stdout === process.stdout ? writeOutput(text) : stdout.write(text));
   return {
     c,
     ce,

@@ -2,17 +2,21 @@ import { spawn, type ChildProcess } from "node:child_process";
 
 /**
  * Long output on a terminal goes through a pager: $MAKIMA_PAGER, $PAGER,
- * else `less -FRX` (it quits at once when the output fits one screen, and
- * keeps colours). Never when stdout is not a terminal, with --no-pager, or
- * MAKIMA_PAGER=cat / PAGER=cat.
+ * else `less -FRX` (colours kept). Output is held until it is longer than
+ * the screen; shorter output is printed as it is, with no pager. Never
+ * when stdout is not a terminal, TERM is dumb or unset, with --no-pager,
+ * or with MAKIMA_PAGER=cat / PAGER=cat.
  */
 
 let enabled = false;
+let held: string[] = [];
+let heldLines = 0;
 let pager: { child: ChildProcess; done: Promise<void> } | undefined;
 
 /** Allows a pager for this run (the command reads, and --no-pager was not given). */
 export function allowPager(allow: boolean): void {
-  enabled = allow && Boolean(process.stdout.isTTY);
+  const term = process.env.TERM;
+  enabled = allow && Boolean(process.stdout.isTTY) && Boolean(term) && term !== "dumb";
 }
 
 function command(): string | undefined {
@@ -21,12 +25,7 @@ function command(): string | undefined {
   return "less -FRX";
 }
 
-/** Where output goes: the pager's input once a pager runs, else stdout. */
-export function outputStream(): NodeJS.WritableStream {
-  if (!enabled) return process.stdout;
-  if (pager) return pager.child.stdin!;
-  const cmd = command();
-  if (!cmd) return process.stdout;
+function startPager(cmd: string): NodeJS.WritableStream {
   const child = spawn(cmd, { shell: true, stdio: ["pipe", "inherit", "inherit"], env: { LESS: "FRX", ...process.env } });
   const done = new Promise<void>((resolve) => {
     child.on("close", () => resolve());
@@ -38,9 +37,29 @@ export function outputStream(): NodeJS.WritableStream {
   return child.stdin!;
 }
 
-/** Waits for the reader to finish with the pager, if one runs. */
+/** Writes command output: to stdout, or held until it outgrows the screen and then to the pager. */
+export function writeOutput(text: string): void {
+  if (pager) return void pager.child.stdin!.write(text);
+  if (!enabled) return void process.stdout.write(text);
+  held.push(text);
+  heldLines += text.split("\n").length - 1;
+  const cmd = command();
+  if (!cmd) return flush();
+  if (heldLines >= (process.stdout.rows || 24)) {
+    const input = startPager(cmd);
+    input.write(held.join(""));
+    held = [];
+  }
+}
+
+function flush(): void {
+  if (held.length) process.stdout.write(held.join(""));
+  held = [];
+}
+
+/** Prints what is held, or waits for the reader to finish with the pager. */
 export async function closePager(): Promise<void> {
-  if (!pager) return;
+  if (!pager) return flush();
   pager.child.stdin!.end();
   await pager.done;
 }

@@ -11,7 +11,7 @@ import { when } from "../output.js";
 
 /** `makima checkpoint create|list|show|diff`: record a commit of a task as a checkpoint (and snapshot its conversation there), and read them. */
 export function checkpointCommand(): Command {
-  const checkpoint = new Command("checkpoint").description("record a task's checkpoints (read them with `makima checkpoint list`)");
+  const checkpoint = new Command("checkpoint").description("a task's checkpoints: create, list, show, diff");
   commonOptions(
     checkpoint
       .command("create")
