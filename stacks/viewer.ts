@@ -1,5 +1,5 @@
 /**
- * The browser viewer (source in viewer/, Preact + Vite): built into
+ * The browser viewer (source in web/, Preact + Vite): built into
  * dist/viewer, served at `/` by the local stack and as a static site on AWS.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-export const VIEWER_SOURCE = join(ROOT, "viewer");
+export const VIEWER_SOURCE = join(ROOT, "web");
 export const VIEWER_DIST = join(ROOT, "dist", "viewer");
 
 /**
@@ -40,7 +40,7 @@ function newest(dir: string): number {
   return latest;
 }
 
-/** Builds the viewer into dist/viewer (Vite, with viewer/vite.config.ts). */
+/** Builds the viewer into dist/viewer (Vite, with web/vite.config.ts). */
 export async function buildViewer(): Promise<void> {
   const { build } = await import("vite");
   // A production build whoever asks (a test runner sets NODE_ENV=test, which Vite would follow).

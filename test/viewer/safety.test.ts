@@ -7,7 +7,6 @@
  * a reload, every page passes axe-core and fits 375 px.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdirSync } from "node:fs";
 import type { Browser, Page } from "puppeteer-core";
 import { startCliStack, type CliStack } from "../support/cli.js";
 import { axeViolations, CHROMIUM, horizontalOverflow, launch, openViewer, seeText } from "./browser.js";

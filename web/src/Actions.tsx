@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { get, post } from "./api.js";
+import { post } from "./api.js";
 import { Confirm } from "./Confirm.js";
 import { short } from "./format.js";
 import type { TaskView } from "./live.js";
