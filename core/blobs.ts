@@ -38,9 +38,8 @@ export function inflate(bytes: Buffer | Uint8Array, encoding: "br" | "gzip" | "i
 
 /**
  * The one place that names, compresses, writes, reads and deletes S3 objects.
- * Every object is JSON, compressed as its name says: `.json.br` brotli (a
- * sealed stretch of a log, kept forever: brotli keeps it about an eighth
- * smaller than gzip), `.json.gz` gzip. Callers write here first, then the
+ * Every object is JSON, compressed as its name says: `.json.br` in the log's
+ * codec (compressLog: what the log keeps, for good), `.json.gz` gzip. Callers write here first, then the
  * item that points at the key, so no item ever names a missing object.
  */
 export const blobKeys = {
@@ -51,12 +50,10 @@ export const blobKeys = {
   /**
    * A stretch of a task's log kept in S3 (a batch too large for an item, or a
    * sealed stretch), named by its first sequence number and a token of the
-   * write that made it; the log item at that sequence names it (kept forever).
+   * write that made it; the log item at that sequence names it (kept forever,
+   * in the log's codec: compressLog).
    */
   logChunk: (ownerId: string, taskId: string, firstSeq: number, token: string) =>
-    `logs/${ownerId}/${taskId}/${pad(firstSeq)}-${token}.json.gz`,
-  /** A sealed stretch of a task's log, named as a log chunk is: brotli, as it is kept for good. */
-  sealedChunk: (ownerId: string, taskId: string, firstSeq: number, token: string) =>
     `logs/${ownerId}/${taskId}/${pad(firstSeq)}-${token}.json.br`,
   logChunkPrefix: "logs/",
   /** Payloads travelling between the service and a daemon (diffs, conversations to start with). */
@@ -83,8 +80,17 @@ export function parseTaskObjectKey(key: string, prefix: string): { taskId: strin
   return name ? { taskId, name } : undefined;
 }
 
-/** Brotli for what is kept for good: quality 9 (about 0.1 s a MB), text mode. */
-const BROTLI_PARAMS = { [constants.BROTLI_PARAM_QUALITY]: 9, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT };
+/**
+ * The one codec of everything a task's log keeps, in items and in S3 alike:
+ * brotli, quality 5 (fast enough for every append, even of megabytes that
+ * do not compress), text mode; it keeps text far smaller than gzip. Read
+ * back with inflate(bytes, "br", max).
+ */
+export function compressLog(json: Buffer): Buffer {
+  return brotliCompressSync(json, {
+    params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT, [constants.BROTLI_PARAM_SIZE_HINT]: json.length },
+  });
+}
 
 /** S3's "no such object" (404, NoSuchKey, NotFound). */
 export function isMissing(error: unknown): boolean {
@@ -122,7 +128,7 @@ export class BlobStore {
   async putJson(key: string, value: unknown): Promise<number> {
     const json = Buffer.from(JSON.stringify(value));
     const brotli = key.endsWith(BROTLI);
-    const body = brotli ? brotliCompressSync(json, { params: { ...BROTLI_PARAMS, [constants.BROTLI_PARAM_SIZE_HINT]: json.length } }) : gzipSync(json);
+    const body = brotli ? compressLog(json) : gzipSync(json);
     await this.s3.send(
       new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: "application/json", ContentEncoding: brotli ? "br" : "gzip" }),
     );

@@ -57,9 +57,9 @@ describe("sealed stretches of the log", () => {
     // Two stretches of 500, the newest 300 still in items.
     expect(task.sealedTo).toBe(1000);
     const items = await logItems(task.id);
-    expect(items.filter((i) => i.sealed).map((i) => [i.seq, i.last])).toEqual([[1, 500], [501, 1000]]);
-    expect(items.filter((i) => i.sealedInto !== undefined)).toHaveLength(48);
-    expect(items.filter((i) => i.body).map((i) => i.seq)).toEqual(Array.from({ length: 15 }, (_, k) => 1001 + k * 20));
+    expect(items.filter((i) => i.kind === "sealed").map((i) => [i.seq, i.last])).toEqual([[1, 500], [501, 1000]]);
+    expect(items.filter((i) => i.kind === "tombstone")).toHaveLength(48);
+    expect(items.filter((i) => i.kind === "batch").map((i) => i.seq)).toEqual(Array.from({ length: 15 }, (_, k) => 1001 + k * 20));
     const chunks = await db.blobs.list(`logs/${owner}/${task.id}/`);
     expect(chunks.objects).toHaveLength(2);
     // Kept for good, so brotli: smaller than the same stretch as gzip.
@@ -104,7 +104,7 @@ describe("sealed stretches of the log", () => {
     // A sealer that stops after writing the stretch's index item (no tombstones, sealedTo unmoved).
     const stopped = { ...db, table: Object.assign(Object.create(db.table) as typeof db.table, { batchWrite: () => Promise.reject(new Error("injected: sealer stopped")) }) };
     await expect(store.sealStretch(stopped, task, 1, 500)).rejects.toThrow(/injected/);
-    expect((await logItems(task.id)).filter((i) => i.sealed).map((i) => [i.seq, i.last])).toEqual([[1, 500]]);
+    expect((await logItems(task.id)).filter((i) => i.kind === "sealed").map((i) => [i.seq, i.last])).toEqual([[1, 500]]);
     expect(await readIds(task.segments)).toEqual(range(1, 680));
     expect(await store.verifyLog(db, task.id)).toMatchObject({ ok: true });
 
@@ -113,7 +113,7 @@ describe("sealed stretches of the log", () => {
     task = await reload(task);
     expect(task.sealedTo).toBe(500);
     const items = await logItems(task.id);
-    expect(items.filter((i) => i.sealedInto === 1)).toHaveLength(24);
+    expect(items.filter((i) => i.kind === "tombstone" && i.sealedInto === 1)).toHaveLength(24);
     expect(await readIds(task.segments)).toEqual(range(1, 700));
     expect(await store.verifyLog(db, task.id)).toMatchObject({ ok: true, messages: 700 });
   });
@@ -124,7 +124,7 @@ describe("sealed stretches of the log", () => {
     const random = (i: number): NewConversationMessage => ({ id: `r${i}`, role: "assistant", content: randomBytes(400).toString("base64") });
     for (let i = 1; i <= 680; i += 20) await store.appendMessages(db, await reload(task), Array.from({ length: 20 }, (_, k) => random(i + k)));
     task = await reload(task);
-    expect((await logItems(task.id)).every((i) => i.chunkKey !== undefined)).toBe(true);
+    expect((await logItems(task.id)).every((i) => i.kind === "batchInS3")).toBe(true);
     // Between the reader's query and its S3 reads, a sealer folds the first 500 and the sweep removes their objects.
     let struck = false;
     const racing = {

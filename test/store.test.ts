@@ -262,12 +262,13 @@ describe("conversation log", () => {
     expect(ids).toEqual(batch.map((m) => m.id));
   });
 
-  it("moves a batch too large for an item to S3 gzip, pages it truncated, returns it whole by id", async () => {
+  it("moves a batch too large for an item to S3 in the log's one codec, pages it truncated, returns it whole by id", async () => {
     const task = await newTask();
     const big = randomBytes(1024 * 1024).toString("base64");
     await store.appendMessages(db, task, [msg(1, { role: "tool", toolName: "read", toolResult: big })]);
     const { batches } = await logOf(task.id);
-    expect(batches[0]!.chunkKey).toMatch(new RegExp(`^logs/${alice}/${task.id}/0000000001-`));
+    expect(batches[0]!.kind).toBe("batchInS3");
+    expect(batches[0]!.chunkKey).toMatch(new RegExp(`^logs/${alice}/${task.id}/0000000001-[\\w-]+\\.json\\.br$`));
     expect(batches[0]!.body).toBeUndefined();
     const objects = await db.blobs.list(`logs/${alice}/${task.id}/`);
     expect(objects.objects.map((o) => o.key)).toEqual([batches[0]!.chunkKey]);

@@ -8,6 +8,7 @@ import * as checkpoints from "../store/checkpoints.js";
 import * as segments from "../store/segments.js";
 import * as snapshots from "../store/snapshots.js";
 import * as tasks from "../store/tasks.js";
+import * as paging from "../store/paging.js";
 import { ownedTask, type ServiceContext } from "./context.js";
 import { eventWrites, phaseOf } from "./taskEvents.js";
 import { assertDaemonOnline, startFields, startOnDaemon } from "./spawn.js";
@@ -114,7 +115,7 @@ const FORK_BRANCH_SEARCH = 100;
 async function assertBranchFree(ctx: ServiceContext, parent: TaskRecord, branchName: string): Promise<void> {
   const taken =
     parent.branchName === branchName ||
-    (await ctx.db.table.queryFirst({
+    (await paging.queryFirst(ctx.db, {
       IndexName: "gsi2",
       KeyConditionExpression: "gsi2pk = :p",
       FilterExpression: "branchName = :b",

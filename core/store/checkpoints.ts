@@ -3,12 +3,12 @@ import { keys } from "../keys.js";
 import { newId } from "../ids.js";
 import { badRequest, notFound } from "../errors.js";
 import { type Db } from "./db.js";
-import { cancellationReasons, isExpired, type Item, type Key, type TransactItem } from "./table.js";
+import { cancellationReasons, cancellationReasonsByName, isExpired, writesOf, type Item, type Key, type TransactItem } from "./table.js";
 import { isWriteConflict, retryOnConflict } from "./conflicts.js";
 import { clipSegments, countOf } from "./segments.js";
 import { buildSnapshot, snapshotItem } from "./snapshots.js";
 import { ReportOutOfOrder, reportGuard, type ReportPosition } from "./reportOrder.js";
-import { queryPage, type Page } from "./paging.js";
+import { queryPage, queryPages, type Page } from "./paging.js";
 import { newHistoryEvent, type NewHistoryEvent } from "./history.js";
 import { CHECKPOINT_HOST, hostedEvent } from "./hostedEvents.js";
 
@@ -64,24 +64,20 @@ export async function createCheckpointWithSnapshot(
       const hosted = event ? hostedEvent(newHistoryEvent(event(checkpoint, snapshot), at), CHECKPOINT_HOST, item) : undefined;
       const hints = [...pointerItems(task.id, checkpoint), snapshotItem(snapshot)];
       await db.table.batchWrite(hints.map((put) => ({ put })));
+      const writes = {
+        checkpoint: { Put: { Item: { ...item, ...(hosted ? { historyEvent: hosted.historyEvent } : {}) }, ConditionExpression: "attribute_not_exists(pk)" } },
+        report: guard ? reportUpdate(task.id, guard) : undefined,
+        event: (hosted?.items ?? []).map((Item) => ({ Put: { Item } })),
+        // Its snapshot is still there: retention deletes a snapshot no checkpoint names, as this one's was until now
+        // (refused, the next attempt writes it again).
+        snapshot: { ConditionCheck: { Key: keys.snapshot(task.id, snapshot.id), ConditionExpression: "attribute_exists(pk)" } },
+      };
       try {
-        await db.table.transact([
-          {
-            Put: {
-              Item: { ...item, ...(hosted ? { historyEvent: hosted.historyEvent } : {}) },
-              ConditionExpression: "attribute_not_exists(pk)",
-            },
-          },
-          ...(guard ? [reportUpdate(task.id, guard)] : []),
-          ...(hosted?.items ?? []).map((Item) => ({ Put: { Item } })),
-          // Its snapshot is still there: retention deletes a snapshot no checkpoint names, as this one's was until now
-          // (refused, the next attempt writes it again).
-          { ConditionCheck: { Key: keys.snapshot(task.id, snapshot.id), ConditionExpression: "attribute_exists(pk)" } },
-        ]);
+        await db.table.transact(writesOf(writes));
       } catch (error) {
         // Refused, so not written: this attempt's hints go. After an error of unknown outcome they stay, in case it went through.
         if (cancellationReasons(error)) await db.table.batchWrite(hints.map(({ pk, sk }) => ({ delete: { pk, sk } }))).catch(() => undefined);
-        if (report && cancellationReasons(error)?.[1] === "ConditionalCheckFailed") throw new ReportOutOfOrder(report);
+        if (report && cancellationReasonsByName(error, writes)?.report === "ConditionalCheckFailed") throw new ReportOutOfOrder(report);
         throw error;
       }
       return { checkpoint, snapshot };
@@ -139,24 +135,23 @@ async function firstVouched(
   accept: (checkpoint: TaskCheckpoint) => Promise<boolean> = async () => true,
   most = POINTER_SEARCH,
 ): Promise<TaskCheckpoint | undefined> {
-  let startKey: Item | undefined;
-  let looked = 0;
-  do {
-    const page = await db.table.query({
+  const pointers = queryPages(
+    db,
+    {
       KeyConditionExpression: range.keyCondition,
       ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ...range.values },
       ScanIndexForward: range.forward,
       ConsistentRead: true,
       Limit: 25,
-      ExclusiveStartKey: startKey,
-    });
-    looked += page.items.length;
-    for (const pointer of page.items) {
+    },
+    most,
+  );
+  for await (const page of pointers) {
+    for (const pointer of page) {
       const checkpoint = await getCheckpointByNumber(db, task, pointer.checkpointNumber as number);
       if (vouches(checkpoint, pointer) && (await accept(checkpoint))) return checkpoint;
     }
-    startKey = page.lastKey;
-  } while (startKey && looked < most);
+  }
   return undefined;
 }
 

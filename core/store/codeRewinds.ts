@@ -2,7 +2,7 @@ import { CodeRewind, type TaskRecord } from "../models.js";
 import { keys } from "../keys.js";
 import { notFound } from "../errors.js";
 import type { Db } from "./db.js";
-import { queryPage, type Page } from "./paging.js";
+import { queryFirst, queryPage, type Page } from "./paging.js";
 import { isConditionFailure, type TransactItem } from "./table.js";
 
 /**
@@ -77,9 +77,9 @@ export async function findCodeRewind(db: Db, task: TaskRecord, rewindId?: string
     if (!item || item.ownerId !== task.ownerId) throw notFound("rewind");
     return CodeRewind.parse(item);
   }
-  const item = await db.table.queryFirst({
+  const item = await queryFirst(db, {
     KeyConditionExpression: "pk = :p AND begins_with(sk, :r)",
-    FilterExpression: "attribute_not_exists(undoneAt) AND (attribute_not_exists(#s) OR #s <> :f)",
+    FilterExpression: "attribute_not_exists(undoneAt) AND #s <> :f",
     ExpressionAttributeNames: { "#s": "status" },
     ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":r": keys.codeRewindPrefix, ":f": "failed" },
     ScanIndexForward: false,

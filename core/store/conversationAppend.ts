@@ -140,7 +140,7 @@ async function commitAbandoned(db: Db, task: TaskRecord, head: LogHead, options:
   const stored = await db.table.get(keys.logBatch(task.id, head.seq + 1));
   if (!stored) return;
   const item = LogItem.parse(stored);
-  if (item.sealed || item.sealedInto !== undefined || !item.token || !item.receivedAt) return;
+  if (item.kind !== "batch" && item.kind !== "batchInS3") return;
   if (db.clock().getTime() - Date.parse(item.receivedAt) < ABANDONED_AFTER_MS) return;
   const batch = await decodeLogItem(db, task.id, stored);
   const taken: Taken = {
@@ -235,10 +235,21 @@ async function take(db: Db, task: TaskRecord, head: LogHead, todo: ConversationM
   return { first: batch.item.seq, last: batch.item.last, chain: batch.chain, receivedAt, token: batch.item.token, messages: todo };
 }
 
+/** How many times a commit that only met other requests is tried. */
+const COMMIT_ATTEMPTS = 8;
+
+/** A transaction cancelled only because other requests held its items (none of its conditions failed). */
+function onlyConflicted(error: unknown): boolean {
+  const reasons = cancellationReasons(error);
+  return reasons !== undefined && reasons.includes("TransactionConflict") && !reasons.includes("ConditionalCheckFailed");
+}
+
 /** Steps 2 and 3, commit and settle: whether the batch is committed, and the commit's error if it met one. */
 async function commit(db: Db, task: TaskRecord, head: LogHead, taken: Taken, options: AppendOptions): Promise<{ committed: boolean; error?: unknown }> {
   try {
-    await db.table.transact(commitWrites(task, head, taken, options));
+    // A commit that met another request on one of its items (a late take of the batch's key) changed nothing: again.
+    const writes = commitWrites(task, head, taken, options);
+    await retryOnConflict(() => db.table.transact(writes), onlyConflicted, { attempts: COMMIT_ATTEMPTS, baseMs: 5, capMs: 100 });
     return { committed: true };
   } catch (error) {
     // Refused (the log moved, the report is not next) or of unknown outcome: committed by now, or withdrawn.

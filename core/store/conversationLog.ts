@@ -6,7 +6,7 @@ import { isMissing } from "../blobs.js";
 import type { Db } from "./db.js";
 import type { Item } from "./table.js";
 import { chainHash, decodeLogItem, digestsOf, idDigest, LogItem, type LogBatch } from "./logBatch.js";
-import type { Page } from "./paging.js";
+import { queryPages, type Page } from "./paging.js";
 
 /**
  * Reading the conversation. Each task has an append-only log (see
@@ -73,7 +73,7 @@ async function* batchesOf(db: Db, taskId: string, lo: number, hi: number): Async
   };
   const prefetch = () => {
     for (const entry of queued.slice(0, READ_AHEAD)) {
-      if (entry.decoded || entry.item.last < next || entry.item.sealedInto !== undefined) continue;
+      if (entry.decoded || entry.item.last < next || entry.item.kind === "tombstone") continue;
       entry.decoded = decodeRead(db, taskId, entry.stored);
       entry.decoded.catch(() => undefined);
     }
@@ -96,7 +96,7 @@ async function* batchesOf(db: Db, taskId: string, lo: number, hi: number): Async
     after = Math.max(after, item.seq);
     if (item.last < next) continue;
     let batch: LogBatch;
-    if (item.sealedInto !== undefined) {
+    if (item.kind === "tombstone") {
       const holding = await db.table.get(keys.logBatch(taskId, item.sealedInto));
       if (!holding) throw new Error(`log of task ${taskId}: sealed stretch ${item.sealedInto} is missing`);
       batch = await decodeLogItem(db, taskId, holding);
@@ -122,7 +122,8 @@ async function decodeRead(db: Db, taskId: string, stored: Item): Promise<LogBatc
   } catch (error) {
     if (!isMissing(error)) throw error;
     const now = await db.table.get(keys.logBatch(taskId, LogItem.parse(stored).seq));
-    const into = now ? LogItem.parse(now).sealedInto : undefined;
+    const folded = now ? LogItem.parse(now) : undefined;
+    const into = folded?.kind === "tombstone" ? folded.sealedInto : undefined;
     const holding = into === undefined ? undefined : await db.table.get(keys.logBatch(taskId, into));
     if (!holding) throw error;
     return decodeLogItem(db, taskId, holding);
@@ -280,21 +281,18 @@ export async function findMessages(db: Db, taskId: string, ids: string[], upTo: 
   const wanted = new Map<string, string[]>();
   for (const id of ids) wanted.set(idDigest(id), [...(wanted.get(idDigest(id)) ?? []), id]);
   const candidates: Array<{ id: string; seq: number }> = [];
-  let startKey: Item | undefined;
-  do {
-    const { items, lastKey } = await db.table.query({
-      KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
-      ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":lo": keys.logIds(taskId, after + 1).sk, ":hi": keys.logIds(taskId, upTo).sk },
-      ConsistentRead: true,
-      ExclusiveStartKey: startKey,
-    });
+  const pages = queryPages(db, {
+    KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
+    ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":lo": keys.logIds(taskId, after + 1).sk, ":hi": keys.logIds(taskId, upTo).sk },
+    ConsistentRead: true,
+  });
+  for await (const items of pages) {
     for (const item of items) {
       for (const { digest, seq } of digestsOf(item)) {
         if (seq <= upTo) for (const id of wanted.get(digest) ?? []) candidates.push({ id, seq });
       }
     }
-    startKey = lastKey;
-  } while (startKey);
+  }
   const reader = new EntryReader(db);
   for (const { id, seq } of candidates) {
     if (found.has(id)) continue;

@@ -5,7 +5,7 @@ import { badRequest, notFound } from "../errors.js";
 import { type Db, nowIso } from "./db.js";
 import type { TransactItem } from "./table.js";
 import { saveTaskWith } from "./tasks.js";
-import { queryPage, type Page } from "./paging.js";
+import { queryFirst, queryPage, type Page } from "./paging.js";
 import { committedEnd } from "./conversationLog.js";
 import { clipSegments, closeSegments, countOf, overlap } from "./segments.js";
 
@@ -63,7 +63,7 @@ export async function getConversationRewind(db: Db, task: TaskRecord, rewindId?:
     if (!item || item.ownerId !== task.ownerId) throw notFound("conversation rewind");
     return ConversationRewind.parse(item);
   }
-  const item = await db.table.queryFirst({
+  const item = await queryFirst(db, {
     KeyConditionExpression: "pk = :p AND begins_with(sk, :r)",
     FilterExpression: "attribute_not_exists(restoredAt)",
     ExpressionAttributeValues: { ":p": keys.taskPartition(task.id), ":r": keys.conversationRewindPrefix },

@@ -1,26 +1,27 @@
 import { createHash, randomBytes } from "node:crypto";
-import { brotliCompressSync, constants } from "node:zlib";
 import * as z from "zod";
 import { ConversationMessage } from "../models.js";
 import { keys } from "../keys.js";
-import { blobKeys, inflate, MAX_OBJECT_JSON_BYTES } from "../blobs.js";
+import { blobKeys, compressLog, inflate, MAX_OBJECT_JSON_BYTES } from "../blobs.js";
 import type { Db } from "./db.js";
 import type { Item, Key } from "./table.js";
 
 /**
  * How a task's conversation log is stored. The log is a sequence of
  * messages numbered 1, 2, 3, … and stored in batches: one item
- * `MSG#<first seq>` per append, its messages compressed together (brotli,
- * quality 5: conversations are text, and a batch compresses far better
- * than each message alone), with each message's chain hash beside them.
+ * `MSG#<first seq>` per append, its messages compressed together with the
+ * log's one codec (blobs.ts compressLog: conversations are text, and a batch
+ * compresses far better than each message alone), with each message's
+ * chain hash beside them.
  *
- * An item is one of:
- * - a **batch**: `body` holds the messages, or `chunkKey` names the S3
- *   object holding them when the compressed body would pass
- *   INLINE_BATCH_BYTES; `receivedAt` is when the server took the append;
- * - a **sealed stretch**: `chunkKey` names an S3 chunk holding many batches
- *   (see logSeal.ts); `chain` is the chain hash at its end;
- * - a **tombstone**: a batch folded into the sealed stretch starting at
+ * An item is of one `kind`:
+ * - `batch`: `body` holds the messages; `receivedAt` is when the server
+ *   took the append;
+ * - `batchInS3`: the same, its messages in the S3 object `chunkKey`, as the
+ *   compressed body would pass INLINE_BATCH_BYTES;
+ * - `sealed`: a sealed stretch, `chunkKey` names an S3 chunk holding many
+ *   batches (see logSeal.ts); `chain` is the chain hash at its end;
+ * - `tombstone`: a batch folded into the sealed stretch starting at
  *   `sealedInto`. It keeps its key, so no append can ever take it again.
  *
  * Next to each committed batch, `MSGIDS#<first seq>` holds 8-byte digests
@@ -39,10 +40,6 @@ const INLINE_BATCH_BYTES = 6 * 1024;
 const CHAIN_BYTES = 16;
 const DIGEST_BYTES = 8;
 
-const BROTLI = {
-  params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT },
-};
-
 /** 128 bits of sha256 are plenty to pin a log's content. */
 export function chainHash(previous: string, body: string): string {
   return createHash("sha256").update(previous).update(body).digest().subarray(0, CHAIN_BYTES).toString("base64url");
@@ -55,20 +52,20 @@ export const newToken = () => randomBytes(9).toString("base64url");
 
 const Bytes = z.instanceof(Uint8Array);
 
-/** A log item as stored (any of the three kinds). */
-export const LogItem = z.object({
-  seq: z.int().min(1),
-  last: z.int().min(1),
-  token: z.string().optional(),
-  receivedAt: z.string().optional(),
-  chains: Bytes.optional(),
-  body: Bytes.optional(),
-  chunkKey: z.string().optional(),
-  chain: z.string().optional(),
-  sealed: z.boolean().optional(),
-  sealedInto: z.int().optional(),
-});
+/** Messages first (`seq`) to `last`, and the token of the write that took them. */
+const Span = { seq: z.int().min(1), last: z.int().min(1) };
+const Taken = { ...Span, token: z.string(), receivedAt: z.string() };
+
+/** A log item as stored, of its kind. */
+export const LogItem = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("batch"), ...Taken, chains: Bytes, body: Bytes }),
+  z.object({ kind: z.literal("batchInS3"), ...Taken, chunkKey: z.string(), chain: z.string() }),
+  z.object({ kind: z.literal("sealed"), ...Taken, chunkKey: z.string(), chain: z.string() }),
+  z.object({ kind: z.literal("tombstone"), ...Span, sealedInto: z.int().min(1) }),
+]);
 export type LogItem = z.infer<typeof LogItem>;
+/** The kinds that hold messages (all but a tombstone). */
+export type MessagesItem = Exclude<LogItem, { kind: "tombstone" }>;
 
 /** An S3 chunk: messages as they were hashed, their chain hashes and receive times. */
 export const LogChunk = z.object({
@@ -101,7 +98,7 @@ export function idsItem(taskId: string, first: number, token: string, messageIds
 
 /** A batch of messages ready to store: the item, and the S3 chunk to write before it when it is too large. */
 export interface NewBatch {
-  item: Item & Key & { seq: number; last: number; token: string };
+  item: Item & Key & { kind: "batch" | "batchInS3"; seq: number; last: number; token: string };
   chunk?: { key: string; value: LogChunk };
   ids: Item;
   chain: string;
@@ -122,14 +119,14 @@ export function newBatch(
   for (const body of bodies) chains.push((chain = chainHash(chain, body)));
   const token = newToken();
   const last = first + messages.length - 1;
-  const body = brotliCompressSync(Buffer.from(`[${bodies.join(",")}]`), BROTLI);
+  const body = compressLog(Buffer.from(`[${bodies.join(",")}]`));
   const base = { ...keys.logBatch(task.id, first), seq: first, last, token, receivedAt };
   const ids = idsItem(task.id, first, token, messages.map((m) => m.id));
   const packedChains = Buffer.concat(chains.map((c) => Buffer.from(c, "base64url")));
-  if (body.length <= INLINE_BATCH_BYTES) return { item: { ...base, chains: packedChains, body }, ids, chain, receivedAt };
+  if (body.length <= INLINE_BATCH_BYTES) return { item: { kind: "batch", ...base, chains: packedChains, body }, ids, chain, receivedAt };
   const key = blobKeys.logChunk(task.ownerId, task.id, first, token);
   return {
-    item: { ...base, chunkKey: key, chain },
+    item: { kind: "batchInS3", ...base, chunkKey: key, chain },
     chunk: { key, value: { messages: bodies.map((b) => JSON.parse(b) as Record<string, unknown>), chains, receivedAt: messages.map(() => receivedAt) } },
     ids,
     chain,
@@ -143,7 +140,7 @@ function unpackChains(bytes: Uint8Array): string[] {
   return out;
 }
 
-function toBatch(taskId: string, item: LogItem, raw: Record<string, unknown>[], chains: string[], receivedAt: string[]): LogBatch {
+function toBatch(taskId: string, item: MessagesItem, raw: Record<string, unknown>[], chains: string[], receivedAt: string[]): LogBatch {
   return {
     taskId,
     first: item.seq,
@@ -158,11 +155,11 @@ function toBatch(taskId: string, item: LogItem, raw: Record<string, unknown>[], 
 /** A batch or sealed stretch, read whole (one S3 GET when its messages are in S3 and not read lately). */
 export async function decodeLogItem(db: Db, taskId: string, stored: Item): Promise<LogBatch> {
   const item = LogItem.parse(stored);
-  if (item.body) {
+  if (item.kind === "tombstone") throw new Error(`log item ${item.seq} of task ${taskId} is folded into ${item.sealedInto}`);
+  if (item.kind === "batch") {
     const raw = JSON.parse(inflate(item.body, "br", MAX_OBJECT_JSON_BYTES).toString("utf8")) as Record<string, unknown>[];
-    return toBatch(taskId, item, raw, unpackChains(item.chains ?? new Uint8Array()), raw.map(() => item.receivedAt ?? ""));
+    return toBatch(taskId, item, raw, unpackChains(item.chains), raw.map(() => item.receivedAt));
   }
-  if (!item.chunkKey) throw new Error(`log item ${item.seq} of task ${taskId} holds no messages`);
   const chunk = LogChunk.parse(await db.blobs.getImmutableJson(item.chunkKey));
   return toBatch(taskId, item, chunk.messages, chunk.chains, chunk.receivedAt);
 }

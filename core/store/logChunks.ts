@@ -3,7 +3,7 @@ import { blobKeys, parseTaskObjectKey } from "../blobs.js";
 import { type Db } from "./db.js";
 
 /**
- * Whether a log chunk in S3 (`logs/<owner>/<taskId>/<first seq>-<token>.json.gz`, `.json.br` when sealed)
+ * Whether a log chunk in S3 (`logs/<owner>/<taskId>/<first seq>-<token>.json.br`)
  * is still referenced: the log item at its first sequence number names it.
  * One batched read by key, however long the log. A chunk no item names was
  * left by a write that lost (a sealer that lost the race, an append that

@@ -2,8 +2,11 @@ import { keys } from "../keys.js";
 import { blobKeys } from "../blobs.js";
 import { recordMetric } from "../metrics.js";
 import type { Db } from "./db.js";
+import { queryPages } from "./paging.js";
 import { isConditionFailure, type Item } from "./table.js";
-import { decodeLogItem, LogItem, newToken, type LogChunk } from "./logBatch.js";
+import { decodeLogItem, LogItem, newToken, type LogChunk, type MessagesItem } from "./logBatch.js";
+
+type SealedItem = Extract<LogItem, { kind: "sealed" }>;
 
 /**
  * Sealing: logs are kept forever, and S3 keeps a byte for about a tenth of
@@ -12,8 +15,8 @@ import { decodeLogItem, LogItem, newToken, type LogChunk } from "./logBatch.js";
  * readers read), the oldest unsealed batches (up to SEAL_MESSAGES messages
  * or SEAL_BYTES of them) move into one S3 chunk:
  *
- * 1. the chunk (brotli JSON: the messages as hashed, their chain hashes and
- *    receive times) is written to S3;
+ * 1. the chunk (JSON in the log's codec: the messages as hashed, their
+ *    chain hashes and receive times) is written to S3;
  * 2. the first batch's item becomes the stretch's index item, naming the
  *    chunk (conditional on that batch being unchanged: of two sealers, one
  *    wins; the other's chunk is an orphan the cleanup sweep removes);
@@ -41,18 +44,13 @@ export async function sealIfDue(db: Db, task: { id: string; ownerId: string }, e
 
 /** The log items whose first sequence number is in from..to, in order, read a page at a time as the caller pulls. */
 async function* itemsBetween(db: Db, taskId: string, from: number, to: number): AsyncGenerator<Item> {
-  let startKey: Item | undefined;
-  do {
-    const { items, lastKey } = await db.table.query({
-      KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
-      ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":lo": keys.logBatch(taskId, from).sk, ":hi": keys.logBatch(taskId, to).sk },
-      Limit: 25,
-      ConsistentRead: true,
-      ExclusiveStartKey: startKey,
-    });
-    yield* items;
-    startKey = lastKey;
-  } while (startKey);
+  const pages = queryPages(db, {
+    KeyConditionExpression: "pk = :p AND sk BETWEEN :lo AND :hi",
+    ExpressionAttributeValues: { ":p": keys.taskPartition(taskId), ":lo": keys.logBatch(taskId, from).sk, ":hi": keys.logBatch(taskId, to).sk },
+    Limit: 25,
+    ConsistentRead: true,
+  });
+  for await (const items of pages) yield* items;
 }
 
 /** The log items from `from` on, ending at or before `upTo`, until they hold SEAL_MESSAGES messages. */
@@ -68,69 +66,87 @@ async function stretchFrom(db: Db, taskId: string, from: number, upTo: number): 
   return out;
 }
 
+/** Whole batches from the first of `items`, up to SEAL_MESSAGES messages or SEAL_BYTES of them, whichever comes first. */
+async function packStretch(db: Db, taskId: string, items: Item[]): Promise<{ chunk: LogChunk; bytes: number; taken: number }> {
+  const chunk: LogChunk = { messages: [], chains: [], receivedAt: [] };
+  let bytes = 0;
+  let taken = 0;
+  for (const item of items) {
+    const batch = await decodeLogItem(db, taskId, item);
+    const size = batch.bodies.reduce((n, b) => n + b.length, 0);
+    if (taken > 0 && bytes + size > SEAL_BYTES) break;
+    chunk.messages.push(...batch.bodies.map((b) => JSON.parse(b) as Record<string, unknown>));
+    chunk.chains.push(...batch.chains);
+    chunk.receivedAt.push(...batch.messages.map((m) => m.receivedAt ?? ""));
+    bytes += size;
+    taken++;
+  }
+  return { chunk, bytes, taken };
+}
+
+/** Steps 1 and 2: the stretch's chunk written, and the first batch's item made its index; what is left to fold, if it was. */
+async function writeStretch(
+  db: Db,
+  task: { id: string; ownerId: string },
+  head: Exclude<LogItem, { kind: "tombstone" | "sealed" }>,
+  upTo: number,
+): Promise<{ index: SealedItem; folded: Item[] } | undefined> {
+  const from = head.seq;
+  const items = await stretchFrom(db, task.id, from, upTo);
+  if (items.length === 0 || LogItem.parse(items[0]!).seq !== from) return undefined;
+  const { chunk, bytes, taken } = await packStretch(db, task.id, items);
+  if (chunk.messages.length < SEAL_MESSAGES && bytes < SEAL_BYTES && taken === items.length) return undefined;
+  const lastItem = LogItem.parse(items[taken - 1]!) as MessagesItem;
+  let index: SealedItem;
+  if (taken === 1 && head.kind === "batchInS3") {
+    // One batch as large as a stretch already lives in an S3 object of its own: it is its own stretch.
+    index = { ...head, kind: "sealed" };
+  } else {
+    const token = newToken();
+    const chunkKey = blobKeys.logChunk(task.ownerId, task.id, from, token);
+    await db.blobs.putJson(chunkKey, chunk);
+    index = { kind: "sealed", seq: from, last: lastItem.last, token, chunkKey, chain: chunk.chains.at(-1)!, receivedAt: lastItem.receivedAt };
+  }
+  try {
+    await db.table.put(
+      { ...keys.logBatch(task.id, from), ...index },
+      { ConditionExpression: "#t = :t", ExpressionAttributeNames: { "#t": "token" }, ExpressionAttributeValues: { ":t": head.token } },
+    );
+  } catch (error) {
+    if (isConditionFailure(error)) return undefined;
+    throw error;
+  }
+  return { index, folded: items.slice(1, taken) };
+}
+
 /** Seals the stretch starting at `from` (at least SEAL_MESSAGES, ending at or before `upTo`); whether it did. */
 export async function sealStretch(db: Db, task: { id: string; ownerId: string }, from: number, upTo: number): Promise<boolean> {
   const first = await db.table.get(keys.logBatch(task.id, from));
   if (!first) return false;
   const head = LogItem.parse(first);
-  let index: LogItem;
-  let folded: Item[];
-  if (head.sealed) {
+  if (head.kind === "tombstone") return false;
+  let stretch: { index: SealedItem; folded: Item[] } | undefined;
+  if (head.kind === "sealed") {
     // A sealer stopped after step 2: finish its stretch.
-    index = head;
-    folded = [];
-    for await (const item of itemsBetween(db, task.id, from + 1, head.last)) if (LogItem.parse(item).sealedInto === undefined) folded.push(item);
-  } else {
-    const items = await stretchFrom(db, task.id, from, upTo);
-    if (items.length === 0 || LogItem.parse(items[0]!).seq !== from) return false;
-    // Whole batches, up to SEAL_MESSAGES messages or SEAL_BYTES of them, whichever comes first.
-    const chunk: LogChunk = { messages: [], chains: [], receivedAt: [] };
-    let bytes = 0;
-    let taken = 0;
-    for (const item of items) {
-      const batch = await decodeLogItem(db, task.id, item);
-      const size = batch.bodies.reduce((n, b) => n + b.length, 0);
-      if (taken > 0 && bytes + size > SEAL_BYTES) break;
-      chunk.messages.push(...batch.bodies.map((b) => JSON.parse(b) as Record<string, unknown>));
-      chunk.chains.push(...batch.chains);
-      chunk.receivedAt.push(...batch.messages.map((m) => m.receivedAt ?? ""));
-      bytes += size;
-      taken++;
-    }
-    if (chunk.messages.length < SEAL_MESSAGES && bytes < SEAL_BYTES && taken === items.length) return false;
-    const lastItem = LogItem.parse(items[taken - 1]!);
-    if (taken === 1 && head.chunkKey) {
-      // One batch as large as a stretch already lives in an S3 object of its own: it is its own stretch.
-      index = { ...head, chain: chunk.chains.at(-1)!, sealed: true };
-    } else {
-      const token = newToken();
-      const chunkKey = blobKeys.sealedChunk(task.ownerId, task.id, from, token);
-      await db.blobs.putJson(chunkKey, chunk);
-      index = { seq: from, last: lastItem.last, token, chunkKey, chain: chunk.chains.at(-1)!, sealed: true, receivedAt: lastItem.receivedAt };
-    }
-    try {
-      await db.table.put(
-        { ...keys.logBatch(task.id, from), ...index },
-        { ConditionExpression: "#t = :t", ExpressionAttributeNames: { "#t": "token" }, ExpressionAttributeValues: { ":t": head.token } },
-      );
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
-    folded = items.slice(1, taken);
-  }
+    const folded: Item[] = [];
+    for await (const item of itemsBetween(db, task.id, from + 1, head.last)) if (LogItem.parse(item).kind !== "tombstone") folded.push(item);
+    stretch = { index: head, folded };
+  } else stretch = await writeStretch(db, task, head, upTo);
+  if (!stretch) return false;
+  // Step 3: the batches folded in become tombstones.
   await db.table.batchWrite(
-    folded.map((item) => {
+    stretch.folded.map((item) => {
       const { seq, last } = LogItem.parse(item);
-      return { put: { ...keys.logBatch(task.id, seq), seq, last, sealedInto: from } };
+      return { put: { ...keys.logBatch(task.id, seq), kind: "tombstone", seq, last, sealedInto: from } };
     }),
   );
-  recordMetric("LogSealed", index.last - index.seq + 1, {});
+  recordMetric("LogSealed", stretch.index.last - stretch.index.seq + 1, {});
+  // Step 4: the task's sealedTo moves past the stretch.
   try {
     await db.table.update(keys.task(task.id), {
       UpdateExpression: "SET sealedTo = :to",
       ConditionExpression: "attribute_exists(pk) AND (attribute_not_exists(sealedTo) OR sealedTo < :to)",
-      ExpressionAttributeValues: { ":to": index.last },
+      ExpressionAttributeValues: { ":to": stretch.index.last },
     });
   } catch (error) {
     if (!isConditionFailure(error)) throw error;

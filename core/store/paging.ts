@@ -2,6 +2,7 @@ import * as z from "zod";
 import type { Db } from "./db.js";
 import type { IndexName } from "../keys.js";
 import { TABLE_KEYS } from "../keys.js";
+import type { QueryCommandInput } from "@aws-sdk/lib-dynamodb";
 import type { Item } from "./table.js";
 
 export interface Page<T> {
@@ -79,4 +80,30 @@ export async function queryPage<T>(db: Db, q: PageQuery<T>): Promise<Page<T>> {
   const page = matched.slice(0, q.limit);
   const more = matched.length > q.limit;
   return { items: page.map(q.parse), nextCursor: more ? db.cursors.encode(q.scope, cursorKey(page.at(-1)!, q.index)) : null };
+}
+
+/** A Query as DynamoDB takes it here: the table name is the Db's, the start key the helper's. */
+export type QueryInput = Omit<QueryCommandInput, "TableName" | "ExclusiveStartKey">;
+
+/**
+ * Every paged Query goes through here: the pages of a Query, read as the
+ * caller pulls (one request each, the start key carried from one to the
+ * next), until they run out or `most` items were read (as DynamoDB counts
+ * them, before a filter).
+ */
+export async function* queryPages(db: Db, input: QueryInput, most = Infinity): AsyncGenerator<Item[]> {
+  let startKey: Item | undefined;
+  let read = 0;
+  do {
+    const { items, lastKey, scanned } = await db.table.query({ ...input, ...(most < Infinity ? { Limit: Math.min(input.Limit ?? most, most - read) } : {}), ExclusiveStartKey: startKey });
+    read += scanned;
+    yield items;
+    startKey = lastKey;
+  } while (startKey && read < most);
+}
+
+/** The first item of a (filtered) Query among the first `within` it reads; undefined when none of those matched. */
+export async function queryFirst(db: Db, input: Omit<QueryInput, "Limit">, within: number): Promise<Item | undefined> {
+  for await (const items of queryPages(db, input, within)) if (items[0]) return items[0];
+  return undefined;
 }

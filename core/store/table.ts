@@ -67,6 +67,30 @@ export function cancellationReasons(error: unknown): string[] | undefined {
   return undefined;
 }
 
+/** A transaction's writes by name (a name may hold several, or none): a refusal is then read by name. */
+export type NamedWrites = Record<string, TransactItem | TransactItem[] | undefined>;
+
+/** The writes of a named transaction, in the order they were named. */
+export const writesOf = (named: NamedWrites): TransactItem[] => Object.values(named).flatMap((w) => (w === undefined ? [] : Array.isArray(w) ? w : [w]));
+
+/**
+ * For a cancelled transaction of named writes: why each name's write was
+ * refused (the first reason among its writes, "None" when none was), or
+ * undefined when the error is not a cancellation.
+ */
+export function cancellationReasonsByName<N extends NamedWrites>(error: unknown, named: N): Record<keyof N, string> | undefined {
+  const reasons = cancellationReasons(error);
+  if (!reasons) return undefined;
+  let at = 0;
+  const out = {} as Record<keyof N, string>;
+  for (const [name, w] of Object.entries(named) as Array<[keyof N, N[keyof N]]>) {
+    const count = w === undefined ? 0 : Array.isArray(w) ? w.length : 1;
+    out[name] = reasons.slice(at, at + count).find((r) => r !== "None") ?? "None";
+    at += count;
+  }
+  return out;
+}
+
 /** The one table, with capacity accounting on every call. */
 export class Table {
   constructor(
@@ -125,23 +149,6 @@ export class Table {
     const out = await this.doc.send(new QueryCommand({ TableName: this.name, ReturnConsumedCapacity: "TOTAL", ...input }));
     this.track("read", out.ConsumedCapacity);
     return { items: out.Items ?? [], lastKey: out.LastEvaluatedKey, scanned: out.ScannedCount ?? 0 };
-  }
-
-  /**
-   * The first item a filtered Query returns, reading page after page (a
-   * filter can leave a page empty) but no more than `within` items in all:
-   * undefined when none of those matched.
-   */
-  async queryFirst(input: Omit<QueryCommandInput, "TableName" | "ExclusiveStartKey" | "Limit">, within: number): Promise<Item | undefined> {
-    let startKey: Item | undefined;
-    let read = 0;
-    do {
-      const { items, lastKey, scanned } = await this.query({ ...input, Limit: within - read, ExclusiveStartKey: startKey });
-      if (items[0]) return items[0];
-      read += scanned;
-      startKey = lastKey;
-    } while (startKey && read < within);
-    return undefined;
   }
 
   async transact(items: TransactItem[]): Promise<void> {
