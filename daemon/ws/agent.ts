@@ -42,6 +42,8 @@ export interface AgentRunnerOptions {
   log: (line: string) => void;
   /** How often a running agent's HEAD is checked for commits no hook noted; default 250 ms. */
   commitPollMs?: number;
+  /** How long a HEAD must stay unnoted (its hook may still be running) before it is reported as found by polling; default 5 s. */
+  unnotedGraceMs?: number;
   /** How often the agent's stdout and commit journal are read; default 20 ms. */
   outputPollMs?: number;
   /** What the agent's lines are (agentFormats.ts); default `makima`, a message a line. */
@@ -68,8 +70,9 @@ interface RunningAgent {
   baseSha: string | null;
   reported: Set<string>;
   lastHead: string | null;
-  /** A HEAD no hook noted, seen at the last look: reported if the next look still finds it unnoted. */
+  /** A HEAD no hook noted, and since when: reported once it has stayed unnoted for the grace. */
   unnotedHead: string | null;
+  unnotedSince: number;
   /** Reading output, reporting commits: one at a time, in order. */
   pumping: Promise<void>;
   timers: NodeJS.Timeout[];
@@ -175,6 +178,7 @@ export class AgentRunner {
       reported: new Set(),
       lastHead: baseSha,
       unnotedHead: null,
+      unnotedSince: 0,
       pumping: Promise.resolve(),
       timers: [],
       interrupted: false,
@@ -276,8 +280,9 @@ export class AgentRunner {
 
   /**
    * HEAD moved without a hook noting it (a git outside the agent): reported
-   * at the second look that finds it so, or at once when the agent has exited
-   * (its hooks have all run by then).
+   * once it has stayed so for the grace (a busy machine can hold a hook back
+   * well past one look), or at once when the agent has exited (its hooks
+   * have all run by then).
    */
   private async lookForUnnotedCommits(agent: RunningAgent, exited: boolean): Promise<void> {
     if (!exited) await this.readOutput(agent);
@@ -288,8 +293,10 @@ export class AgentRunner {
     }
     if (!exited && agent.unnotedHead !== current) {
       agent.unnotedHead = current;
+      agent.unnotedSince = Date.now();
       return;
     }
+    if (!exited && Date.now() - agent.unnotedSince < (this.options.unnotedGraceMs ?? 5_000)) return;
     agent.unnotedHead = null;
     const before = agent.reported.size;
     await this.reportCommitsUpTo(agent, current, { foundByPolling: true });
