@@ -86,7 +86,8 @@ export async function buildProgram(args: string[] = []): Promise<Command> {
     const { useProfile } = await import("./config.js");
     useProfile(action.optsWithGlobals().profile as string | undefined);
     const json = action.getOptionValue("json") as string | boolean | undefined;
-    if (json !== undefined && action.options.some((o) => o.long === "--format")) action.setOptionValue("format", "json");
+    // --json is --format json where --format is an output format (import's --format is the transcripts').
+    if (json !== undefined && action.options.some((o) => o.long === "--format" && o.argChoices?.includes("json"))) action.setOptionValue("format", "json");
     if (action.processedArgs.some((a) => typeof a === "string" && !/^\d+$/.test(a)) || typeof action.getOptionValue("contract") === "string") {
       await (await import("./shortIds.js")).expandShortIds(action);
     }

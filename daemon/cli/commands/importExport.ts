@@ -67,7 +67,7 @@ export function importCommand(): Command {
     const files = info.isDirectory() ? await transcriptFiles(path) : [path];
     if (files.length === 0) throw usage(`${path}: no .jsonl transcripts in it`);
     if (opts.name && files.length > 1) throw usage("--name names one task: give it with a single file");
-    const results = await importAll(api, out, path, files, { format: opts.format as TranscriptFormat | undefined, contractId, name: opts.name });
+    const results = await importAll(api, out, path, files, { format: opts.format as TranscriptFormat | undefined, contractId, name: opts.name, json: opts.json === true });
     if (opts.json) out.json(results.map(({ file, result, error }) => ({ file, ...(result ?? {}), ...(error ? { error } : {}) })));
     const failed = results.filter((r) => r.error);
     if (failed.length) throw new CliError(`${failed.length} of ${results.length} transcript${results.length === 1 ? "" : "s"} not imported: ${failed[0]!.error}`);
@@ -89,7 +89,9 @@ interface Outcome {
   error?: string;
 }
 
-async function importAll(api: Api, out: Out, root: string, files: string[], o: { format?: TranscriptFormat; contractId?: string; name?: string }): Promise<Outcome[]> {
+async function importAll(api: Api, out: Out, root: string, files: string[], o: { format?: TranscriptFormat; contractId?: string; name?: string; json: boolean }): Promise<Outcome[]> {
+  // What each file became is the answer (stdout), unless the answer is the JSON printed at the end.
+  const tell = (text: string) => (o.json ? out.note(text) : out.line(text));
   const { parseTranscript, TranscriptLineError, makimaLines } = await transcripts();
   const outcomes: Outcome[] = [];
   const tasksBySource = new Map<string, string>();
@@ -108,7 +110,7 @@ async function importAll(api: Api, out: Out, root: string, files: string[], o: {
       const result = await sendTranscript(api, t, makimaLines(t), { contractId: o.contractId, name: o.name, parentTaskId: parentSource ? tasksBySource.get(parentSource) : undefined });
       tasksBySource.set(t.sourceId, result.taskId);
       outcomes.push({ file, result });
-      out.note(summary(file, result));
+      tell(summary(file, result));
     } catch (error) {
       if (!(error instanceof TranscriptLineError || error instanceof ApiError || error instanceof CliError)) throw error;
       outcomes.push({ file, error: error.message });
@@ -227,6 +229,6 @@ export function exportCommand(): Command {
     const out = createOut();
     const redacted = res.headers.get("makima-redacted");
     if (redacted !== null) out.note(`${redacted} secret${redacted === "1" ? "" : "s"} redacted.`);
-    if (opts.output) out.note(`Task ${taskId} exported as ${opts.format} to ${opts.output}.`);
+    if (opts.output) out.line(`Task ${taskId} exported as ${opts.format} to ${opts.output}.`);
   });
 }
