@@ -6,7 +6,9 @@ import { ReportedMessage, type RefusedMessage } from "../../protocol.js";
  * taken out and named (by its place in the report, and why) for the
  * acknowledgement; a second message with an id the report already holds is
  * taken out silently, as a resend would be. `places` gives, for each message
- * kept, its place in the report as sent.
+ * kept, its place in the report as sent. Only a numbered report is screened:
+ * its acknowledgement names what was refused. An unnumbered one (answered by
+ * nothing but the route's status) is taken whole or refused whole.
  */
 export interface ScreenedReport {
   json: unknown;
@@ -18,8 +20,8 @@ const CARRIES_MESSAGES = new Set(["taskMessages", "checkpointCreated"]);
 const MAX_MESSAGES = 100;
 
 export function screenReport(json: unknown): ScreenedReport {
-  const report = json as { type?: unknown; messages?: unknown } | null;
-  if (!report || typeof report !== "object" || !CARRIES_MESSAGES.has(String(report.type))) return { json, refused: [], places: [] };
+  const report = json as { type?: unknown; messages?: unknown; report?: unknown } | null;
+  if (!report || typeof report !== "object" || !CARRIES_MESSAGES.has(String(report.type)) || report.report === undefined) return { json, refused: [], places: [] };
   const raw = report.messages;
   if (!Array.isArray(raw) || raw.length > MAX_MESSAGES) return { json, refused: [], places: [] };
   const kept: unknown[] = [];
