@@ -140,10 +140,8 @@ export const keys = {
 
   snapshot: (taskId: string, snapshotId: string) => ({ pk: `TASK#${taskId}`, sk: `SNAPSHOT#${snapshotId}` }),
   snapshotPrefix: "SNAPSHOT#",
-  /** A shard of the expiry index (sorted by day); entries written before the shards are in one partition a day. */
+  /** A shard of the expiry index (sorted by day). */
   expiryShard: (shard: number) => `EXPIRES#S${shard}`,
-  expiryShardPrefix: "EXPIRES#S",
-  expiresOn: (day: string) => `EXPIRES#${day}`,
 
   conversationRewind: (taskId: string, rewindId: string) => ({ pk: `TASK#${taskId}`, sk: `CONVREWIND#${rewindId}` }),
   conversationRewindPrefix: "CONVREWIND#",
@@ -169,6 +167,4 @@ export const keys = {
   cleanupRun: (runId: string) => ({ pk: "CLEANUP#RUNS", sk: `RUN#${runId}` }),
   cleanupRunsPartition: "CLEANUP#RUNS",
   cleanupState: { pk: "CLEANUP#STATE", sk: "STATE" },
-  /** Where the cleanup state was kept before it had a partition of its own (read when the new one is absent). */
-  legacyCleanupState: { pk: "CLEANUP", sk: "STATE" },
 } as const;

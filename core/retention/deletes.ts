@@ -28,19 +28,6 @@ export class SnapshotDeletes {
 
   constructor(private readonly job: CleanupJob) {}
 
-  /** Checkpoint id → number for the due checkpoint snapshots: the snapshot's own, or else its checkpoint's id pointer. */
-  async checkpointNumbers(due: Entry[]): Promise<Map<string, number>> {
-    const numbers = new Map<string, number>();
-    for (const e of due) if (e.checkpointId && e.checkpointNumber !== undefined) numbers.set(e.checkpointId, e.checkpointNumber);
-    const wanted = due.filter((e) => e.checkpointId && e.checkpointNumber === undefined).map((e) => keys.checkpointById(e.taskId, e.checkpointId!));
-    const found = wanted.length ? await this.job.db.table.batchGet(wanted) : [];
-    for (const item of found) {
-      const id = (item.sk as string).slice("CHECKPOINTID#".length);
-      if (typeof item.checkpointNumber === "number") numbers.set(id, item.checkpointNumber);
-    }
-    return numbers;
-  }
-
   /**
    * Deletes a due snapshot's item, only if it is still on that index day, and
    * clears its checkpoint's reference in the same transaction. True when the

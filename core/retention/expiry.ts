@@ -29,8 +29,7 @@ export class ExpiryWalk {
   /**
    * Deletes what is due from the cursor's day to today; returns the new
    * cursor and whether work remains. Each expiry shard is read once over the
-   * whole range of days (its entries are in day order); the unsharded
-   * partitions of older entries, one a day. Pages of every lane are handled
+   * whole range of days (its entries are in day order). Pages of every lane are handled
    * together, their entries interleaved. The cursor moves up to the lowest day
    * that still holds an entry (one not yet due, failed, or not reached), never
    * past today, which can still receive entries.
@@ -39,8 +38,7 @@ export class ExpiryWalk {
     const job = this.job;
     let from = state.oldestDay ?? addDays(job.today, -job.o.lookbackDays);
     if (from > job.today) from = job.today;
-    const lanes: Lane[] = Array.from({ length: EXPIRY_SHARDS }, (_, shard) => ({ partition: keys.expiryShard(shard), ranged: true, done: false }));
-    for (let d = from; d <= job.today; d = addDays(d, 1)) lanes.push({ partition: keys.expiresOn(d), ranged: false, done: false });
+    const lanes: Lane[] = Array.from({ length: EXPIRY_SHARDS }, (_, shard) => ({ partition: keys.expiryShard(shard), done: false }));
     let lowest = job.today;
     const leave = (day: string) => {
       if (day < lowest) lowest = day;
@@ -50,7 +48,7 @@ export class ExpiryWalk {
       if (active.length === 0) break;
       if (job.outOfTime() || this.entriesSeen >= job.o.maxEntries) {
         job.stoppedBy = job.outOfTime() ? "time" : "limit";
-        for (const lane of active) leave(lane.position ?? (lane.ranged ? from : lane.partition.slice("EXPIRES#".length)));
+        for (const lane of active) leave(lane.position ?? from);
         break;
       }
       const pages = await mapLimit(active, DAY_WINDOW, (lane) => queryLane(job.db, lane, from, job.today, job.o.batchSize));
@@ -114,12 +112,11 @@ export class ExpiryWalk {
       }
     }
 
-    const numbers = await this.deletes.checkpointNumbers(due);
     const jobs = [...due.map((e) => ({ e })), ...later];
     const results = await mapLimit(jobs, this.job.o.concurrency, async (job) => {
       try {
         if ("newDay" in job) return await this.deletes.reindex(job.entry, job.newDay);
-        return await this.deletes.remove(job.e, job.e.checkpointId ? numbers.get(job.e.checkpointId) : undefined);
+        return await this.deletes.remove(job.e, job.e.checkpointNumber);
       } catch (error) {
         this.job.fail(error);
         return false;

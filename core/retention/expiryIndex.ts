@@ -6,8 +6,7 @@ import { DAY_MS } from "./policy.js";
 
 /**
  * Reading the expiry index (gsi3): EXPIRY_SHARDS shards (`EXPIRES#S<n>`),
- * each sorted by expiry day (`gsi3sk` = `<day>#<task>#<id>`); entries written
- * before the shards are in one partition a day (`EXPIRES#yyyy-mm-dd`). Never a Scan.
+ * each sorted by expiry day (`gsi3sk` = `<day>#<task>#<id>`). Never a Scan.
  */
 
 /** An expiry index entry, as much of the snapshot item as the job needs. */
@@ -26,26 +25,25 @@ export interface Entry {
   stateBlobKey?: string;
 }
 
-/** One partition of the expiry index being read: a shard (over the range of days), or an unsharded day. */
+/** One shard of the expiry index being read, over the range of days. */
 export interface Lane {
   partition: string;
-  ranged: boolean;
   next?: Item;
   done: boolean;
   /** The day of the last entry read. */
   position?: string;
 }
 
-/** Every expiry index entry of one day: its range in each shard, and the unsharded partition of older entries. */
+/** Every expiry index entry of one day: its range in each shard. */
 export async function expiryEntriesOn(db: Db, day: string): Promise<Item[]> {
-  const read = async (partition: string, ranged: boolean) => {
+  const read = async (partition: string) => {
     const items: Item[] = [];
     let startKey: Item | undefined;
     do {
       const page = await db.table.query({
         IndexName: "gsi3",
-        KeyConditionExpression: ranged ? "gsi3pk = :p AND begins_with(gsi3sk, :d)" : "gsi3pk = :p",
-        ExpressionAttributeValues: { ":p": partition, ...(ranged ? { ":d": `${day}#` } : {}) },
+        KeyConditionExpression: "gsi3pk = :p AND begins_with(gsi3sk, :d)",
+        ExpressionAttributeValues: { ":p": partition, ":d": `${day}#` },
         ExclusiveStartKey: startKey,
       });
       items.push(...page.items);
@@ -53,16 +51,15 @@ export async function expiryEntriesOn(db: Db, day: string): Promise<Item[]> {
     } while (startKey);
     return items;
   };
-  const shards = Array.from({ length: EXPIRY_SHARDS }, (_, n) => read(keys.expiryShard(n), true));
-  return (await Promise.all([...shards, read(keys.expiresOn(day), false)])).flat();
+  return (await Promise.all(Array.from({ length: EXPIRY_SHARDS }, (_, n) => read(keys.expiryShard(n))))).flat();
 }
 
-/** One page of a lane: a shard's entries from `from` to `today`, or an unsharded day's. */
+/** One page of a lane: a shard's entries from `from` to `today`. */
 export function queryLane(db: Db, lane: Lane, from: string, today: string, batchSize: number) {
   return db.table.query({
     IndexName: "gsi3",
-    KeyConditionExpression: lane.ranged ? "gsi3pk = :p AND gsi3sk BETWEEN :from AND :to" : "gsi3pk = :p",
-    ExpressionAttributeValues: { ":p": lane.partition, ...(lane.ranged ? { ":from": from, ":to": `${today}#\uffff` } : {}) },
+    KeyConditionExpression: "gsi3pk = :p AND gsi3sk BETWEEN :from AND :to",
+    ExpressionAttributeValues: { ":p": lane.partition, ":from": from, ":to": `${today}#\uffff` },
     ExclusiveStartKey: lane.next,
     Limit: batchSize,
   });
@@ -78,10 +75,9 @@ export function interleave<T>(lists: T[][]): T[] {
 
 export const addDays = (day: string, n: number) => snapshots.dayOf(new Date(Date.parse(day) + n * DAY_MS));
 
-/** The expiry day of an index entry: from its shard's sort key, or from the unsharded partition's name. */
+/** The expiry day of an index entry: the start of its shard's sort key. */
 export function entryDay(item: Item): string {
-  const pk = String(item.gsi3pk);
-  return pk.startsWith(keys.expiryShardPrefix) ? String(item.gsi3sk).slice(0, 10) : pk.slice("EXPIRES#".length);
+  return String(item.gsi3sk).slice(0, 10);
 }
 
 export function toEntry(item: Item): Entry | undefined {

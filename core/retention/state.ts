@@ -15,8 +15,7 @@ export interface CleanupState {
 }
 
 export async function getCleanupState(db: Db): Promise<CleanupState> {
-  // Kept under CLEANUP/STATE before it had a partition of its own: read from there until the first write here.
-  const item = (await db.table.get(cleanupStateKey)) ?? (await db.table.get(keys.legacyCleanupState));
+  const item = await db.table.get(cleanupStateKey);
   return {
     oldestDay: item?.oldestDay as string | undefined,
     sweepPrefix: item?.sweepPrefix as string | undefined,
@@ -31,7 +30,6 @@ export async function advanceExpiryCursor(db: Db, state: CleanupState, cursor: s
     try {
       await db.table.update(cleanupStateKey, {
         UpdateExpression: "SET oldestDay = :d",
-        // (Absent here while the state read was the legacy item's.)
         ConditionExpression: state.oldestDay ? "attribute_not_exists(oldestDay) OR oldestDay = :seen" : "attribute_not_exists(oldestDay)",
         ExpressionAttributeValues: { ":d": cursor, ...(state.oldestDay ? { ":seen": state.oldestDay } : {}) },
       });
