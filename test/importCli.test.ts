@@ -45,7 +45,7 @@ describe("makima import and export", { timeout: 240_000 }, () => {
 
     const again = await s.run(["import", root]);
     expect(again.code).toBe(0);
-    expect(again.stderr.match(/already imported/g)).toHaveLength(3);
+    expect(again.stdout.match(/already imported/g)).toHaveLength(3);
   });
 
   it("names a broken line by file and line number and sends nothing", async () => {
