@@ -63,6 +63,7 @@ describe("noun, then verb", () => {
 
   it("takes a unique prefix or suffix of an id, and says when one is not unique", async () => {
     const bySuffix = await s.run(["task", "show", taskId.slice(-8), "--json", "id,name"]);
+    expect({ code: bySuffix.code, stderr: bySuffix.stderr }).toEqual({ code: 0, stderr: "" });
     expect(JSON.parse(bySuffix.stdout)).toEqual({ id: taskId, name: "first" });
     const byPrefix = await s.run(["contract", "show", contractId.slice(0, 30), "--json", "id"]);
     expect(JSON.parse(byPrefix.stdout)).toEqual({ id: contractId });
