@@ -41,6 +41,8 @@ export const PreservedState = z.object({ type: z.enum(["branch", "stash"]), refe
 export type PreservedState = z.infer<typeof PreservedState>;
 
 const requestId = z.uuid();
+/** How many of its last stderr lines an agent's exit carries. */
+export const STDERR_TAIL_LINES = 20;
 const taskId = z.uuid();
 
 // ------------------------------------------------------------ server → daemon
@@ -276,7 +278,14 @@ export const TaskMessages = z.object({
   messages: ReportedMessages,
   report: ReportPosition.optional(),
 });
-export const TaskStatusMessage = z.object({ type: z.literal("taskStatus"), taskId, status: TaskStatus, report: ReportPosition.optional() });
+/** How the agent ended: its exit code or signal, and the last lines it wrote to stderr (kept in the task's history). */
+export const AgentExit = z.object({
+  exitCode: z.int().nullable(),
+  signal: z.string().max(30).nullable(),
+  stderrTail: z.array(z.string().max(1000)).max(STDERR_TAIL_LINES),
+});
+export type AgentExit = z.infer<typeof AgentExit>;
+export const TaskStatusMessage = z.object({ type: z.literal("taskStatus"), taskId, status: TaskStatus, exit: AgentExit.optional(), report: ReportPosition.optional() });
 export const DaemonError = z.object({
   type: z.literal("error"),
   requestId: requestId.optional(),

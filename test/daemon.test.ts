@@ -53,7 +53,10 @@ if (plan === "outside") execFileSync("git", ["-c", "commit.gpgsign=false", "comm
 else git("commit", "-q", "-m", "agent: second");
 writeFileSync("left-over.txt", "uncommitted work of the agent\\n");
 say("done");
-if (plan === "fail") process.exit(3);
+if (plan === "fail") {
+  console.error("boom: the tests are red");
+  process.exit(3);
+}
 `;
 
 let env: RelayEnv;
@@ -506,10 +509,13 @@ describe("the daemon running an agent", () => {
     ]);
   });
 
-  it("a failing agent is reported failed", async () => {
+  it("a failing agent is reported failed, its exit code and last stderr lines in the task's history", async () => {
     const { task, cp1 } = await sourceWithConversation();
     const res = await post(`/api/v1/mesh/tasks/${task.id}/checkpoints/${cp1.id}/resume`, { plan: "fail" }, o);
-    await waitFor(async () => (await get(`/api/v1/mesh/tasks/${res.body.task.id}`, o)).body.status === "failed", 20_000);
+    await waitFor(async () => (await get(`/api/v1/mesh/tasks/${res.body.task.id}`, o)).body.status === "failed", 60_000, "the task failed");
+    const history = (await get(`/api/v1/mesh/tasks/${res.body.task.id}/history`, o)).body.items;
+    const failed = history.find((e: any) => e.eventType === "task" && e.eventSubtype === "failed");
+    expect(failed.eventData).toMatchObject({ to: "failed", exitCode: 3, signal: null, stderrTail: ["boom: the tests are red"] });
   });
 
   it("refuses to rewind a task whose agent is running, whatever the server believes", async () => {

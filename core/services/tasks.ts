@@ -6,6 +6,7 @@ import * as contracts from "../store/contracts.js";
 import { recordMetric } from "../metrics.js";
 import * as conversationAppend from "../store/conversationAppend.js";
 import type { ReportPosition } from "../store/reportOrder.js";
+import type { AgentExit } from "../protocol.js";
 import * as table from "../store/table.js";
 import type { Page } from "../store/paging.js";
 import { ownedContract, ownedTask, type ServiceContext } from "./context.js";
@@ -48,13 +49,15 @@ export async function setTaskStatus(
   task: TaskRecord,
   status: TaskStatus,
   extra: Partial<Pick<TaskRecord, "daemonId" | "reportStream" | "reportSeq">> = {},
+  /** How its agent ended, when a daemon says: kept in the history event. */
+  exit?: AgentExit,
 ): Promise<TaskRecord> {
   if (task.status === status && !extra.daemonId) return task;
   if (task.status === status) return tasks.saveTask(ctx.db, task, extra);
   const event = await taskEventWrites(ctx.db, task, {
     eventType: "task",
     eventSubtype: status,
-    eventData: { from: task.status, to: status, actor: actorOf(ctx.principal) },
+    eventData: { from: task.status, to: status, actor: actorOf(ctx.principal), ...exit },
   });
   return tasks.saveTaskWith(ctx.db, task, { status, ...extra }, event);
 }

@@ -3,6 +3,7 @@ import { appendFile, mkdir, open, readFile, realpath } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import type { NewConversationMessage } from "../../core/models.js";
+import { STDERR_TAIL_LINES } from "../../core/protocol.js";
 import type { WorktreeManager } from "../worktree/manager.js";
 import { git } from "../worktree/git.js";
 import { checkpointOf, head } from "./commitReport.js";
@@ -187,7 +188,12 @@ export class AgentRunner {
     };
     this.running.set(start.taskId, agent);
     this.options.log(`task ${start.taskId}: agent started (pid ${child.pid}) in ${start.cwd}`);
-    createInterface({ input: child.stderr! }).on("line", (line) => this.options.log(`task ${start.taskId}: agent: ${line}`));
+    const stderrTail: string[] = [];
+    createInterface({ input: child.stderr! }).on("line", (line) => {
+      this.options.log(`task ${start.taskId}: agent: ${line}`);
+      stderrTail.push(line.slice(0, 1000));
+      if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
+    });
 
     agent.timers.push(
       setInterval(() => void this.pump(agent, () => this.readOutput(agent)), this.options.outputPollMs ?? 20),
@@ -207,7 +213,7 @@ export class AgentRunner {
       this.running.delete(start.taskId);
       const status = agent.interrupted ? "interrupted" : exitCode === 0 ? "completed" : "failed";
       this.options.log(`task ${start.taskId}: agent exited (${signal ?? `code ${exitCode}`}): ${status}`);
-      await this.options.reporter.report(start.taskId, { type: "taskStatus", taskId: start.taskId, status });
+      await this.options.reporter.report(start.taskId, { type: "taskStatus", taskId: start.taskId, status, exit: { exitCode, signal, stderrTail } });
     })();
   }
 

@@ -126,10 +126,13 @@ async function applyReport(ctx: ServiceContext, connection: Connection, message:
       await withFreshTask(db, connection.ownerId, message.taskId, async (task) => {
         if (position && reportOrder.reportPlace(task, position).kind !== "next") throw new reportOrder.ReportOutOfOrder(position);
         // The write is conditional on the task as read, report number included.
-        await setTaskStatus(ctx, task, message.status, {
-          daemonId: connection.daemonId,
-          ...(position ? { reportStream: position.stream, reportSeq: position.seq } : {}),
-        });
+        await setTaskStatus(
+          ctx,
+          task,
+          message.status,
+          { daemonId: connection.daemonId, ...(position ? { reportStream: position.stream, reportSeq: position.seq } : {}) },
+          message.exit,
+        );
       });
       return [];
   }
