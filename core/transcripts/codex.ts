@@ -53,32 +53,7 @@ export function parseCodex(text: string, file: string): Transcript {
       skip(stats, line.type === "event_msg" ? `event_msg:${String(p.type)}` : line.type);
       continue;
     }
-    const item = String(p.type);
-    if (item === "message") {
-      const m = lineOf(MessageItem, p, file, n);
-      const content = (m.content ?? []).map((b) => b.text ?? "").join("\n");
-      messages.push(messageOf({ id: idOf(n), role: ROLES[m.role] ?? "system", content, timestamp: at }, file, n));
-    } else if (item === "reasoning") {
-      const summary = Array.isArray(p.summary) ? p.summary.map((s: { text?: unknown }) => (typeof s?.text === "string" ? s.text : "")).join("\n") : "";
-      if (summary) messages.push(messageOf({ id: idOf(n), role: "assistant", content: thinkingBlock(summary), timestamp: at }, file, n));
-      else skip(stats, "reasoning:encrypted");
-    } else if (item === "function_call" || item === "custom_tool_call") {
-      const c = lineOf(CallItem, p, file, n);
-      const call = { id: c.call_id, name: c.name, input: c.arguments !== undefined ? argumentsOf(c.arguments) : (c.input ?? {}) };
-      calls.set(call.id, call);
-      stats.toolCalls++;
-      const last = messages.at(-1);
-      if (last?.role === "assistant" && !last.content.startsWith("<thinking>") && (last.toolCalls?.length ?? 0) < 100) last.toolCalls = [...(last.toolCalls ?? []), call];
-      else messages.push(messageOf({ id: idOf(n), role: "assistant", content: "", toolCalls: [call], timestamp: at }, file, n));
-    } else if (item === "function_call_output" || item === "custom_tool_call_output") {
-      const o = lineOf(OutputItem, p, file, n);
-      const call = calls.get(o.call_id);
-      if (call) stats.toolResultsJoined++;
-      const output = o.output && typeof o.output === "object" && "content" in o.output ? (o.output as { content: unknown }).content : o.output;
-      messages.push(
-        messageOf({ id: o.call_id, role: "tool", content: "", toolName: call?.name, toolInput: call?.input, toolResult: textOfOutput(output), timestamp: at }, file, n),
-      );
-    } else skip(stats, `response_item:${item}`);
+    responseItem({ messages, calls, stats, id: idOf(n) }, p, at, file, n);
   }
   const sid = sessionId ?? file;
   return {
@@ -91,6 +66,42 @@ export function parseCodex(text: string, file: string): Transcript {
     branches: [],
     stats,
   };
+}
+
+/** What a `response_item` line adds: a message, a reasoning summary, a tool call, or a tool call's output joined to it. */
+function responseItem(
+  into: { messages: TranscriptMessage[]; calls: Map<string, ToolCallInfo>; stats: Transcript["stats"]; id: string },
+  p: Record<string, unknown>,
+  at: string,
+  file: string,
+  n: number,
+): void {
+  const item = String(p.type);
+  if (item === "message") {
+    const m = lineOf(MessageItem, p, file, n);
+    const content = (m.content ?? []).map((b) => b.text ?? "").join("\n");
+    into.messages.push(messageOf({ id: into.id, role: ROLES[m.role] ?? "system", content, timestamp: at }, file, n));
+  } else if (item === "reasoning") {
+    const summary = Array.isArray(p.summary) ? p.summary.map((s: { text?: unknown }) => (typeof s?.text === "string" ? s.text : "")).join("\n") : "";
+    if (summary) into.messages.push(messageOf({ id: into.id, role: "assistant", content: thinkingBlock(summary), timestamp: at }, file, n));
+    else skip(into.stats, "reasoning:encrypted");
+  } else if (item === "function_call" || item === "custom_tool_call") {
+    const c = lineOf(CallItem, p, file, n);
+    const call = { id: c.call_id, name: c.name, input: c.arguments !== undefined ? argumentsOf(c.arguments) : (c.input ?? {}) };
+    into.calls.set(call.id, call);
+    into.stats.toolCalls++;
+    const last = into.messages.at(-1);
+    if (last?.role === "assistant" && !last.content.startsWith("<thinking>") && (last.toolCalls?.length ?? 0) < 100) last.toolCalls = [...(last.toolCalls ?? []), call];
+    else into.messages.push(messageOf({ id: into.id, role: "assistant", content: "", toolCalls: [call], timestamp: at }, file, n));
+  } else if (item === "function_call_output" || item === "custom_tool_call_output") {
+    const o = lineOf(OutputItem, p, file, n);
+    const call = into.calls.get(o.call_id);
+    if (call) into.stats.toolResultsJoined++;
+    const output = o.output && typeof o.output === "object" && "content" in o.output ? (o.output as { content: unknown }).content : o.output;
+    into.messages.push(
+      messageOf({ id: o.call_id, role: "tool", content: "", toolName: call?.name, toolInput: call?.input, toolResult: textOfOutput(output), timestamp: at }, file, n),
+    );
+  } else skip(into.stats, `response_item:${item}`);
 }
 
 /** A function call's arguments: the JSON they hold, or the string when it is not JSON. */
