@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 // @ts-expect-error a plain .mjs build script, no types
 import { buildCli } from "../stacks/buildCli.mjs";
+import { writeBenchResult } from "./support.js";
 
 /**
  * How quickly `makima` starts: `makima --help` (the prebuilt CLI, as an
@@ -43,4 +44,5 @@ export async function runCliBench(): Promise<void> {
   console.log(`node ms      ${n.toFixed(1)}`);
   console.log(`ratio        ${(h / n).toFixed(2)}`);
   console.log(`usage ms     ${median(failing).toFixed(1)} (a command that fails before any network)`);
+  writeBenchResult("cli", { "help ms": Number(h.toFixed(1)), "node ms": Number(n.toFixed(1)), ratio: Number((h / n).toFixed(2)) });
 }

@@ -2,7 +2,7 @@ import type { ServiceContext } from "../core/services/context.js";
 import type { Relay } from "../core/relay.js";
 import { importTranscript } from "../core/services/importTranscript.js";
 import { parseTranscript } from "../core/transcripts/formats.js";
-import { createBenchDb, formatNumber, invokedDirectly, withEmulators } from "./support.js";
+import { createBenchDb, formatNumber, invokedDirectly, withEmulators, writeBenchResult } from "./support.js";
 
 /**
  * Importing a long Claude Code session: a 20,000-line transcript (prompts,
@@ -61,6 +61,11 @@ export async function runImportBench(): Promise<void> {
     const again = await importTranscript(ctx, transcript);
     const againMs = performance.now() - started;
     console.log(`import again: ${again.appended} added, ${(againMs / 1000).toFixed(1)} s (${formatNumber(count / (againMs / 1000))} messages/s checked)`);
+    writeBenchResult("import", {
+      "messages/s": Math.round(first.appended / (importMs / 1000)),
+      "parse messages/s": Math.round(count / (parseMs / 1000)),
+      "write units per imported message": Number((units / first.appended).toFixed(3)),
+    });
   });
 }
 

@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { startLocalStack } from "../stacks/local/stack.js";
 import { ensureViewerBuilt, viewerSignInUrl, viewerSizes } from "../stacks/viewer.js";
 import { createApiKey, createOwner } from "../core/store/owners.js";
-import { formatNumber, invokedDirectly, printTable } from "./support.js";
+import { formatNumber, invokedDirectly, printTable, writeBenchResult } from "./support.js";
 
 /**
  * bench/viewer: the browser viewer's weight and speed. `js gzip bytes` is
@@ -67,6 +67,7 @@ export async function runViewerBench(): Promise<void> {
     printTable(["run", "first render ms", `all ${formatNumber(MESSAGES)} messages ms`], rows);
     const median = (i: number) => rows.map((r) => Number(r[i]!.replace(/,/g, ""))).sort((a, b) => a - b)[Math.floor(RUNS / 2)]!;
     console.log(`\nfirst render ms: ${formatNumber(median(1))} (median of ${RUNS}; goal ≤ 1,000), all ${formatNumber(MESSAGES)} messages ms: ${formatNumber(median(2))}`);
+    writeBenchResult("viewer", { "js gzip bytes": sizes.jsGzipBytes, "first render ms": median(1), [`all ${MESSAGES} messages ms`]: median(2) });
   } finally {
     await browser.close();
     await stack.stop();
