@@ -1,6 +1,5 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { get } from "./api.js";
-import { drawDiff } from "./diffView.js";
 import type { DiffStats, FileDiffInfo } from "./types.js";
 
 interface Diff {
@@ -20,7 +19,11 @@ function FileDiff({ file, sideBySide }: { file: FileDiffInfo; sideBySide: boolea
   const [open, setOpen] = useState(lines <= OPEN_LINES);
   const target = useRef<HTMLDivElement>(null);
   useEffect(() => {
-    if (open && target.current) drawDiff(target.current, file, sideBySide);
+    // The diff renderer and its highlighter load with the first diff drawn, not with the viewer.
+    if (open && target.current) {
+      const into = target.current;
+      void import("./diffView.js").then(({ drawDiff }) => drawDiff(into, file, sideBySide));
+    }
   }, [open, sideBySide, file]);
   return (
     <section class="file" aria-label={`Diff of ${file.path}`}>
