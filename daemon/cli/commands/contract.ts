@@ -34,27 +34,10 @@ export function contractCommand(): Command {
     .command("history")
     .description("a contract's history timeline, newest first")
     .option("--contract <id>", "the contract (else MAKIMA_CONTRACT_ID)")
-    .addOption(new Option("--phase <phase>", "only events of this phase").choices(PHASES))
-    .option("--event-types <types>", `only these event types, comma separated (${EVENT_TYPES.join(", ")})`)
-    .option("--since, --from <time>", "events at or after this time: 30m, 2h, 1d, 1w (ago), today, yesterday, or ISO 8601")
-    .option("--to <time>", "events at or before this time (as --from)")
-    .option("--limit <n>", "at most this many events", intOption(1), 50)
-    .option("--all", "every event, however many pages")
-    .option("--cursor <cursor>", "continue where a previous page stopped");
-  commonOptions(history, ["table", "json"], "table").action(async (opts: ApiOpts & HistoryOpts) => {
+    .addOption(new Option("--phase <phase>", "only events of this phase").choices(PHASES));
+  commonOptions(historyFilters(history), ["table", "json"], "table").action(async (opts: ApiOpts & HistoryOpts & { contract?: string; phase?: string }) => {
     const contractId = resolveContract(opts.contract);
-    const eventTypes = opts.eventTypes?.split(",").map((t) => t.trim()).filter(Boolean);
-    const unknown = eventTypes?.filter((t) => !EVENT_TYPES.includes(t)) ?? [];
-    if (unknown.length) {
-      throw usage(`unknown event type ${unknown.join(", ")} (one of ${EVENT_TYPES.join(", ")})`);
-    }
-    const query = {
-      phase: opts.phase,
-      eventTypes: eventTypes?.join(","),
-      from: timeArg(opts.from, "--from"),
-      to: timeArg(opts.to, "--to"),
-      cursor: opts.cursor,
-    };
+    const query = { phase: opts.phase, ...historyQuery(opts) };
     const { out, api } = session(opts);
     const { items, nextCursor } = await api.all<HistoryEvent>(`/api/v1/contracts/${contractId}/history`, "items", query, opts.all ? Infinity : opts.limit);
     if (opts.format === "json") return out.json({ contractId, items, nextCursor });
@@ -122,6 +105,24 @@ export function contractCommand(): Command {
   return contract;
 }
 
+export function historyFilters(command: Command): Command {
+  return command
+    .option("--event-types <types>", `only these event types, comma separated (${EVENT_TYPES.join(", ")})`)
+    .option("--since, --from <time>", "events at or after this time: 30m, 2h, 1d, 1w (ago), today, yesterday, or ISO 8601")
+    .option("--to <time>", "events at or before this time (as --from)")
+    .option("--limit <n>", "at most this many events", intOption(1), 50)
+    .option("--all", "every event, however many pages")
+    .option("--cursor <cursor>", "continue where a previous page stopped");
+}
+
+/** The history query those options ask for (a usage error for an unknown event type). */
+export function historyQuery(opts: HistoryOpts): { eventTypes?: string; from?: string; to?: string; cursor?: string } {
+  const eventTypes = opts.eventTypes?.split(",").map((t) => t.trim()).filter(Boolean);
+  const unknown = eventTypes?.filter((t) => !EVENT_TYPES.includes(t)) ?? [];
+  if (unknown.length) throw usage(`unknown event type ${unknown.join(", ")} (one of ${EVENT_TYPES.join(", ")})`);
+  return { eventTypes: eventTypes?.join(","), from: timeArg(opts.from, "--from"), to: timeArg(opts.to, "--to"), cursor: opts.cursor };
+}
+
 /** History events as a table, and how to see more. */
 export function printEvents(out: Out, items: HistoryEvent[], nextCursor: string | null): void {
   if (!items.length) return out.line("no history events match");
@@ -129,9 +130,8 @@ export function printEvents(out: Out, items: HistoryEvent[], nextCursor: string 
   if (nextCursor) out.line(out.c.dim(`… more: --all, or --cursor ${nextCursor}`));
 }
 
-interface HistoryOpts {
-  contract?: string;
-  phase?: string;
+/** The options every history listing takes: event types, a time range, and paging. */
+export interface HistoryOpts {
   eventTypes?: string;
   from?: string;
   to?: string;
