@@ -35,6 +35,10 @@ export const RefusedMessage = z
   .meta({ id: "RefusedMessage" });
 export type RefusedMessage = z.infer<typeof RefusedMessage>;
 
+/** The error codes of a stream refused whole: the daemon sends its reports again under a new stream. */
+export const STREAM_REFUSALS = ["stream_in_future", "stream_not_uuidv7"] as const;
+export type StreamRefusal = (typeof STREAM_REFUSALS)[number];
+
 /**
  * The answer to a numbered report, posted to the connection it came on.
  * `applied` is the highest report of the stream the server has applied

@@ -1,5 +1,6 @@
 import { keys } from "../keys.js";
 import { timeOfId } from "../ids.js";
+import type { StreamRefusal } from "../notices.js";
 import type { Db } from "./db.js";
 import { isConditionFailure } from "./table.js";
 
@@ -20,7 +21,7 @@ const UUIDV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]
  * made by a clock far ahead of the server's would hold the task against every
  * later stream.
  */
-export function streamRefusal(stream: string, now: Date): { code: "stream_not_uuidv7" | "stream_in_future"; message: string } | undefined {
+export function streamRefusal(stream: string, now: Date): { code: StreamRefusal; message: string } | undefined {
   if (!UUIDV7.test(stream)) return { code: "stream_not_uuidv7", message: "a report stream id is a UUIDv7" };
   if (timeOfId(stream).getTime() > now.getTime() + STREAM_FUTURE_MS) {
     return { code: "stream_in_future", message: `the stream's time ${timeOfId(stream).toISOString()} is ahead of the server's ${now.toISOString()}` };

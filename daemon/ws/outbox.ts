@@ -1,6 +1,6 @@
 import { appendFile, mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { DaemonMessage, RefusedMessage, ReportAck } from "../../core/protocol.js";
+import { STREAM_REFUSALS, type DaemonMessage, type RefusedMessage, type ReportAck } from "../../core/protocol.js";
 import { newId } from "../../core/ids.js";
 import { assertTaskId } from "../worktree/validate.js";
 
@@ -45,7 +45,7 @@ export interface OutboxOptions {
 }
 
 /** Refusals of a whole stream: its reports go again, renumbered under a new one. */
-const STREAM_REFUSALS = new Set(["stream_in_future", "stream_not_uuidv7"]);
+const RESTREAM_CODES = new Set<string>(STREAM_REFUSALS);
 
 interface Entry {
   seq: number;
@@ -126,7 +126,7 @@ export class Outbox {
         this.acknowledge(box, ack.applied);
         break;
       case "rejected":
-        if (STREAM_REFUSALS.has(ack.error?.code ?? "")) {
+        if (RESTREAM_CODES.has(ack.error?.code ?? "")) {
           this.restream(box, ack.error!.code);
           break;
         }
