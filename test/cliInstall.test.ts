@@ -12,9 +12,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startCliStack, runProcess, type CliStack, type CliResult } from "./support/cli.js";
+import { waitFor } from "./support/relay.js";
 import { registerLocalProfile } from "../stacks/local/startSupport.js";
-// @ts-expect-error a plain .mjs build script, no types
-import { buildCli } from "../stacks/buildCli.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -43,18 +42,15 @@ async function ok(args: string[], input?: string): Promise<string> {
 
 const git = (...args: string[]) => execFileSync("git", args, { cwd: repo, encoding: "utf8", env: { PATH: process.env.PATH, HOME: home } }).trim();
 
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 90_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (let wait = 100; Date.now() < deadline; wait = Math.min(wait * 2, 1000)) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, wait));
-  }
-  throw new Error(`timed out waiting for ${what}; daemon log:\n${daemonLog}`);
-}
+/** waitFor, with the daemon's log when it times out. */
+const until = (what: string, check: () => boolean | Promise<boolean>, ms = 90_000) =>
+  waitFor(check, ms, what).catch((error: Error) => {
+    throw new Error(`${error.message}; daemon log:\n${daemonLog}`);
+  });
 
 beforeAll(async () => {
-  // `npm install` in the clone builds the CLI (its prepare script); then `npm install -g .` puts it on the PATH.
-  await buildCli();
+  // `npm install` in the clone builds the CLI (its prepare script; here the tests' global setup did, once,
+  // since a rebuild would pull dist/cli from under the other test files' runs); then `npm install -g .` puts it on the PATH.
   scratch = mkdtempSync(join(tmpdir(), "makima-install-"));
   home = join(scratch, "home");
   prefix = join(scratch, "prefix");

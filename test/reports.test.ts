@@ -42,6 +42,16 @@ afterAll(async () => {
   removeTempDirs();
 });
 
+/** A new task, and a scripted daemon whose report acknowledgements are collected. */
+async function taskWithAckingDaemon() {
+  const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
+  const acks: ReportAck[] = [];
+  const { ws } = await env.scriptedDaemon(owner, randomUUID(), (m) => {
+    if (m.type === "reportAck") acks.push(m);
+  });
+  return { task, acks, ws };
+}
+
 describe("daemon reports", () => {
   it("store every message and checkpoint once, in the agent's order, through chaos and a daemon restart", async () => {
     const outcome = await runReports({
@@ -252,11 +262,7 @@ describe("daemon reports with bad messages", () => {
   }, 60_000);
 
   it("an upload that expands past the limit is refused as too large, however small it is compressed", async () => {
-    const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
-    const acks: ReportAck[] = [];
-    const { ws } = await env.scriptedDaemon(owner, randomUUID(), (m) => {
-      if (m.type === "reportAck") acks.push(m);
-    });
+    const { task, acks, ws } = await taskWithAckingDaemon();
     const bomb = gzipSync(JSON.stringify({ id: "bomb", role: "tool", content: "x".repeat(50 * 1024 * 1024) }));
     expect(bomb.length).toBeLessThan(100 * 1024);
     await env.db.blobs.s3.send(new PutObjectCommand({ Bucket: env.db.blobs.bucket, Key: blobKeys.messageUpload(owner.ownerId, task.id, "bomb"), Body: bomb }));
@@ -269,11 +275,7 @@ describe("daemon reports with bad messages", () => {
   }, 60_000);
 
   it("stores every valid message of a report, once per id, and names each invalid one by its place", async () => {
-    const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
-    const acks: ReportAck[] = [];
-    const { ws } = await env.scriptedDaemon(owner, randomUUID(), (m) => {
-      if (m.type === "reportAck") acks.push(m);
-    });
+    const { task, acks, ws } = await taskWithAckingDaemon();
     const messages: unknown[] = Array.from({ length: 42 }, (_, i) => ({ id: `m${i}`, role: "assistant", content: `line ${i}` }));
     messages[21] = { id: "m20", role: "assistant", content: "line 20 again" };
     messages[30] = { id: "m30", role: "wizard", content: "not a role" };
@@ -306,11 +308,7 @@ describe("report streams bounded by the server's time", () => {
     JSON.stringify({ type: "taskMessages", taskId, messages: [{ id, role: "assistant", content: id }], report: { stream, seq } });
 
   it("refuses a stream from the future or not UUIDv7, whole, and a stream made now still takes the task", async () => {
-    const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
-    const acks: ReportAck[] = [];
-    const { ws } = await env.scriptedDaemon(owner, randomUUID(), (m) => {
-      if (m.type === "reportAck") acks.push(m);
-    });
+    const { task, acks, ws } = await taskWithAckingDaemon();
     ws.send(report(task.id, newId(new Date(Date.now() + 8000 * YEAR)), "from-the-future"));
     ws.send(report(task.id, randomUUID(), "random-stream"));
     await waitFor(() => acks.length === 2, 20_000, "two answers");
@@ -329,11 +327,7 @@ describe("report streams bounded by the server's time", () => {
   }, 60_000);
 
   it("an older stream's late report never takes the task back", async () => {
-    const task = await createTask(env.db, owner.ownerId, { name: "t", plan: "p" });
-    const acks: ReportAck[] = [];
-    const { ws } = await env.scriptedDaemon(owner, randomUUID(), (m) => {
-      if (m.type === "reportAck") acks.push(m);
-    });
+    const { task, acks, ws } = await taskWithAckingDaemon();
     const older = newId(new Date(Date.now() - 60_000));
     const newer = newId();
     ws.send(report(task.id, newer, "newer"));

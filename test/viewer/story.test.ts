@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "puppeteer-core";
 import { BIN, startCliStack, type CliStack } from "../support/cli.js";
+import { waitFor } from "../support/relay.js";
 import { g } from "../support/git.js";
 import { axeViolations, CHROMIUM, click, launch, openViewer, seeText } from "./browser.js";
 
@@ -31,15 +32,11 @@ let taskId: string;
 let worktree: string;
 const shas: string[] = [];
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; daemon output:\n${daemonOutput}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** waitFor, with the daemon's output when it times out. */
+const until = (what: string, check: () => Promise<boolean>, timeoutMs = 30_000) =>
+  waitFor(check, timeoutMs, what).catch((error: Error) => {
+    throw new Error(`${error.message}; daemon output:\n${daemonOutput}`);
+  });
 
 const append = (id: string, ...contents: Array<[string, string]>) =>
   s.api("POST", `/api/v1/mesh/tasks/${id}/messages`, { messages: contents.map(([role, content]) => ({ role, content })) });
@@ -77,7 +74,7 @@ beforeAll(async () => {
   });
   daemon.stdout!.on("data", (d: Buffer) => (daemonOutput += d.toString()));
   daemon.stderr!.on("data", (d: Buffer) => (daemonOutput += d.toString()));
-  await until("the daemon to connect", async () => ((await s.api("GET", "/api/v1/daemons")).body.items.length ? true : undefined));
+  await until("the daemon to connect", async () => (await s.api("GET", "/api/v1/daemons")).body.items.length > 0);
   browser = await launch();
   page = (await openViewer(browser, s.stack.apiUrl, s.apiKey)).page;
 }, 180_000);
@@ -190,7 +187,7 @@ describe.skipIf(!CHROMIUM)("the story, in the browser", () => {
     const forkId = await page.$eval("main .confirm a[href^='#/task/']", (a) => a.getAttribute("href")!.split("/").pop()!);
     // The fork's agent works: a message and a commit on its branch, reported as a checkpoint.
     const dir = join(root, forkId);
-    await until("the fork's worktree", async () => (existsSync(join(dir, "router.ts")) ? true : undefined));
+    await until("the fork's worktree", async () => existsSync(join(dir, "router.ts")));
     await append(forkId, ["assistant", "Trying passkeys instead."]);
     writeFileSync(join(dir, "passkey.ts"), "export const passkey = true;\n");
     g(dir, "add", ".");
