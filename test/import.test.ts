@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createTestApi, type TestOwner } from "./support/api.js";
 import { parseTranscript } from "../core/transcripts/formats.js";
+import * as z from "zod";
+import { ConversationMessage } from "../core/models.js";
 
 type Api = Awaited<ReturnType<typeof createTestApi>>;
 let api: Api;
@@ -11,6 +13,17 @@ let bob: TestOwner;
 
 const FIXTURES = join(import.meta.dirname, "fixtures", "transcripts");
 const fixture = (name: string) => readFileSync(join(FIXTURES, name), "utf8");
+/** A real Claude Code 2.1 session and its sub-agents, as they lie under ~/.claude/projects. */
+const SESSION_ID = "4d5611e5-241a-462a-8d15-5122611a9569";
+const SESSION = `claude-projects/-home-USER-projects-spotter-worktrees-spotter-dov/${SESSION_ID}.jsonl`;
+const SUB_AGENT = `claude-projects/-home-USER-projects-spotter-worktrees-spotter-dov/${SESSION_ID}/subagents/agent-a2898e3.jsonl`;
+
+/** True when every tool result comes after the message that made its call. */
+const resultsFollowCalls = (messages: Pick<ConversationMessage, "id" | "role" | "toolCalls">[]) => {
+  const callAt = new Map<string, number>();
+  messages.forEach((m, i) => m.toolCalls?.forEach((c) => callAt.set(c.id, i)));
+  return messages.every((m, i) => m.role !== "tool" || (callAt.get(m.id) ?? Infinity) < i);
+};
 
 beforeAll(async () => {
   api = await createTestApi();
@@ -24,7 +37,7 @@ const importFile = (owner: TestOwner, fileName: string, extra: Record<string, un
 async function conversation(owner: TestOwner, taskId: string) {
   const res = await api.call("GET", `/api/v1/mesh/tasks/${taskId}/conversation?limit=200`, { key: owner.apiKey });
   expect(res.status).toBe(200);
-  return res.body.messages as Array<Record<string, any>>;
+  return z.array(ConversationMessage).parse(res.body.messages);
 }
 
 describe("parsing real transcripts", () => {
@@ -61,12 +74,67 @@ describe("parsing real transcripts", () => {
     expect(t.metadata).toMatchObject({ version: "2.1.152", entrypoint: "sdk-cli", models: ["claude-opus-4-7"] });
   });
 
-  it("reads a sub-agent transcript as a child of its session", () => {
-    const t = parseTranscript(fixture("agent-a1b2c3d.jsonl"), "agent-a1b2c3d.jsonl");
-    expect(t.sourceId).toBe("claude-code:fork-session-001:agent-a1b2c3d");
-    expect(t.parentSourceId).toBe("claude-code:fork-session-001");
-    expect(t.messages.map((m) => m.role)).toEqual(["user", "assistant", "tool", "assistant"]);
-    expect(t.stats).toMatchObject({ toolCalls: 1, toolResultsJoined: 1 });
+  it("reads a real Claude Code 2.1 session whole: parallel calls, progress lines and a compaction with its logical parent missing are one line, not branches", () => {
+    const t = parseTranscript(fixture(SESSION), `${SESSION_ID}.jsonl`);
+    expect(t.sourceId).toBe(`claude-code:${SESSION_ID}`);
+    expect(t.branches).toEqual([]);
+    expect(t.messages).toHaveLength(294);
+    expect(t.stats).toMatchObject({ lines: 1512, toolCalls: 150, toolResultsJoined: 150 });
+    expect(t.stats.skipped).toMatchObject({ progress: 1083, "file-history-snapshot": 14, "system:turn_duration": 2 });
+    expect(t.messages.filter((m) => m.role === "tool")).toHaveLength(150);
+    expect(t.messages.flatMap((m) => m.toolCalls ?? [])).toHaveLength(150);
+    expect(resultsFollowCalls(t.messages)).toBe(true);
+    // The first reply was written as four lines (thinking, text, two Bash calls whose results hang off each call): it is one message again.
+    expect(t.messages[0]).toMatchObject({ role: "user", timestamp: "2026-02-12T16:02:25.284Z", content: expect.stringMatching(/^Work on bead spotter-dov/) });
+    expect(t.messages[1]).toMatchObject({ id: "cb6290e9-ebd3-4615-97c1-9fb77b4c5e99", role: "assistant", tokenCount: 12 });
+    expect(t.messages[1]!.toolCalls!.map((c) => c.name)).toEqual(["Bash", "Bash"]);
+    expect(t.messages[1]!.content).toMatch(/^<thinking>\nLet me start by checking/);
+    expect(t.messages.slice(2, 4).map((m) => m.id)).toEqual(t.messages[1]!.toolCalls!.map((c) => c.id));
+    // Across the compaction: the boundary and the summary Claude Code wrote as the user's are system messages, after the last line before it.
+    const boundary = t.messages.findIndex((m) => m.id === "dd3cc2e6-a191-4331-a0f0-2473e6d7692d");
+    expect(t.messages[boundary - 1]).toMatchObject({ id: "toolu_017apUgL1dk6KNAsRFAaFV2n", role: "tool" });
+    expect(t.messages[boundary]).toMatchObject({ role: "system", content: "Conversation compacted" });
+    expect(t.messages[boundary + 1]).toMatchObject({ role: "system", content: expect.stringMatching(/^This session is being continued/) });
+    expect(t.messages.at(-1)).toMatchObject({ role: "assistant", timestamp: "2026-02-12T21:03:34.112Z" });
+    expect(t.metadata).toMatchObject({ version: "2.1.39", gitBranch: "spotter-dov", cwd: "/home/USER/projects/spotter-worktrees/spotter-dov", models: ["claude-opus-4-6"] });
+  });
+
+  it("reads a real sub-agent transcript as a child of its session, its parallel calls each answered", () => {
+    const t = parseTranscript(fixture(SUB_AGENT), "agent-a2898e3.jsonl");
+    expect(t.sourceId).toBe(`claude-code:${SESSION_ID}:agent-a2898e3`);
+    expect(t.parentSourceId).toBe(`claude-code:${SESSION_ID}`);
+    expect(t.name).toMatch(/^agent a2898e3: Very thorough exploration/);
+    expect(t.branches).toEqual([]);
+    expect(t.messages.map((m) => m.role).filter((r) => r !== "tool")).toEqual(["user", ...Array(12).fill("assistant")]);
+    expect(t.stats).toMatchObject({ lines: 144, toolCalls: 33, toolResultsJoined: 33, skipped: { progress: 70 } });
+    expect(Math.max(...t.messages.map((m) => m.toolCalls?.length ?? 0))).toBe(9);
+    expect(resultsFollowCalls(t.messages)).toBe(true);
+    expect(t.metadata).toMatchObject({ agentId: "a2898e3", version: "2.1.39", models: ["claude-sonnet-4-5-20250929"] });
+  });
+
+  it("reads a real Claude Code 1.0 session with a summary line and sub-agents written inline: named by its summary, each sub-agent a branch named for its prompt", () => {
+    const t = parseTranscript(fixture("claude-inline-subagents-session.jsonl"), "fe5e1c67.jsonl");
+    expect(t.sourceId).toBe("claude-code:fe5e1c67-53e7-4862-81ae-d0e013e3270b");
+    expect(t.parentSourceId).toBeUndefined();
+    expect(t.name).toBe("Empty Repo Setup: CLAUDE.md Foundation Created");
+    expect(t.stats).toMatchObject({ lines: 438, toolCalls: 167, toolResultsJoined: 167, skipped: { summary: 1 } });
+    expect(t.messages).toHaveLength(23);
+    expect(t.messages.at(-1)).toMatchObject({ role: "assistant", content: expect.stringMatching(/^CLAUDE\.md has been created/) });
+    expect(t.branches.map((b) => [b.messages.length, b.forkAfterMessageId])).toEqual([[18, null], [68, null], [80, null], [50, null], [106, null]]);
+    expect(t.branches.map((b) => b.name)).toEqual(expect.arrayContaining(["agent: Create TypeScript types and interfaces for a TODO app. Create a types/ d…"]));
+    expect(t.branches.every((b) => b.name?.startsWith("agent: ") && resultsFollowCalls(b.messages))).toBe(true);
+    expect(t.metadata).toMatchObject({ version: "1.0.98", models: ["claude-sonnet-4-20250514"] });
+  });
+
+  it("reads a real resumed Claude Code 2.1 session: named by its summary lines, the /exit branched off on resume kept in the conversation", () => {
+    const t = parseTranscript(fixture("claude-resumed-session.jsonl"), "dc577197.jsonl");
+    expect(t.name).toBe("Refactor entire list hierarchy from sessions to checkpoints");
+    expect(t.stats).toMatchObject({ lines: 78, toolCalls: 12, toolResultsJoined: 12, skipped: { summary: 22 } });
+    expect(t.branches).toEqual([]);
+    // Claude Code hung its resume reply ("No response requested.") beside the /exit lines, off the same caveat.
+    expect(t.messages.slice(0, 5).map((m) => m.content.slice(0, 24))).toEqual(["<local-command-caveat>Ca", "<command-name>/exit</com", "<local-command-stdout>By", "No response requested.", "can you update CLAUDE.md"]);
+    expect(t.messages).toHaveLength(32);
+    expect(resultsFollowCalls(t.messages)).toBe(true);
   });
 
   it("reads Codex rollouts: calls joined to outputs by call_id, reasoning and compaction kept", () => {
@@ -120,13 +188,26 @@ describe("importing", () => {
     expect(own.body.items.map((e: { eventType: string; eventSubtype: string }) => `${e.eventType}/${e.eventSubtype}`).sort()).toEqual(["chat/imported", "task/imported"]);
   });
 
-  it("links a sub-agent's transcript under its session's task and keeps its metadata", async () => {
+  it("links a real sub-agent's transcript under its session's task and keeps its metadata", async () => {
     const session = await importFile(alice, "claude-fork-session.jsonl");
-    const agent = await importFile(alice, "agent-a1b2c3d.jsonl", { parentTaskId: session.body.taskId });
+    const agent = await importFile(alice, SUB_AGENT, { parentTaskId: session.body.taskId });
     expect(agent.status).toBe(201);
+    expect(agent.body).toMatchObject({ messages: 46, appended: 46, forks: [], toolCalls: 33, toolResultsJoined: 33 });
     const task = await api.call("GET", `/api/v1/mesh/tasks/${agent.body.taskId}`, { key: alice.apiKey });
-    expect(task.body).toMatchObject({ forkedFromTaskId: session.body.taskId, messageCount: 4, status: "completed" });
-    expect(agent.body.metadata).toMatchObject({ agentId: "a1b2c3d", version: "2.1.29" });
+    expect(task.body).toMatchObject({ forkedFromTaskId: session.body.taskId, messageCount: 46, status: "completed" });
+    expect(agent.body.metadata).toMatchObject({ agentId: "a2898e3", version: "2.1.39" });
+    const messages = await conversation(alice, agent.body.taskId);
+    expect(messages[0]).toMatchObject({ role: "user", timestamp: "2026-02-12T16:02:48.183Z" });
+    expect(resultsFollowCalls(messages)).toBe(true);
+  });
+
+  it("imports a session's inline sub-agents as forks named for them", async () => {
+    const res = await importFile(alice, "claude-inline-subagents-session.jsonl");
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ name: "Empty Repo Setup: CLAUDE.md Foundation Created", messages: 23, appended: 23, toolCalls: 167, toolResultsJoined: 167 });
+    expect(res.body.forks.map((f: { messages: number; forkedAtMessageId: string | null }) => [f.messages, f.forkedAtMessageId])).toEqual([[18, null], [68, null], [80, null], [50, null], [106, null]]);
+    const fork = await api.call("GET", `/api/v1/mesh/tasks/${res.body.forks[2].taskId}`, { key: alice.apiKey });
+    expect(fork.body).toMatchObject({ name: "agent: Create TypeScript types and interfaces for a TODO app. Create a types/ d…", forkedFromTaskId: res.body.taskId, messageCount: 80 });
   });
 
   it("imports Codex rollouts and OpenAI messages", async () => {

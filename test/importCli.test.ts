@@ -1,6 +1,6 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCliStack, type CliStack } from "./support/cli.js";
 
@@ -16,32 +16,33 @@ afterAll(async () => {
   await s?.stop();
 });
 
-/** A ~/.claude/projects as Claude Code lays it out: one folder a project, sub-agents beside their session. */
+/** A ~/.claude/projects as Claude Code lays it out: one folder a project, sub-agents under their session's folder. */
 function claudeProjects(): string {
   const root = mkdtempSync(join(tmpdir(), "claude-projects-"));
+  cpSync(join(FIXTURES, "claude-projects"), root, { recursive: true });
   mkdirSync(join(root, "-home-testuser-fork-project"));
-  mkdirSync(join(root, "-home-testuser-compact-project"));
-  copyFileSync(join(FIXTURES, "agent-a1b2c3d.jsonl"), join(root, "-home-testuser-fork-project", "agent-a1b2c3d.jsonl"));
   copyFileSync(join(FIXTURES, "claude-fork-session.jsonl"), join(root, "-home-testuser-fork-project", "fork-session-001.jsonl"));
-  copyFileSync(join(FIXTURES, "claude-compaction-session.jsonl"), join(root, "-home-testuser-compact-project", "compact-session-001.jsonl"));
   return root;
 }
 
 // Each case runs the CLI several times as child processes: generous bounds for a busy machine.
 describe("makima import and export", { timeout: 240_000 }, () => {
-  it("imports every session of a projects folder, one task each, grouped by project; again, nothing new", async () => {
+  it("imports every session of a projects folder, one task each, grouped by project, sub-agents under their session; again, nothing new", async () => {
     const root = claudeProjects();
     const first = await s.run(["import", root, "--json"]);
     expect(first.stderr).toContain("-home-testuser-fork-project");
+    expect(first.stderr).toContain("1 compaction run (agent-acompact-*.jsonl) left out");
     expect(first.code).toBe(0);
     const results = JSON.parse(first.stdout) as Array<{ file: string; taskId: string; appended: number; created: boolean; forks: unknown[] }>;
-    expect(results).toHaveLength(3);
-    expect(results.map((r) => r.appended)).toEqual([14, 10, 4]);
-    const agent = results.find((r) => r.file.endsWith("agent-a1b2c3d.jsonl"))!;
-    const session = results.find((r) => r.file.endsWith("fork-session-001.jsonl"))!;
-    expect(session.forks).toHaveLength(1);
-    const agentTask = await s.api("GET", `/api/v1/mesh/tasks/${agent.taskId}`);
-    expect(agentTask.body.forkedFromTaskId).toBe(session.taskId);
+    expect(results.map((r) => basename(r.file))).toEqual(["fork-session-001.jsonl", "4d5611e5-241a-462a-8d15-5122611a9569.jsonl", "agent-a2898e3.jsonl"]);
+    // The real session is over a request's size: it went in pages, and whole.
+    expect(results.map((r) => r.appended)).toEqual([10, 294, 46]);
+    expect(results.map((r) => r.forks.length)).toEqual([1, 0, 0]);
+    const [, session, agent] = results;
+    const agentTask = await s.api("GET", `/api/v1/mesh/tasks/${agent!.taskId}`);
+    expect(agentTask.body.forkedFromTaskId).toBe(session!.taskId);
+    const sessionTask = await s.api("GET", `/api/v1/mesh/tasks/${session!.taskId}`);
+    expect(sessionTask.body).toMatchObject({ messageCount: 294, name: expect.stringMatching(/^Work on bead spotter-dov/) });
 
     const again = await s.run(["import", root]);
     expect(again.code).toBe(0);

@@ -3,7 +3,7 @@ import { HistoryEvent, type TaskRecord } from "../models.js";
 import { actorOf } from "../auth.js";
 import { badRequest, conflict, DomainError } from "../errors.js";
 import { timeOfId } from "../ids.js";
-import { digest, type Transcript, type TranscriptMessage, TranscriptLineError, type TranscriptFormat } from "../transcripts/transcript.js";
+import { digest, type Transcript, type TranscriptBranch, type TranscriptMessage, TranscriptLineError, type TranscriptFormat } from "../transcripts/transcript.js";
 import { parseTranscript } from "../transcripts/formats.js";
 import * as conversationAppend from "../store/conversationAppend.js";
 import * as history from "../store/history.js";
@@ -150,7 +150,7 @@ async function appendTranscript(ctx: ServiceContext, task: TaskRecord, t: Transc
   const appended = await appendPages(ctx, task, t, t.messages);
   const forks: ImportResult["forks"] = [];
   for (const branch of t.branches) {
-    const fork = await forkFor(ctx, task, t, branch.id, branch.forkAfterMessageId);
+    const fork = await forkFor(ctx, task, t, branch);
     forks.push({ taskId: fork.id, branchId: branch.id, forkedAtMessageId: branch.forkAfterMessageId, messages: branch.messages.length, appended: await appendPages(ctx, fork, t, branch.messages) });
   }
   return {
@@ -169,17 +169,18 @@ async function appendTranscript(ctx: ServiceContext, task: TaskRecord, t: Transc
 }
 
 /** The fork of `parent` a branch lives in: sharing the parent's conversation up to the branch point. */
-async function forkFor(ctx: ServiceContext, parent: TaskRecord, t: Transcript, branchId: string, after: string | null): Promise<TaskRecord> {
+async function forkFor(ctx: ServiceContext, parent: TaskRecord, t: Transcript, branch: TranscriptBranch): Promise<TaskRecord> {
+  const after = branch.forkAfterMessageId;
   const fresh = (await tasks.getTaskRecord(ctx.db, parent.ownerId, parent.id)) ?? parent;
   const closed = await segments.closeSegments(ctx.db, fresh);
   const position = after ? await segments.positionOfMessage(ctx.db, closed, after) : 0;
   // Dated as its parent, whatever page of the branch comes first: every page finds the same fork.
-  const id = derivedId(`${parent.ownerId}\n${t.sourceId}\nbranch:${branchId}`, timeOfId(parent.id));
+  const id = derivedId(`${parent.ownerId}\n${t.sourceId}\nbranch:${branch.id}`, timeOfId(parent.id));
   const { task } = await createOnce(
     ctx,
     id,
     {
-      name: `${parent.name} (branch)`.slice(0, 200),
+      name: (branch.name ?? `${parent.name} (branch)`).slice(0, 200),
       plan: "",
       contractId: parent.contractId,
       status: "completed",
@@ -187,7 +188,7 @@ async function forkFor(ctx: ServiceContext, parent: TaskRecord, t: Transcript, b
       forkedAtMessageId: after ?? undefined,
       inheritedSegments: position ? segments.clipSegments(closed, position) : [],
     },
-    { format: t.format, sourceId: `${t.sourceId}#${branchId}`, metadata: { branchOf: t.sourceId } },
+    { format: t.format, sourceId: `${t.sourceId}#${branch.id}`, metadata: { branchOf: t.sourceId } },
   );
   return task;
 }

@@ -1,6 +1,7 @@
 import * as z from "zod";
 import type { ConversationMessage, ToolCallInfo } from "../models.js";
 import type { ExportContext, ExportWriter } from "./writer.js";
+import { sessionLines, type Node } from "./claudeCodeTree.js";
 import {
   emptyStats,
   jsonLines,
@@ -12,7 +13,6 @@ import {
   splitThinking,
   thinkingBlock,
   type Transcript,
-  type TranscriptBranch,
   type TranscriptMessage,
   type TranscriptStats,
 } from "./transcript.js";
@@ -20,10 +20,10 @@ import {
 /**
  * Claude Code's session JSONL (`~/.claude/projects/<project>/<session>.jsonl`
  * and its sub-agents' `agent-*.jsonl`): `user`/`assistant`/`system` lines
- * chained by `uuid`/`parentUuid`. The active line is the one the last
- * `leafUuid` (or the last message line) leads to; every other leaf is a
- * branch forking off it. Tool results are joined to their `tool_use` by
- * `tool_use_id` and stored as `tool` messages whose id is the call's.
+ * chained by `uuid`/`parentUuid` (read back as a conversation and its
+ * branches in claudeCodeTree.ts). Tool results are joined to their
+ * `tool_use` by `tool_use_id` and stored as `tool` messages whose id is the
+ * call's.
  */
 
 const Block = z.looseObject({ type: z.string() });
@@ -35,11 +35,13 @@ const Line = z.looseObject({
   timestamp: z.string().optional(),
   sessionId: z.string().optional(),
   isSidechain: z.boolean().optional(),
+  isCompactSummary: z.boolean().optional(),
   agentId: z.string().optional(),
   message: z
     .looseObject({
       role: z.string().optional(),
       content: z.union([z.string(), z.array(Block)]).optional(),
+      id: z.string().optional(),
       model: z.string().optional(),
       usage: z.looseObject({ input_tokens: z.number().optional(), output_tokens: z.number().optional() }).optional(),
     })
@@ -52,84 +54,87 @@ const Line = z.looseObject({
 });
 type Line = z.infer<typeof Line>;
 
-interface Node {
-  uuid: string;
-  parent?: string;
-  messages: TranscriptMessage[];
-}
+/** What Claude Code writes as the user's when a local command (`/exit`, `/mcp`) runs: the command, its output, the caveat before them. */
+const LOCAL_COMMAND = /^\s*<(command-name|local-command-stdout|local-command-stderr|local-command-caveat)>/;
 
 const META_FIELDS = ["cwd", "gitBranch", "version", "sessionId", "agentId", "entrypoint", "userType"] as const;
 
 export function parseClaudeCode(text: string, file: string): Transcript {
   const stats = emptyStats();
   const nodes = new Map<string, Node>();
-  const order: string[] = [];
   const metadata: Record<string, unknown> = {};
   const calls = new Map<string, ToolCallInfo>();
   const models = new Set<string>();
   let title: string | undefined;
   let summary: string | undefined;
   let leaf: string | undefined;
+  // A sub-agent's own file (agent-*.jsonl) holds only its lines; a session's file may hold sub-agents' lines too (Claude Code 1.0).
   let sidechain: { sessionId?: string; agentId?: string } | undefined;
+  let ownLines = false;
   for (const { n, value } of jsonLines(text, file)) {
     stats.lines++;
     const line = lineOf(Line, value, file, n);
     for (const f of META_FIELDS) if (typeof line[f] === "string" && line[f] !== "" && metadata[f] === undefined) metadata[f] = line[f];
     if (line.message?.model) models.add(line.message.model);
-    if (line.isSidechain) sidechain = { sessionId: line.sessionId, agentId: line.agentId };
+    if (line.isSidechain) sidechain ??= { sessionId: line.sessionId, agentId: line.agentId };
+    if (line.isSidechain === false) ownLines = true;
     if (line.type === "custom-title" && line.customTitle) title = line.customTitle;
     if (line.type === "summary" && line.summary) summary = line.summary;
     if (line.leafUuid && (line.type === "summary" || line.type === "last-prompt")) leaf = line.leafUuid;
     const messages = messagesOf(line, file, n, calls, stats);
-    if (!messages) {
-      skip(stats, line.type ?? "untyped");
-      continue;
-    }
-    const uuid = line.uuid!;
-    if (nodes.has(uuid)) continue;
-    nodes.set(uuid, { uuid, parent: line.parentUuid ?? line.logicalParentUuid ?? undefined, messages });
-    order.push(uuid);
+    if (!messages.length) skip(stats, line.type === "system" ? `system:${line.subtype ?? "untyped"}` : (line.type ?? "untyped"));
+    if (!line.uuid || nodes.has(line.uuid)) continue;
+    const apiMessageId = line.type === "assistant" ? line.message?.id : undefined;
+    const localCommand = line.type === "user" && typeof line.message?.content === "string" && LOCAL_COMMAND.test(line.message.content);
+    nodes.set(line.uuid, { uuid: line.uuid, parent: line.parentUuid ?? line.logicalParentUuid ?? undefined, order: n, messages, apiMessageId, localCommand, sidechain: line.isSidechain });
   }
+  if (ownLines) sidechain = undefined;
   if (models.size) metadata.models = [...models];
-  const active = chainTo(nodes, leaf && nodes.has(leaf) ? leaf : order.at(-1));
-  const messages = active.flatMap((u) => nodes.get(u)!.messages);
+  const lines = sessionLines(nodes, leaf);
+  if (lines.beyondLimit) stats.skipped["branch:beyond-limit"] = lines.beyondLimit;
   const sessionId = String(metadata.sessionId ?? file);
   const sourceId = sidechain ? `claude-code:${sessionId}:agent-${sidechain.agentId ?? file}` : `claude-code:${sessionId}`;
-  const firstUser = messages.find((m) => m.role === "user" && m.content)?.content;
+  const firstUser = lines.messages.find((m) => m.role === "user" && m.content)?.content;
   return {
     format: "claude-code",
     sourceId,
     name: nameFrom(title ?? summary ?? (sidechain ? `agent ${sidechain.agentId ?? ""}: ${firstUser ?? ""}` : firstUser)),
     metadata,
     parentSourceId: sidechain ? `claude-code:${sessionId}` : undefined,
-    messages,
-    branches: branchesOf(nodes, order, new Set(active), stats),
+    messages: lines.messages,
+    branches: lines.branches,
     stats,
   };
 }
 
-/** The messages of one line, or undefined for a line that holds none (kept as a count). */
-function messagesOf(line: Line, file: string, n: number, calls: Map<string, ToolCallInfo>, stats: TranscriptStats): TranscriptMessage[] | undefined {
-  if (!line.uuid || !line.timestamp) return undefined;
+/**
+ * The messages of one line; none for a line that holds none (progress,
+ * bookkeeping, a system line with nothing to say), which is kept as a count.
+ */
+function messagesOf(line: Line, file: string, n: number, calls: Map<string, ToolCallInfo>, stats: TranscriptStats): TranscriptMessage[] {
+  if (!line.uuid || !line.timestamp) return [];
   const base = { id: line.uuid, timestamp: line.timestamp };
   if (line.type === "system") {
-    const content = typeof line.content === "string" ? line.content : (line.subtype ?? "system");
-    return [messageOf({ ...base, role: "system", content }, file, n)];
+    return typeof line.content === "string" ? [messageOf({ ...base, role: "system", content: line.content }, file, n)] : [];
   }
   if (line.type === "summary" && line.message) {
     return [messageOf({ ...base, role: "system", content: textOfOutput(line.message.content) }, file, n)];
   }
-  if ((line.type !== "user" && line.type !== "assistant") || !line.message) return undefined;
+  if ((line.type !== "user" && line.type !== "assistant") || !line.message) return [];
+  const role = line.isCompactSummary ? "system" : line.type;
   const content = line.message.content ?? "";
   const usage = line.message.usage;
   const tokenCount = usage ? Math.round((usage.input_tokens ?? 0) + (usage.output_tokens ?? 0)) : undefined;
-  if (typeof content === "string") return [messageOf({ ...base, role: line.type, content, tokenCount }, file, n)];
+  if (typeof content === "string") return [messageOf({ ...base, role, content, tokenCount }, file, n)];
   const texts: string[] = [];
   const toolCalls: ToolCallInfo[] = [];
   const results: TranscriptMessage[] = [];
   for (const block of content) {
-    if (block.type === "text" && typeof block.text === "string") texts.push(block.text);
-    else if (block.type === "thinking" && typeof block.thinking === "string") texts.push(thinkingBlock(block.thinking));
+    if (block.type === "text" && typeof block.text === "string") {
+      if (block.text.trim()) texts.push(block.text);
+    } else if (block.type === "thinking" && typeof block.thinking === "string") {
+      if (block.thinking.trim()) texts.push(thinkingBlock(block.thinking));
+    }
     else if (block.type === "tool_use") {
       const call = { id: String(block.id ?? `${line.uuid}#${toolCalls.length}`), name: String(block.name ?? "tool"), input: block.input ?? {} };
       calls.set(call.id, call);
@@ -159,42 +164,9 @@ function messagesOf(line: Line, file: string, n: number, calls: Map<string, Tool
   }
   const own =
     texts.length || toolCalls.length || !results.length
-      ? [messageOf({ ...base, role: line.type, content: texts.join("\n\n"), toolCalls: toolCalls.length ? toolCalls : undefined, tokenCount }, file, n)]
+      ? [messageOf({ ...base, role, content: texts.join("\n\n"), toolCalls: toolCalls.length ? toolCalls : undefined, tokenCount }, file, n)]
       : [];
   return [...own, ...results];
-}
-
-/** The uuids from the root to `leaf`, oldest first (a cycle ends the walk). */
-function chainTo(nodes: Map<string, Node>, leaf: string | undefined): string[] {
-  const chain: string[] = [];
-  const seen = new Set<string>();
-  for (let at = leaf; at && nodes.has(at) && !seen.has(at); at = nodes.get(at)!.parent) {
-    seen.add(at);
-    chain.push(at);
-  }
-  return chain.reverse();
-}
-
-/** The most branches a transcript gives forks; the rest are counted (`branch:beyond-limit`), not imported. */
-export const MAX_BRANCHES = 100;
-
-/** Every leaf off the active line, as a branch from the last active message its chain passes through. */
-function branchesOf(nodes: Map<string, Node>, order: string[], active: Set<string>, stats: TranscriptStats): TranscriptBranch[] {
-  const parents = new Set([...nodes.values()].map((n) => n.parent).filter((p): p is string => p !== undefined));
-  const branches: TranscriptBranch[] = [];
-  for (const uuid of order) {
-    if (active.has(uuid) || parents.has(uuid)) continue;
-    if (branches.length === MAX_BRANCHES) {
-      skip(stats, "branch:beyond-limit");
-      continue;
-    }
-    const chain = chainTo(nodes, uuid);
-    const split = chain.findLastIndex((u) => active.has(u));
-    const own = chain.slice(split + 1);
-    const after = split >= 0 ? nodes.get(chain[split]!)!.messages.at(-1)?.id ?? null : null;
-    branches.push({ id: uuid, forkAfterMessageId: after, messages: own.flatMap((u) => nodes.get(u)!.messages) });
-  }
-  return branches.filter((b) => b.messages.length > 0);
 }
 
 /** Blocks of an assistant message: its thinking, its text, its tool calls. */

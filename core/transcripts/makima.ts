@@ -22,7 +22,7 @@ const Header = z.looseObject({
   parentSourceId: z.string().min(1).max(300).optional(),
   forkedFromSourceId: z.string().min(1).max(300).optional(),
 });
-const Branch = z.object({ id: z.string().min(1).max(200), forkAfterMessageId: z.string().min(1).max(200).nullable() });
+const Branch = z.object({ id: z.string().min(1).max(200), forkAfterMessageId: z.string().min(1).max(200).nullable(), name: z.string().max(200).optional() });
 const MessageLine = z.looseObject({ type: z.literal("message"), message: z.unknown(), branch: Branch.optional() });
 const Typed = z.looseObject({ type: z.string() });
 
@@ -72,7 +72,7 @@ export function makimaLines(t: Transcript): string[] {
   return [
     JSON.stringify(header),
     ...t.messages.map((message) => JSON.stringify({ type: "message", message })),
-    ...t.branches.flatMap((b) => b.messages.map((message) => JSON.stringify({ type: "message", branch: { id: b.id, forkAfterMessageId: b.forkAfterMessageId }, message }))),
+    ...t.branches.flatMap((b) => b.messages.map((message) => JSON.stringify({ type: "message", branch: { id: b.id, forkAfterMessageId: b.forkAfterMessageId, name: b.name }, message }))),
   ];
 }
 

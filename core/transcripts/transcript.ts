@@ -23,6 +23,8 @@ export const TranscriptBranch = z.object({
   id: z.string().min(1).max(200),
   /** The message of the active line it forks after; null: before the first. */
   forkAfterMessageId: z.string().min(1).max(200).nullable(),
+  /** Its own name (a sub-agent that ran inline is named for its prompt); else its fork is named for the task. */
+  name: z.string().max(200).optional(),
   messages: z.array(TranscriptMessage),
 });
 export type TranscriptBranch = z.infer<typeof TranscriptBranch>;

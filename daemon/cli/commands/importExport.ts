@@ -64,7 +64,7 @@ export function importCommand(): Command {
     const contractId = opts.contract ? uuidArg(opts.contract, "contract") : undefined;
     const info = await stat(path).catch(() => undefined);
     if (!info) throw usage(`${path}: no such file or directory`);
-    const files = info.isDirectory() ? await transcriptFiles(path) : [path];
+    const files = info.isDirectory() ? await transcriptFiles(path, out) : [path];
     if (files.length === 0) throw usage(`${path}: no .jsonl transcripts in it`);
     if (opts.name && files.length > 1) throw usage("--name names one task: give it with a single file");
     const results = await importAll(api, out, path, files, { format: opts.format as TranscriptFormat | undefined, contractId, name: opts.name, json: opts.json === true });
@@ -74,11 +74,18 @@ export function importCommand(): Command {
   });
 }
 
-/** The session files under a directory, sessions before sub-agents, in path order. */
-async function transcriptFiles(dir: string): Promise<string[]> {
+/**
+ * The session files under a directory, sessions before sub-agents, in path
+ * order. Claude Code's compaction runs (`agent-acompact-*.jsonl`) are left
+ * out: what each produced is the summary already in its session.
+ */
+async function transcriptFiles(dir: string, out: Out): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   // Sessions are JSON lines; an agent's other files there (prompt history, indexes) are not sessions.
-  const files = entries.filter((e) => e.isFile() && e.name.endsWith(".jsonl") && e.name !== "history.jsonl").map((e) => join(e.parentPath, e.name));
+  const jsonl = entries.filter((e) => e.isFile() && e.name.endsWith(".jsonl") && e.name !== "history.jsonl");
+  const compactions = jsonl.filter((e) => e.name.startsWith("agent-acompact-")).length;
+  if (compactions) out.note(`${compactions} compaction run${compactions === 1 ? "" : "s"} (agent-acompact-*.jsonl) left out: each one's summary is in its session`);
+  const files = jsonl.filter((e) => !e.name.startsWith("agent-acompact-")).map((e) => join(e.parentPath, e.name));
   const isAgent = (f: string) => basename(f).startsWith("agent-");
   return files.sort((a, b) => Number(isAgent(a)) - Number(isAgent(b)) || a.localeCompare(b));
 }
