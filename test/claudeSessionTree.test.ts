@@ -1,0 +1,39 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { parseTranscript } from "../core/transcripts/formats.js";
+import { writeClaudeSession, type TurnShape } from "./support/claudeSession.js";
+
+const turn: fc.Arbitrary<TurnShape> = fc.record({
+  calls: fc.integer({ min: 0, max: 4 }),
+  progress: fc.integer({ min: 0, max: 3 }),
+  thinking: fc.boolean(),
+  callOffResult: fc.boolean(),
+  edited: fc.boolean(),
+  bookkeeping: fc.boolean(),
+});
+
+describe("a Claude Code session read back from its uuid tree", () => {
+  it("is the conversation the session went on with, whatever way its lines hang: each reply one message with all its calls, every result after its call, one fork per edited prompt", () => {
+    fc.assert(
+      fc.property(fc.array(turn, { minLength: 1, maxLength: 8 }), (turns) => {
+        const written = writeClaudeSession(turns);
+        const t = parseTranscript(written.text, "session.jsonl");
+        expect(t.stats).toMatchObject({ lines: written.lines, toolCalls: written.toolCalls, toolResultsJoined: written.toolCalls });
+        expect(t.messages).toHaveLength(written.messages);
+        expect(new Set(t.messages.map((m) => m.id)).size).toBe(t.messages.length);
+        const calls = t.messages.flatMap((m, i) => (m.toolCalls ?? []).map((c) => ({ id: c.id, at: i })));
+        expect(calls).toHaveLength(written.toolCalls);
+        for (const { id, at } of calls) expect(t.messages.findIndex((m) => m.role === "tool" && m.id === id)).toBeGreaterThan(at);
+        // Per turn: the prompt, then one reply holding every call of the turn.
+        turns.forEach((shape, i) => {
+          const reply = t.messages.find((m) => m.role === "assistant" && m.content.includes("Reading the files first.") && m.toolCalls?.[0]?.id === `toolu_${i}_0`);
+          if (shape.calls) expect(reply?.toolCalls).toHaveLength(shape.calls);
+        });
+        expect(t.messages.filter((m) => m.role === "user")).toHaveLength(turns.length);
+        expect(t.branches.map((b) => b.forkAfterMessageId)).toEqual(written.branchesAfter);
+        expect(t.branches.every((b) => b.messages.length === 2 && b.messages[0]!.content.includes("first try"))).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
