@@ -41,6 +41,13 @@ describe("agent output formats", () => {
     ]);
   });
 
+  it("claude-stream-json: a reply sent as an event per block counts its tokens once", () => {
+    const t = lineTranslator("claude-stream-json");
+    const block = (uuid: string, content: unknown) => ({ type: "assistant", uuid, message: { id: "msg_1", role: "assistant", content: [content], usage: { input_tokens: 3, output_tokens: 40 } } });
+    const messages = [block("b-1", { type: "text", text: "Reading both." }), block("b-2", { type: "tool_use", id: "toolu_a", name: "Read", input: {} }), block("b-3", { type: "tool_use", id: "toolu_b", name: "Read", input: {} })].flatMap((l) => t(l) ?? []);
+    expect(messages.map((m) => m.tokenCount)).toEqual([43, undefined, undefined]);
+  });
+
   it("codex-json: completed items only, commands as a call and its result", () => {
     const t = lineTranslator("codex-json");
     const messages = CODEX.flatMap((l) => t(l) ?? []);

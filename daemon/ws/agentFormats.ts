@@ -34,6 +34,8 @@ export function lineTranslator(format: AgentFormat): LineTranslator {
 
 function claudeStreamJson(): LineTranslator {
   const calls = new Map<string, ToolCallInfo>();
+  // A reply may come as an event per block, each with the reply's usage: its tokens are counted on the first.
+  const counted = new Set<string>();
   return (line) => {
     if (!isObj(line)) return [];
     const message = isObj(line.message) ? line.message : undefined;
@@ -62,7 +64,9 @@ function claudeStreamJson(): LineTranslator {
         out.push({ id: str(block.tool_use_id) ?? `${id}#${out.length}`, role: "tool", content: "", toolName: call?.name, toolInput: call?.input, toolResult: textOfOutput(block.content), isError: block.is_error === true ? true : undefined });
       }
     }
-    const usage = isObj(message.usage) ? message.usage : undefined;
+    const apiId = str(message.id);
+    const usage = isObj(message.usage) && !(apiId && counted.has(apiId)) ? message.usage : undefined;
+    if (apiId && usage) counted.add(apiId);
     const tokens = usage ? Number(usage.input_tokens ?? 0) + Number(usage.output_tokens ?? 0) : undefined;
     const own = texts.length || toolCalls.length ? [{ id, role: line.type, content: texts.join("\n\n"), toolCalls: toolCalls.length ? toolCalls : undefined, tokenCount: Number.isInteger(tokens) ? tokens : undefined }] : [];
     return [...own, ...out];
