@@ -36,4 +36,19 @@ describe("a Claude Code session read back from its uuid tree", () => {
       { numRuns: 300 },
     );
   });
+
+  it("reads hostile trees whole and in bounds: sibling prompts give at most 100 forks and count the rest, a cycle and parents never written give one line", () => {
+    const line = (i: number, parent: string | null) =>
+      JSON.stringify({ type: i % 2 ? "assistant" : "user", uuid: `u${i}`, parentUuid: parent, timestamp: "2026-01-01T00:00:00.000Z", sessionId: "s", message: { role: i % 2 ? "assistant" : "user", content: `m${i}` } });
+    const many = 5000;
+    const siblings = parseTranscript(Array.from({ length: many }, (_, i) => line(i * 2, null)).join("\n"), "siblings.jsonl");
+    expect(siblings.messages).toHaveLength(1);
+    expect(siblings.branches).toHaveLength(100);
+    expect(siblings.stats.skipped["branch:beyond-limit"]).toBe(many - 101);
+    const cycle = parseTranscript(Array.from({ length: many }, (_, i) => line(i, `u${(i + 1) % many}`)).join("\n"), "cycle.jsonl");
+    expect(cycle.messages.length + cycle.branches.reduce((n, b) => n + b.messages.length, 0)).toBe(many);
+    const orphans = parseTranscript(Array.from({ length: many }, (_, i) => line(i, `gone${i}`)).join("\n"), "orphans.jsonl");
+    expect(orphans.messages.map((m) => m.id)).toEqual(Array.from({ length: many }, (_, i) => `u${i}`));
+    expect(orphans.branches).toEqual([]);
+  });
 });

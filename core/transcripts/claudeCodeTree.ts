@@ -145,9 +145,9 @@ class Tree {
     return line;
   }
 
-  /** Roots of the subtrees hanging off `line` (and the tree's other roots) that are not in it or in `outside`: its branches. */
+  /** Roots of the subtrees hanging off `line` (and off the main line, the tree's other roots) that are not in it or in `outside`: its branches. */
   sideRoots(line: Set<string>, outside: Set<string>): string[] {
-    const roots = [...this.kids(undefined)];
+    const roots = outside.size ? [] : [...this.kids(undefined)];
     for (const uuid of line) roots.push(...this.kids(uuid));
     return roots.filter((r) => !line.has(r) && !outside.has(r)).sort((a, b) => this.node(a).order - this.node(b).order);
   }
