@@ -119,6 +119,8 @@ describe("parsing real transcripts", () => {
     expect(t.name).toBe("Empty Repo Setup: CLAUDE.md Foundation Created");
     expect(t.stats).toMatchObject({ lines: 438, toolCalls: 167, toolResultsJoined: 167, skipped: { summary: 1 } });
     expect(t.messages).toHaveLength(23);
+    // The command the user typed, then its expansion, which Claude Code wrote as the user's (isMeta): a note.
+    expect(t.messages.slice(0, 2).map((m) => `${m.role}: ${m.content.slice(0, 18)}`)).toEqual(["user: <command-message>o", "system: Split complex task"]);
     expect(t.messages.at(-1)).toMatchObject({ role: "assistant", content: expect.stringMatching(/^CLAUDE\.md has been created/) });
     expect(t.branches.map((b) => [b.messages.length, b.forkAfterMessageId])).toEqual([[18, null], [68, null], [80, null], [50, null], [106, null]]);
     expect(t.branches.map((b) => b.name)).toEqual(expect.arrayContaining(["agent: Create TypeScript types and interfaces for a TODO app. Create a types/ d…"]));
@@ -132,7 +134,13 @@ describe("parsing real transcripts", () => {
     expect(t.stats).toMatchObject({ lines: 78, toolCalls: 12, toolResultsJoined: 12, skipped: { summary: 22 } });
     expect(t.branches).toEqual([]);
     // Claude Code hung its resume reply ("No response requested.") beside the /exit lines, off the same caveat.
-    expect(t.messages.slice(0, 5).map((m) => m.content.slice(0, 24))).toEqual(["<local-command-caveat>Ca", "<command-name>/exit</com", "<local-command-stdout>By", "No response requested.", "can you update CLAUDE.md"]);
+    expect(t.messages.slice(0, 5).map((m) => `${m.role}: ${m.content.slice(0, 24)}`)).toEqual([
+      "system: <local-command-caveat>Ca",
+      "user: <command-name>/exit</com",
+      "user: <local-command-stdout>By",
+      "assistant: No response requested.",
+      "user: can you update CLAUDE.md",
+    ]);
     expect(t.messages).toHaveLength(32);
     expect(resultsFollowCalls(t.messages)).toBe(true);
   });

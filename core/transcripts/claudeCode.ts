@@ -36,6 +36,7 @@ const Line = z.looseObject({
   sessionId: z.string().optional(),
   isSidechain: z.boolean().optional(),
   isCompactSummary: z.boolean().optional(),
+  isMeta: z.boolean().optional(),
   agentId: z.string().optional(),
   message: z
     .looseObject({
@@ -121,7 +122,8 @@ function messagesOf(line: Line, file: string, n: number, calls: Map<string, Tool
     return [messageOf({ ...base, role: "system", content: textOfOutput(line.message.content) }, file, n)];
   }
   if ((line.type !== "user" && line.type !== "assistant") || !line.message) return [];
-  const role = line.isCompactSummary ? "system" : line.type;
+  // What Claude Code wrote as the user's but the user did not type (a compaction's summary, a hook's reminder, a command's expansion) is a note.
+  const role = line.isCompactSummary || line.isMeta ? "system" : line.type;
   const content = line.message.content ?? "";
   const usage = line.message.usage;
   const tokenCount = usage ? Math.round((usage.input_tokens ?? 0) + (usage.output_tokens ?? 0)) : undefined;
