@@ -19,10 +19,10 @@ const OWNER = "bench-import-owner";
 
 /** The turns of a working session, repeated: parallel calls both ways, a call alone, an answer without calls. */
 const CYCLE: TurnShape[] = [
-  { calls: 2, progress: 3, thinking: true, callOffResult: false, edited: false, bookkeeping: true },
-  { calls: 1, progress: 4, thinking: false, callOffResult: true, edited: false, bookkeeping: false },
-  { calls: 3, progress: 2, thinking: true, callOffResult: true, edited: false, bookkeeping: false },
-  { calls: 0, progress: 0, thinking: false, callOffResult: false, edited: false, bookkeeping: true },
+  { calls: 2, progress: 3, thinking: true, hang: "progress", edited: false, bookkeeping: true },
+  { calls: 1, progress: 4, thinking: false, hang: "result", edited: false, bookkeeping: false },
+  { calls: 3, progress: 2, thinking: true, hang: "alternate", edited: false, bookkeeping: false },
+  { calls: 0, progress: 0, thinking: false, hang: "progress", edited: false, bookkeeping: true },
 ];
 
 /** A session of about `lines` lines. */

@@ -7,7 +7,7 @@ const turn: fc.Arbitrary<TurnShape> = fc.record({
   calls: fc.integer({ min: 0, max: 4 }),
   progress: fc.integer({ min: 0, max: 3 }),
   thinking: fc.boolean(),
-  callOffResult: fc.boolean(),
+  hang: fc.constantFrom("progress" as const, "result" as const, "alternate" as const),
   edited: fc.boolean(),
   bookkeeping: fc.boolean(),
 });
@@ -32,6 +32,11 @@ describe("a Claude Code session read back from its uuid tree", () => {
         expect(t.messages.filter((m) => m.role === "user")).toHaveLength(turns.length);
         expect(t.branches.map((b) => b.forkAfterMessageId)).toEqual(written.branchesAfter);
         expect(t.branches.every((b) => b.messages.length === 2 && b.messages[0]!.content.includes("first try"))).toBe(true);
+        // A leafUuid naming a line of the conversation the session went on with changes nothing.
+        for (const leafUuid of written.sideLines.slice(0, 3)) {
+          const hinted = parseTranscript(`${written.text}${JSON.stringify({ type: "last-prompt", leafUuid, sessionId: "prop-session" })}\n`, "session.jsonl");
+          expect(hinted.messages.map((m) => m.id)).toEqual(t.messages.map((m) => m.id));
+        }
       }),
       { numRuns: 300 },
     );

@@ -58,6 +58,13 @@ describe("parsing real transcripts", () => {
     expect(t.metadata).toMatchObject({ cwd: "/home/testuser/fork-project", gitBranch: "main", version: "2.0.75", models: ["claude-sonnet-4-20250514"] });
   });
 
+  it("takes the branch a leafUuid names as the active line when it lies off the last line's", () => {
+    const named = `${fixture("claude-fork-session.jsonl").trimEnd()}\n${JSON.stringify({ type: "last-prompt", lastPrompt: "", leafUuid: "fa3a-fork", sessionId: "fork-session-001" })}\n`;
+    const t = parseTranscript(named, "claude-fork-session.jsonl");
+    expect(t.messages.map((m) => m.id)).toEqual(["fu1-fork", "fa1-fork", "fu2a-fork", "fa2a-fork", "toolu_f001", "fa3a-fork"]);
+    expect(t.branches.map((b) => [b.forkAfterMessageId, b.messages[0]!.id])).toEqual([["fa1-fork", "fu2b-fork"]]);
+  });
+
   it("keeps a compaction boundary and the summary as system messages across the boundary", () => {
     const t = parseTranscript(fixture("claude-compaction-session.jsonl"), "c.jsonl");
     expect(t.messages).toHaveLength(14);

@@ -136,8 +136,7 @@ function messagesOf(line: Line, file: string, n: number, calls: Map<string, Tool
       if (block.text.trim()) texts.push(block.text);
     } else if (block.type === "thinking" && typeof block.thinking === "string") {
       if (block.thinking.trim()) texts.push(thinkingBlock(block.thinking));
-    }
-    else if (block.type === "tool_use") {
+    } else if (block.type === "tool_use") {
       const call = { id: String(block.id ?? `${line.uuid}#${toolCalls.length}`), name: String(block.name ?? "tool"), input: block.input ?? {} };
       calls.set(call.id, call);
       toolCalls.push(call);

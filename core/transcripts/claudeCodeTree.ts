@@ -98,15 +98,15 @@ class Tree {
   private kids = (uuid: string | undefined) => this.children.get(uuid) ?? [];
 
   /**
-   * The hinted leaf (a `leafUuid`) unless the session went on past it; else
-   * the last line that speaks (the session's own before a sub-agent's run
-   * inline), else the last with messages.
+   * The last line that speaks (the session's own before a sub-agent's run
+   * inline; else the last with messages), unless the hinted leaf (a
+   * `leafUuid`) speaks and lies off that line: then the hint.
    */
   mainLeaf(hint: string | undefined): string | undefined {
     const byOrder = [...this.nodes.values()].sort((a, b) => a.order - b.order);
-    const last = byOrder.findLast((n) => spoken(n) && !n.sidechain) ?? byOrder.findLast(spoken) ?? byOrder.findLast((n) => n.messages.length > 0);
-    if (hint === undefined || !this.nodes.has(hint)) return last?.uuid;
-    return last && this.chain(last.uuid, new Set()).includes(hint) ? last.uuid : hint;
+    const last = (byOrder.findLast((n) => spoken(n) && !n.sidechain) ?? byOrder.findLast(spoken) ?? byOrder.findLast((n) => n.messages.length > 0))?.uuid;
+    const hinted = hint !== undefined && this.nodes.has(hint) && spoken(this.node(hint));
+    return hinted && !this.lineTo(last, new Set()).has(hint) ? hint : last;
   }
 
   /** The uuids from `leaf` up to (not into) `taken`, leaf first; a cycle ends the walk. */

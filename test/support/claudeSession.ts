@@ -4,9 +4,9 @@
  * (thinking, text, each tool call) under one API message id, progress lines
  * chained off each call, each tool result hanging off the call it answers,
  * the next call hanging off the last progress line or off the previous
- * result, bookkeeping lines in the chain, and prompts edited (an abandoned
- * prompt and reply left as a branch beside the one the session went on
- * with).
+ * result (or by turns, leaving a call of the reply off to the side),
+ * bookkeeping lines in the chain, and prompts edited (an abandoned prompt
+ * and reply left as a branch beside the one the session went on with).
  */
 
 export interface TurnShape {
@@ -15,8 +15,13 @@ export interface TurnShape {
   /** Progress lines chained off each call. */
   progress: number;
   thinking: boolean;
-  /** The next call hangs off the previous call's result (else off its last progress line, the results written after all calls). */
-  callOffResult: boolean;
+  /**
+   * Where the next call hangs: off the previous call's last progress line
+   * (the results written after all calls), off the previous call's result,
+   * or by turns (a call off the previous one's progress, the call after it
+   * off the result before, so every second call is off to the side).
+   */
+  hang: "progress" | "result" | "alternate";
   /** The prompt was edited: the first try and its reply stay as a branch. */
   edited: boolean;
   /** A `turn_duration` line ends the turn, inside the chain. */
@@ -31,6 +36,8 @@ export interface WrittenSession {
   toolCalls: number;
   /** For each edited turn, the id of the message the branch forks after (null: the first turn). */
   branchesAfter: (string | null)[];
+  /** Call lines hung off the previous call's progress (`alternate`): off the conversation's chain unless the answer follows from them. */
+  sideLines: string[];
 }
 
 export function writeClaudeSession(turns: TurnShape[], sessionId = "prop-session"): WrittenSession {
@@ -56,6 +63,7 @@ export function writeClaudeSession(turns: TurnShape[], sessionId = "prop-session
   let messages = 0;
   let toolCalls = 0;
   const branchesAfter: (string | null)[] = [];
+  const sideLines: string[] = [];
   turns.forEach((turn, t) => {
     if (turn.edited) {
       const tried = line(tip, { type: "user", message: { role: "user", content: `Step ${t}, first try: look at src/module${t}.ts` } });
@@ -68,16 +76,23 @@ export function writeClaudeSession(turns: TurnShape[], sessionId = "prop-session
     if (turn.thinking) at = line(at, assistant(api, { type: "thinking", thinking: `Module ${t} first, then its callers.`, signature: "sig" }));
     at = line(at, assistant(api, { type: "text", text: "Reading the files first." }));
     const deferred: { call: string; line: string }[] = [];
+    let previous: { call: string; line: string; last: string } | undefined;
     for (let c = 0; c < turn.calls; c++) {
       const call = `toolu_${t}_${c}`;
-      const use = line(at, assistant(api, { type: "tool_use", id: call, name: "Read", input: { file_path: `/work/app/src/module${t}_${c}.ts` } }));
+      const aside = turn.hang === "alternate" && c % 2 === 1;
+      const use = line(aside ? previous!.last : at, assistant(api, { type: "tool_use", id: call, name: "Read", input: { file_path: `/work/app/src/module${t}_${c}.ts` } }));
+      if (aside) sideLines.push(use);
       let last = use;
       for (let p = 0; p < turn.progress; p++) last = line(last, progress(call));
-      if (turn.callOffResult) at = line(use, result(call, t));
-      else {
+      if (turn.hang === "result") at = line(use, result(call, t));
+      else if (turn.hang === "progress") {
         deferred.push({ call, line: use });
         at = last;
-      }
+      } else if (aside) {
+        at = line(previous!.line, result(previous!.call, t));
+        deferred.push({ call, line: use });
+      } else if (c === turn.calls - 1) deferred.push({ call, line: use });
+      previous = { call, line: use, last };
     }
     for (const d of deferred) at = line(d.line, result(d.call, t));
     at = line(at, assistant(`msg_${t}_answer`, { type: "text", text: `run${t} parses its input as JSON and throws on bad input; I wrapped it in a try/catch that returns a typed error.` }));
@@ -87,5 +102,5 @@ export function writeClaudeSession(turns: TurnShape[], sessionId = "prop-session
     messages += 3 + turn.calls;
     toolCalls += turn.calls;
   });
-  return { text: `${out.join("\n")}\n`, lines: n, messages, toolCalls, branchesAfter };
+  return { text: `${out.join("\n")}\n`, lines: n, messages, toolCalls, branchesAfter, sideLines };
 }
