@@ -165,9 +165,41 @@ describe("parsing real transcripts", () => {
     expect(t.messages.filter((m) => m.content.startsWith("<thinking>"))).toHaveLength(2);
     expect(t.metadata).toMatchObject({ cli_version: "0.77.0", model: "gpt-4.5-turbo", git: { branch: "feature/api" } });
     const real = parseTranscript(fixture("codex-real-rollout.jsonl"), "real.jsonl");
-    expect(real.messages.map((m) => m.role)).toEqual(["system", "user", "user", "assistant"]);
+    // The environment Codex writes as the user's is a note.
+    expect(real.messages.map((m) => m.role)).toEqual(["system", "system", "user", "assistant"]);
     expect(real.messages.at(-1)).toMatchObject({ timestamp: "2026-06-05T04:58:26.681Z", tokenCount: 22549 });
     expect(real.stats.skipped["event_msg:token_count"]).toBe(1);
+  });
+});
+
+describe("a real Codex TUI rollout", () => {
+  it("reads its calls of every kind joined to their results, web searches as calls, the context Codex wrote as the user's as notes", () => {
+    const t = parseTranscript(fixture("codex-tui-rollout.jsonl"), "rollout.jsonl");
+    expect(t.sourceId).toBe("codex:019e1625-789d-76c0-80ab-3724b5ddb799");
+    expect(t.name).toBe("show tools");
+    expect(t.stats).toMatchObject({ lines: 386, toolCalls: 105, toolResultsJoined: 105, skipped: { "reasoning:encrypted": 25, "event_msg:token_count": 66 } });
+    const calls = t.messages.flatMap((m) => m.toolCalls ?? []);
+    expect(Object.fromEntries(["exec_command", "write_stdin", "apply_patch", "web_search", "update_plan"].map((n) => [n, calls.filter((c) => c.name === n).length]))).toEqual({
+      exec_command: 43,
+      write_stdin: 54,
+      apply_patch: 3,
+      web_search: 3,
+      update_plan: 2,
+    });
+    expect(resultsFollowCalls(t.messages)).toBe(true);
+    expect(t.messages.filter((m) => m.role === "user").map((m) => m.content)).toEqual(["show tools", "let's update the defailt context compart to 90 in env var"]);
+    expect(t.messages.filter((m) => m.role === "system").map((m) => m.content.slice(0, 21))).toEqual(["<permissions instruct", "# AGENTS.md instructi"]);
+    expect(t.messages.find((m) => m.toolName === "web_search")).toMatchObject({ toolInput: { type: "search" }, toolResult: "completed" });
+    expect(t.messages.filter((m) => m.tokenCount !== undefined)).toHaveLength(66);
+    expect(t.metadata).toMatchObject({ cli_version: "0.125.0", originator: "codex-tui", model: "gpt-5.5", git: { branch: "feat/codex-agent-plugin" } });
+  });
+
+  it("imports whole, dated by its lines", async () => {
+    const res = await importFile(alice, "codex-tui-rollout.jsonl");
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ format: "codex", name: "show tools", messages: 178, appended: 178, toolCalls: 105, toolResultsJoined: 105 });
+    const messages = await conversation(alice, res.body.taskId);
+    expect(messages[0]).toMatchObject({ role: "system", timestamp: "2026-05-11T08:27:17.493Z" });
   });
 });
 

@@ -6,7 +6,8 @@ import { emptyStats, jsonLines, lineOf, messageOf, nameFrom, skip, textOfOutput,
  * Codex CLI's rollout JSONL (`~/.codex/sessions/YYYY/MM/DD/rollout-*.jsonl`):
  * `{timestamp, type, payload}` lines. `response_item` messages, function
  * calls (their `arguments` a JSON string) joined to their output by
- * `call_id`, reasoning summaries and `compacted` summaries become messages;
+ * `call_id`, web searches, reasoning summaries and `compacted` summaries
+ * become messages (the context Codex writes as the user's, a note);
  * `session_meta` gives the session's id and metadata (`forked_from_id`: the
  * session it was forked from). Items have no ids of their own: a message's
  * id is the session's id and its line number, the same at every import.
@@ -19,6 +20,9 @@ const CallItem = z.looseObject({ call_id: z.string().min(1).max(200), name: z.st
 const OutputItem = z.looseObject({ call_id: z.string().min(1).max(200), output: z.unknown().optional() });
 
 const ROLES: Record<string, TranscriptMessage["role"]> = { user: "user", assistant: "assistant", system: "system", developer: "system" };
+
+/** What Codex writes as the user's but the user did not type (the environment, AGENTS.md, instructions): a note. */
+const CONTEXT = /^\s*(<environment_context>|<user_instructions>|<permissions instructions>|# AGENTS\.md instructions)/;
 
 export function parseCodex(text: string, file: string): Transcript {
   const stats = emptyStats();
@@ -59,7 +63,7 @@ export function parseCodex(text: string, file: string): Transcript {
   return {
     format: "codex",
     sourceId: `codex:${sid}`,
-    name: nameFrom(messages.find((m) => m.role === "user" && m.content && !m.content.startsWith("<environment_context>"))?.content),
+    name: nameFrom(messages.find((m) => m.role === "user" && m.content)?.content),
     metadata: { sessionId: sid, ...metadata },
     forkedFromSourceId: forkedFrom ? `codex:${forkedFrom}` : undefined,
     messages,
@@ -80,19 +84,21 @@ function responseItem(
   if (item === "message") {
     const m = lineOf(MessageItem, p, file, n);
     const content = (m.content ?? []).map((b) => b.text ?? "").join("\n");
-    into.messages.push(messageOf({ id: into.id, role: ROLES[m.role] ?? "system", content, timestamp: at }, file, n));
+    const role = m.role === "user" && CONTEXT.test(content) ? "system" : (ROLES[m.role] ?? "system");
+    into.messages.push(messageOf({ id: into.id, role, content, timestamp: at }, file, n));
   } else if (item === "reasoning") {
     const summary = Array.isArray(p.summary) ? p.summary.map((s: { text?: unknown }) => (typeof s?.text === "string" ? s.text : "")).join("\n") : "";
     if (summary) into.messages.push(messageOf({ id: into.id, role: "assistant", content: thinkingBlock(summary), timestamp: at }, file, n));
     else skip(into.stats, "reasoning:encrypted");
   } else if (item === "function_call" || item === "custom_tool_call") {
     const c = lineOf(CallItem, p, file, n);
-    const call = { id: c.call_id, name: c.name, input: c.arguments !== undefined ? argumentsOf(c.arguments) : (c.input ?? {}) };
-    into.calls.set(call.id, call);
-    into.stats.toolCalls++;
-    const last = into.messages.at(-1);
-    if (last?.role === "assistant" && !last.content.startsWith("<thinking>") && (last.toolCalls?.length ?? 0) < 100) last.toolCalls = [...(last.toolCalls ?? []), call];
-    else into.messages.push(messageOf({ id: into.id, role: "assistant", content: "", toolCalls: [call], timestamp: at }, file, n));
+    addCall(into, { id: c.call_id, name: c.name, input: c.arguments !== undefined ? argumentsOf(c.arguments) : (c.input ?? {}) }, at, file, n);
+  } else if (item === "web_search_call") {
+    // A search the model ran itself: its call and its status in one line.
+    const call = { id: `${into.id}:web_search`, name: "web_search", input: p.action ?? {} };
+    addCall(into, call, at, file, n);
+    into.stats.toolResultsJoined++;
+    into.messages.push(messageOf({ id: call.id, role: "tool", content: "", toolName: call.name, toolInput: call.input, toolResult: String(p.status ?? ""), timestamp: at }, file, n));
   } else if (item === "function_call_output" || item === "custom_tool_call_output") {
     const o = lineOf(OutputItem, p, file, n);
     const call = into.calls.get(o.call_id);
@@ -102,6 +108,15 @@ function responseItem(
       messageOf({ id: o.call_id, role: "tool", content: "", toolName: call?.name, toolInput: call?.input, toolResult: textOfOutput(output), timestamp: at }, file, n),
     );
   } else skip(into.stats, `response_item:${item}`);
+}
+
+/** A tool call, on the assistant message before it when that one holds text or calls, else on a message of its own. */
+function addCall(into: { messages: TranscriptMessage[]; calls: Map<string, ToolCallInfo>; stats: Transcript["stats"]; id: string }, call: ToolCallInfo, at: string, file: string, n: number): void {
+  into.calls.set(call.id, call);
+  into.stats.toolCalls++;
+  const last = into.messages.at(-1);
+  if (last?.role === "assistant" && !last.content.startsWith("<thinking>") && (last.toolCalls?.length ?? 0) < 100) last.toolCalls = [...(last.toolCalls ?? []), call];
+  else into.messages.push(messageOf({ id: into.id, role: "assistant", content: "", toolCalls: [call], timestamp: at }, file, n));
 }
 
 /** A function call's arguments: the JSON they hold, or the string when it is not JSON. */
