@@ -2,6 +2,7 @@ import * as z from "zod";
 import type { ConversationMessage, ToolCallInfo } from "../models.js";
 import type { ExportContext, ExportWriter } from "./writer.js";
 import { sessionLines, type Node } from "./claudeCodeTree.js";
+import { splitThinking, thinkingBlock } from "./thinking.js";
 import {
   emptyStats,
   jsonLines,
@@ -10,8 +11,6 @@ import {
   nameFrom,
   skip,
   textOfOutput,
-  splitThinking,
-  thinkingBlock,
   type Transcript,
   type TranscriptMessage,
   type TranscriptStats,

@@ -1,5 +1,6 @@
 import type { TranscriptBranch, TranscriptMessage } from "./transcript.js";
-import { nameFrom, splitThinking, thinkingBlock } from "./transcript.js";
+import { nameFrom } from "./transcript.js";
+import { splitThinking, thinkingBlock } from "./thinking.js";
 
 /**
  * A Claude Code session's lines as the tree their `uuid`/`parentUuid` make,

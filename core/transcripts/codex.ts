@@ -1,6 +1,7 @@
 import * as z from "zod";
 import type { ToolCallInfo } from "../models.js";
-import { emptyStats, jsonLines, lineOf, messageOf, nameFrom, skip, textOfOutput, thinkingBlock, type Transcript, type TranscriptMessage } from "./transcript.js";
+import { emptyStats, jsonLines, lineOf, messageOf, nameFrom, skip, textOfOutput, type Transcript, type TranscriptMessage } from "./transcript.js";
+import { thinkingBlock } from "./thinking.js";
 
 /**
  * Codex CLI's rollout JSONL (`~/.codex/sessions/YYYY/MM/DD/rollout-*.jsonl`):

@@ -1,5 +1,5 @@
 import type { ConversationMessage, TaskCheckpoint } from "../models.js";
-import { splitThinking } from "./transcript.js";
+import { splitThinking } from "./thinking.js";
 import type { ExportContext, ExportWriter } from "./writer.js";
 
 /** A conversation as Markdown, for reading and sharing: one section a message, tool calls and results in fenced blocks. */

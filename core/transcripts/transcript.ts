@@ -104,16 +104,6 @@ export function skip(stats: TranscriptStats, type: string): void {
 
 export const digest = (text: string) => createHash("sha256").update(text).digest("hex");
 
-/** Thinking kept in a message's content, marked so an export can tell it from the text. */
-export const thinkingBlock = (text: string) => `<thinking>\n${text}\n</thinking>`;
-const THINKING = /^<thinking>\n([\s\S]*?)\n<\/thinking>\n*/;
-
-/** A message's content split into its thinking (if it starts with some) and its text. */
-export function splitThinking(content: string): { thinking?: string; text: string } {
-  const m = THINKING.exec(content);
-  return m ? { thinking: m[1], text: content.slice(m[0].length) } : { text: content };
-}
-
 /** A name from the first words of a message. */
 export function nameFrom(text: string | undefined): string | undefined {
   const line = text?.replace(/\s+/g, " ").trim();

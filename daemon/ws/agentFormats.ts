@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { NewConversationMessage, type ToolCallInfo } from "../../core/models.js";
 import { newId } from "../../core/ids.js";
-import { textOfOutput, thinkingBlock } from "../../core/transcripts/transcript.js";
+import { textOfOutput } from "../../core/transcripts/transcript.js";
+import { thinkingBlock } from "../../core/transcripts/thinking.js";
 
 /**
  * What an agent prints on stdout, a JSON value a line, turned into messages.

@@ -51,7 +51,11 @@ beforeAll(async () => {
   await s.api("POST", `/api/v1/mesh/tasks/${taskId}/messages`, {
     messages: [
       { role: "user", content: PAYLOAD },
-      { role: "assistant", content: "calling a tool", toolCalls: [{ id: "c1", name: "<b>bash</b>", input: { command: "<script>window.__pwned='input'</script>" } }] },
+      {
+        role: "assistant",
+        content: "<thinking>\nfirst <img src=x onerror=window.__pwned='thinking'> the **plan**\n</thinking>\n\ncalling a tool",
+        toolCalls: [{ id: "c1", name: "<b>bash</b>", input: { command: "<script>window.__pwned='input'</script>" } }],
+      },
       { role: "tool", content: "", toolName: "bash", toolResult: `{"html":"<img src=x onerror=\\"window.__pwned='result'\\">"}`, isError: true },
       { role: "assistant", content: "x".repeat(5_000) + " END-OF-LONG" },
     ],
@@ -104,7 +108,12 @@ describe.skipIf(!CHROMIUM)("the viewer, with hostile content", () => {
     await seeText(page, "bold survives");
     await seeText(page, "<script>window.__pwned='task'</script>");
     await seeText(page, "<img src=x onerror=window.__pwned='commit'>");
+    // Folded, each under what it is and its gist: the thinking, the call and its command, the result's first line.
+    await seeText(page, "Tool call: <b>bash</b> — <script>window.__pwned='input'</script>");
+    await seeText(page, `Tool result (error) — {"html":"<img src=x onerror=\\"window.__pwned='result'\\">"}`);
+    expect(await page.$eval("main details.thinking", (d) => [(d as HTMLDetailsElement).open, d.querySelector("summary")!.textContent])).toEqual([false, "Thinking"]);
     await page.$$eval("main details", (els) => els.forEach((d) => ((d as HTMLDetailsElement).open = true)));
+    expect(await page.$eval("main details.thinking .md strong", (e) => e.textContent)).toBe("plan");
     await seeText(page, `"command": "<script>window.__pwned='input'</script>"`);
     await seeText(page, `"html": "<img src=x onerror=\\"window.__pwned='result'\\">"`);
     expect(await page.$eval("main .md strong", (e) => e.textContent)).toBe("bold survives");

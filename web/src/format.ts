@@ -32,3 +32,19 @@ export function pretty(value: unknown): string {
     return String(value);
   }
 }
+
+/** The fields of a tool's input that say what it did, in the order they are looked for. */
+const GIST_KEYS = ["command", "cmd", "file_path", "path", "pattern", "query", "url", "description", "prompt", "chars"];
+
+/** A tool's input or result on one line: the field that says what it did (a command, a path, a query), else its first line of text. */
+export function gist(value: unknown, max = 100): string {
+  let text = "";
+  if (typeof value === "string") text = value;
+  else if (value && typeof value === "object" && !Array.isArray(value)) {
+    const fields = value as Record<string, unknown>;
+    const key = GIST_KEYS.find((k) => typeof fields[k] === "string" && fields[k] !== "");
+    text = key ? (fields[key] as string) : "";
+  }
+  const line = (text.split("\n").find((l) => l.trim()) ?? "").trim().replace(/\s+/g, " ");
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}

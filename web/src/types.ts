@@ -1,4 +1,4 @@
-/** The API's shapes, as the service defines them (type-only: nothing of core/ is bundled). */
+/** The API's shapes, as the service defines them (type-only: of core/ the viewer bundles only core/transcripts/thinking.ts, which imports nothing). */
 export type { Contract, ConversationMessage, HistoryEvent, Task, TaskCheckpoint, ConversationRewind } from "../../core/models.js";
 export type { FileDiffInfo, DiffStats } from "../../core/protocol.js";
 export type { CodeRewindView, ContinueTaskResult } from "../../core/responses.js";
