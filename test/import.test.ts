@@ -292,6 +292,20 @@ describe("importing", () => {
     expect(wrong.body.error.details[0].path).toBe("r.jsonl:1");
   });
 
+  it("answers a session with no messages (started and left at once) with a 400 and stores nothing", async () => {
+    const content = [
+      { type: "file-history-snapshot", messageId: "m1", snapshot: { trackedFileBackups: {} }, isSnapshotUpdate: false },
+      { type: "progress", uuid: "p1", parentUuid: null, sessionId: "idle-session", timestamp: "2026-02-01T10:00:00.000Z", data: { type: "hook_progress" } },
+    ]
+      .map((l) => JSON.stringify(l))
+      .join("\n");
+    const res = await api.call("POST", "/api/v1/mesh/tasks/import", { key: bob.apiKey, body: { fileName: "idle.jsonl", content } });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: "transcript_empty", message: "claude-code:idle-session holds no messages (2 lines: 1 file-history-snapshot, 1 progress): nothing to import" });
+    const timeline = await api.call("GET", "/api/v1/timeline", { key: bob.apiKey });
+    expect(timeline.body.items).toEqual([]);
+  });
+
   it("answers hostile transcripts with a 4xx: too deep, too large, not a transcript", async () => {
     const deep = `${"[".repeat(5000)}${"]".repeat(5000)}`;
     const line = `{"type":"assistant","uuid":"d1","parentUuid":null,"sessionId":"deep","timestamp":"2026-01-01T00:00:00.000Z","message":{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"x","input":{"a":${deep}}}]}}`;

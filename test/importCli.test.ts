@@ -22,6 +22,8 @@ function claudeProjects(): string {
   cpSync(join(FIXTURES, "claude-projects"), root, { recursive: true });
   mkdirSync(join(root, "-home-testuser-fork-project"));
   copyFileSync(join(FIXTURES, "claude-fork-session.jsonl"), join(root, "-home-testuser-fork-project", "fork-session-001.jsonl"));
+  // A session started and left at once: a snapshot line, no message.
+  writeFileSync(join(root, "-home-testuser-fork-project", "idle-session.jsonl"), `${JSON.stringify({ type: "file-history-snapshot", messageId: "m1", snapshot: {}, isSnapshotUpdate: false })}\n`);
   return root;
 }
 
@@ -32,6 +34,7 @@ describe("makima import and export", { timeout: 240_000 }, () => {
     const first = await s.run(["import", root, "--json"]);
     expect(first.stderr).toContain("-home-testuser-fork-project");
     expect(first.stderr).toContain("1 compaction run (agent-acompact-*.jsonl) left out");
+    expect(first.stderr).toMatch(/idle-session\.jsonl: no messages in it \(1 line: 1 file-history-snapshot\), nothing to import/);
     expect(first.code).toBe(0);
     const results = JSON.parse(first.stdout) as Array<{ file: string; taskId: string; appended: number; created: boolean; forks: unknown[] }>;
     expect(results.map((r) => basename(r.file))).toEqual(["fork-session-001.jsonl", "4d5611e5-241a-462a-8d15-5122611a9569.jsonl", "agent-a2898e3.jsonl"]);

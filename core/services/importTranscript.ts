@@ -3,7 +3,7 @@ import { HistoryEvent, type TaskRecord } from "../models.js";
 import { actorOf } from "../auth.js";
 import { badRequest, conflict, DomainError } from "../errors.js";
 import { timeOfId } from "../ids.js";
-import { digest, type Transcript, type TranscriptBranch, type TranscriptMessage, TranscriptLineError, type TranscriptFormat } from "../transcripts/transcript.js";
+import { describeLines, digest, isEmpty, type Transcript, type TranscriptBranch, type TranscriptMessage, TranscriptLineError, type TranscriptFormat } from "../transcripts/transcript.js";
 import { parseTranscript } from "../transcripts/formats.js";
 import * as conversationAppend from "../store/conversationAppend.js";
 import * as history from "../store/history.js";
@@ -99,6 +99,7 @@ export async function importTranscript(ctx: ServiceContext, transcript: Transcri
   if (ctx.principal.contractId && !contract) throw badRequest("a tool key's tasks belong to its contract: give contractId", "contractId");
   const owner = ctx.principal.ownerId;
   const parent = options.parentTaskId ? await ownedTask(ctx, options.parentTaskId) : undefined;
+  if (isEmpty(transcript)) throw new DomainError(400, "transcript_empty", `${transcript.sourceId} holds no messages (${describeLines(transcript.stats)}): nothing to import`);
   const id = taskIdFor(owner, transcript.sourceId, firstTime(transcript.messages, transcript));
   const name = (options.name ?? transcript.name ?? transcript.sourceId).slice(0, 200) || "imported";
   const { task, created } = await createOnce(ctx, id, {

@@ -31,6 +31,9 @@ export function writerFor(format: ExportFormat): ExportWriter {
   }
 }
 
+/** Lines only Claude Code writes, which carry no session id (a session left at once may hold nothing else). */
+const CLAUDE_CODE_LINES = new Set(["file-history-snapshot", "summary", "custom-title"]);
+
 /** The format of a transcript, told from its first lines when not given. */
 export function detectFormat(text: string, file: string): TranscriptFormat {
   const head = text.slice(0, 64 * 1024);
@@ -46,7 +49,7 @@ export function detectFormat(text: string, file: string): TranscriptFormat {
     }
     if (v.type === "transcript" && v.version !== undefined) return "makima";
     if (typeof v.type === "string" && "payload" in v && "timestamp" in v) return "codex";
-    if ("sessionId" in v || "parentUuid" in v || "leafUuid" in v) return "claude-code";
+    if ("sessionId" in v || "parentUuid" in v || "leafUuid" in v || (typeof v.type === "string" && CLAUDE_CODE_LINES.has(v.type))) return "claude-code";
     if (typeof v.role === "string") return "openai";
   }
   throw new TranscriptLineError(file, 1, "cannot tell the transcript's format; give one (claude-code, codex, openai, makima)");

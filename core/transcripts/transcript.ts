@@ -102,6 +102,15 @@ export function skip(stats: TranscriptStats, type: string): void {
   stats.skipped[type] = (stats.skipped[type] ?? 0) + 1;
 }
 
+/** A transcript without a message on any of its lines, as a session started and left at once writes. */
+export const isEmpty = (t: Transcript) => t.messages.length === 0 && t.branches.every((b) => b.messages.length === 0);
+
+/** What a transcript's lines held instead of messages: "3 lines: 2 file-history-snapshot, 1 progress". */
+export function describeLines(stats: TranscriptStats): string {
+  const kinds = Object.entries(stats.skipped).sort((a, b) => b[1] - a[1]);
+  return `${stats.lines} line${stats.lines === 1 ? "" : "s"}${kinds.length ? `: ${kinds.map(([k, n]) => `${n} ${k}`).join(", ")}` : ""}`;
+}
+
 export const digest = (text: string) => createHash("sha256").update(text).digest("hex");
 
 /** A name from the first words of a message. */

@@ -99,7 +99,7 @@ interface Outcome {
 async function importAll(api: Api, out: Out, root: string, files: string[], o: { format?: TranscriptFormat; contractId?: string; name?: string; json: boolean }): Promise<Outcome[]> {
   // What each file became is the answer (stdout), unless the answer is the JSON printed at the end.
   const tell = (text: string) => (o.json ? out.note(text) : out.line(text));
-  const { parseTranscript, TranscriptLineError, makimaLines } = await transcripts();
+  const { parseTranscript, TranscriptLineError, makimaLines, isEmpty, describeLines } = await transcripts();
   const outcomes: Outcome[] = [];
   const tasksBySource = new Map<string, string>();
   let project: string | undefined;
@@ -113,6 +113,10 @@ async function importAll(api: Api, out: Out, root: string, files: string[], o: {
         continue;
       }
       const t = parseTranscript(text, file, o.format);
+      if (isEmpty(t)) {
+        out.note(`- ${file}: no messages in it (${describeLines(t.stats)}), nothing to import`);
+        continue;
+      }
       const parentSource = t.parentSourceId ?? t.forkedFromSourceId;
       const result = await sendTranscript(api, t, makimaLines(t), { contractId: o.contractId, name: o.name, parentTaskId: parentSource ? tasksBySource.get(parentSource) : undefined });
       tasksBySource.set(t.sourceId, result.taskId);

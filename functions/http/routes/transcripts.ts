@@ -9,7 +9,7 @@ import { bearer, failures, IdempotencyHeader, IdParam, json, jsonBody, router } 
 export const transcriptRoutes = router();
 
 const IMPORT_TEXT =
-  "The transcript is parsed whole first: a line that is not what its format says answers 400 `transcript_line_invalid` naming `file:line`, and nothing is stored. Ids are the transcript's own, so importing it again adds nothing (and finishes an import that stopped). History events are dated by the messages. Formats: `claude-code` (session JSONL: branches become forks, a sub-agent's `agent-*.jsonl` a child task), `codex` (rollout JSONL), `openai` (Chat Completions messages), `makima` (this service's export).";
+  "The transcript is parsed whole first: a line that is not what its format says answers 400 `transcript_line_invalid` naming `file:line`, and nothing is stored; a transcript with no message in it (a session started and left at once) answers 400 `transcript_empty`. Ids are the transcript's own, so importing it again adds nothing (and finishes an import that stopped). History events are dated by the messages. Formats: `claude-code` (session JSONL: branches become forks, a sub-agent's `agent-*.jsonl` a child task), `codex` (rollout JSONL), `openai` (Chat Completions messages), `makima` (this service's export).";
 
 transcriptRoutes.openapi(
   createRoute({
