@@ -150,6 +150,9 @@ describe("parsing real transcripts", () => {
     ]);
     expect(t.messages).toHaveLength(32);
     expect(resultsFollowCalls(t.messages)).toBe(true);
+    // Without its summary lines it is named for the first prompt typed, not for the /exit.
+    const unnamed = fixture("claude-resumed-session.jsonl").split("\n").filter((l) => !l.includes('"type":"summary"')).join("\n");
+    expect(parseTranscript(unnamed, "dc577197.jsonl").name).toMatch(/^can you update CLAUDE\.md/);
   });
 
   it("reads Codex rollouts: calls joined to outputs by call_id, reasoning and compaction kept", () => {

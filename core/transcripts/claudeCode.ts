@@ -94,7 +94,7 @@ export function parseClaudeCode(text: string, file: string): Transcript {
   if (lines.beyondLimit) stats.skipped["branch:beyond-limit"] = lines.beyondLimit;
   const sessionId = String(metadata.sessionId ?? file);
   const sourceId = sidechain ? `claude-code:${sessionId}:agent-${sidechain.agentId ?? file}` : `claude-code:${sessionId}`;
-  const firstUser = lines.messages.find((m) => m.role === "user" && m.content)?.content;
+  const firstUser = lines.messages.find((m) => m.role === "user" && m.content && !LOCAL_COMMAND.test(m.content))?.content;
   return {
     format: "claude-code",
     sourceId,
