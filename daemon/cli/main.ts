@@ -88,7 +88,8 @@ export async function buildProgram(args: string[] = []): Promise<Command> {
     const json = action.getOptionValue("json") as string | boolean | undefined;
     // --json is --format json where --format is an output format (import's --format is the transcripts').
     if (json !== undefined && action.options.some((o) => o.long === "--format" && o.argChoices?.includes("json"))) action.setOptionValue("format", "json");
-    if (action.processedArgs.some((a) => typeof a === "string" && !/^\d+$/.test(a)) || typeof action.getOptionValue("contract") === "string") {
+    // Which of them are short ids (not checkpoint numbers) is shortIds.ts's to say.
+    if (action.processedArgs.some((a) => typeof a === "string") || typeof action.getOptionValue("contract") === "string") {
       await (await import("./shortIds.js")).expandShortIds(action);
     }
   });
