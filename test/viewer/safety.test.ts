@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "puppeteer-core";
 import { startCliStack, type CliStack } from "../support/cli.js";
 import { axeViolations, CHROMIUM, horizontalOverflow, launch, openViewer, seeText } from "./browser.js";
+import { viewerSignInUrl } from "../../stacks/viewer.js";
 
 const PAYLOAD = [
   "<script>window.__pwned = 'script'</script>",
@@ -129,6 +130,15 @@ describe.skipIf(!CHROMIUM)("the viewer, with hostile content", () => {
     // No script error either (the policy's reports of what the sanitizer's inert parse met are not errors of the page).
     expect(problems.filter((p) => !p.startsWith("CSP violation:") && !/Content Security Policy/.test(p))).toEqual([]);
     expect(await axeViolations(page)).toEqual([]);
+    await page.close();
+  });
+
+  it("follows an address changed while the page is still starting", async () => {
+    const page = await browser.newPage();
+    // After the first render, before the page's effects have run: a link followed, a bookmark's hash set by a script.
+    await page.evaluateOnNewDocument((id) => document.addEventListener("DOMContentLoaded", () => (location.hash = `#/task/${id}`)), taskId);
+    await page.goto(viewerSignInUrl(s.stack.apiUrl, s.apiKey), { waitUntil: "domcontentloaded" });
+    await seeText(page, "bold survives");
     await page.close();
   });
 

@@ -20,6 +20,9 @@ function useRoute(): string[] {
       document.getElementById("main")?.focus();
     };
     addEventListener("hashchange", onChange);
+    // The address may have changed between the first render and this effect, with no listener yet to hear it.
+    const now = parse();
+    setRoute((shown) => (shown.join("/") === now.join("/") ? shown : now));
     return () => removeEventListener("hashchange", onChange);
   }, []);
   return route;
