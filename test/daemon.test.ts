@@ -23,6 +23,8 @@ import { outcomeOf } from "../core/relay.js";
 import { createOperation, getOperationRecord } from "../core/store/operations.js";
 import { listConnections } from "../core/store/connections.js";
 import { DomainError } from "../core/errors.js";
+import * as z from "zod";
+import { HistoryEvent, TaskCheckpoint } from "../core/models.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -471,15 +473,15 @@ describe("the daemon running an agent", () => {
       "made the first commit",
       "done",
     ]);
-    const checkpoints = (await get(`/api/v1/mesh/tasks/${id}/checkpoints`, o)).body.items;
-    expect(checkpoints.map((c: any) => [c.checkpointNumber, c.commitSha, c.message])).toEqual(log.map((l, i) => [i + 1, l.slice(0, 40), l.slice(41)]));
+    const checkpoints = z.array(TaskCheckpoint).parse((await get(`/api/v1/mesh/tasks/${id}/checkpoints`, o)).body.items);
+    expect(checkpoints.map((c) => [c.checkpointNumber, c.commitSha, c.message])).toEqual(log.map((l, i) => [i + 1, l.slice(0, 40), l.slice(41)]));
     expect(checkpoints[0]).toMatchObject({ branchName: res.body.task.branchName, filesChanged: ["agent-1.txt"], linesAdded: 1, linesRemoved: 0 });
     // The checkpoint comes after the message that preceded the commit.
-    expect(checkpoints[0].messageCount).toBe(3);
-    expect(checkpoints.map((c: any) => c.foundByPolling)).toEqual([undefined, undefined]);
+    expect(checkpoints[0]!.messageCount).toBe(3);
+    expect(checkpoints.map((c) => c.foundByPolling)).toEqual([undefined, undefined]);
 
     // What the agent left uncommitted is the task's own work: a rewind needs no force.
-    const rewind = await post(`/api/v1/mesh/tasks/${id}/rewind`, { checkpointId: checkpoints[0].id, preserveMode: "stash" }, o);
+    const rewind = await post(`/api/v1/mesh/tasks/${id}/rewind`, { checkpointId: checkpoints[0]!.id, preserveMode: "stash" }, o);
     expect(rewind.status).toBe(200);
     expect(existsSync(path.join(dir, "left-over.txt"))).toBe(false);
     expect((await post(`/api/v1/mesh/tasks/${id}/rewind/undo`, {}, o)).status).toBe(200);
@@ -502,8 +504,8 @@ describe("the daemon running an agent", () => {
     const res = await post(`/api/v1/mesh/tasks/${task.id}/checkpoints/${cp1.id}/resume`, { plan: "outside" }, o);
     const id = res.body.task.id;
     await waitFor(async () => (await get(`/api/v1/mesh/tasks/${id}`, o)).body.status === "completed", 60_000, "the agent's task completed");
-    const checkpoints = (await get(`/api/v1/mesh/tasks/${id}/checkpoints`, o)).body.items;
-    expect(checkpoints.map((c: any) => [c.message, c.foundByPolling])).toEqual([
+    const checkpoints = z.array(TaskCheckpoint).parse((await get(`/api/v1/mesh/tasks/${id}/checkpoints`, o)).body.items);
+    expect(checkpoints.map((c) => [c.message, c.foundByPolling])).toEqual([
       ["agent: first", undefined],
       ["agent: second", true],
     ]);
@@ -513,9 +515,9 @@ describe("the daemon running an agent", () => {
     const { task, cp1 } = await sourceWithConversation();
     const res = await post(`/api/v1/mesh/tasks/${task.id}/checkpoints/${cp1.id}/resume`, { plan: "fail" }, o);
     await waitFor(async () => (await get(`/api/v1/mesh/tasks/${res.body.task.id}`, o)).body.status === "failed", 60_000, "the task failed");
-    const history = (await get(`/api/v1/mesh/tasks/${res.body.task.id}/history`, o)).body.items;
-    const failed = history.find((e: any) => e.eventType === "task" && e.eventSubtype === "failed");
-    expect(failed.eventData).toMatchObject({ to: "failed", exitCode: 3, signal: null, stderrTail: ["boom: the tests are red"] });
+    const history = z.array(HistoryEvent).parse((await get(`/api/v1/mesh/tasks/${res.body.task.id}/history`, o)).body.items);
+    const failed = history.find((e) => e.eventType === "task" && e.eventSubtype === "failed");
+    expect(failed?.eventData).toMatchObject({ to: "failed", exitCode: 3, signal: null, stderrTail: ["boom: the tests are red"] });
   });
 
   it("refuses to rewind a task whose agent is running, whatever the server believes", async () => {
