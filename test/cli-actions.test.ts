@@ -8,11 +8,12 @@
  * `makima daemon` on a real git repository, does the README's walkthrough.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startCliStack, runProcess, BIN, type CliStack } from "./support/cli.js";
+import { startCliDaemon, startCliStack, runProcess, BIN, type CliDaemon, type CliStack } from "./support/cli.js";
+import { waitFor } from "./support/relay.js";
 import { injectFaults, throttled } from "./support/faults.js";
 import { startFakeDaemon, type FakeDaemon, type Reply } from "./support/fakeDaemon.js";
 import type { DaemonCommand } from "../core/protocol.js";
@@ -600,23 +601,18 @@ describe("makima daemon", () => {
 describe.skipIf(!HAS_DAEMON)("with the real daemon: diff, rewind keeping a branch, undo, fork, resume", () => {
   // A contract, supervisor and task of their own, on the same stack.
   let root: string;
-  let daemonProcess: ChildProcess | undefined;
-  let daemonOutput = "";
+  let cliDaemon: CliDaemon | undefined;
   let contractId: string;
   let supervisorId: string;
   let taskId: string;
   let worktree: string;
   const shas: string[] = [];
 
-  async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; daemon output:\n${daemonOutput}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  /** waitFor, with the daemon's output when it times out. */
+  const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<NonNullable<T>> =>
+    waitFor(probe, timeoutMs, what).catch((error: Error) => {
+      throw new Error(`${error.message}; daemon output:\n${cliDaemon?.output() ?? ""}`);
+    });
 
   beforeAll(async () => {
     // The stand-in leaves: commands must reach the real daemon.
@@ -647,20 +643,11 @@ describe.skipIf(!HAS_DAEMON)("with the real daemon: diff, rewind keeping a branc
       expect(r.status).toBe(201);
     }
 
-    daemonProcess = spawn(process.execPath, [BIN, "daemon", "--root", root], {
-      cwd: s.cwd,
-      env: { PATH: process.env.PATH!, HOME: process.env.HOME!, NO_COLOR: "1", ...GIT_ENV, MAKIMA_WS_URL: s.stack.wsUrl, MAKIMA_DAEMON_KEY: s.daemonKey },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    daemonProcess.stdout!.on("data", (d: Buffer) => (daemonOutput += d.toString()));
-    daemonProcess.stderr!.on("data", (d: Buffer) => (daemonOutput += d.toString()));
+    cliDaemon = startCliDaemon(s, root);
   });
 
   afterAll(async () => {
-    if (daemonProcess && daemonProcess.exitCode === null) {
-      daemonProcess.kill("SIGKILL");
-      await new Promise((r) => daemonProcess!.once("close", r));
-    }
+    await cliDaemon?.stop();
     if (root) rmSync(root, { recursive: true, force: true });
   });
 
@@ -671,8 +658,8 @@ describe.skipIf(!HAS_DAEMON)("with the real daemon: diff, rewind keeping a branc
     });
     expect(listed).toHaveLength(1);
     // The server may list it a moment before `runDaemon` resolves and the CLI says so.
-    await until("the CLI's note", async () => (daemonOutput.includes("Ctrl-C stops.") ? true : undefined));
-    expect(daemonOutput).toContain(`makima daemon ${listed[0].daemonId} connected to ${s.stack.wsUrl}; worktrees in ${root}. Ctrl-C stops.`);
+    await until("the CLI's note", async () => (cliDaemon!.output().includes("Ctrl-C stops.") ? true : undefined));
+    expect(cliDaemon!.output()).toContain(`makima daemon ${listed[0].daemonId} connected to ${s.stack.wsUrl}; worktrees in ${root}. Ctrl-C stops.`);
   });
 
   it("diffs a checkpoint from the real repository", async () => {
@@ -753,8 +740,8 @@ describe.skipIf(!HAS_DAEMON)("with the real daemon: diff, rewind keeping a branc
   });
 
   it("stops on Ctrl-C with exit 0, and leaves the daemon list", async () => {
-    const exited = new Promise<number | null>((resolve) => daemonProcess!.once("close", (code) => resolve(code)));
-    daemonProcess!.kill("SIGINT");
+    const exited = new Promise<number | null>((resolve) => cliDaemon!.process.once("close", (code) => resolve(code)));
+    cliDaemon!.process.kill("SIGINT");
     expect(await exited).toBe(0);
     await until("the daemon to leave the list", async () => ((await s.api("GET", "/api/v1/daemons")).body.items.length === 0 ? true : undefined));
   });

@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -112,6 +112,36 @@ export async function startCliStack(options: LocalStackOptions = {}): Promise<Cl
     async stop() {
       await stack.stop();
       rmSync(cwd, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `makima daemon --root <root>` run as a user runs it, against the stack. */
+export interface CliDaemon {
+  process: ChildProcess;
+  /** Everything it printed so far (for a test's message when it times out). */
+  output(): string;
+  /** Killed, if it still runs. */
+  stop(): Promise<void>;
+}
+
+export function startCliDaemon(s: CliStack, root: string): CliDaemon {
+  const child = spawn(process.execPath, [BIN, "daemon", "--root", root], {
+    cwd: s.cwd,
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, NO_COLOR: "1", GIT_CONFIG_GLOBAL: "/dev/null", GIT_CONFIG_NOSYSTEM: "1", MAKIMA_WS_URL: s.stack.wsUrl, MAKIMA_DAEMON_KEY: s.daemonKey },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+  return {
+    process: child,
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const closed = new Promise((r) => child.once("close", r));
+      child.kill("SIGKILL");
+      await closed;
     },
   };
 }

@@ -7,26 +7,23 @@
  * done, undone, a fork, and the fork compared side by side.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "puppeteer-core";
-import { BIN, startCliStack, type CliStack } from "../support/cli.js";
+import { startCliDaemon, startCliStack, type CliDaemon, type CliStack } from "../support/cli.js";
 import { waitFor } from "../support/relay.js";
 import { g } from "../support/git.js";
 import { axeViolations, CHROMIUM, click, launch, openViewer, seeText } from "./browser.js";
 
-const GIT_ENV = { GIT_CONFIG_GLOBAL: "/dev/null", GIT_CONFIG_NOSYSTEM: "1" };
 const DOCS = fileURLToPath(new URL("../../docs", import.meta.url));
 const HOSTILE_FILE = "<script>window.__pwned=1<.ts";
 
 let s: CliStack;
 let browser: Browser;
 let page: Page;
-let daemon: ChildProcess | undefined;
-let daemonOutput = "";
+let daemon: CliDaemon | undefined;
 let root: string;
 let taskId: string;
 let worktree: string;
@@ -35,7 +32,7 @@ const shas: string[] = [];
 /** waitFor, with the daemon's output when it times out. */
 const until = (what: string, check: () => Promise<boolean>, timeoutMs = 30_000) =>
   waitFor(check, timeoutMs, what).catch((error: Error) => {
-    throw new Error(`${error.message}; daemon output:\n${daemonOutput}`);
+    throw new Error(`${error.message}; daemon output:\n${daemon?.output() ?? ""}`);
   });
 
 const append = (id: string, ...contents: Array<[string, string]>) =>
@@ -67,13 +64,7 @@ beforeAll(async () => {
   await s.api("POST", `/api/v1/mesh/tasks/${taskId}/checkpoints`, { commitSha: shas[1], branchName: "main", message: "login page" });
   await append(taskId, ["assistant", "The form is done."]);
 
-  daemon = spawn(process.execPath, [BIN, "daemon", "--root", root], {
-    cwd: s.cwd,
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, NO_COLOR: "1", ...GIT_ENV, MAKIMA_WS_URL: s.stack.wsUrl, MAKIMA_DAEMON_KEY: s.daemonKey },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  daemon.stdout!.on("data", (d: Buffer) => (daemonOutput += d.toString()));
-  daemon.stderr!.on("data", (d: Buffer) => (daemonOutput += d.toString()));
+  daemon = startCliDaemon(s, root);
   await until("the daemon to connect", async () => (await s.api("GET", "/api/v1/daemons")).body.items.length > 0);
   browser = await launch();
   page = (await openViewer(browser, s.stack.apiUrl, s.apiKey)).page;
@@ -81,10 +72,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  if (daemon && daemon.exitCode === null) {
-    daemon.kill("SIGKILL");
-    await new Promise((r) => daemon!.once("close", r));
-  }
+  await daemon?.stop();
   await s?.stop();
   if (root) rmSync(root, { recursive: true, force: true });
 });
